@@ -1,0 +1,160 @@
+"""Configuration: a YAML file mapped onto small frozen dataclasses, with errors that name the key.
+
+Every setting has a default, so no config file is needed for the embedded default. A config
+file only lists what it changes::
+
+    index: .ragkit            # where the index lives (the --index option wins)
+    splitter: {kind: recursive, chunk_size: 1000, chunk_overlap: 150}
+    embedder: {kind: local}   # local | openai | hash
+    search: {mode: hybrid, k: 10, weights: {dense: 1.0, sparse: 1.0}}
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ragkit.embedders import EmbedderConfig
+from ragkit.loaders import LoaderLimits
+
+DEFAULT_INDEX_DIR = ".ragkit"
+
+
+class ConfigError(Exception):
+    """The config file is missing, malformed or names an unknown key; the message says where."""
+
+
+@dataclass(frozen=True)
+class SplitterConfig:
+    """How documents are cut into chunks (``kind``: recursive | token | markdown).
+
+    ``chunk_size`` and ``chunk_overlap`` count characters, or tokens for ``kind: token``.
+    The default stays within MiniLM's 256 word pieces (~1,000 characters of English).
+    """
+
+    kind: str = "recursive"
+    chunk_size: int = 1000
+    chunk_overlap: int = 150
+    encoding: str = "cl100k_base"
+
+
+@dataclass(frozen=True)
+class SparseConfig:
+    """BM25 settings (bm25s; ``method`` lucene | robertson | atire | bm25l | bm25+)."""
+
+    method: str = "lucene"
+    k1: float = 1.5
+    b: float = 0.75
+    stemmer: str | None = "english"
+    stopwords: str | None = "en"
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """Query-time defaults: mode, k, reciprocal rank fusion constant, weights, candidate depth."""
+
+    mode: str = "hybrid"
+    k: int = 10
+    rrf_k: int = 60
+    weights: dict = field(default_factory=lambda: {"dense": 1.0, "sparse": 1.0})
+    candidates: int = 100
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole configuration."""
+
+    index: str = DEFAULT_INDEX_DIR
+    loader: LoaderLimits = field(default_factory=LoaderLimits)
+    splitter: SplitterConfig = field(default_factory=SplitterConfig)
+    embedder: EmbedderConfig = field(default_factory=EmbedderConfig)
+    sparse: SparseConfig = field(default_factory=SparseConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
+
+
+_SECTIONS = {
+    "loader": LoaderLimits,
+    "splitter": SplitterConfig,
+    "embedder": EmbedderConfig,
+    "sparse": SparseConfig,
+    "search": SearchConfig,
+}
+_CHOICES = {
+    ("splitter", "kind"): ("recursive", "token", "markdown"),
+    ("search", "mode"): ("dense", "sparse", "hybrid"),
+    ("sparse", "method"): ("lucene", "robertson", "atire", "bm25l", "bm25+"),
+}
+
+
+def _build_section(name: str, cls: type, raw: Any, where: str):
+    if raw is None:
+        return cls()
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: '{name}' must be a mapping of settings, got {type(raw).__name__}")
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - set(known))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key '{name}.{unknown[0]}'; known keys: {', '.join(sorted(known))}")
+    values = {}
+    defaults = cls()
+    for key, value in raw.items():
+        default = getattr(defaults, key)
+        if default is not None and value is not None and not isinstance(default, dict):
+            try:
+                value = type(default)(value) if not isinstance(default, bool) else bool(value)
+            except (TypeError, ValueError):
+                raise ConfigError(f"{where}: '{name}.{key}' must be a {type(default).__name__}, got {value!r}") from None
+        choices = _CHOICES.get((name, key))
+        if choices and value not in choices:
+            raise ConfigError(f"{where}: '{name}.{key}' is {value!r}; choose one of {', '.join(choices)}")
+        values[key] = value
+    return cls(**values)
+
+
+def config_from_dict(raw: dict | None, where: str = "config") -> Config:
+    """Validate a parsed config mapping into a :class:`Config`."""
+    raw = raw or {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: the file must hold a mapping of sections, got {type(raw).__name__}")
+    unknown = sorted(set(raw) - set(_SECTIONS) - {"index"})
+    if unknown:
+        raise ConfigError(f"{where}: unknown section '{unknown[0]}'; known: index, {', '.join(_SECTIONS)}")
+    sections = {name: _build_section(name, cls, raw.get(name), where) for name, cls in _SECTIONS.items()}
+    index = raw.get("index", DEFAULT_INDEX_DIR)
+    if not isinstance(index, str):
+        raise ConfigError(f"{where}: 'index' must be a path string")
+    cfg = Config(index=index, **sections)
+    if cfg.splitter.chunk_overlap >= cfg.splitter.chunk_size:
+        raise ConfigError(f"{where}: splitter.chunk_overlap ({cfg.splitter.chunk_overlap}) must be "
+                          f"smaller than splitter.chunk_size ({cfg.splitter.chunk_size})")
+    return cfg
+
+
+def load_config(path: str | Path | None) -> Config:
+    """Load a YAML config file; ``None`` means defaults (or ``$RAGKIT_CONFIG`` when set)."""
+    path = path or os.environ.get("RAGKIT_CONFIG")
+    if not path:
+        return Config()
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}{line}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    cfg = config_from_dict(raw, where=str(path))
+    # A relative index path in a config file is relative to that file, like every path in it.
+    if not Path(cfg.index).is_absolute() and "index" in (raw or {}):
+        cfg = dataclasses.replace(cfg, index=str((path.parent / cfg.index)))
+    return cfg

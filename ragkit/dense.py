@@ -1,0 +1,71 @@
+"""Dense index: FAISS inner-product search over L2-normalised vectors (cosine similarity).
+
+Saved with ``faiss.write_index`` and read with ``faiss.read_index``: no pickle. Rows are the
+docstore's rows, so a search returns rows that the docstore turns into chunks.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+FILE_NAME = "dense.faiss"
+
+
+class FaissIndex:
+    """Exact (flat) inner-product FAISS index; exact search keeps quality numbers honest."""
+
+    name = "faiss"
+
+    def __init__(self, dimension: int, index: faiss.Index | None = None):
+        self.dimension = int(dimension)
+        self.index = index if index is not None else faiss.IndexFlatIP(self.dimension)
+
+    @property
+    def size(self) -> int:
+        """Number of vectors."""
+        return int(self.index.ntotal)
+
+    def add(self, vectors: np.ndarray) -> None:
+        """Append vectors; their rows continue from the current size."""
+        if len(vectors):
+            self.index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+
+    def vectors(self, rows: np.ndarray | None = None) -> np.ndarray:
+        """The stored vectors (all, or the given rows), for carrying them into a new generation."""
+        if self.size == 0:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        everything = self.index.reconstruct_n(0, self.size)
+        return everything if rows is None else everything[np.asarray(rows, dtype=np.int64)]
+
+    def search(self, queries: np.ndarray, k: int, allowed_rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` rows and scores for each query; ``allowed_rows`` restricts the search (filters).
+
+        Returns arrays of shape (n_queries, k'); missing results are dropped (k' <= k).
+        """
+        queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
+        if self.size == 0 or k <= 0:
+            return np.zeros((len(queries), 0), dtype=np.int64), np.zeros((len(queries), 0), dtype=np.float32)
+        params = None
+        if allowed_rows is not None:
+            if len(allowed_rows) == 0:
+                return np.zeros((len(queries), 0), dtype=np.int64), np.zeros((len(queries), 0), dtype=np.float32)
+            selector = faiss.IDSelectorBatch(np.ascontiguousarray(allowed_rows, dtype=np.int64))
+            params = faiss.SearchParameters(sel=selector)
+            k = min(k, len(allowed_rows))
+        k = min(k, self.size)
+        scores, rows = self.index.search(queries, k, params=params)
+        keep = rows[0] >= 0 if len(rows) == 1 else np.all(rows >= 0, axis=0)
+        return rows[:, keep], scores[:, keep]
+
+    def save(self, directory: Path) -> None:
+        """Write the index file into ``directory``."""
+        faiss.write_index(self.index, str(Path(directory) / FILE_NAME))
+
+    @classmethod
+    def load(cls, directory: Path) -> "FaissIndex":
+        """Read an index written by :meth:`save`."""
+        index = faiss.read_index(str(Path(directory) / FILE_NAME))
+        return cls(index.d, index)

@@ -1,0 +1,142 @@
+"""Search: dense, sparse or hybrid (RRF-fused) retrieval over a loaded index, with metadata filters.
+
+Filters apply to both sides before fusion, so a filtered hybrid search fuses two lists that
+both respect the filter. ``Searcher`` loads an index once and answers many queries.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from ragkit.config import Config
+from ragkit.embedders import RagkitEmbeddings, build_embedder
+from ragkit.fusion import reciprocal_rank_fusion
+from ragkit.index import check_embedder, open_index
+
+MODES = ("dense", "sparse", "hybrid")
+
+
+class SearchError(ValueError):
+    """A query that cannot be run (empty, bad mode or k); the message is for the user."""
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """One ranked chunk."""
+
+    rank: int
+    score: float
+    chunk_id: str
+    doc_id: str
+    source: str
+    page: int | None
+    text: str
+    metadata: dict = field(default_factory=dict, compare=False)
+
+    def to_json(self) -> dict:
+        """The ``--json`` form: rank, score, chunk_id, doc_id, source, page, text."""
+        return {"rank": self.rank, "score": round(float(self.score), 6), "chunk_id": self.chunk_id,
+                "doc_id": self.doc_id, "source": self.source, "page": self.page, "text": self.text}
+
+
+def parse_filters(items: Sequence[str] | None) -> dict[str, str]:
+    """``["source=a.md", "page=2"]`` -> ``{"source": "a.md", "page": "2"}``; malformed items raise."""
+    filters: dict[str, str] = {}
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise SearchError(f"--filter {item!r} must look like KEY=VALUE (for example source=notes.md)")
+        filters[key.strip()] = value.strip()
+    return filters
+
+
+class Searcher:
+    """Queries one index. Load once, call :meth:`search` or :meth:`search_many` many times."""
+
+    def __init__(self, index_dir: Path, cfg: Config | None = None, embedder: RagkitEmbeddings | None = None):
+        self.cfg = cfg or Config()
+        self.index = open_index(Path(index_dir))
+        self._embedder = embedder
+        self.timings: dict[str, float] = {}
+
+    @property
+    def embedder(self) -> RagkitEmbeddings:
+        """The query embedder, built on first dense use and checked against the manifest."""
+        if self._embedder is None:
+            self._embedder = build_embedder(self.cfg.embedder)
+        check_embedder(self.index.manifest, self._embedder)
+        return self._embedder
+
+    def close(self) -> None:
+        """Release the index."""
+        self.index.close()
+
+    def _allowed(self, filters: Mapping[str, str] | None) -> np.ndarray | None:
+        return self.index.docstore.rows_matching(filters) if filters else None
+
+    def dense_ranking(self, vectors: np.ndarray, depth: int, allowed: np.ndarray | None) -> list[list[tuple[int, float]]]:
+        """Dense (row, cosine) lists for a batch of query vectors."""
+        rows, scores = self.index.dense.search(vectors, depth, allowed)
+        return [list(zip(r.tolist(), s.tolist())) for r, s in zip(rows, scores)]
+
+    def sparse_ranking(self, query: str, depth: int, allowed: np.ndarray | None) -> list[tuple[int, float]]:
+        """Sparse (row, BM25) list for one query."""
+        rows, scores = self.index.sparse.search(query, depth, allowed)
+        return list(zip(rows.tolist(), scores.tolist()))
+
+    def search(self, query: str, mode: str | None = None, k: int | None = None,
+               filters: Mapping[str, str] | None = None) -> list[SearchResult]:
+        """Search one query; see :meth:`search_many`."""
+        return self.search_many([query], mode=mode, k=k, filters=filters)[0]
+
+    def search_many(self, queries: Sequence[str], mode: str | None = None, k: int | None = None,
+                    filters: Mapping[str, str] | None = None) -> list[list[SearchResult]]:
+        """Search a batch of queries (embedded together); one ranked result list per query."""
+        mode = mode or self.cfg.search.mode
+        k = self.cfg.search.k if k is None else k
+        if mode not in MODES:
+            raise SearchError(f"mode {mode!r} is not one of {', '.join(MODES)}")
+        if k < 1:
+            raise SearchError(f"k must be at least 1 (got {k})")
+        for query in queries:
+            if not query or not query.strip():
+                raise SearchError("the query is empty")
+        allowed = self._allowed(filters)
+        depth = max(k, self.cfg.search.candidates) if mode == "hybrid" else k
+        started = time.perf_counter()
+        dense_lists: list[list[tuple[int, float]]] = [[] for _ in queries]
+        if mode in ("dense", "hybrid"):
+            vectors = self.embedder.embed_array(list(queries))
+            self.timings["embed_s"] = self.timings.get("embed_s", 0.0) + time.perf_counter() - started
+            dense_lists = self.dense_ranking(vectors, depth, allowed)
+        sparse_lists = [self.sparse_ranking(q, depth, allowed) if mode in ("sparse", "hybrid") else []
+                        for q in queries]
+        ranked: list[list[tuple[int, float]]] = []
+        for dense, sparse in zip(dense_lists, sparse_lists):
+            if mode == "dense":
+                ranked.append(dense[:k])
+            elif mode == "sparse":
+                ranked.append(sparse[:k])
+            else:
+                weights = self.cfg.search.weights
+                fused = reciprocal_rank_fusion(
+                    [[r for r, _ in dense], [r for r, _ in sparse]],
+                    [float(weights.get("dense", 1.0)), float(weights.get("sparse", 1.0))],
+                    k=self.cfg.search.rrf_k,
+                )
+                ranked.append(fused[:k])
+        return [self._results(rows) for rows in ranked]
+
+    def _results(self, ranked: list[tuple[int, float]]) -> list[SearchResult]:
+        chunks = self.index.docstore.get(r for r, _ in ranked)
+        results = []
+        for rank, (row, score) in enumerate(ranked, start=1):
+            chunk = chunks[row]
+            results.append(SearchResult(rank=rank, score=float(score), chunk_id=chunk.chunk_id, doc_id=chunk.doc_id,
+                                        source=chunk.source, page=chunk.page, text=chunk.text, metadata=chunk.metadata))
+        return results

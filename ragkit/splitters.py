@@ -1,0 +1,89 @@
+"""Splitters: documents in, chunks out, each chunk carrying a stable id and its character span.
+
+Three kinds, chosen with ``splitter.kind``:
+
+- ``recursive`` (default): LangChain's ``RecursiveCharacterTextSplitter`` (paragraphs, then
+  lines, then sentences, then words).
+- ``token``: the same recursion, measured in tiktoken tokens (loaded offline).
+- ``markdown``: splits at markdown headers first, and records the header path of each chunk
+  in ``headers`` (for example ``"Guide > Hybrid retrieval"``).
+
+Every chunk gets ``chunk_id`` (a hash of source, document, page, start offset and text:
+stable across runs, different when the content or its position changes), ``chunk_index``,
+``start`` and ``end`` (character offsets in the page or document text).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Iterable
+
+from langchain_core.documents import Document
+from langchain_text_splitters import Language, RecursiveCharacterTextSplitter, TextSplitter
+
+from ragkit.config import SplitterConfig
+
+_HEADER = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
+
+
+def make_splitter(cfg: SplitterConfig) -> TextSplitter:
+    """Build the LangChain text splitter named by ``cfg.kind``."""
+    common = {"chunk_size": cfg.chunk_size, "chunk_overlap": cfg.chunk_overlap, "add_start_index": True}
+    if cfg.kind == "recursive":
+        return RecursiveCharacterTextSplitter(**common)
+    if cfg.kind == "token":
+        from ragkit.offline_tiktoken import prepare_tiktoken_cache
+
+        prepare_tiktoken_cache()
+        return RecursiveCharacterTextSplitter.from_tiktoken_encoder(encoding_name=cfg.encoding, **common)
+    if cfg.kind == "markdown":
+        return RecursiveCharacterTextSplitter.from_language(Language.MARKDOWN, **common)
+    raise ValueError(f"unknown splitter.kind {cfg.kind!r}")
+
+
+def chunk_id_for(source: str, doc_id: str, page: object, start: int, text: str) -> str:
+    """A stable chunk id: the same content at the same place always gets the same id."""
+    key = "\x1f".join([source, doc_id, str(page if page is not None else ""), str(start), text])
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:24]
+
+
+def _header_path(text: str, offset: int) -> str:
+    """The markdown headers in force at ``offset`` (deepest last), joined with ' > '."""
+    stack: list[tuple[int, str]] = []
+    for match in _HEADER.finditer(text, 0, offset + 1):
+        if match.start() > offset:
+            break
+        level = len(match.group(1))
+        stack = [item for item in stack if item[0] < level] + [(level, match.group(2).strip())]
+    return " > ".join(title for _, title in stack)
+
+
+def split_documents(docs: Iterable[Document], cfg: SplitterConfig, splitter: TextSplitter | None = None) -> list[Document]:
+    """Split documents into chunks with ``chunk_id``, ``chunk_index``, ``start`` and ``end`` metadata."""
+    splitter = splitter or make_splitter(cfg)
+    chunks: list[Document] = []
+    for doc in docs:
+        text = doc.page_content
+        if not text.strip():
+            continue
+        base = dict(doc.metadata)
+        is_markdown = cfg.kind == "markdown" or base.get("type") == "md"
+        # add_start_index makes LangChain locate each chunk in the text, searching forward
+        # from the previous one, so repeated passages get their own offsets.
+        for index, piece in enumerate(splitter.create_documents([text], [base])):
+            meta = piece.metadata
+            start = int(meta.pop("start_index", -1))
+            meta["chunk_index"] = index
+            meta["start"] = start
+            meta["end"] = start + len(piece.page_content) if start >= 0 else -1
+            if is_markdown and start >= 0:
+                path = _header_path(text, start)
+                if path:
+                    meta["headers"] = path
+            meta["chunk_id"] = chunk_id_for(
+                str(base.get("source", "")), str(base.get("doc_id", "")), base.get("page"), start, piece.page_content
+            )
+            chunks.append(piece)
+    return chunks
+

@@ -4,6 +4,9 @@ Tokens: lowercase word tokens, English stopwords removed, Snowball-stemmed (PySt
 what makes BM25 strong on real text (LangChain's ``BM25Retriever`` splits on spaces only and
 loses ~0.16 nDCG@10 on SciFact for it). Persisted as bm25s arrays (``.npy``, loaded with
 ``allow_pickle=False``) plus JSON vocabulary and parameters: no pickle.
+
+Scores follow Lucene 8+: the constant ``(k1 + 1)`` factor of the classic numerator is left
+out, which changes no ranking (tests check scores x (k1 + 1) against rank-bm25).
 """
 
 from __future__ import annotations

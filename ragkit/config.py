@@ -108,7 +108,8 @@ def _build_section(name: str, cls: type, raw: Any, where: str):
             try:
                 value = type(default)(value) if not isinstance(default, bool) else bool(value)
             except (TypeError, ValueError):
-                raise ConfigError(f"{where}: '{name}.{key}' must be a {type(default).__name__}, got {value!r}") from None
+                kind = {"int": "an integer", "float": "a number", "str": "a string"}.get(type(default).__name__, "valid")
+                raise ConfigError(f"{where}: '{name}.{key}' must be {kind}, got {value!r}") from None
         choices = _CHOICES.get((name, key))
         if choices and value not in choices:
             raise ConfigError(f"{where}: '{name}.{key}' is {value!r}; choose one of {', '.join(choices)}")

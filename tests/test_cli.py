@@ -1,0 +1,112 @@
+"""The CLI, driven as a user would (typer's CliRunner): output, JSON, exit codes, errors."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from ragkit.cli import app
+
+from conftest import write_docs
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def fast_config(tmp_path):
+    path = tmp_path / "fast.yaml"
+    path.write_text("embedder: {kind: hash}\nsplitter: {chunk_size: 300, chunk_overlap: 30}\n")
+    return str(path)
+
+
+def run(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def test_ingest_search_info_roundtrip(docs, tmp_path, fast_config):
+    index = tmp_path / "idx"
+    result = run("ingest", docs, "--index", index, "--config", fast_config)
+    assert result.exit_code == 0, result.output
+    assert "4 added, 0 updated, 0 unchanged, 0 removed, 0 failed" in result.stdout
+    assert "Reading files: 4 files" in result.stderr  # plain progress lines when not a terminal
+
+    result = run("search", "Saturn rings", "--index", index, "--config", fast_config, "-k", "2")
+    assert result.exit_code == 0 and "space/planets.txt" in result.stdout
+
+    result = run("search", "Saturn rings", "--index", index, "--config", fast_config, "--json", "--mode", "sparse")
+    hits = json.loads(result.stdout)
+    assert hits[0]["source"] == "space/planets.txt"
+    assert set(hits[0]) == {"rank", "score", "chunk_id", "doc_id", "source", "page", "text"}
+
+    result = run("info", "--index", index, "--json")
+    data = json.loads(result.stdout)
+    assert data["files"] == 4 and data["embedder"]["id"] == "hash:256" and data["generation"] == "gen-000001"
+    assert run("info", "--index", index).exit_code == 0
+
+
+def test_ingest_json_counts_and_partial_exit_code(docs, tmp_path, fast_config):
+    (docs / "bad.pdf").write_bytes(b"%PDF-1.7 truncated")
+    result = run("ingest", docs, "--index", tmp_path / "idx", "--config", fast_config, "--json")
+    assert result.exit_code == 3
+    data = json.loads(result.stdout)
+    assert {k: data[k] for k in ("added", "updated", "unchanged", "removed", "failed")} == \
+        {"added": 4, "updated": 0, "unchanged": 0, "removed": 0, "failed": 1}
+    assert data["failed_files"][0]["source"] == "bad.pdf"
+    result = run("ingest", docs, "--index", tmp_path / "idx2", "--config", fast_config)
+    assert result.exit_code == 3 and "failed bad.pdf:" in result.stderr and "Partial ingest" in result.stderr
+
+
+def test_batch_queries_print_one_json_line_each(docs, tmp_path, fast_config):
+    index = tmp_path / "idx"
+    run("ingest", docs, "--index", index, "--config", fast_config)
+    queries = tmp_path / "q.jsonl"
+    queries.write_text('{"_id": "a", "text": "cats mice"}\n\n{"_id": 7, "text": "Saturn"}\nnot json\n')
+    result = run("search", "--queries", queries, "--index", index, "--config", fast_config, "-k", "2")
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["query_id"] for line in lines] == ["a", "7"]
+    assert all(len(line["results"]) <= 2 for line in lines)
+    assert lines[0]["results"][0]["source"] == "cats.txt"
+    assert "q.jsonl:4: skipped" in result.stderr and result.exit_code == 3
+
+
+@pytest.mark.parametrize("args, message", [
+    (["search", "x"], "no index at"),
+    (["info"], "no index at"),
+    (["ingest", "/definitely/not/here"], "No such folder"),
+    (["search", "x", "--filter", "oops"], "KEY=VALUE"),
+    (["search"], "give a QUERY or --queries"),
+])
+def test_errors_are_one_clear_line_without_traceback(tmp_path, monkeypatch, args, message):
+    monkeypatch.chdir(tmp_path)
+    result = run(*args)
+    assert result.exit_code in (1, 2)
+    assert message in result.stderr
+    assert "Traceback" not in result.output + result.stderr
+
+
+def test_search_filter_by_page_and_source_on_generated_pdf(tmp_path, fast_config):
+    from fpdf import FPDF
+
+    folder = tmp_path / "pdfs"
+    folder.mkdir()
+    pdf = FPDF()
+    pdf.set_font("Helvetica", size=12)
+    for word in ("alpha apples", "bravo bananas", "charlie cherries"):
+        pdf.add_page()
+        pdf.multi_cell(0, 10, f"This page is about {word}.")
+    pdf.output(str(folder / "fruit.pdf"))
+    index = tmp_path / "idx"
+    assert run("ingest", folder, "--index", index, "--config", fast_config).exit_code == 0
+    result = run("search", "bananas", "--index", index, "--config", fast_config, "--json", "--mode", "sparse")
+    assert json.loads(result.stdout)[0]["page"] == 2
+    result = run("search", "page", "--index", index, "--config", fast_config, "--json", "--filter", "page=3")
+    assert [hit["page"] for hit in json.loads(result.stdout)] == [3]
+
+
+def test_help_teaches(tmp_path):
+    result = run("--help")
+    assert result.exit_code == 0 and "ingest" in result.stdout and "search" in result.stdout
+    search_help = run("search", "--help").stdout
+    for flag in ("--mode", "--filter", "--queries", "--json", "-k"):
+        assert flag in search_help
+    assert "--rebuild" in run("ingest", "--help").stdout

@@ -1,0 +1,36 @@
+"""Project-wide rules: no pickle, the sample PDF is reproducible, configs in the repo are valid."""
+
+import hashlib
+import re
+import subprocess
+import sys
+
+from ragkit.config import load_config
+
+from conftest import REPO
+
+BANNED = re.compile(r"^\s*(import|from)\s+(pickle|joblib|dill|cloudpickle|shelve)\b|allow_dangerous_deserialization\s*=\s*True|allow_pickle\s*=\s*True", re.M)
+
+
+def test_no_pickle_anywhere_in_code():
+    offenders = [str(p.relative_to(REPO)) for folder in ("ragkit", "benchmarks", "scripts")
+                 for p in (REPO / folder).rglob("*.py") if BANNED.search(p.read_text(encoding="utf-8"))]
+    assert offenders == []
+
+
+def test_sample_pdf_is_what_the_generator_makes(tmp_path):
+    out = tmp_path / "notes.pdf"
+    subprocess.run([sys.executable, str(REPO / "scripts" / "make_sample_pdf.py"), str(out)], check=True,
+                   capture_output=True)
+    committed = (REPO / "sample_docs" / "field-notes.pdf").read_bytes()
+    assert hashlib.sha256(out.read_bytes()).hexdigest() == hashlib.sha256(committed).hexdigest()
+
+
+def test_shipped_configs_load():
+    for path in (REPO / "configs").glob("*.yaml"):
+        load_config(path)
+
+
+def test_modules_stay_small():
+    sizes = {p.name: len(p.read_text(encoding="utf-8").splitlines()) for p in (REPO / "ragkit").glob("*.py")}
+    assert {name: n for name, n in sizes.items() if n > 600} == {}

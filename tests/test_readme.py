@@ -1,0 +1,56 @@
+"""Keep the README true: CI runs its install and test commands, and every ragkit command in it runs here."""
+
+import json
+import re
+import shlex
+import shutil
+
+import pytest
+from typer.testing import CliRunner
+
+from ragkit.cli import app
+
+from conftest import REPO, have_local_model
+
+README = (REPO / "README.md").read_text(encoding="utf-8")
+BLOCKS = re.findall(r"```sh\n(.*?)```", README, flags=re.S)
+runner = CliRunner()
+
+
+def _commands():
+    for block in BLOCKS:
+        for line in block.strip().splitlines():
+            for part in line.split("&&"):
+                words = shlex.split(part.strip())
+                if words and words[0].endswith("ragkit"):
+                    yield words[1:]
+
+
+def test_ci_runs_exactly_the_readme_install_and_test_commands():
+    ci = (REPO / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+    install, test = BLOCKS[0].strip(), BLOCKS[2].strip()
+    assert install in ci and test in ci
+    assert ci.index(install) < ci.index(test)
+
+
+@pytest.mark.integration
+@pytest.mark.skipif(not have_local_model(), reason="local model packages not installed")
+def test_every_readme_command_runs_with_the_embedded_default(tmp_path, monkeypatch):
+    shutil.copytree(REPO / "sample_docs", tmp_path / "sample_docs")
+    shutil.copy(REPO / "sample_queries.jsonl", tmp_path / "sample_queries.jsonl")
+    monkeypatch.chdir(tmp_path)
+    commands = list(_commands())
+    assert commands[0][0] == "ingest" and commands[1][0] == "search"
+    outputs = {}
+    for args in commands:
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, (args, result.output, result.stderr)
+        outputs[" ".join(args)] = result.stdout
+    # The quick start's question is answered from the right file.
+    quick = outputs[" ".join(commands[1])]
+    assert "rag-techniques.md" in quick.split("\n", 6)[-1][:2000]
+    json_search = next(v for k, v in outputs.items() if "--filter source=field-notes.pdf" in k)
+    hits = json.loads(json_search)
+    assert hits and all(h["source"] == "field-notes.pdf" for h in hits) and hits[0]["page"] == 3
+    batch = next(v for k, v in outputs.items() if "--queries" in k)
+    assert len(batch.strip().splitlines()) == 3

@@ -1,0 +1,95 @@
+"""Search: modes, filters on both sides before fusion, embedder refusal, batch queries."""
+
+import dataclasses
+
+import pytest
+
+from ragkit.config import config_from_dict
+from ragkit.fusion import reciprocal_rank_fusion
+from ragkit.index import EmbedderMismatch, IndexMissing
+from ragkit.ingest import ingest
+from ragkit.search import SearchError, Searcher, parse_filters
+
+
+@pytest.fixture
+def searcher(docs, tmp_path, fast_cfg):
+    ingest(docs, tmp_path / "idx", fast_cfg)
+    s = Searcher(tmp_path / "idx", fast_cfg)
+    yield s
+    s.close()
+
+
+@pytest.mark.parametrize("mode", ["dense", "sparse", "hybrid"])
+def test_each_mode_finds_the_obvious_document(searcher, mode):
+    results = searcher.search("Jupiter largest planet", mode=mode, k=3)
+    assert results[0].source == "space/planets.txt"
+    assert [r.rank for r in results] == list(range(1, len(results) + 1))
+    assert all(results[i].score >= results[i + 1].score for i in range(len(results) - 1))
+
+
+def test_hybrid_is_the_rrf_of_dense_and_sparse(searcher):
+    query = "dog training commands"
+    dense = [r.chunk_id for r in searcher.search(query, mode="dense", k=100)]
+    sparse = [r.chunk_id for r in searcher.search(query, mode="sparse", k=100)]
+    expected = [key for key, _ in reciprocal_rank_fusion([dense, sparse], [1.0, 1.0], k=60)][:5]
+    assert [r.chunk_id for r in searcher.search(query, mode="hybrid", k=5)] == expected
+
+
+def test_fusion_weights_come_from_config(docs, tmp_path, fast_cfg):
+    ingest(docs, tmp_path / "idx", fast_cfg)
+    only_sparse = dataclasses.replace(fast_cfg, search=dataclasses.replace(fast_cfg.search, weights={"dense": 0.0, "sparse": 1.0}))
+    s = Searcher(tmp_path / "idx", only_sparse)
+    query = "yellow dwarf star"
+    sparse = [r.chunk_id for r in s.search(query, mode="sparse", k=3)]
+    assert [r.chunk_id for r in s.search(query, mode="hybrid", k=len(sparse))] == sparse
+    s.close()
+
+
+@pytest.mark.parametrize("mode", ["dense", "sparse", "hybrid"])
+def test_filters_apply_before_ranking(searcher, mode):
+    results = searcher.search("Jupiter largest planet", mode=mode, k=5, filters={"source": "space/*"})
+    assert results and all(r.source.startswith("space/") for r in results)
+    only_cats = searcher.search("Jupiter largest planet", mode=mode, k=5, filters={"source": "cats.txt"})
+    assert all(r.source == "cats.txt" for r in only_cats)
+    assert searcher.search("Jupiter", mode=mode, k=5, filters={"source": "nothing-matches"}) == []
+
+
+def test_html_title_metadata_is_filterable_and_script_text_not_indexed(searcher):
+    results = searcher.search("Betelgeuse", mode="sparse", k=5, filters={"title": "Stars"})
+    assert results and results[0].source == "space/stars.html"
+    assert searcher.search("hiddenScriptWord", mode="sparse", k=5) == []
+
+
+def test_search_many_equals_single_searches(searcher):
+    queries = ["cats and mice", "saturn rings", "loyal dogs"]
+    batch = searcher.search_many(queries, mode="hybrid", k=3)
+    assert [[r.chunk_id for r in rs] for rs in batch] == [[r.chunk_id for r in searcher.search(q, mode="hybrid", k=3)] for q in queries]
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"query": "   "}, "empty"), ({"query": "x", "mode": "fuzzy"}, "mode"), ({"query": "x", "k": 0}, "k must"),
+])
+def test_bad_queries_are_refused_clearly(searcher, kwargs, message):
+    with pytest.raises(SearchError, match=message):
+        searcher.search(**kwargs)
+
+
+def test_filter_parsing():
+    assert parse_filters(["source=a.md", "page = 2"]) == {"source": "a.md", "page": "2"}
+    with pytest.raises(SearchError, match="KEY=VALUE"):
+        parse_filters(["nonsense"])
+
+
+def test_querying_with_another_embedder_is_refused(docs, tmp_path, fast_cfg):
+    ingest(docs, tmp_path / "idx", fast_cfg)
+    other = config_from_dict({"embedder": {"kind": "hash", "dimension": 128}})
+    s = Searcher(tmp_path / "idx", other)
+    with pytest.raises(EmbedderMismatch, match="built with embedder hash:256"):
+        s.search("cats", mode="dense")
+    assert s.search("cats", mode="sparse")  # BM25 needs no embedder
+    s.close()
+
+
+def test_missing_index_is_a_clear_error(tmp_path):
+    with pytest.raises(IndexMissing, match="ragkit ingest"):
+        Searcher(tmp_path / "nowhere")

@@ -11,6 +11,7 @@ written at all.
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -122,10 +123,14 @@ def ingest(folder: Path, index_dir: Path, cfg: Config, *, rebuild: bool = False,
     clock = time.perf_counter()
     folder, index_dir = Path(folder), Path(index_dir)
     scan = scan_folder(folder)
+    # An index kept inside the folder it indexes must not index itself.
+    own = index_dir.resolve()
+    files = [f for f in scan.files if own not in f.path.parents]
+    skipped = [s for s in scan.skipped if own not in (scan.root / s.rel).absolute().parents]
     embedder = embedder or build_embedder(cfg.embedder)
     sparse = BM25Index(**asdict(cfg.sparse))
     report = IngestReport(index=str(index_dir), folder=str(folder))
-    report.skipped = [{"source": s.rel, "reason": s.reason} for s in scan.skipped]
+    report.skipped = [{"source": s.rel, "reason": s.reason} for s in skipped]
     timings = report.timings
 
     with WriterLock(index_dir):
@@ -146,7 +151,7 @@ def ingest(folder: Path, index_dir: Path, cfg: Config, *, rebuild: bool = False,
         started = time.perf_counter()
         files_meta: dict[str, dict] = {}
         to_load: list[SourceFile] = []
-        for source in scan.files:
+        for source in files:
             stat = source.path.stat()
             meta = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
             before = old_files.get(source.rel)
@@ -161,7 +166,7 @@ def ingest(folder: Path, index_dir: Path, cfg: Config, *, rebuild: bool = False,
                 continue
             files_meta[source.rel] = meta
             to_load.append(source)
-        scanned = {s.rel for s in scan.files}
+        scanned = {s.rel for s in files}
         report.removed = sorted(rel for rel in old_files if rel not in scanned)
         timings["scan_s"] = round(time.perf_counter() - started, 4)
 
@@ -275,8 +280,6 @@ def _write_generation(index_dir: Path, live: Path | None, keep_sources: set[str]
                              sparse=sparse.settings(), files=files, chunks=row,
                              stats={**report.counts(), "chunks_embedded": report.chunks_embedded,
                                     "folder": report.folder})
-    import json
-
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False), encoding="utf-8")
     publish_generation(index_dir, tmp, final)
     return final.name

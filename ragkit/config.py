@@ -35,12 +35,15 @@ class SplitterConfig:
 
     ``chunk_size`` and ``chunk_overlap`` count characters, or tokens for ``kind: token``.
     The default stays within MiniLM's 256 word pieces (~1,000 characters of English).
+    ``parent_size`` (characters; 0 turns parents off) sets the sections that
+    parent-document retrieval hands to the model.
     """
 
     kind: str = "recursive"
     chunk_size: int = 1000
     chunk_overlap: int = 100
     encoding: str = "cl100k_base"
+    parent_size: int = 4000
 
 
 @dataclass(frozen=True)
@@ -133,6 +136,9 @@ def config_from_dict(raw: dict | None, where: str = "config") -> Config:
     if cfg.splitter.chunk_overlap >= cfg.splitter.chunk_size:
         raise ConfigError(f"{where}: splitter.chunk_overlap ({cfg.splitter.chunk_overlap}) must be "
                           f"smaller than splitter.chunk_size ({cfg.splitter.chunk_size})")
+    if 0 < cfg.splitter.parent_size <= cfg.splitter.chunk_size and cfg.splitter.kind != "token":
+        raise ConfigError(f"{where}: splitter.parent_size ({cfg.splitter.parent_size}) must be larger than "
+                          f"splitter.chunk_size ({cfg.splitter.chunk_size}), or 0 to turn parents off")
     return cfg
 
 

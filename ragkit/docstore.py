@@ -28,6 +28,15 @@ CREATE TABLE IF NOT EXISTS chunks (
 );
 CREATE INDEX IF NOT EXISTS chunks_source ON chunks(source);
 CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id);
+CREATE TABLE IF NOT EXISTS parents (
+    parent_id TEXT PRIMARY KEY,
+    doc_id TEXT NOT NULL,
+    source TEXT NOT NULL,
+    page INTEGER,
+    text TEXT NOT NULL,
+    metadata TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS parents_source ON parents(source);
 """
 
 _COLUMNS = {"source", "doc_id", "page", "chunk_id"}
@@ -90,6 +99,23 @@ class DocStore:
             ),
         )
 
+    def add_parents(self, parents: Iterable[Document]) -> None:
+        """Insert parent sections (metadata must carry ``parent_id``); repeats are ignored."""
+        self.conn.executemany(
+            "INSERT OR IGNORE INTO parents(parent_id, doc_id, source, page, text, metadata) VALUES (?,?,?,?,?,?)",
+            (
+                (
+                    doc.metadata["parent_id"],
+                    str(doc.metadata.get("doc_id", "")),
+                    str(doc.metadata.get("source", "")),
+                    doc.metadata.get("page"),
+                    doc.page_content,
+                    json.dumps(doc.metadata, ensure_ascii=False, sort_keys=True),
+                )
+                for doc in parents
+            ),
+        )
+
     def commit(self) -> None:
         """Commit and make the file durable."""
         self.conn.commit()
@@ -126,6 +152,30 @@ class DocStore:
         for record in cursor:
             if sources is None or record[3] in sources:
                 yield self._chunk(record)
+
+    def parents(self, parent_ids: Iterable[str]) -> dict[str, Document]:
+        """Parent sections by id, as Documents."""
+        ids = [i for i in dict.fromkeys(parent_ids) if i]
+        out: dict[str, Document] = {}
+        for start in range(0, len(ids), 900):
+            part = ids[start : start + 900]
+            marks = ",".join("?" * len(part))
+            try:
+                records = self.conn.execute(
+                    f"SELECT parent_id, text, metadata FROM parents WHERE parent_id IN ({marks})", part
+                ).fetchall()
+            except sqlite3.OperationalError:  # an index written before parents existed
+                return {}
+            for parent_id, text, metadata in records:
+                out[parent_id] = Document(page_content=text, metadata=json.loads(metadata), id=parent_id)
+        return out
+
+    def iter_parents(self, sources: set[str]) -> Iterator[Document]:
+        """The parent sections of ``sources``."""
+        for text, metadata in self.conn.execute("SELECT text, metadata FROM parents ORDER BY rowid"):
+            meta = json.loads(metadata)
+            if meta.get("source") in sources:
+                yield Document(page_content=text, metadata=meta)
 
     def chunk_ids_by_source(self) -> dict[str, list[str]]:
         """Chunk ids of each source file, in row order."""

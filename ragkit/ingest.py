@@ -36,7 +36,7 @@ from ragkit.index import (
 )
 from ragkit.loaders import LoadError, SourceFile, load_files, scan_folder
 from ragkit.sparse import BM25Index
-from ragkit.splitters import make_splitter, split_documents
+from ragkit.splitters import make_splitter, split_with_parents
 
 EXIT_OK = 0
 EXIT_PARTIAL = 3
@@ -174,6 +174,7 @@ def ingest(folder: Path, index_dir: Path, cfg: Config, *, rebuild: bool = False,
         started = time.perf_counter()
         splitter = make_splitter(cfg.splitter)
         new_chunks: list[Document] = []
+        new_parents: list[Document] = []
         keep_sources = set(report.unchanged)
         progress.start("load", len(to_load))
         for source, result in load_files(folder, to_load, cfg.loader):
@@ -187,7 +188,7 @@ def ingest(folder: Path, index_dir: Path, cfg: Config, *, rebuild: bool = False,
                 else:
                     files_meta.pop(source.rel, None)
                 continue
-            chunks = split_documents(result, cfg.splitter, splitter)
+            chunks, parents = split_with_parents(result, cfg.splitter, splitter)
             if not chunks:
                 if source.rel.lower().endswith(".pdf"):
                     report.failed.append({"source": source.rel, "kept_previous": False,
@@ -201,6 +202,7 @@ def ingest(folder: Path, index_dir: Path, cfg: Config, *, rebuild: bool = False,
             (report.updated if before else report.added).append(source.rel)
             files_meta[source.rel]["chunks"] = len(chunks)
             new_chunks.extend(chunks)
+            new_parents.extend(parents)
         for name in ("added", "updated", "removed"):
             getattr(report, name).sort()
         report.failed.sort(key=lambda f: f["source"])
@@ -226,7 +228,7 @@ def ingest(folder: Path, index_dir: Path, cfg: Config, *, rebuild: bool = False,
         started = time.perf_counter()
         progress.note("writing index")
         report.generation = _write_generation(index_dir, live if (previous and not rebuild) else None,
-                                              keep_sources, new_chunks, new_vectors, embedder, sparse,
+                                              keep_sources, new_chunks, new_parents, new_vectors, embedder, sparse,
                                               cfg, files_meta, report)
         collect_garbage(index_dir)
         timings["write_s"] = round(time.perf_counter() - started, 4)
@@ -235,7 +237,7 @@ def ingest(folder: Path, index_dir: Path, cfg: Config, *, rebuild: bool = False,
 
 
 def _write_generation(index_dir: Path, live: Path | None, keep_sources: set[str], new_chunks: list[Document],
-                      new_vectors: np.ndarray, embedder: RagkitEmbeddings, sparse: BM25Index, cfg: Config,
+                      new_parents: list[Document], new_vectors: np.ndarray, embedder: RagkitEmbeddings, sparse: BM25Index, cfg: Config,
                       files_meta: dict, report: IngestReport) -> str:
     tmp, final = new_generation_dir(index_dir)
     store = DocStore(tmp / DOCSTORE, readonly=False)
@@ -254,6 +256,7 @@ def _write_generation(index_dir: Path, live: Path | None, keep_sources: set[str]
             seen.add(chunk.chunk_id)
             row += 1
         store.add(kept)
+        store.add_parents(old_store.iter_parents(keep_sources))
         dense.add(old_dense.vectors(np.asarray(kept_rows, dtype=np.int64)))
         old_store.close()
     fresh, fresh_rows = [], []
@@ -266,6 +269,7 @@ def _write_generation(index_dir: Path, live: Path | None, keep_sources: set[str]
         texts.append(chunk.page_content)
         row += 1
     store.add(fresh)
+    store.add_parents(new_parents)
     store.commit()
     chunk_ids = store.chunk_ids_by_source()
     store.close()

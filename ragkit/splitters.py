@@ -11,6 +11,10 @@ Three kinds, chosen with ``splitter.kind``:
 Every chunk gets ``chunk_id`` (a hash of source, document, page, start offset and text:
 stable across runs, different when the content or its position changes), ``chunk_index``,
 ``start`` and ``end`` (character offsets in the page or document text).
+
+Parent sections (``splitter.parent_size`` characters, no overlap) tile each document; every
+chunk records the ``parent_id`` of the section it starts in, so parent-document retrieval can
+search small chunks and hand the model their larger sections.
 """
 
 from __future__ import annotations
@@ -136,3 +140,45 @@ def split_documents(docs: Iterable[Document], cfg: SplitterConfig, splitter: Tex
             chunks.append(piece)
     return chunks
 
+
+
+def split_with_parents(docs: Iterable[Document], cfg: SplitterConfig, splitter: TextSplitter | None = None
+                       ) -> tuple[list[Document], list[Document]]:
+    """Chunks (each with ``parent_id`` when parents are on) and the parent sections they belong to."""
+    splitter = splitter or make_splitter(cfg)
+    if cfg.parent_size <= 0:
+        return split_documents(docs, cfg, splitter), []
+    parent_splitter = CohesiveRecursiveSplitter(chunk_size=cfg.parent_size, chunk_overlap=0, add_start_index=True)
+    chunks: list[Document] = []
+    parents: list[Document] = []
+    for doc in docs:
+        doc_chunks = split_documents([doc], cfg, splitter)
+        if not doc_chunks:
+            continue
+        base = dict(doc.metadata)
+        sections = []
+        for piece in parent_splitter.create_documents([doc.page_content], [base]):
+            start = int(piece.metadata.pop("start_index", -1))
+            piece.metadata.update(start=start, end=start + len(piece.page_content) if start >= 0 else -1)
+            piece.metadata["parent_id"] = "p" + chunk_id_for(
+                str(base.get("source", "")), str(base.get("doc_id", "")), base.get("page"), start, piece.page_content
+            )[1:]
+            sections.append(piece)
+        for chunk in doc_chunks:
+            chunk.metadata["parent_id"] = _containing(sections, chunk).metadata["parent_id"]
+        chunks.extend(doc_chunks)
+        parents.extend(sections)
+    return chunks, parents
+
+
+def _containing(sections: list[Document], chunk: Document) -> Document:
+    """The section a chunk starts in (the last section starting at or before it)."""
+    start = chunk.metadata.get("start", -1)
+    if start < 0:  # offset unknown: find the section that holds the beginning of its text
+        head = chunk.page_content[:80]
+        return next((s for s in sections if head in s.page_content), sections[0])
+    best = sections[0]
+    for section in sections:
+        if 0 <= section.metadata["start"] <= start:
+            best = section
+    return best

@@ -223,3 +223,19 @@ def test_an_index_inside_the_folder_is_not_indexed(docs, fast_cfg):
     report = ingest(docs, index_dir, fast_cfg)
     assert report.counts()["unchanged"] == 4 and report.counts()["added"] == 0
     assert not any(s["source"].startswith("my-index") for s in report.skipped)
+
+
+def test_parents_follow_their_files_through_updates_and_removals(docs, tmp_path, fast_cfg):
+    index_dir = tmp_path / "idx"
+    ingest(docs, index_dir, fast_cfg)
+    (docs / "cats.txt").write_text("Cats now write poetry about zebras.", encoding="utf-8")
+    (docs / "dogs.md").unlink()
+    ingest(docs, index_dir, fast_cfg)
+    loaded = open_index(index_dir)
+    chunks = list(loaded.docstore.iter_chunks())
+    parents = loaded.docstore.parents(c.metadata["parent_id"] for c in chunks)
+    assert all(c.metadata["parent_id"] in parents for c in chunks)
+    assert {p.metadata["source"] for p in parents.values()} == {c.source for c in chunks}
+    assert not list(loaded.docstore.iter_parents({"dogs.md"}))
+    assert [p.page_content for p in loaded.docstore.iter_parents({"cats.txt"})] == ["Cats now write poetry about zebras."]
+    loaded.close()

@@ -69,6 +69,19 @@ class SearchConfig:
 
 
 @dataclass(frozen=True)
+class AskConfig:
+    """The ``ask:`` section: how questions are answered (--strategy, --chain, --expand, -k override it)."""
+
+    strategy: str = "none"      # none | multi-query | rag-fusion | hyde | step-back | decompose
+    chain: str = "stuff"        # stuff | map-reduce | refine | extract
+    expand: str = "none"        # none | parent | window
+    k: int = 5                  # chunks handed to the generation chain
+    depth: int = 50             # chunks retrieved per query before fusion
+    n_queries: int = 3          # rewrites / sub-questions asked of the model
+    window: int = 2             # sentences either side for --expand window
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration."""
 
@@ -78,6 +91,7 @@ class Config:
     embedder: EmbedderConfig = field(default_factory=EmbedderConfig)
     sparse: SparseConfig = field(default_factory=SparseConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
+    ask: AskConfig = field(default_factory=AskConfig)
 
 
 _SECTIONS = {
@@ -86,11 +100,15 @@ _SECTIONS = {
     "embedder": EmbedderConfig,
     "sparse": SparseConfig,
     "search": SearchConfig,
+    "ask": AskConfig,
 }
 _CHOICES = {
     ("splitter", "kind"): ("recursive", "token", "markdown"),
     ("search", "mode"): ("dense", "sparse", "hybrid"),
     ("sparse", "method"): ("lucene", "robertson", "atire", "bm25l", "bm25+"),
+    ("ask", "strategy"): ("none", "multi-query", "rag-fusion", "hyde", "step-back", "decompose"),
+    ("ask", "chain"): ("stuff", "map-reduce", "refine", "extract"),
+    ("ask", "expand"): ("none", "parent", "window"),
 }
 
 

@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from ragkit.embedders import EmbedderConfig
+from ragkit.llm import LLMConfig
 from ragkit.loaders import LoaderLimits
 
 DEFAULT_INDEX_DIR = ".ragkit"
@@ -92,6 +93,7 @@ class Config:
     sparse: SparseConfig = field(default_factory=SparseConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
     ask: AskConfig = field(default_factory=AskConfig)
+    llm: LLMConfig = field(default_factory=LLMConfig)
 
 
 _SECTIONS = {
@@ -101,6 +103,7 @@ _SECTIONS = {
     "sparse": SparseConfig,
     "search": SearchConfig,
     "ask": AskConfig,
+    "llm": LLMConfig,
 }
 _CHOICES = {
     ("splitter", "kind"): ("recursive", "token", "markdown"),
@@ -109,6 +112,7 @@ _CHOICES = {
     ("ask", "strategy"): ("none", "multi-query", "rag-fusion", "hyde", "step-back", "decompose"),
     ("ask", "chain"): ("stuff", "map-reduce", "refine", "extract"),
     ("ask", "expand"): ("none", "parent", "window"),
+    ("llm", "kind"): ("local", "openai", "fake"),
 }
 
 

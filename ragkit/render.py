@@ -136,3 +136,39 @@ def info_table(data: dict) -> Table:
     for key, value in rows:
         table.add_row(key, value)
     return table
+
+
+def answer_sources(result) -> Table:
+    """The sources under an answer: [n], file:page, chunk id; cited ones marked."""
+    cited = set(result.answer.citations)
+    table = Table(title="Sources", title_justify="left", show_edge=False, box=None, padding=(0, 1))
+    table.add_column("", no_wrap=True)
+    table.add_column("source", overflow="fold")
+    table.add_column("chunk", no_wrap=True, style="dim")
+    table.add_column("text", ratio=1, style="dim")
+    for source in result.answer.sources:
+        mark = f"[bold][{source.n}][/]" if source.n in cited else f"[{source.n}]"
+        table.add_row(mark, source.label(), source.chunk_id[:12], _snippet(source.text, 90))
+    if result.answer.removed_citations:
+        table.caption = f"{result.answer.removed_citations} citation(s) to nothing retrieved were removed"
+    return table
+
+
+def trace_view(result) -> Table:
+    """``--trace``: the generated queries, each retriever's ranking and the fused one, and notes."""
+    table = Table(title=f"Trace ({result.plan.strategy}, fusion: {result.plan.fusion})", title_justify="left",
+                  show_lines=True)
+    table.add_column("step", overflow="fold", max_width=50)
+    table.add_column("top ranks (chunk id: score)", overflow="fold")
+    for text in result.plan.raw:
+        table.add_row("model output", text)
+    for entry in result.rankings:
+        ranks = ", ".join(f"{cid[:8]}:{score:.3f}" for cid, score in entry["ranking"][:8])
+        table.add_row(entry["query"], ranks or "(nothing)")
+    for note in result.notes:
+        table.add_row("note", note)
+    usage = result.usage
+    table.add_row("cost", f"{usage.get('calls', 0)} model calls ({usage.get('cached_calls', 0)} cached), "
+                          f"{usage.get('prompt_tokens', 0)} prompt + {usage.get('completion_tokens', 0)} completion tokens; "
+                          + ", ".join(f"{k} {v:.2f}s" for k, v in result.timings.items()))
+    return table

@@ -139,6 +139,7 @@ def ask(question: str, searcher: Searcher, llm, cfg: AskConfig, *, mode: str | N
         final_question = f"{question}\n\nFindings from simpler sub-questions:\n" + "\n".join(earlier)
     answer = answer_question(final_question, context, cfg.chain, llm, on_token=on_token)
     timings["generate_s"] = round(time.perf_counter() - clock, 4)
+    notes = notes + list(getattr(answer, "notes", []))
     timings["total_s"] = round(time.perf_counter() - started, 4)
     usage = llm.usage.to_json() if llm is not None else {"calls": 0, "cached_calls": 0,
                                                          "prompt_tokens": 0, "completion_tokens": 0}

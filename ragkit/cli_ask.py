@@ -106,6 +106,10 @@ def ask(
         out.print(result.answer.text, highlight=False, markup=False)
     else:
         sys.stdout.write("\n")
+        if "".join(streamed).strip() != result.answer.text.strip():
+            # The streamed draft had citations to nothing retrieved, or a later step was overridden.
+            out.print("[bold]Checked answer:[/] ", end="")
+            out.print(result.answer.text, highlight=False, markup=False)
     out.print(answer_sources(result))
     if trace:
         err.print(trace_view(result))

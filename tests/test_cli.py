@@ -110,3 +110,26 @@ def test_help_teaches(tmp_path):
     for flag in ("--mode", "--filter", "--queries", "--json", "-k"):
         assert flag in search_help
     assert "--rebuild" in run("ingest", "--help").stdout
+
+
+def test_ask_extract_json_and_trace(docs, tmp_path, fast_config):
+    index = tmp_path / "idx"
+    run("ingest", docs, "--index", index, "--config", fast_config)
+    result = run("ask", "Which planet has rings?", "--index", index, "--config", fast_config, "--chain", "extract", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert "Saturn" in data["answer"] and data["sources"][data["citations"][0] - 1]["source"] == "space/planets.txt"
+    result = run("ask", "Which planet has rings?", "--index", index, "--config", fast_config, "--chain", "extract", "--trace")
+    assert "Saturn" in result.stdout and "Sources" in result.stdout and "fused (single)" in result.stderr
+
+
+def test_ask_with_an_unreachable_model_is_one_clear_line(docs, tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-secret-key")
+    config = tmp_path / "c.yaml"
+    config.write_text("embedder: {kind: hash}\nllm: {kind: openai, base_url: 'http://127.0.0.1:9/v1', timeout_s: 2}\n")
+    index = tmp_path / "idx"
+    run("ingest", docs, "--index", index, "--config", config)
+    result = run("ask", "Which planet has rings?", "--index", index, "--config", config)
+    assert result.exit_code == 1
+    assert "llm.base_url" in result.stderr and "sk-test-secret-key" not in result.stdout + result.stderr
+    assert "Traceback" not in result.stderr

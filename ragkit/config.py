@@ -66,7 +66,8 @@ class SearchConfig:
     k: int = 10
     rrf_k: int = 60
     weights: dict = field(default_factory=lambda: {"dense": 1.0, "sparse": 1.0})
-    candidates: int = 100
+    candidates: int = 300
+    fusion_unit: str = "document"   # document (doc_id + page) | chunk
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,7 @@ _SECTIONS = {
 _CHOICES = {
     ("splitter", "kind"): ("recursive", "token", "markdown"),
     ("search", "mode"): ("dense", "sparse", "hybrid"),
+    ("search", "fusion_unit"): ("document", "chunk"),
     ("sparse", "method"): ("lucene", "robertson", "atire", "bm25l", "bm25+"),
     ("ask", "strategy"): ("none", "multi-query", "rag-fusion", "hyde", "step-back", "decompose"),
     ("ask", "chain"): ("stuff", "map-reduce", "refine", "extract"),

@@ -144,6 +144,19 @@ class DocStore:
                 out[chunk.row] = chunk
         return out
 
+    def units(self, rows: Iterable[int]) -> dict[int, tuple[str, object]]:
+        """(doc_id, page) of each row: the unit hybrid search fuses by."""
+        rows = [int(r) for r in rows]
+        out: dict[int, tuple[str, object]] = {}
+        for start in range(0, len(rows), 900):
+            part = rows[start : start + 900]
+            marks = ",".join("?" * len(part))
+            for row, doc_id, page in self.conn.execute(
+                f"SELECT row, doc_id, page FROM chunks WHERE row IN ({marks})", part
+            ):
+                out[row] = (doc_id, page)
+        return out
+
     def iter_chunks(self, sources: set[str] | None = None) -> Iterator[Chunk]:
         """All chunks in row order, optionally only those of ``sources``."""
         cursor = self.conn.execute(

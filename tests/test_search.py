@@ -93,3 +93,24 @@ def test_querying_with_another_embedder_is_refused(docs, tmp_path, fast_cfg):
 def test_missing_index_is_a_clear_error(tmp_path):
     with pytest.raises(IndexMissing, match="ragkit ingest"):
         Searcher(tmp_path / "nowhere")
+
+
+def test_document_fusion_credits_a_document_found_through_different_chunks(tmp_path, fast_cfg):
+    from conftest import write_docs
+
+    folder = write_docs(tmp_path / "d", {"a.txt": "alpha " * 60 + "\n\n" + "omega " * 60, "b.txt": "beta gamma",
+                                         "c.txt": "delta"})
+    ingest(folder, tmp_path / "idx", fast_cfg)
+    s = Searcher(tmp_path / "idx", fast_cfg)
+    rows = {c.source + str(c.metadata["chunk_index"]): c.row for c in s.index.docstore.iter_chunks()}
+    a0, a1, b, c = rows["a.txt0"], rows["a.txt1"], rows["b.txt0"], rows["c.txt0"]
+    dense, sparse = [a0, b, c], [a1, b, c]
+    # Chunk RRF puts b first (2nd in both lists beats 1st in one); by document, a was 1st in both.
+    by_chunk = reciprocal_rank_fusion([dense, sparse], [1.0, 1.0])
+    assert by_chunk[0][0] == b
+    fused = s.fuse(dense, sparse)
+    assert [row for row, _ in fused][:2] in ([a0, a1], [a1, a0]) and fused[2][0] == b
+    assert fused[0][1] == pytest.approx(2 / 61)
+    chunk_cfg = dataclasses.replace(fast_cfg, search=dataclasses.replace(fast_cfg.search, fusion_unit="chunk"))
+    assert Searcher(tmp_path / "idx", chunk_cfg).fuse(dense, sparse) == by_chunk
+    s.close()

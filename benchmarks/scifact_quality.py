@@ -54,16 +54,56 @@ def index_doc_count(index_dir: Path) -> int | None:
         index.close()
 
 
-def build_index(args, cfg, corpus_len: int) -> dict:
+def same_chunks(index_dir: Path, cfg, corpus: list[dict]) -> tuple[bool, str]:
+    """Would today's splitter cut the corpus into exactly the chunks stored in the index?
+
+    The chunk ids hash source, doc_id, offset and text, so equal id sets mean equal chunks
+    (and, with the same embedder, equal vectors): the index is as good as a fresh ingest for
+    search even if ragkit's code changed since it was built. Documents are built as ragkit's
+    jsonl loader builds them.
+    """
+    from langchain_core.documents import Document
+
+    from ragkit.index import open_index
+    from ragkit.splitters import split_documents
+
+    docs = []
+    for line, d in enumerate(corpus, start=1):
+        meta = {"source": "corpus.jsonl", "doc_id": str(d["_id"]), "type": "jsonl", "line": line}
+        if (d.get("title") or "").strip():
+            meta["title"] = d["title"]
+        docs.append(Document(page_content=doc_text(d), metadata=meta))
+    wanted = {c.metadata["chunk_id"] for c in split_documents(docs, cfg.splitter)}
+    index = open_index(index_dir)
+    try:
+        stored = {c.chunk_id for c in index.docstore.iter_chunks()}
+        recorded = index.manifest["embedder"]["id"]
+    finally:
+        index.close()
+    from ragkit.embedders import build_embedder
+
+    if recorded != build_embedder(cfg.embedder).model_id:
+        return False, f"embedder {recorded} differs from the configured one"
+    if wanted != stored:
+        return False, f"{len(wanted ^ stored)} chunk ids differ from what today's splitter produces"
+    return True, f"all {len(stored)} chunk ids match today's splitter"
+
+
+def build_index(args, cfg, corpus: list[dict]) -> dict:
     from ragkit.ingest import ingest
 
     index_dir: Path = args.index
+    corpus_len = len(corpus)
     if args.reuse:
         have = index_doc_count(index_dir)
         if have == corpus_len:
-            print(f"reusing {index_dir} ({have} documents)", flush=True)
-            return {"reused": True}
-        print(f"--reuse: {index_dir} holds {have} documents, not {corpus_len}: rebuilding", flush=True)
+            ok, why = same_chunks(index_dir, cfg, corpus)
+            if ok:
+                print(f"reusing {index_dir} ({have} documents; {why})", flush=True)
+                return {"reused": True, "check": why}
+            print(f"--reuse: {why}: rebuilding", flush=True)
+        else:
+            print(f"--reuse: {index_dir} holds {have} documents, not {corpus_len}: rebuilding", flush=True)
     if index_dir.exists():
         shutil.rmtree(index_dir)
     folder = common.make_corpus_folder(args.data, args.out / f"scifact-corpus{'-' + str(args.limit) if args.limit else ''}",
@@ -239,7 +279,7 @@ def main() -> None:
                                "sparse": asdict(cfg.sparse), "search": asdict(cfg.search)},
                     "targets_ndcg@10": TARGETS}
     with Timer() as t:
-        result["ingest"] = build_index(args, cfg, len(corpus))
+        result["ingest"] = build_index(args, cfg, corpus)
         result["ragkit"] = ragkit_eval(args, cfg, qids, texts, qrels)
     result["ragkit_wall_s"] = round(t.s, 1)
     result["peak_rss_mb"] = {"after_ragkit": peak_rss_mb()}

@@ -59,7 +59,8 @@ class AskResult:
 def retrieve(searcher: Searcher, plan: QueryPlan, mode: str, depth: int,
              filters: Mapping[str, str] | None = None) -> tuple[list[SearchResult], list[dict]]:
     """Run every query of a plan and fuse the rankings as the plan says; return fused results and the trace."""
-    lists: list[list[SearchResult]] = searcher.search_many(plan.queries, mode=mode, k=depth, filters=filters)
+    sides: list[dict] = []
+    lists: list[list[SearchResult]] = searcher.search_many(plan.queries, mode=mode, k=depth, filters=filters, trace=sides)
     labels = [f"{mode}: {q}" for q in plan.queries]
     if plan.dense_only:
         lists += searcher.search_many(plan.dense_only, mode="dense", k=depth, filters=filters)
@@ -81,8 +82,12 @@ def retrieve(searcher: Searcher, plan: QueryPlan, mode: str, depth: int,
                      page=by_id[cid].page, text=by_id[cid].text, metadata=by_id[cid].metadata)
         for i, (cid, score) in enumerate(fused, start=1)
     ]
-    trace = [{"query": label, "ranking": [[r.chunk_id, round(r.score, 6)] for r in results[:20]]}
-             for label, results in zip(labels, lists)]
+    trace = []
+    for position, (label, results) in enumerate(zip(labels, lists)):
+        if position < len(sides):  # hybrid: each retriever's ranks before the fused ones
+            trace += [{"query": f"{side}: {plan.queries[position]}", "ranking": ranks}
+                      for side, ranks in sides[position].items()]
+        trace.append({"query": label, "ranking": [[r.chunk_id, round(r.score, 6)] for r in results[:20]]})
     trace.append({"query": f"fused ({plan.fusion})", "ranking": [[r.chunk_id, round(r.score, 6)] for r in combined[:20]]})
     return combined, trace
 

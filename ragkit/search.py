@@ -19,6 +19,7 @@ from ragkit.fusion import reciprocal_rank_fusion
 from ragkit.index import check_embedder, open_index
 
 MODES = ("dense", "sparse", "hybrid")
+TRACE_DEPTH = 20
 
 
 class SearchError(ValueError):
@@ -95,8 +96,12 @@ class Searcher:
         return self.search_many([query], mode=mode, k=k, filters=filters)[0]
 
     def search_many(self, queries: Sequence[str], mode: str | None = None, k: int | None = None,
-                    filters: Mapping[str, str] | None = None) -> list[list[SearchResult]]:
-        """Search a batch of queries (embedded together); one ranked result list per query."""
+                    filters: Mapping[str, str] | None = None, trace: list | None = None) -> list[list[SearchResult]]:
+        """Search a batch of queries (embedded together); one ranked result list per query.
+
+        With a ``trace`` list, hybrid searches append, per query, each retriever's top ranks
+        ``{"dense": [[chunk_id, score], …], "sparse": […]}`` (for ``--trace``).
+        """
         mode = mode or self.cfg.search.mode
         k = self.cfg.search.k if k is None else k
         if mode not in MODES:
@@ -124,7 +129,13 @@ class Searcher:
                 ranked.append(sparse[:k])
             else:
                 ranked.append(self.fuse([r for r, _ in dense], [r for r, _ in sparse])[:k])
+                if trace is not None:
+                    trace.append({side: self._ids(rows[:TRACE_DEPTH]) for side, rows in (("dense", dense), ("sparse", sparse))})
         return [self._results(rows) for rows in ranked]
+
+    def _ids(self, ranked: list[tuple[int, float]]) -> list[list]:
+        chunks = self.index.docstore.get(r for r, _ in ranked)
+        return [[chunks[row].chunk_id, round(float(score), 6)] for row, score in ranked]
 
     def fuse(self, dense_rows: list[int], sparse_rows: list[int]) -> list[tuple[int, float]]:
         """Hybrid fusion of two ranked row lists with weighted RRF (``search.fusion_unit`` decides the unit).

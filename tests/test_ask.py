@@ -68,7 +68,10 @@ def test_multi_query_unions_rewrites_and_counts_calls(searcher, tmp_path):
     result = ask("what is bm25?", searcher, llm, AskConfig(strategy="multi-query"))
     data = result.to_json()
     assert data["queries"][0] == "what is bm25?" and len(data["queries"]) == 4
-    assert len(data["trace"]["rankings"]) == 5  # four queries + the fused list
+    labels = [entry["query"] for entry in data["trace"]["rankings"]]
+    # each query: the dense and sparse retrievers' ranks, then their hybrid fusion; last, the union
+    assert [label.split(":")[0] for label in labels] == ["dense", "sparse", "hybrid"] * 4 + ["fused (union)"]
+    assert all(entry["ranking"] for entry in data["trace"]["rankings"][:3])
     assert data["llm_calls"] == 2 and data["citations"] == [1]
     assert data["sources"][0]["source"] == "bm25.txt"
 

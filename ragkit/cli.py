@@ -187,7 +187,7 @@ def info(index: Optional[Path] = IndexOpt, config: Optional[Path] = ConfigOpt, a
         out.print(info_table(data))
 
 
-from ragkit import cli_ask  # noqa: E402,F401  (registers the ask and chat commands on the app)
+from ragkit import cli_ask, cli_eval  # noqa: E402,F401  (register the ask, chat and eval commands)
 
 if __name__ == "__main__":  # pragma: no cover
     app()

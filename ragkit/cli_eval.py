@@ -1,0 +1,51 @@
+"""The ``ragkit eval`` command (registered on the app in :mod:`ragkit.cli`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ragkit.cli import _fail, app, err, out
+
+
+@app.command("eval")
+def eval_command(
+    config: Path = typer.Argument(..., help="Eval config (YAML): data sets, pipelines, metrics, output folder."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default: the config's `out`)."),
+) -> None:
+    """Run every pipeline of an eval config over every data set and compare them.
+
+    Writes results.json, results.csv, report.md, timings.json, PNG charts and per-query JSONL
+    traces. An interrupted run resumes where it stopped; model calls are cached.
+
+    Example: ragkit eval configs/sample-qa.yaml
+    """
+    from ragkit.eval import run_eval
+    from ragkit.evalconfig import EvalConfigError, load_eval_config
+    from ragkit.render import IngestProgressDisplay
+    from ragkit.report import results_table, write_report
+
+    try:
+        spec = load_eval_config(config)
+    except EvalConfigError as exc:
+        _fail(str(exc))
+    target = Path(out_dir or spec.out)
+    display = IngestProgressDisplay(err)
+    try:
+        with display:
+            outcomes = run_eval(spec, target, progress=display)
+    except KeyboardInterrupt:
+        _fail(f"interrupted; run the same command again to resume (traces in {target / 'traces'})", 130)
+    paths = write_report(spec, outcomes, target)
+    out.print(results_table(outcomes))
+    for outcome in outcomes:
+        for warning in outcome.warnings:
+            err.print(f"[yellow]warning[/] {outcome.dataset}: {warning}", highlight=False)
+    err.print(f"Report: {paths['markdown']} (also results.json, results.csv, timings.json, charts)", highlight=False)
+    failed = [o for o in outcomes if o.status != "ok"]
+    if failed:
+        err.print(f"[red]{len(failed)} run(s) failed[/]: " + "; ".join(f"{o.dataset}/{o.name}: {o.error}" for o in failed),
+                  highlight=False)
+        raise typer.Exit(3)

@@ -145,6 +145,7 @@ def main() -> None:
         "doc_rrf_k60_cand100": doc_rrf(cand=100),
         "doc_rrf_k60_cand300": doc_rrf(cand=300),
         "doc_convex_a0.5_cand100": doc_convex(alpha=0.5, cand=100),
+        "doc_convex_a0.5_cand300": doc_convex(alpha=0.5, cand=300),
     }
     results = {"fixed": {name: {split: score(split, fn) for split in splits} for name, fn in fixed.items()}}
     # ragkit's own hybrid search with today's config (whatever its fusion is), for reference.

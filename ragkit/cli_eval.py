@@ -25,7 +25,7 @@ def eval_command(
     from ragkit.eval import run_eval
     from ragkit.evalconfig import EvalConfigError, load_eval_config
     from ragkit.render import IngestProgressDisplay
-    from ragkit.report import results_table, write_report
+    from ragkit.report import results_tables, write_report
 
     try:
         spec = load_eval_config(config)
@@ -39,7 +39,8 @@ def eval_command(
     except KeyboardInterrupt:
         _fail(f"interrupted; run the same command again to resume (traces in {target / 'traces'})", 130)
     paths = write_report(spec, outcomes, target)
-    out.print(results_table(outcomes))
+    for table in results_tables(outcomes):
+        out.print(table)
     for outcome in outcomes:
         for warning in outcome.warnings:
             err.print(f"[yellow]warning[/] {outcome.dataset}: {warning}", highlight=False)

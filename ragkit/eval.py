@@ -20,7 +20,7 @@ from pathlib import Path
 from ragkit import metrics as M
 from ragkit.ask import ask, retrieve
 from ragkit.config import Config
-from ragkit.evalconfig import EvalSpec, pipeline_config
+from ragkit.evalconfig import EvalSpec, metrics_for, pipeline_config
 from ragkit.evaldata import Dataset, load_beir, load_qa
 from ragkit.ingest import ingest
 from ragkit.search import Searcher
@@ -50,7 +50,7 @@ def load_dataset(spec) -> Dataset:
     """Read one data set of an eval config."""
     if spec.kind == "beir":
         return load_beir(spec.name, spec.corpus, spec.queries, spec.qrels, spec.limit)
-    return load_qa(spec.name, spec.documents, spec.qa, spec.limit, getattr(spec, "fields", None))
+    return load_qa(spec.name, spec.documents, spec.qa, spec.limit, spec.fields)
 
 
 def _index_for(dataset: Dataset, cfg: Config, out: Path) -> Path:
@@ -84,22 +84,14 @@ def _read_traces(path: Path) -> dict[str, dict]:
     return done
 
 
-DEFAULT_METRICS = {
-    "beir": ["ndcg@10", "recall@100", "mrr@10"],
-    "qa": ["source_hit@5", "page_hit@5", "exact_match", "f1", "contains", "refusal_accuracy", "citation_validity"],
-}
-
-
-def metric_names(spec: EvalSpec, dataset: Dataset) -> list[str]:
-    """The metrics that apply to this data set: the config's list (those that fit its kind), or defaults."""
-    names = list(spec.metrics or DEFAULT_METRICS[dataset.kind])
-    if dataset.kind == "beir":
-        return [n for n in names if "@" not in n or M.parse_metric(n)[0] in RETRIEVAL] or DEFAULT_METRICS["beir"]
-    return [n for n in names if "@" not in n or n.split("@")[0] in ("source_hit", "page_hit")] or DEFAULT_METRICS["qa"]
+def _split(name: str) -> tuple[str, int | None]:
+    base, _, k = name.partition("@")
+    return base, int(k) if k.isdigit() else None
 
 
 def _depth(names: list[str]) -> int:
-    ks = [M.parse_metric(m)[1] or 100 for m in names if "@" in m and m.split("@")[0] in RETRIEVAL]
+    """How many documents a BEIR run must rank for its deepest metric."""
+    ks = [(_split(m)[1] or 100) for m in names if _split(m)[0] in RETRIEVAL]
     return max(ks or [10])
 
 
@@ -134,13 +126,13 @@ def compute_metrics(dataset: Dataset, records: dict[str, dict], metric_names: li
     """Metrics of one run from its traces (deterministic: no timings)."""
     out: dict[str, float] = {}
     ids = [qid for qid, _ in dataset.queries if qid in records]
-    retrieval = [m for m in metric_names if M.parse_metric(m)[0] in RETRIEVAL]
+    retrieval = [m for m in metric_names if _split(m)[0] in RETRIEVAL]
     if dataset.kind == "beir" and retrieval:
         run = {qid: records[qid].get("ranked", []) for qid in ids}
         out.update(M.evaluate({q: dataset.qrels[q] for q in ids}, run, retrieval))
     for name in metric_names:
-        base, k = M.parse_metric(name) if "@" in name else (name, None)
-        if base in ("source_hit", "page_hit") and dataset.kind == "qa":
+        base, k = _split(name)
+        if base in ("source_hit", "page_hit") and dataset.kind == "qa" and k:
             values = []
             for qid in ids:
                 item, chunks = dataset.items[qid], records[qid].get("chunks", [])
@@ -195,7 +187,7 @@ def run_pipeline(spec: EvalSpec, pipeline, dataset: Dataset, out: Path, progress
         trace_path.parent.mkdir(parents=True, exist_ok=True)
         records = _read_traces(trace_path)
         todo = [(qid, text) for qid, text in dataset.queries if qid not in records]
-        names = metric_names(spec, dataset)
+        names = metrics_for(spec, dataset)
         depth = _depth(names)
         if progress:
             progress.start(f"{dataset.name} / {pipeline.name}", len(dataset.queries))

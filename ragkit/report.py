@@ -55,8 +55,9 @@ def _metric_columns(outcomes) -> list[str]:
 
 
 def _best(outcomes, dataset: str, metric: str):
+    """The best value of a metric among a data set's runs; None when there is nothing to single out."""
     values = [o.metrics[metric] for o in outcomes if o.dataset == dataset and metric in o.metrics and o.status == "ok"]
-    if not values:
+    if len(set(values)) < 2:
         return None
     return min(values) if metric in LOWER_IS_BETTER else max(values)
 
@@ -144,20 +145,24 @@ def _charts(outcomes, columns, out: Path) -> dict:
     return paths
 
 
-def results_table(outcomes) -> Table:
-    """The terminal summary: one row per run, the best value of each metric in bold green."""
-    columns = _metric_columns(outcomes)
-    table = Table(title="ragkit eval", title_justify="left")
-    for name in ("dataset", "run", *columns, "p50 ms"):
-        table.add_column(name, justify="left" if name in ("dataset", "run") else "right")
-    for o in outcomes:
-        if o.status != "ok":
-            table.add_row(o.dataset, o.name, f"[red]failed: {o.error}[/]", *[""] * len(columns))
-            continue
-        cells = []
-        for c in columns:
-            value = o.metrics.get(c)
-            text = "" if value is None else f"{value:.4f}"
-            cells.append(f"[bold green]{text}[/]" if value is not None and value == _best(outcomes, o.dataset, c) else text)
-        table.add_row(o.dataset, o.name, *cells, f"{o.timings.get('latency_p50_s', 0) * 1000:.1f}")
-    return table
+def results_tables(outcomes) -> list[Table]:
+    """The terminal summary, one table per data set: a row per metric, a column per run, best in bold green."""
+    tables = []
+    for dataset in dict.fromkeys(o.dataset for o in outcomes):
+        runs = [o for o in outcomes if o.dataset == dataset]
+        table = Table(title=f"ragkit eval — {dataset}", title_justify="left")
+        table.add_column("metric")
+        for o in runs:
+            table.add_column(o.name if o.status == "ok" else f"{o.name} (failed)", justify="right")
+        for metric in _metric_columns(runs):
+            best = _best(outcomes, dataset, metric)
+            cells = []
+            for o in runs:
+                value = o.metrics.get(metric)
+                text = "" if value is None else f"{value:.4f}"
+                cells.append(f"[bold green]{text}[/]" if value is not None and value == best else text)
+            table.add_row(metric, *cells)
+        table.add_row("latency p50 ms", *[f"{o.timings.get('latency_p50_s', 0) * 1000:.1f}" for o in runs])
+        table.add_row("latency p95 ms", *[f"{o.timings.get('latency_p95_s', 0) * 1000:.1f}" for o in runs])
+        tables.append(table)
+    return tables

@@ -1,0 +1,158 @@
+"""ragkit eval: runs over BEIR and QA sets, resumable traces, failures contained, reproducible reports."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from ragkit.cli import app
+from ragkit.eval import run_eval
+from ragkit.evalconfig import load_eval_config
+from ragkit.llm import LLMConfig, build_llm
+from ragkit.metrics import evaluate
+from ragkit.report import write_report
+
+from conftest import write_docs
+
+CORPUS = [
+    {"_id": "d1", "title": "Cats", "text": "Cats are small felines that hunt mice."},
+    {"_id": "d2", "title": "Dogs", "text": "Dogs are loyal and learn commands."},
+    {"_id": "d3", "title": "Planets", "text": "Jupiter is the largest planet; Saturn has rings."},
+    {"_id": "d4", "title": "Stars", "text": "The Sun is a yellow dwarf star."},
+]
+QUERIES = [{"_id": "q1", "text": "which animal hunts mice"}, {"_id": "q2", "text": "planet with rings"},
+           {"_id": "q3", "text": "loyal animal commands"}]
+QRELS = "query-id\tcorpus-id\tscore\nq1\td1\t2\nq2\td3\t1\nq3\td2\t1\nq3\tghost\t1\n"
+QA = [
+    {"id": "a1", "question": "What do cats hunt?", "answers": ["mice"], "source": "cats.txt", "page": None},
+    {"id": "a2", "question": "Which planet has rings?", "answers": ["Saturn"], "source": "space.txt", "page": None},
+    {"id": "a3", "question": "What is the capital of Peru?", "answers": [], "source": None, "page": None},
+]
+
+
+def _jsonl(path, rows):
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+
+
+@pytest.fixture
+def setup(tmp_path):
+    beir = tmp_path / "beir"
+    beir.mkdir()
+    _jsonl(beir / "corpus.jsonl", CORPUS)
+    _jsonl(beir / "queries.jsonl", QUERIES)
+    (beir / "qrels.tsv").write_text(QRELS)
+    write_docs(tmp_path / "docs", {"cats.txt": "Cats hunt mice at night.", "space.txt": "Saturn has bright rings."})
+    _jsonl(tmp_path / "qa.jsonl", QA)
+    config = tmp_path / "eval.yaml"
+    config.write_text("""
+datasets:
+  - {name: tiny-beir, kind: beir, path: beir}
+  - {name: tiny-qa, kind: qa, documents: docs, qa: qa.jsonl}
+config:
+  embedder: {kind: hash}
+  llm: {kind: fake}
+pipelines:
+  - {name: sparse, search: {mode: sparse}, ask: {chain: extract}}
+  - {name: hybrid+stuff, search: {mode: hybrid}, ask: {chain: stuff}}
+metrics: [ndcg@10, recall@100, mrr@10, source_hit@1, exact_match, f1, contains, refusal_accuracy, citation_validity]
+out: out
+""")
+    return tmp_path, config
+
+
+def fake_factory(calls):
+    def factory(cfg):
+        def script(prompt):
+            calls.append(prompt)
+            if "Peru" in prompt:
+                return "The provided documents do not contain the answer."
+            return "Saturn has rings [1]." if "Which planet" in prompt else "Cats hunt mice [1]."
+        return build_llm(LLMConfig(kind="fake", cache=False), script=script)
+    return factory
+
+
+def test_runs_compute_metrics_from_traces(setup):
+    root, config = setup
+    spec = load_eval_config(config)
+    outcomes = run_eval(spec, root / "out", llm_factory=fake_factory([]))
+    by = {(o.dataset, o.name): o for o in outcomes}
+    assert all(o.status == "ok" for o in outcomes), [o.error for o in outcomes]
+    beir = by[("tiny-beir", "sparse")]
+    traces = [json.loads(line) for line in (root / "out/traces/tiny-beir/sparse.jsonl").read_text().splitlines()]
+    qrels = {"q1": {"d1": 2}, "q2": {"d3": 1}, "q3": {"d2": 1, "ghost": 1}}
+    expected = evaluate(qrels, {t["query_id"]: t["ranked"] for t in traces}, ["ndcg@10", "recall@100", "mrr@10"])
+    assert beir.metrics["ndcg@10"] == pytest.approx(expected["ndcg@10"], abs=1e-6) and beir.metrics["mrr@10"] == 1.0
+    assert any("missing from corpus.jsonl" in w for w in beir.warnings)  # the ghost document
+    qa = by[("tiny-qa", "hybrid+stuff")]
+    assert qa.metrics["contains"] == 1.0 and qa.metrics["refusal_accuracy"] == 1.0
+    assert qa.metrics["llm_calls"] == 1.0 and "exact_match" in qa.metrics and "ndcg@10" not in qa.metrics
+    assert by[("tiny-beir", "hybrid+stuff")].metrics["llm_calls"] == 0  # BEIR runs only retrieve
+
+
+def test_same_config_gives_byte_identical_reports(setup):
+    root, config = setup
+    spec = load_eval_config(config)
+    files = []
+    for name in ("a", "b"):
+        outcomes = run_eval(spec, root / name, llm_factory=fake_factory([]))
+        write_report(spec, outcomes, root / name)
+        files.append({f: (root / name / f).read_bytes() for f in ("results.json", "results.csv", "report.md")})
+    assert files[0] == files[1]
+    results = json.loads(files[0]["results.json"])
+    assert results["config_hash"] == spec.text_hash and results["versions"]["ragkit"]
+    assert {(r["dataset"], r["name"]) for r in results["runs"]} == {("tiny-beir", "sparse"), ("tiny-beir", "hybrid+stuff"),
+                                                                   ("tiny-qa", "sparse"), ("tiny-qa", "hybrid+stuff")}
+    assert (root / "a" / "metrics.png").stat().st_size > 1000
+
+
+def test_an_interrupted_run_resumes_where_it_stopped(setup):
+    root, config = setup
+    spec = load_eval_config(config)
+    calls = []
+
+    def flaky(cfg):
+        def script(prompt):
+            calls.append(prompt)
+            if len(calls) == 2:
+                raise KeyboardInterrupt  # the user presses Ctrl-C during the second question
+            return "Cats hunt mice [1]."
+        return build_llm(LLMConfig(kind="fake", cache=False), script=script)
+
+    with pytest.raises(KeyboardInterrupt):
+        run_eval(spec, root / "out", llm_factory=flaky)
+    done = (root / "out/traces/tiny-qa/hybrid+stuff.jsonl").read_text().splitlines()
+    assert len(done) == 1
+    calls.clear()
+    outcomes = run_eval(spec, root / "out", llm_factory=fake_factory(calls))
+    assert len(calls) == 2  # only the two questions not yet answered
+    assert all(o.n_queries == 3 for o in outcomes)
+
+
+def test_a_failing_run_is_reported_and_the_others_finish(setup):
+    root, config = setup
+    spec = load_eval_config(config)
+
+    def broken(cfg):
+        raise RuntimeError("model server exploded")
+
+    outcomes = run_eval(spec, root / "out", llm_factory=broken)
+    failed = [o for o in outcomes if o.status == "failed"]
+    assert {(o.dataset, o.name) for o in failed} == {("tiny-qa", "hybrid+stuff")}
+    assert "model server exploded" in failed[0].error
+    assert all(o.metrics for o in outcomes if o.status == "ok")
+    write_report(spec, outcomes, root / "out")
+    assert "failed: RuntimeError: model server exploded" in (root / "out/report.md").read_text()
+
+
+def test_cli_eval_end_to_end_and_config_errors(setup, tmp_path):
+    root, config = setup
+    text = config.read_text().replace("hybrid+stuff, search: {mode: hybrid}, ask: {chain: stuff}",
+                                      "hybrid, search: {mode: hybrid}, ask: {chain: extract}")
+    config.write_text(text)
+    runner = CliRunner()
+    result = runner.invoke(app, ["eval", str(config)])
+    assert result.exit_code == 0, result.output + result.stderr
+    assert "ragkit eval — tiny-beir" in result.stdout and (root / "out" / "results.csv").exists()
+    config.write_text(text.replace("search: {mode: sparse}", "serch: {mode: sparse}"))
+    result = runner.invoke(app, ["eval", str(config)])
+    assert result.exit_code == 1 and "serch" in result.stderr and "line" in result.stderr

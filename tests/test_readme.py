@@ -38,6 +38,9 @@ def test_ci_runs_exactly_the_readme_install_and_test_commands():
 def test_every_readme_command_runs_with_the_embedded_default(tmp_path, monkeypatch):
     shutil.copytree(REPO / "sample_docs", tmp_path / "sample_docs")
     shutil.copy(REPO / "sample_queries.jsonl", tmp_path / "sample_queries.jsonl")
+    shutil.copytree(REPO / "configs", tmp_path / "configs")
+    (tmp_path / "benchmarks").mkdir()
+    shutil.copy(REPO / "benchmarks" / "sample_docs_qa.jsonl", tmp_path / "benchmarks" / "sample_docs_qa.jsonl")
     monkeypatch.chdir(tmp_path)
     commands = list(_commands())
     assert commands[0][0] == "ingest" and commands[1][0] == "search"
@@ -54,3 +57,4 @@ def test_every_readme_command_runs_with_the_embedded_default(tmp_path, monkeypat
     assert hits and all(h["source"] == "field-notes.pdf" for h in hits) and hits[0]["page"] == 3
     batch = next(v for k, v in outputs.items() if "--queries" in k)
     assert len(batch.strip().splitlines()) == 3
+    assert (tmp_path / "benchmarks" / "out" / "eval" / "sample-qa" / "results.json").exists()

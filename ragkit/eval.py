@@ -53,7 +53,7 @@ def load_dataset(spec) -> Dataset:
     return load_qa(spec.name, spec.documents, spec.qa, spec.limit, spec.fields)
 
 
-def _index_for(dataset: Dataset, cfg: Config, out: Path) -> Path:
+def _index_for(dataset: Dataset, cfg: Config, out: Path, progress=None) -> Path:
     """The data set's index for these index settings, built (or brought up to date) once."""
     settings = json.dumps({k: asdict(getattr(cfg, k)) for k in ("embedder", "splitter", "sparse")}, sort_keys=True)
     key = hashlib.sha256(settings.encode()).hexdigest()[:10]
@@ -68,7 +68,7 @@ def _index_for(dataset: Dataset, cfg: Config, out: Path) -> Path:
                 os.link(dataset.corpus, target)  # no copy of a large corpus when the disk allows
             except OSError:
                 shutil.copy2(dataset.corpus, target)
-    ingest(folder, index_dir, cfg)
+    ingest(folder, index_dir, cfg, progress=progress)  # nothing to do when it is up to date
     return index_dir
 
 
@@ -176,7 +176,7 @@ def run_pipeline(spec: EvalSpec, pipeline, dataset: Dataset, out: Path, progress
     try:
         cfg = pipeline_config(spec, pipeline)
         index_started = time.perf_counter()
-        index_dir = _index_for(dataset, cfg, out)
+        index_dir = _index_for(dataset, cfg, out, progress)
         searcher = Searcher(index_dir, cfg)
         outcome.timings["index_s"] = round(time.perf_counter() - index_started, 4)  # build or update, and load
         needs_model = cfg.ask.strategy != "none" or (dataset.kind == "qa" and pipeline.answer and cfg.ask.chain != "extract")

@@ -6,7 +6,8 @@
    splitter 1000/150, bm25s lucene + English stemming) into benchmarks/out/scifact-index
    (reused as is with --reuse when it already holds the whole corpus).
 2. For each ragkit mode: nDCG@10, recall@100, MRR@10 over the 300 test queries, documents
-   ranked by their best chunk (first occurrence of a doc_id among --depth ranked chunks),
+   ranked by their best chunk (first occurrence of a doc_id among --depth ranked chunks;
+   default max(200, search.candidates), so hybrid fuses the same lists as a k=10 search),
    cross-checked against ranx; then single-query latency (``search_many([q])``, k=10,
    modes interleaved per query), p50/p95.
 3. Baselines in the same process, on whole documents (title + "\\n\\n" + text) with the same
@@ -254,7 +255,9 @@ def main() -> None:
     common.add_data_arg(parser)
     parser.add_argument("--index", type=Path, default=None, help="index folder (default <out>/scifact-index)")
     parser.add_argument("--reuse", action="store_true", help="reuse the index when it already holds the corpus")
-    parser.add_argument("--depth", type=int, default=200, help="chunks retrieved per query for the metrics (200)")
+    parser.add_argument("--depth", type=int, default=None,
+                        help="chunks retrieved per query for the metrics (default: max(200, search.candidates), "
+                             "so that hybrid fuses exactly the candidate lists a k=10 search fuses)")
     parser.add_argument("--latency-k", type=int, default=10, help="k for the single-query latency calls (10)")
     parser.add_argument("--skip-baselines", action="store_true", help="ragkit only (saves ~7 min of embedding)")
     parser.add_argument("--limit", type=int, default=None,
@@ -267,6 +270,9 @@ def main() -> None:
     from ragkit.config import Config
 
     cfg = Config()
+    if args.depth is None:
+        # Hybrid retrieves max(k, candidates) a side: k <= candidates keeps a k=10 user's fusion.
+        args.depth = max(200, cfg.search.candidates)
     machine = common.machine_info()
     corpus = common.load_corpus(args.data, args.limit)
     qids, texts, qrels = common.load_test_queries(args.data)

@@ -23,14 +23,14 @@ in configs/ (scifact.yaml, docugami-10q.yaml, sample-qa.yaml)::
 A run may set any section of the main config but ``index`` (the runner chooses index folders); its
 settings are merged key by key over ``config:``. No ragkit setting is a list, so in a matrix every
 list is an axis (a list-valued setting would be varied with a list of lists); elsewhere a list is an error.
+
+Reading the YAML and pointing errors at file, line and key path is :mod:`ragkit.evalsource`'s job.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
-import difflib
-import hashlib
 import itertools
 import json
 import re
@@ -38,9 +38,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ragkit.config import Config, ConfigError, config_from_dict
+# EvalConfigError and the YAML line tracking live in ragkit.evalsource; EvalConfigError is re-exported here.
+from ragkit.evalsource import EvalConfigError, _check_keys, _dotted, _line, _path, _Source
+
+__all__ = ["EvalConfigError", "DatasetSpec", "PipelineSpec", "EvalSpec", "load_eval_config", "metrics_for",
+           "pipeline_config"]
 
 SECTIONS: dict[str, type] = {f.name: type(getattr(Config(), f.name)) for f in dataclasses.fields(Config)
                              if f.name != "index"}
@@ -62,10 +65,6 @@ DEFAULT_METRICS = {"beir": ["ndcg@10", "recall@100", "mrr@10"], "qa": ["source_h
 _WHERE = "\x00"
 _MAPPING_DEFAULTS = {name: {k: v for k, v in dataclasses.asdict(section).items() if isinstance(v, dict)}
                      for name, section in vars(Config()).items() if name in SECTIONS}   # e.g. search.weights
-
-
-class EvalConfigError(Exception):
-    """A bad eval config or data set; the message names the file, the line when known, and the key."""
 
 
 @dataclass(frozen=True)
@@ -109,82 +108,6 @@ class EvalSpec:
     lines: dict = field(default_factory=dict, compare=False, repr=False)
 
 
-def _dotted(keypath: tuple) -> str:
-    text = ""
-    for part in keypath:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text
-
-
-class _Source:
-    """A parsed YAML file with the line of every key path."""
-
-    def __init__(self, path: Path, what: str = "eval config"):
-        self.path, self.lines = path, {}
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            raise EvalConfigError(f"{what} not found: {path}") from None
-        except OSError as exc:
-            raise EvalConfigError(f"cannot read {what} {path}: {exc}") from None
-        self.hash = hashlib.sha256(data).hexdigest()
-        try:
-            text = data.decode("utf-8")
-            root = yaml.compose(text, Loader=yaml.SafeLoader)
-            self.raw = yaml.safe_load(text)
-        except UnicodeDecodeError as exc:
-            raise EvalConfigError(f"{path}: not UTF-8 text ({exc.reason})") from None
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" line {mark.line + 1}" if mark else ""
-            raise EvalConfigError(f"{path}{where}: not valid YAML ({getattr(exc, 'problem', None) or exc})") from None
-        if root is not None:
-            self._index(root, (), set())
-
-    def _index(self, node, keypath: tuple, ancestors: set) -> None:
-        if id(node) in ancestors:           # a recursive alias
-            return
-        ancestors = ancestors | {id(node)}
-        if isinstance(node, yaml.MappingNode):
-            for key_node, value_node in node.value:
-                key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node.value)
-                here = keypath + (key,)
-                if here in self.lines and key != "<<":
-                    raise self.error(here, f"duplicate key '{_dotted(here)}' (first on line {self.lines[here]})",
-                                     line=key_node.start_mark.line + 1)
-                self.lines[here] = key_node.start_mark.line + 1
-                self._index(value_node, here, ancestors)
-        elif isinstance(node, yaml.SequenceNode):
-            for i, item in enumerate(node.value):
-                self.lines[keypath + (i,)] = item.start_mark.line + 1
-                self._index(item, keypath + (i,), ancestors)
-
-    def error(self, keypath: tuple, message: str, line: int | None = None) -> EvalConfigError:
-        """An error naming the file and the line of ``keypath`` (or of its nearest parent)."""
-        return EvalConfigError(f"{self.path}{_line(self.lines, keypath, line)}: {message}")
-
-    def unknown(self, keypath: tuple, known) -> EvalConfigError:
-        """An unknown-key error with the known keys and a close match, when there is one."""
-        close = difflib.get_close_matches(str(keypath[-1]), list(known), n=1)
-        hint = f" (did you mean '{close[0]}'?)" if close else ""
-        return self.error(keypath, f"unknown key '{_dotted(keypath)}'{hint}; known keys: {', '.join(known)}")
-
-
-def _line(lines: dict, keypath: tuple, line: int | None = None) -> str:
-    while line is None and keypath:
-        line, keypath = lines.get(keypath), keypath[:-1]
-    return f" line {line}" if line else ""
-
-
-def _check_keys(src: _Source, keypath: tuple, raw: Any, known, what: str = "a mapping") -> dict:
-    if not isinstance(raw, dict):
-        raise src.error(keypath, f"'{_dotted(keypath) or 'the file'}' must be {what}, got {type(raw).__name__}")
-    for key in raw:
-        if key not in known:
-            raise src.unknown(keypath + (key,), known)
-    return raw
-
-
 def _check_sections(src: _Source, keypath: tuple, raw: dict, lists: bool) -> None:
     """Section names and keys exist; lists only where they are matrix axes (``lists``)."""
     for name, body in raw.items():
@@ -200,12 +123,6 @@ def _check_sections(src: _Source, keypath: tuple, raw: dict, lists: bool) -> Non
                 if _axes(value, (name, key)):
                     raise src.error(here + (key,), f"'{_dotted(here + (key,))}' is a list; lists are "
                                     "matrix axes, allowed only inside 'matrix:'")
-
-
-def _path(src: _Source, keypath: tuple, value: Any) -> Path:
-    if not isinstance(value, str) or not value.strip():
-        raise src.error(keypath, f"'{_dotted(keypath)}' must be a path")
-    return (src.path.parent / Path(value).expanduser()).resolve()
 
 
 def _datasets(src: _Source, raw: Any) -> list[DatasetSpec]:

@@ -302,8 +302,9 @@ def test_shipped_docugami_config_loads():
 @needs(REPO / "benchmarks" / "sample_docs_qa.jsonl")
 def test_shipped_sample_qa_config_loads():
     spec = load_eval_config(CONFIGS / "sample-qa.yaml")
-    assert [p.name for p in spec.pipelines] == ["sparse+extract", "dense+extract", "hybrid+extract", "hybrid+stuff"]
-    assert pipeline_config(spec, spec.pipelines[-1]).ask.chain == "stuff"
+    # It runs in seconds: no model pipeline (hybrid+stuff is commented out in the file).
+    assert [p.name for p in spec.pipelines] == ["sparse+extract", "dense+extract", "hybrid+extract"]
+    assert all(pipeline_config(spec, p).ask.chain == "extract" for p in spec.pipelines)
     rows = [json.loads(line) for line in spec.datasets[0].qa.read_text(encoding="utf-8").splitlines() if line.strip()]
     sources = {row["source"] for row in rows if row["source"]}
     assert sources and all((spec.datasets[0].documents / name).is_file() for name in sources)

@@ -142,8 +142,8 @@ class Searcher:
 
         ``chunk``: plain RRF of the chunk ranks. ``document`` (default): RRF of the ranks of
         each chunk's document (doc_id and page), so a document that one retriever finds through
-        one chunk and the other through another gets the credit of both; its chunks then follow
-        in order of their own RRF score. On SciFact (train queries) it gains ~0.002-0.003 nDCG@10.
+        one chunk and the other through another gets the credit of both; the document's best
+        chunk carries that score. On SciFact (train queries) it gains ~0.002-0.003 nDCG@10.
         """
         weights = self.cfg.search.weights
         lists = [dense_rows, sparse_rows]
@@ -154,9 +154,18 @@ class Searcher:
             return by_chunk
         units = self.index.docstore.units(set(dense_rows) | set(sparse_rows))
         unit_lists = [list(dict.fromkeys(units[row] for row in rows)) for rows in lists]
-        unit_score = dict(reciprocal_rank_fusion(unit_lists, w, k=rrf_k))
-        order = sorted(by_chunk, key=lambda item: (-unit_score[units[item[0]]], -item[1]))
-        return [(row, unit_score[units[row]]) for row, _ in order]
+        # A unit's best chunk carries the unit's fused score; its other chunks keep their own
+        # (lower) chunk score, so a weak chunk of a strong document does not push the next
+        # document's best chunk down. Ties: units in first-seen order (dense list first), as RRF.
+        best: dict = {}
+        for row, _ in by_chunk:
+            best.setdefault(units[row], row)
+        fused_units = reciprocal_rank_fusion(unit_lists, w, k=rrf_k)
+        keyed = [(-score, position, best[unit], score) for position, (unit, score) in enumerate(fused_units)]
+        leaders = set(best.values())
+        keyed += [(-score, len(fused_units) + position, row, score)
+                  for position, (row, score) in enumerate(by_chunk) if row not in leaders]
+        return [(row, score) for _, _, row, score in sorted(keyed)]
 
     def _results(self, ranked: list[tuple[int, float]]) -> list[SearchResult]:
         chunks = self.index.docstore.get(r for r, _ in ranked)

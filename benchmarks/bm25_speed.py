@@ -17,7 +17,7 @@ Measured, per query, top-10, all 300 test queries:
 
 Fast methods run ``--passes`` times; rank-bm25 runs every query exactly once, its queries
 spread over the passes (round-robin) so machine noise hits both sides alike. Writes
-benchmarks/out/bm25_speed.json. Takes ~1 min (plus ~1 min to build an index if needed).
+benchmarks/out/bm25_speed.json. Takes ~20 s (plus ~1 min to build an index if needed).
 """
 
 from __future__ import annotations

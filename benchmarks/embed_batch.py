@@ -7,7 +7,7 @@ with ``LocalMiniLMEmbeddings(batch_size=B)`` in a fresh subprocess per measureme
 each peak RSS is its own), for B in 8, 16, 32, with onnxruntime's CPU memory arena on
 (ragkit's default) or off, and with intra-op thread spinning off (one setting). Configurations run round-robin, --rounds times, so machine noise
 spreads over all of them; reported: median texts/s, CPU seconds, peak RSS. Writes
-benchmarks/out/embed_batch.json. ~3-4 min.
+benchmarks/out/embed_batch.json. ~6-7 min.
 """
 
 from __future__ import annotations

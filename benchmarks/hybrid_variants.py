@@ -15,7 +15,7 @@ documents ranked by their best chunk:
 
 Grid settings are chosen on the SciFact *train* queries (queries_train.jsonl,
 qrels_train.tsv: 809 queries) and then reported on the 300 test queries, so the test numbers
-are not tuned on test. Writes benchmarks/out/hybrid_variants.json. ~3 min (embeds 1,109 queries).
+are not tuned on test. Writes benchmarks/out/hybrid_variants.json. ~15 s (embeds 1,109 short queries).
 """
 
 from __future__ import annotations

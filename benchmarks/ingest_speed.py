@@ -17,8 +17,8 @@
     writes a pickle, which this project does not do).
 
 Nothing expensive runs twice. Writes benchmarks/out/ingest_speed[-limitN].json. With the
-full corpus it embeds ~15k chunks twice plus 5,183 documents: ~30+ min on 2 shared cores;
-``--limit 1000`` takes ~6-9 min.
+full corpus it embeds 10,760 chunks twice plus 5,183 documents: ~25-50 min on 2 shared
+cores; ``--limit 1000`` takes ~5-6 min.
 """
 
 from __future__ import annotations

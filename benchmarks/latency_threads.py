@@ -14,7 +14,7 @@ per mode. Settings, run round-robin --rounds times:
 - ``faiss1_nospin``: both.
 
 Nothing in ragkit is modified: the settings are applied from outside (a faiss call and a
-wrapped ``onnxruntime.SessionOptions``). Writes benchmarks/out/latency_threads.json. ~3-4 min.
+wrapped ``onnxruntime.SessionOptions``). Writes benchmarks/out/latency_threads.json. ~3 min.
 """
 
 from __future__ import annotations

@@ -56,7 +56,17 @@ class FaissIndex:
             params = faiss.SearchParameters(sel=selector)
             k = min(k, len(allowed_rows))
         k = min(k, self.size)
-        scores, rows = self.index.search(queries, k, params=params)
+        if len(queries) < 16:
+            # A few queries gain nothing from FAISS's thread pool, whose threads then fight the
+            # embedder's for the cores (measured: dense p50 44 -> 10 ms on 2 shared cores).
+            previous = faiss.omp_get_max_threads()
+            faiss.omp_set_num_threads(1)
+            try:
+                scores, rows = self.index.search(queries, k, params=params)
+            finally:
+                faiss.omp_set_num_threads(previous)
+        else:
+            scores, rows = self.index.search(queries, k, params=params)
         keep = rows[0] >= 0 if len(rows) == 1 else np.all(rows >= 0, axis=0)
         return rows[:, keep], scores[:, keep]
 

@@ -33,6 +33,7 @@ from ragkit.index import (
     new_generation_dir,
     publish_generation,
     read_manifest,
+    write_atomic,
 )
 from ragkit.loaders import LoadError, SourceFile, load_files, scan_folder
 from ragkit.sparse import BM25Index
@@ -107,6 +108,18 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+STAT_CACHE = "stat-cache.json"
+
+
+def _read_stat_cache(index_dir: Path) -> dict:
+    """Size, mtime and hash of files touched since the live generation (see ``ingest``)."""
+    try:
+        data = json.loads((Path(index_dir) / STAT_CACHE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 def _settings(cfg: Config, embedder: RagkitEmbeddings, sparse: BM25Index) -> dict:
     return {"embedder": {"id": embedder.model_id, "dimension": embedder.dimension},
             "splitter": asdict(cfg.splitter), "sparse": sparse.settings()}
@@ -151,10 +164,18 @@ def ingest(folder: Path, index_dir: Path, cfg: Config, *, rebuild: bool = False,
         started = time.perf_counter()
         files_meta: dict[str, dict] = {}
         to_load: list[SourceFile] = []
+        # Files whose mtime moved but whose content did not: remembered beside the manifest so
+        # the next ingest need not hash them again (no generation is written for a mere touch).
+        stat_cache = _read_stat_cache(index_dir) if old_files else {}
+        touched: dict[str, dict] = {}
         for source in files:
             stat = source.path.stat()
             meta = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
             before = old_files.get(source.rel)
+            cached = stat_cache.get(source.rel)
+            if before and cached and cached.get("sha256") == before["sha256"] and \
+                    (cached.get("size"), cached.get("mtime_ns")) == (meta["size"], meta["mtime_ns"]):
+                before = {**before, **meta}
             if before and before["size"] == meta["size"] and before["mtime_ns"] == meta["mtime_ns"]:
                 files_meta[source.rel] = {**before}
                 report.unchanged.append(source.rel)
@@ -162,6 +183,7 @@ def ingest(folder: Path, index_dir: Path, cfg: Config, *, rebuild: bool = False,
             meta["sha256"] = file_sha256(source.path)
             if before and before["sha256"] == meta["sha256"]:
                 files_meta[source.rel] = {**before, **meta}
+                touched[source.rel] = meta
                 report.unchanged.append(source.rel)
                 continue
             files_meta[source.rel] = meta
@@ -209,6 +231,8 @@ def ingest(folder: Path, index_dir: Path, cfg: Config, *, rebuild: bool = False,
         report.skipped.sort(key=lambda s: s["source"])
         timings["load_split_s"] = round(time.perf_counter() - started, 4)
 
+        if touched:
+            write_atomic(Path(index_dir) / STAT_CACHE, json.dumps({**stat_cache, **touched}))
         if previous and not (report.added or report.updated or report.removed or rebuild):
             report.generation = live.name
             report.chunks_total = previous["chunks"]
@@ -231,6 +255,7 @@ def ingest(folder: Path, index_dir: Path, cfg: Config, *, rebuild: bool = False,
                                               keep_sources, new_chunks, new_parents, new_vectors, embedder, sparse,
                                               cfg, files_meta, report)
         collect_garbage(index_dir)
+        (index_dir / STAT_CACHE).unlink(missing_ok=True)  # the new manifest holds every file's stat
         timings["write_s"] = round(time.perf_counter() - started, 4)
     timings["total_s"] = round(time.perf_counter() - clock, 4)
     return report

@@ -239,3 +239,18 @@ def test_parents_follow_their_files_through_updates_and_removals(docs, tmp_path,
     assert not list(loaded.docstore.iter_parents({"dogs.md"}))
     assert [p.page_content for p in loaded.docstore.iter_parents({"cats.txt"})] == ["Cats now write poetry about zebras."]
     loaded.close()
+
+
+def test_a_touched_file_is_hashed_once_not_on_every_ingest(docs, tmp_path, fast_cfg, monkeypatch):
+    import ragkit.ingest as ingest_module
+
+    ingest(docs, tmp_path / "idx", fast_cfg)
+    os.utime(docs / "cats.txt", (5, 5))
+    calls = []
+    real = ingest_module.file_sha256
+    monkeypatch.setattr(ingest_module, "file_sha256", lambda path: calls.append(path) or real(path))
+    assert ingest(docs, tmp_path / "idx", fast_cfg).counts()["unchanged"] == 4 and len(calls) == 1
+    assert ingest(docs, tmp_path / "idx", fast_cfg).counts()["unchanged"] == 4 and len(calls) == 1
+    (docs / "cats.txt").write_text("Changed after the touch.", encoding="utf-8")
+    assert ingest(docs, tmp_path / "idx", fast_cfg).counts()["updated"] == 1
+    assert not (tmp_path / "idx" / "stat-cache.json").exists()

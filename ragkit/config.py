@@ -68,6 +68,7 @@ class SearchConfig:
     weights: dict = field(default_factory=lambda: {"dense": 1.0, "sparse": 1.0})
     candidates: int = 300
     fusion_unit: str = "document"   # document (doc_id + page) | chunk
+    fusion: str = "rrf"             # rrf | convex (weighted sum of min-max normalised scores)
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,7 @@ _CHOICES = {
     ("splitter", "kind"): ("recursive", "token", "markdown"),
     ("search", "mode"): ("dense", "sparse", "hybrid"),
     ("search", "fusion_unit"): ("document", "chunk"),
+    ("search", "fusion"): ("rrf", "convex"),
     ("sparse", "method"): ("lucene", "robertson", "atire", "bm25l", "bm25+"),
     ("ask", "strategy"): ("none", "multi-query", "rag-fusion", "hyde", "step-back", "decompose"),
     ("ask", "chain"): ("stuff", "map-reduce", "refine", "extract"),

@@ -47,3 +47,17 @@ def test_same_order_and_scores_as_langchain_ensemble(weights):
     for key, score in ours:
         manual = sum(w / (60 + lst.index(key) + 1) for lst, w in zip([first, second], weights) if key in lst)
         assert score == pytest.approx(manual)
+
+
+def test_convex_fusion_by_hand():
+    from ragkit.fusion import convex_fusion
+
+    dense = [("a", 0.9), ("b", 0.5), ("c", 0.1)]
+    sparse = [("b", 12.0), ("d", 2.0)]
+    fused = dict(convex_fusion([dense, sparse], [1.0, 1.0]))
+    assert fused["a"] == pytest.approx(0.5 * 1.0)
+    assert fused["b"] == pytest.approx(0.5 * 0.5 + 0.5 * 1.0)
+    assert fused["c"] == pytest.approx(0.0) and fused["d"] == pytest.approx(0.0)
+    assert convex_fusion([dense, sparse], [1.0, 1.0])[0][0] == "b"
+    assert convex_fusion([dense, sparse], [3.0, 1.0])[0][0] == "a"  # weights tilt it
+    assert convex_fusion([[("x", 3.0)], []])[0] == ("x", pytest.approx(0.5))  # one score: normalised to 1

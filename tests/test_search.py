@@ -116,3 +116,11 @@ def test_document_fusion_credits_a_document_found_through_different_chunks(tmp_p
     chunk_cfg = dataclasses.replace(fast_cfg, search=dataclasses.replace(fast_cfg.search, fusion_unit="chunk"))
     assert Searcher(tmp_path / "idx", chunk_cfg).fuse(dense, sparse) == by_chunk
     s.close()
+
+
+def test_convex_fusion_is_selectable(searcher, fast_cfg, tmp_path):
+    convex = dataclasses.replace(fast_cfg, search=dataclasses.replace(fast_cfg.search, fusion="convex"))
+    s = Searcher(searcher.index.path, convex)
+    results = s.search("Jupiter largest planet", mode="hybrid", k=3)
+    assert results[0].source == "space/planets.txt" and 0 < results[0].score <= 1.0
+    s.close()

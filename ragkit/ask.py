@@ -6,6 +6,7 @@ is done in transforms, search, fusion, expansion and chains.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 from dataclasses import dataclass, field
@@ -106,6 +107,9 @@ def ask(question: str, searcher: Searcher, llm, cfg: AskConfig, *, mode: str | N
     question = (question or "").strip()
     if not question:
         raise ValueError("the question is empty")
+    if cfg.chain == "auto":  # callers that know the config resolve it first (effective_chain)
+        local = llm is None or str(getattr(llm, "model_id", "")).startswith("local:")
+        cfg = dataclasses.replace(cfg, chain="extract" if local else "stuff")
     for value, allowed, name in ((cfg.strategy, STRATEGIES, "strategy"), (cfg.chain, CHAINS, "chain"),
                                  (cfg.expand, EXPANSIONS, "expand")):
         if value not in allowed:

@@ -11,13 +11,13 @@ from typing import List, Optional
 import typer
 
 from ragkit.cli import ConfigOpt, IndexOpt, JsonOpt, _fail, _setup, app, err, out
-from ragkit.config import Config
+from ragkit.config import Config, effective_chain
 from ragkit.embedders import EmbedderError
 from ragkit.index import IndexError_
 from ragkit.search import SearchError, Searcher, parse_filters
 
 StrategyOpt = typer.Option(None, "--strategy", "-s", help="none | multi-query | rag-fusion | hyde | step-back | decompose")
-ChainOpt = typer.Option(None, "--chain", help="stuff | map-reduce | refine | extract (no model: quotes the best sentences)")
+ChainOpt = typer.Option(None, "--chain", help="auto (default: extract with the tiny local model, else stuff) | stuff | map-reduce | refine | extract (no model: quotes the best sentences)")
 ExpandOpt = typer.Option(None, "--expand", help="none | parent (hand the model each chunk's parent section) | window (sentences around the best match)")
 LlmOpt = typer.Option(None, "--llm", help="local (SmolLM2, offline) | openai (OPENAI_API_KEY; llm.base_url for Ollama/vLLM/llama.cpp)")
 ModeOpt = typer.Option(None, "--mode", "-m", help="dense | sparse | hybrid (default hybrid)")
@@ -32,7 +32,8 @@ def _ask_settings(cfg: Config, strategy, chain, expand, llm, k) -> Config:
     cfg = dataclasses.replace(cfg, ask=ask_cfg)
     if llm is not None:
         cfg = dataclasses.replace(cfg, llm=dataclasses.replace(cfg.llm, kind=llm))
-    return cfg
+    chosen = effective_chain(cfg.ask.chain, cfg.llm.kind)
+    return dataclasses.replace(cfg, ask=dataclasses.replace(cfg.ask, chain=chosen))
 
 
 def _model(cfg: Config):

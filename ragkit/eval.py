@@ -9,6 +9,7 @@ fails is recorded as failed and the others still run.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from ragkit import metrics as M
 from ragkit.ask import ask, retrieve
-from ragkit.config import Config
+from ragkit.config import Config, effective_chain
 from ragkit.evalconfig import EvalSpec, metrics_for, pipeline_config
 from ragkit.evaldata import Dataset, load_beir, load_qa
 from ragkit.ingest import ingest
@@ -175,6 +176,7 @@ def run_pipeline(spec: EvalSpec, pipeline, dataset: Dataset, out: Path, progress
     work_s = 0.0
     try:
         cfg = pipeline_config(spec, pipeline)
+        cfg = dataclasses.replace(cfg, ask=dataclasses.replace(cfg.ask, chain=effective_chain(cfg.ask.chain, cfg.llm.kind)))
         index_started = time.perf_counter()
         index_dir = _index_for(dataset, cfg, out, progress)
         searcher = Searcher(index_dir, cfg)

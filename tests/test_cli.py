@@ -144,8 +144,21 @@ def test_ask_with_the_local_model_end_to_end(docs, tmp_path, fast_config):
         pytest.skip("local chat model packages not installed")
     index = tmp_path / "idx"
     run("ingest", docs, "--index", index, "--config", fast_config)
-    result = run("ask", "Which planet has rings?", "--index", index, "--config", fast_config, "-k", "2", "--json")
+    result = run("ask", "Which planet has rings?", "--index", index, "--config", fast_config, "-k", "2", "--json",
+                 "--chain", "stuff")
     assert result.exit_code == 0, result.stderr
     data = json.loads(result.stdout)
     assert data["answer"].strip() and data["llm_calls"] == 1 and data["tokens"]["completion"] > 0
     assert {s["source"] for s in data["sources"]} <= {"space/planets.txt", "cats.txt", "dogs.md", "space/stars.html"}
+
+
+def test_auto_chain_quotes_sentences_with_the_local_model_and_asks_other_models(docs, tmp_path, fast_config):
+    from ragkit.config import effective_chain
+
+    assert effective_chain("auto", "local") == "extract" and effective_chain("auto", "openai") == "stuff"
+    assert effective_chain("refine", "local") == "refine"
+    index = tmp_path / "idx"
+    run("ingest", docs, "--index", index, "--config", fast_config)
+    result = run("ask", "Which planet has rings?", "--index", index, "--config", fast_config, "--json")
+    data = json.loads(result.stdout)
+    assert data["chain"] == "extract" and data["llm_calls"] == 0 and "Saturn" in data["answer"]

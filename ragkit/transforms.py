@@ -109,7 +109,9 @@ def build_messages(kind: str, question: str, n: int = 3) -> list[SystemMessage |
 # --- cleaning model output -----------------------------------------------------------------
 
 _THINK = re.compile(r"<think>.*?(</think>|$)", re.S | re.I)
-_TAGS = re.compile(r"</?\s*(question|questions|query|queries|answer|passage)\s*>", re.I)
+# Any XML-ish tag or code fence: a small model leaves debris like <subquestion1> or </sub>,
+# which would otherwise pass as a (short) query.
+_TAGS = re.compile(r"</?\s*[A-Za-z][\w-]*\s*>|```\w*", re.I)
 _MARKER = re.compile(r"^(?:\#\d+\s*|[-*+•·>#]+\s*|\(?\d{1,2}\s*[.):\]](?!\d)\s*|[a-z]\)\s+)+", re.I)
 # "1.What" is a marker, "1.5 million" and "2:30" are not: a marker is never followed by a digit.
 # A label needs a number or a colon, so "Question-answering systems" keeps its first word.

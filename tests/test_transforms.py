@@ -286,3 +286,11 @@ def test_through_ragkit_fake_llm():
     empty = llm_mod.build_llm(llm_mod.LLMConfig(kind="fake"), script=[])
     with pytest.raises(llm_mod.LLMError):  # an exhausted script is a model error: it must propagate
         plan_queries(Q, "hyde", empty)
+
+
+def test_tag_debris_from_a_small_model_is_not_kept_as_a_query():
+    from ragkit.transforms import parse_query_list
+
+    queries, _ = parse_query_list("<subquestion1>\nWhat is BM25?\n</sub>\n```\nHow is RRF computed?\n```",
+                                  "Explain hybrid search", 3)
+    assert queries == ["What is BM25?", "How is RRF computed?"]

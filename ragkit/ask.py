@@ -7,7 +7,6 @@ is done in transforms, search, fusion, expansion and chains.
 from __future__ import annotations
 
 import dataclasses
-import re
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
@@ -16,6 +15,7 @@ from ragkit.chains import CHAINS, Answer, answer_question
 from ragkit.config import AskConfig
 from ragkit.expansion import EXPANSIONS, expand
 from ragkit.fusion import reciprocal_rank_fusion
+from ragkit.citations import strip_citations
 from ragkit.search import SearchResult, Searcher
 from ragkit.transforms import STRATEGIES, QueryPlan, plan_queries
 
@@ -93,7 +93,6 @@ def retrieve(searcher: Searcher, plan: QueryPlan, mode: str, depth: int,
     return combined, trace
 
 
-_CITATION = re.compile(r"\s*\[\d+\]")
 
 
 def ask(question: str, searcher: Searcher, llm, cfg: AskConfig, *, mode: str | None = None,
@@ -141,7 +140,7 @@ def ask(question: str, searcher: Searcher, llm, cfg: AskConfig, *, mode: str | N
             sub_context, _ = expand(sub_hits[: cfg.k], cfg.expand, searcher.index.docstore, sub, cfg.window)
             prompt_question = sub if not earlier else f"{sub}\n\nEarlier findings:\n" + "\n".join(earlier)
             sub_answer = answer_question(prompt_question, sub_context, cfg.chain, llm)
-            plain = _CITATION.sub("", sub_answer.text).strip()
+            plain = strip_citations(sub_answer.text).strip()
             earlier.append(f"- {sub} {plain}")
             sub_answers.append({"question": sub, "answer": sub_answer.text,
                                 "sources": [s.chunk_id for s in sub_answer.sources]})

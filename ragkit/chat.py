@@ -8,7 +8,6 @@ does it score?" make sense. Retrieval uses the new message plus the previous use
 from __future__ import annotations
 
 import os
-import re
 import sqlite3
 import time
 from pathlib import Path
@@ -16,9 +15,9 @@ from typing import Callable
 
 from ragkit.ask import AskResult, ask
 from ragkit.config import AskConfig
+from ragkit.citations import strip_citations
 from ragkit.search import Searcher
 
-_CITATION = re.compile(r"\s*\[\d+\]")
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
     id INTEGER PRIMARY KEY,
@@ -96,7 +95,7 @@ class ChatSession:
         past = trim_history(self.history.messages(self.name), self.budget, self._count)
         question = message.strip()
         if past:
-            lines = [f"{'User' if role == 'user' else 'Assistant'}: {_CITATION.sub('', content)}" for role, content in past]
+            lines = [f"{'User' if role == 'user' else 'Assistant'}: {strip_citations(content)}" for role, content in past]
             question = f"{question}\n\nConversation so far (for context):\n" + "\n".join(lines)
         result = ask(question, self.searcher, self.llm, self.cfg, mode=self.mode, filters=self.filters,
                      on_token=on_token, retrieval_query=self._retrieval_query(message, past))

@@ -54,6 +54,18 @@ def docs(tmp_path) -> Path:
     return write_docs(tmp_path / "docs", BASIC_DOCS)
 
 
+@pytest.fixture
+def searcher(docs, tmp_path, fast_cfg):
+    """A Searcher over the ``docs`` folder, indexed with ``fast_cfg``."""
+    from ragkit.ingest import ingest
+    from ragkit.search import Searcher
+
+    ingest(docs, tmp_path / "idx", fast_cfg)
+    s = Searcher(tmp_path / "idx", fast_cfg)
+    yield s
+    s.close()
+
+
 def have_local_model() -> bool:
     """True when the embedded default model packages are installed."""
     import importlib.util

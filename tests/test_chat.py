@@ -11,13 +11,6 @@ from ragkit.llm import LLMConfig, build_llm
 from ragkit.search import Searcher
 
 
-@pytest.fixture
-def searcher(docs, tmp_path, fast_cfg):
-    ingest(docs, tmp_path / "idx", fast_cfg)
-    s = Searcher(tmp_path / "idx", fast_cfg)
-    yield s
-    s.close()
-
 
 def test_session_is_saved_and_resumed(searcher, tmp_path):
     prompts = []

@@ -11,13 +11,6 @@ from ragkit.ingest import ingest
 from ragkit.search import SearchError, Searcher, parse_filters
 
 
-@pytest.fixture
-def searcher(docs, tmp_path, fast_cfg):
-    ingest(docs, tmp_path / "idx", fast_cfg)
-    s = Searcher(tmp_path / "idx", fast_cfg)
-    yield s
-    s.close()
-
 
 @pytest.mark.parametrize("mode", ["dense", "sparse", "hybrid"])
 def test_each_mode_finds_the_obvious_document(searcher, mode):

@@ -39,15 +39,15 @@ from common import Timer, peak_rss_mb  # noqa: E402
 
 def ensure_index(args) -> tuple[Path, dict]:
     from ragkit.config import config_from_dict
-    from ragkit.index import IndexError_, open_index
-    from ragkit.ingest import ingest
+    from ragkit.store.generations import StoreError, open_index
+    from ragkit.ingest.pipeline import ingest
 
     corpus_len = len(common.load_corpus(args.data))
     candidates = [args.index] if args.index else [args.out / "scifact-index", args.out / "bm25-index"]
     for path in candidates:
         try:
             index = open_index(path)
-        except (IndexError_, OSError) as exc:
+        except (StoreError, OSError) as exc:
             if args.index:
                 sys.exit(f"error: cannot open the index {args.index}: {exc}")
             continue
@@ -83,7 +83,7 @@ def main() -> None:
     from rank_bm25 import BM25Okapi
 
     from ragkit.config import Config
-    from ragkit.search import Searcher
+    from ragkit.retrieval.search import Searcher
 
     index_path, index_info = ensure_index(args)
     _qids, queries, _qrels = common.load_test_queries(args.data)

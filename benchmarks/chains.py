@@ -34,7 +34,6 @@ and prints a table. Nothing touches the network; nothing is pickled.
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import shutil
 import sys
@@ -92,7 +91,7 @@ def check_qa(qa: list[dict], searcher) -> list[str]:
 
 
 def run_one(question: str, chain: str, searcher, llm, k: int):
-    from ragkit.ask import ask
+    from ragkit.generation.ask import ask
     from ragkit.config import AskConfig
 
     start = time.perf_counter()
@@ -167,9 +166,9 @@ def main() -> None:
     args.out = args.out.resolve()
 
     from ragkit.config import Config
-    from ragkit.ingest import ingest
+    from ragkit.ingest.pipeline import ingest
     from ragkit.llm import LLMConfig, build_llm
-    from ragkit.search import Searcher
+    from ragkit.retrieval.search import Searcher
 
     qa = load_qa(args.qa)[: args.limit] if args.limit else load_qa(args.qa)
     cfg = Config()

@@ -61,11 +61,11 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=256)
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
-    from ragkit.index import IndexError_, open_index
+    from ragkit.store.generations import StoreError, open_index
 
     try:
         index = open_index(args.index)
-    except (IndexError_, OSError) as exc:
+    except (StoreError, OSError) as exc:
         sys.exit(f"error: {exc} (run scifact_quality.py first, or pass --index)")
     texts = [c.text for c in index.docstore.iter_chunks()]
     index.close()

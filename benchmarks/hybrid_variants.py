@@ -88,7 +88,7 @@ def main() -> None:
     machine = common.machine_info()
 
     from ragkit.config import Config
-    from ragkit.search import Searcher
+    from ragkit.retrieval.search import Searcher
 
     cfg = Config()
     searcher = Searcher(index_dir, cfg)

@@ -29,7 +29,6 @@ import resource
 import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -68,8 +67,8 @@ def main() -> None:
 
     from ragkit.config import Config
     from ragkit.embedders import LocalMiniLMEmbeddings
-    from ragkit.index import open_index
-    from ragkit.ingest import ingest
+    from ragkit.store.generations import open_index
+    from ragkit.ingest.pipeline import ingest
 
     cfg = Config()
     root = Path(tempfile.mkdtemp(prefix="ingest-speed-", dir=args.out))

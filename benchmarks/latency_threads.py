@@ -49,7 +49,7 @@ if "faiss1" in setting:
     faiss.omp_set_num_threads(1)
 import common
 from ragkit.config import Config
-from ragkit.search import Searcher
+from ragkit.retrieval.search import Searcher
 qids, texts, qrels = common.load_test_queries(common.Path(data))
 texts = texts[:n]
 s = Searcher(common.Path(index_dir), Config())

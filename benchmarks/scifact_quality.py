@@ -24,7 +24,6 @@ cores (mostly embedding: 10,760 chunks for ragkit, 5,183 whole documents for the
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import sys
 import time
@@ -44,11 +43,11 @@ MODES = ("sparse", "dense", "hybrid")
 
 def index_doc_count(index_dir: Path) -> int | None:
     """Distinct doc_ids in a built index, or None when there is no index there."""
-    from ragkit.index import IndexError_, open_index
+    from ragkit.store.generations import StoreError, open_index
 
     try:
         index = open_index(index_dir)
-    except (IndexError_, FileNotFoundError, OSError):
+    except (StoreError, FileNotFoundError, OSError):
         return None
     try:
         return index.docstore.conn.execute("SELECT COUNT(DISTINCT doc_id) FROM chunks").fetchone()[0]
@@ -66,8 +65,8 @@ def same_chunks(index_dir: Path, cfg, corpus: list[dict]) -> tuple[bool, str]:
     """
     from langchain_core.documents import Document
 
-    from ragkit.index import open_index
-    from ragkit.splitters import split_documents
+    from ragkit.store.generations import open_index
+    from ragkit.ingest.splitters import split_documents
 
     docs = []
     for line, d in enumerate(corpus, start=1):
@@ -92,7 +91,7 @@ def same_chunks(index_dir: Path, cfg, corpus: list[dict]) -> tuple[bool, str]:
 
 
 def build_index(args, cfg, corpus: list[dict]) -> dict:
-    from ragkit.ingest import ingest
+    from ragkit.ingest.pipeline import ingest
 
     index_dir: Path = args.index
     corpus_len = len(corpus)
@@ -129,7 +128,7 @@ def score(qrels, run) -> dict:
 
 
 def ragkit_eval(args, cfg, qids, texts, qrels) -> dict:
-    from ragkit.search import Searcher
+    from ragkit.retrieval.search import Searcher
 
     searcher = Searcher(args.index, cfg)
     out: dict = {"chunks_in_index": searcher.index.docstore.count()}
@@ -180,8 +179,8 @@ def baselines_eval(args, cfg, corpus, qids, texts, qrels) -> dict:
     from langchain_core.documents import Document
 
     from ragkit.embedders import LocalMiniLMEmbeddings
-    from ragkit.fusion import reciprocal_rank_fusion
-    from ragkit.sparse import BM25Index
+    from ragkit.retrieval.fusion import reciprocal_rank_fusion
+    from ragkit.store.sparse import BM25Index
 
     docs = [Document(page_content=doc_text(d), metadata={"doc_id": str(d["_id"])}) for d in corpus]
     out: dict = {}

@@ -57,8 +57,8 @@ def doc_run(fused) -> list[str]:
 
 def one(question: str, strategy: str, llm, searcher, depth: int, n_queries: int) -> dict:
     """Plan + retrieve one query with one strategy; timings, usage and the plan's outline."""
-    from ragkit.ask import retrieve
-    from ragkit.transforms import plan_queries
+    from ragkit.generation.ask import retrieve
+    from ragkit.retrieval.transforms import plan_queries
 
     if llm is not None:
         llm.reset_usage()
@@ -208,7 +208,7 @@ def main() -> None:
                  f"  python benchmarks/scifact_quality.py --skip-baselines")
 
     from ragkit.config import Config
-    from ragkit.search import Searcher
+    from ragkit.retrieval.search import Searcher
 
     cfg = Config()
     qids_all, texts_all, qrels_all = common.load_test_queries(args.data)

@@ -19,15 +19,50 @@ from typing import Any
 
 import yaml
 
-from ragkit.embedders import EmbedderConfig
-from ragkit.llm import LLMConfig
-from ragkit.loaders import LoaderLimits
+from ragkit.errors import ConfigError
 
 DEFAULT_INDEX_DIR = ".ragkit"
 
 
-class ConfigError(Exception):
-    """The config file is missing, malformed or names an unknown key; the message says where."""
+@dataclass(frozen=True)
+class LoaderLimits:
+    """Resource limits for loading; field names are the `loader.*` config keys."""
+
+    max_file_mb: float = 100.0
+    pdf_max_pages: int = 5000
+    pdf_timeout_s: float = 300.0
+    pdf_max_memory_mb: int = 4096
+    pdf_array_max_elements: int = 10_000_000  # pypdf's own 100,000 refuses real 10-Q filings
+    workers: int = 2
+
+
+@dataclass(frozen=True)
+class EmbedderConfig:
+    """The ``embedder:`` section of the config."""
+
+    kind: str = "local"
+    model: str | None = None
+    dimension: int | None = None
+    base_url: str | None = None
+    batch_size: int = 16     # 32 peaked at ~1.5 GB with no speed gain; 16 at ~0.9 GB
+    threads: int = 0
+
+
+@dataclass(frozen=True)
+class LLMConfig:
+    """The ``llm:`` section (``kind``: local | openai | fake). ``model``: the openai model name, or a
+    .gguf path replacing the shipped local model. Keys never live here: ``OPENAI_API_KEY``."""
+
+    kind: str = "local"
+    model: str | None = None
+    base_url: str | None = None
+    temperature: float = 0.0
+    max_tokens: int = 384
+    context_window: int = 0
+    timeout_s: float = 60.0
+    threads: int = 0
+    cache: bool = True
+    seed: int = 0
 
 
 @dataclass(frozen=True)
@@ -116,8 +151,25 @@ _CHOICES = {
     ("ask", "strategy"): ("none", "multi-query", "rag-fusion", "hyde", "step-back", "decompose"),
     ("ask", "chain"): ("auto", "stuff", "map-reduce", "refine", "extract"),
     ("ask", "expand"): ("none", "parent", "window"),
-    ("llm", "kind"): ("local", "openai", "fake"),
 }
+
+
+# Backend names a config may use: the built-in ones, plus any a registry adds (register_llm,
+# register_embedder, …), so a config naming an unknown backend fails at load time with its file
+# and key, without importing the backends themselves (they are slow to import).
+BACKENDS: dict[tuple[str, str], set[str]] = {("llm", "kind"): {"local", "openai"},
+                                             ("embedder", "kind"): {"local", "openai", "hash"}}
+
+
+def register_backend_name(section: str, key: str, name: str) -> None:
+    """Accept ``name`` as a value of ``section.key`` (called by the backend registries)."""
+    BACKENDS.setdefault((section, key), set()).add(name)
+
+
+def _choices(section: str, key: str) -> tuple[str, ...] | None:
+    if (section, key) in BACKENDS:
+        return tuple(sorted(BACKENDS[(section, key)]))
+    return _CHOICES.get((section, key))
 
 
 def _build_section(name: str, cls: type, raw: Any, where: str):
@@ -139,7 +191,7 @@ def _build_section(name: str, cls: type, raw: Any, where: str):
             except (TypeError, ValueError):
                 kind = {"int": "an integer", "float": "a number", "str": "a string"}.get(type(default).__name__, "valid")
                 raise ConfigError(f"{where}: '{name}.{key}' must be {kind}, got {value!r}") from None
-        choices = _CHOICES.get((name, key))
+        choices = _choices(name, key)
         if choices and value not in choices:
             raise ConfigError(f"{where}: '{name}.{key}' is {value!r}; choose one of {', '.join(choices)}")
         values[key] = value

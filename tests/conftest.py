@@ -57,8 +57,8 @@ def docs(tmp_path) -> Path:
 @pytest.fixture
 def searcher(docs, tmp_path, fast_cfg):
     """A Searcher over the ``docs`` folder, indexed with ``fast_cfg``."""
-    from ragkit.ingest import ingest
-    from ragkit.search import Searcher
+    from ragkit.ingest.pipeline import ingest
+    from ragkit.retrieval.search import Searcher
 
     ingest(docs, tmp_path / "idx", fast_cfg)
     s = Searcher(tmp_path / "idx", fast_cfg)
@@ -74,3 +74,15 @@ def have_local_model() -> bool:
 
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _register_fakes():
+    """``llm.kind: fake`` (the scripted chat model of tests/fakes.py) for tests that go through config."""
+    from ragkit.llm import LLMS, register_llm
+
+    from fakes import build_fake
+
+    register_llm("fake", build_fake)
+    yield
+    LLMS.pop("fake", None)

@@ -1,18 +1,18 @@
 """The ask pipeline end to end with a scripted model: strategies, fusion, chains, trace, cost."""
 
 import json
-import re
 
 import pytest
 
-from ragkit.ask import ask, retrieve
+from ragkit.generation.ask import ask, retrieve
 from ragkit.config import AskConfig
-from ragkit.fusion import reciprocal_rank_fusion
-from ragkit.ingest import ingest
-from ragkit.llm import LLMConfig, LLMError, build_llm
-from ragkit.search import Searcher
-from ragkit.transforms import plan_queries
+from ragkit.retrieval.fusion import reciprocal_rank_fusion
+from ragkit.ingest.pipeline import ingest
+from ragkit.llm import LLMError
+from ragkit.retrieval.search import Searcher
+from ragkit.retrieval.transforms import plan_queries
 
+from fakes import fake_llm
 from conftest import write_docs
 
 DOCS = {
@@ -48,7 +48,7 @@ class Recorder:
 
 def model(tmp_path, answers):
     recorder = Recorder(answers)
-    return build_llm(LLMConfig(kind="fake", cache=False), cache_dir=tmp_path, script=recorder), recorder
+    return fake_llm(recorder), recorder
 
 
 def test_extract_chain_needs_no_model_and_cites(searcher):
@@ -135,7 +135,7 @@ def test_streaming_tokens_reach_the_callback(searcher, tmp_path):
 
 
 def test_model_errors_propagate_as_llm_errors(searcher, tmp_path):
-    llm = build_llm(LLMConfig(kind="fake", cache=False), cache_dir=tmp_path, script=[])
+    llm = fake_llm([])
     with pytest.raises(LLMError):
         ask("anything?", searcher, llm, AskConfig(strategy="multi-query"))
 

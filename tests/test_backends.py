@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from langchain_core.documents import Document
 
-from ragkit.dense import FaissIndex
-from ragkit.docstore import DocStore
+from ragkit.store.dense import FaissIndex
+from ragkit.store.docstore import DocStore
 from ragkit.embedders import EmbedderConfig, EmbedderError, HashEmbeddings, build_embedder
 
 from conftest import have_local_model

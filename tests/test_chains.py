@@ -9,9 +9,9 @@ import re
 import numpy as np
 import pytest
 
-from ragkit.chains import CHAINS, NO_ANSWER, SYSTEM, Answer, answer_question, extract_answer
-from ragkit.citations import clean_citations, is_none_reply
-from ragkit.search import SearchResult
+from ragkit.generation.chains import CHAINS, NO_ANSWER, SYSTEM, Answer, answer_question, extract_answer
+from ragkit.generation.citations import clean_citations, is_none_reply
+from ragkit.retrieval.search import SearchResult
 
 
 class ScriptedLLM:

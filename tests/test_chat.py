@@ -3,12 +3,11 @@
 import pytest
 from typer.testing import CliRunner
 
-from ragkit.chat import ChatHistory, ChatSession, trim_history
+from ragkit.generation.chat import ChatHistory, ChatSession, trim_history
+
+from fakes import fake_llm
 from ragkit.cli import app
 from ragkit.config import AskConfig
-from ragkit.ingest import ingest
-from ragkit.llm import LLMConfig, build_llm
-from ragkit.search import Searcher
 
 
 
@@ -19,7 +18,7 @@ def test_session_is_saved_and_resumed(searcher, tmp_path):
         prompts.append(prompt)
         return "Saturn has rings [1]." if "Saturn" in prompt else "Cats hunt mice [1]."
 
-    llm = build_llm(LLMConfig(kind="fake", cache=False), cache_dir=tmp_path, script=script)
+    llm = fake_llm(script)
     history = ChatHistory(tmp_path / "chat.sqlite")
     first = ChatSession("s1", searcher, llm, AskConfig(), history)
     first.turn("Tell me about Saturn")
@@ -38,7 +37,7 @@ def test_an_interrupted_turn_is_not_saved(searcher, tmp_path):
     def script(prompt):
         raise KeyboardInterrupt
 
-    llm = build_llm(LLMConfig(kind="fake", cache=False), cache_dir=tmp_path, script=script)
+    llm = fake_llm(script)
     history = ChatHistory(tmp_path / "chat.sqlite")
     with pytest.raises(KeyboardInterrupt):
         ChatSession("s", searcher, llm, AskConfig(), history).turn("hello?")

@@ -7,7 +7,6 @@ from typer.testing import CliRunner
 
 from ragkit.cli import app
 
-from conftest import write_docs
 
 runner = CliRunner()
 

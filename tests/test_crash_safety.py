@@ -8,11 +8,11 @@ import time
 
 import pytest
 
-import ragkit.index as index_module
-import ragkit.ingest as ingest_module
-from ragkit.index import current_generation, open_index
-from ragkit.ingest import ingest
-from ragkit.search import Searcher
+import ragkit.store.generations as index_module
+import ragkit.ingest.pipeline as ingest_module
+from ragkit.store.generations import current_generation, open_index
+from ragkit.ingest.pipeline import ingest
+from ragkit.retrieval.search import Searcher
 
 from conftest import REPO, write_docs
 
@@ -64,7 +64,7 @@ def test_failure_at_each_step_keeps_the_previous_generation(docs, tmp_path, fast
 _CHILD = """
 import sys
 from ragkit.config import config_from_dict
-from ragkit.ingest import ingest
+from ragkit.ingest.pipeline import ingest
 ingest(sys.argv[1], sys.argv[2], config_from_dict({"embedder": {"kind": "hash"}}), rebuild=True)
 """
 

@@ -9,9 +9,11 @@ import sys
 import pytest
 
 from ragkit.config import config_from_dict
-from ragkit.ingest import ingest
-from ragkit.loaders import LoaderLimits, SourceFile, load_files
-from ragkit.search import Searcher
+from ragkit.ingest.pipeline import ingest
+from ragkit.config import LoaderLimits
+from ragkit.ingest.loaders import load_files
+from ragkit.ingest.scan import SourceFile
+from ragkit.retrieval.search import Searcher
 
 from conftest import REPO, SHARED
 

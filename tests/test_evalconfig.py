@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ragkit.evalconfig import (DatasetSpec, EvalConfigError, EvalSpec, PipelineSpec, load_eval_config, metrics_for,
+from ragkit.errors import EvalConfigError
+from ragkit.evaluation.spec import (DatasetSpec, EvalSpec, PipelineSpec, load_eval_config, metrics_for,
                                pipeline_config)
 
 from conftest import REPO, SHARED

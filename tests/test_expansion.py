@@ -4,9 +4,9 @@ import dataclasses
 
 import pytest
 
-from ragkit.expansion import expand, split_sentences
-from ragkit.ingest import ingest
-from ragkit.search import Searcher
+from ragkit.retrieval.expansion import expand, split_sentences
+from ragkit.ingest.pipeline import ingest
+from ragkit.retrieval.search import Searcher
 
 from conftest import write_docs
 

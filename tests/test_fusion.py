@@ -5,7 +5,7 @@ from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 
-from ragkit.fusion import reciprocal_rank_fusion
+from ragkit.retrieval.fusion import reciprocal_rank_fusion
 
 
 class _Fixed(BaseRetriever):
@@ -50,7 +50,7 @@ def test_same_order_and_scores_as_langchain_ensemble(weights):
 
 
 def test_convex_fusion_by_hand():
-    from ragkit.fusion import convex_fusion
+    from ragkit.retrieval.fusion import convex_fusion
 
     dense = [("a", 0.9), ("b", 0.5), ("c", 0.1)]
     sparse = [("b", 12.0), ("d", 2.0)]

@@ -6,12 +6,11 @@ import os
 import numpy as np
 import pytest
 
-from ragkit.index import IndexLocked, WriterLock, current_generation, open_index, read_manifest
-from ragkit.ingest import EXIT_PARTIAL, ingest
-from ragkit.loaders import FolderError
-from ragkit.search import Searcher
+from ragkit.errors import EXIT_PARTIAL, FolderError, IndexLocked
+from ragkit.ingest.pipeline import ingest
+from ragkit.store.generations import WriterLock, current_generation, open_index, read_manifest
+from ragkit.retrieval.search import Searcher
 
-from conftest import write_docs
 
 
 def _sources(index_dir):
@@ -242,7 +241,7 @@ def test_parents_follow_their_files_through_updates_and_removals(docs, tmp_path,
 
 
 def test_a_touched_file_is_hashed_once_not_on_every_ingest(docs, tmp_path, fast_cfg, monkeypatch):
-    import ragkit.ingest as ingest_module
+    import ragkit.ingest.pipeline as ingest_module
 
     ingest(docs, tmp_path / "idx", fast_cfg)
     os.utime(docs / "cats.txt", (5, 5))

@@ -15,14 +15,16 @@ import pytest
 from langchain_core.messages import AIMessageChunk, HumanMessage, SystemMessage
 from langchain_core.outputs import ChatGenerationChunk
 
-from ragkit.llm import LLMS, ChatLLM, LLMConfig, LLMError, ScriptedChatModel, Usage, build_llm
+from ragkit.llm import LLMS, ChatLLM, LLMConfig, LLMError, Usage, build_llm, register_llm
+
+from fakes import ScriptedChatModel, fake_llm
 
 FAKE = LLMConfig(kind="fake")
 SECRET = "sk-test-DO-NOT-LEAK-4242"
 
 
 def fake(tmp_path, script, **kw) -> ChatLLM:
-    return build_llm(LLMConfig(kind="fake", **kw), cache_dir=tmp_path, script=script)
+    return fake_llm(script, tmp_path, LLMConfig(kind="fake", **kw))
 
 
 # --------------------------------------------------------------------------- cache and usage
@@ -91,7 +93,7 @@ def test_cache_off(tmp_path):
 
 def test_fake_without_cache_dir_is_not_cached(tmp_path):
     # A shared default cache would replay one test's script into another's
-    llm = build_llm(FAKE, script=["a", "b"])
+    llm = fake_llm(["a", "b"])
     assert [llm.complete("q"), llm.complete("q")] == ["a", "b"]
 
 
@@ -182,11 +184,17 @@ def test_fake_callable_sees_the_prompt_text(tmp_path):
 
 
 def test_registry_and_unknown_kind():
-    assert set(LLMS) == {"local", "openai", "fake"}
+    assert {"local", "openai"} <= set(LLMS)
     with pytest.raises(LLMError, match="llm.kind"):
         build_llm(LLMConfig(kind="gpt5"))
-    with pytest.raises(LLMError, match="script"):
-        build_llm(FAKE)
+
+
+def test_a_registered_backend_is_built_by_its_kind(tmp_path):
+    register_llm("scripted-test", lambda cfg, cache_path: fake_llm(["registered"], None, cfg))
+    try:
+        assert build_llm(LLMConfig(kind="scripted-test"), cache_dir=tmp_path).complete("q") == "registered"
+    finally:
+        LLMS.pop("scripted-test")
 
 
 # --------------------------------------------------------------------------- openai-compatible servers

@@ -1,4 +1,4 @@
-"""Tests for ragkit.loaders and ragkit.pdf: every fixture is generated here, nothing touches the network."""
+"""Tests for ragkit.ingest.loaders and ragkit.ingest.pdf: every fixture is generated here, nothing touches the network."""
 
 from __future__ import annotations
 
@@ -13,16 +13,11 @@ from pathlib import Path
 import pytest
 from fpdf import FPDF
 
-from ragkit import loaders, pdf
-from ragkit.loaders import (
-    FolderError,
-    LoaderLimits,
-    LoadError,
-    SourceFile,
-    load_file,
-    load_files,
-    scan_folder,
-)
+from ragkit.ingest import pdf
+from ragkit.config import LoaderLimits
+from ragkit.errors import FolderError, LoadError
+from ragkit.ingest.loaders import load_file, load_files
+from ragkit.ingest.scan import SourceFile, scan_folder
 
 
 # ---------------------------------------------------------------- helpers

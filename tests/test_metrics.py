@@ -1,4 +1,4 @@
-"""ragkit.metrics: hand-computed fixtures, a ranx cross-check on random data, answer metrics."""
+"""ragkit.evaluation.metrics: hand-computed fixtures, a ranx cross-check on random data, answer metrics."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ragkit.metrics import (
+from ragkit.evaluation.metrics import (
     RETRIEVAL_METRICS, answer_contains, citation_validity, dedupe_ranked, evaluate, exact_match,
     normalize_answer, page_hit_at_k, parse_metric, per_query, percentile, refusal_correct,
     source_hit_at_k, token_f1,

@@ -29,7 +29,7 @@ def test_sample_pdf_is_what_the_generator_makes(tmp_path):
 def test_shipped_configs_load():
     import yaml
 
-    from ragkit.evalconfig import EvalConfigError, load_eval_config
+    from ragkit.evaluation.spec import EvalConfigError, load_eval_config
 
     for path in sorted((REPO / "configs").glob("*.yaml")):
         if "datasets" in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}):

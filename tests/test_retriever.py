@@ -4,8 +4,8 @@ import pytest
 from langchain_tests.integration_tests import RetrieversIntegrationTests
 
 from ragkit.config import config_from_dict
-from ragkit.ingest import ingest
-from ragkit.retriever import RagkitRetriever
+from ragkit.ingest.pipeline import ingest
+from ragkit.retrieval.retriever import RagkitRetriever
 
 from conftest import BASIC_DOCS, write_docs
 

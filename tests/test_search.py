@@ -5,10 +5,10 @@ import dataclasses
 import pytest
 
 from ragkit.config import config_from_dict
-from ragkit.fusion import reciprocal_rank_fusion
-from ragkit.index import EmbedderMismatch, IndexMissing
-from ragkit.ingest import ingest
-from ragkit.search import SearchError, Searcher, parse_filters
+from ragkit.retrieval.fusion import reciprocal_rank_fusion
+from ragkit.errors import EmbedderMismatch, IndexMissing, SearchError
+from ragkit.ingest.pipeline import ingest
+from ragkit.retrieval.search import Searcher, parse_filters
 
 
 

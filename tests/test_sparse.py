@@ -3,10 +3,9 @@
 import math
 
 import numpy as np
-import pytest
 from rank_bm25 import BM25Okapi
 
-from ragkit.sparse import BM25Index
+from ragkit.store.sparse import BM25Index
 
 CORPUS = [
     "The quick brown fox jumps over the lazy dog near the river bank.",

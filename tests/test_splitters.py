@@ -3,7 +3,7 @@
 from langchain_core.documents import Document
 
 from ragkit.config import SplitterConfig
-from ragkit.splitters import split_documents
+from ragkit.ingest.splitters import split_documents
 
 TEXT = ("Retrieval finds passages. " * 30 + "\n\n") * 4
 
@@ -41,7 +41,7 @@ def test_metadata_is_carried_to_every_chunk():
 
 
 def test_token_splitter_counts_tokens_offline():
-    from ragkit.offline_tiktoken import get_encoding
+    from ragkit.text.tiktoken_offline import get_encoding
 
     chunks = split_documents([_doc()], SplitterConfig(kind="token", chunk_size=50, chunk_overlap=5))
     encoding = get_encoding("cl100k_base")

@@ -7,7 +7,10 @@ import json
 import pytest
 from langchain_core.messages import HumanMessage, SystemMessage
 
-from ragkit.transforms import STRATEGIES, QueryPlan, parse_passage, parse_query_list, plan_queries
+from ragkit.errors import LLMError
+from ragkit.retrieval.transforms import STRATEGIES, QueryPlan, parse_passage, parse_query_list, plan_queries
+
+from fakes import fake_llm
 
 Q = "How do I rotate the API keys for the billing service?"
 
@@ -270,26 +273,23 @@ def test_at_most_one_model_call(strategy):
 
 def test_through_ragkit_fake_llm():
     """The real ChatLLM wrapper (fake kind) fits the interface plan_queries codes against."""
-    llm_mod = pytest.importorskip("ragkit.llm")
-    if not hasattr(llm_mod, "build_llm"):
-        pytest.skip("ragkit.llm has no build_llm yet")
     seen = []
 
     def script(prompt):
         seen.append(prompt)
         return "1. How can I change billing API keys?\n2. How can I change billing API keys?"
 
-    llm = llm_mod.build_llm(llm_mod.LLMConfig(kind="fake"), script=script)
+    llm = fake_llm(script)
     p = plan_queries(Q, "rag-fusion", llm)
     assert p.queries == [Q, "How can I change billing API keys?"] and p.llm_calls == 1
     assert f"<question>\n{Q}\n</question>" in seen[0]
-    empty = llm_mod.build_llm(llm_mod.LLMConfig(kind="fake"), script=[])
-    with pytest.raises(llm_mod.LLMError):  # an exhausted script is a model error: it must propagate
+    empty = fake_llm([])
+    with pytest.raises(LLMError):  # an exhausted script is a model error: it must propagate
         plan_queries(Q, "hyde", empty)
 
 
 def test_tag_debris_from_a_small_model_is_not_kept_as_a_query():
-    from ragkit.transforms import parse_query_list
+    from ragkit.retrieval.transforms import parse_query_list
 
     queries, _ = parse_query_list("<subquestion1>\nWhat is BM25?\n</sub>\n```\nHow is RRF computed?\n```",
                                   "Explain hybrid search", 3)

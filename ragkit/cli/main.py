@@ -1,0 +1,58 @@
+"""The ``ragkit`` command: parses arguments, calls the library, renders with rich. Nothing more.
+
+Each command group lives in its own module with one ``register(app)``; this module builds the
+app, registers them, and turns every :class:`~ragkit.errors.RagkitError` into a one-line error
+and its exit code, in one place (:class:`RagkitGroup`). Exit codes: see :mod:`ragkit.errors`.
+"""
+
+from __future__ import annotations
+
+import typer
+from typer.core import TyperGroup
+
+from ragkit import __version__
+from ragkit.cli import ask as ask_commands
+from ragkit.cli import eval as eval_commands
+from ragkit.cli import ingest as ingest_commands
+from ragkit.cli import search as search_commands
+from ragkit.cli.common import fail, out
+from ragkit.errors import EXIT_INTERRUPTED, RagkitError
+
+
+class RagkitGroup(TyperGroup):
+    """The command group; a RagkitError from any command ends as ``Error: …`` and its exit code."""
+
+    def invoke(self, ctx):  # noqa: ANN001 - click's signature
+        try:
+            return super().invoke(ctx)
+        except RagkitError as exc:
+            fail(str(exc), exc.exit_code)
+        except KeyboardInterrupt:
+            fail("interrupted", EXIT_INTERRUPTED)
+
+
+app = typer.Typer(
+    name="ragkit",
+    cls=RagkitGroup,
+    help="Point ragkit at a folder of documents, then search it — offline, with no key.\n\n"
+    "  ragkit ingest sample_docs\n\n  ragkit search \"what is reciprocal rank fusion?\"",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"ragkit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                      help="Show the version and exit.")) -> None:
+    """ragkit: ingest a folder, then search it."""
+
+
+for _commands in (ingest_commands, search_commands, ask_commands, eval_commands):
+    _commands.register(app)

@@ -1,0 +1,199 @@
+"""Terminal rendering for the CLI: progress, tables and summaries (rich). No logic lives here."""
+
+from __future__ import annotations
+
+import time
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TaskID
+from rich.table import Table
+
+from ragkit.evaluation.report import best_value, metric_columns
+
+_UNITS = {"load": "files", "embed": "chunks"}
+_LABELS = {"load": "Reading files", "embed": "Embedding chunks"}
+
+
+class IngestProgressDisplay:
+    """Ingest progress: a rich bar with files/s and chunks/s on a terminal, plain lines otherwise."""
+
+    def __init__(self, console: Console, enabled: bool = True):
+        self.console = console
+        self.enabled = enabled
+        self.live = enabled and console.is_terminal
+        self.progress: Progress | None = None
+        self.tasks: dict[str, TaskID] = {}
+        self.started: dict[str, float] = {}
+        self.done: dict[str, int] = {}
+        self.totals: dict[str, int] = {}
+
+    def __enter__(self) -> "IngestProgressDisplay":
+        if self.live:
+            self.progress = Progress(
+                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), console=self.console, transient=False,
+            )
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+        for stage in list(self.started):
+            self._finish_plain(stage)
+
+    def start(self, stage: str, total: int) -> None:
+        """A stage begins with ``total`` units of work."""
+        if not self.enabled:
+            return
+        for other in list(self.started):
+            self._finish_plain(other)
+        self.started[stage], self.done[stage], self.totals[stage] = time.perf_counter(), 0, total
+        if self.progress is not None:
+            self.tasks[stage] = self.progress.add_task(_LABELS.get(stage, stage), total=total, rate="")
+        elif total:
+            self.console.print(f"{_LABELS.get(stage, stage)}: {total} {_UNITS.get(stage, 'items')}", highlight=False)
+
+    def advance(self, stage: str, amount: int = 1) -> None:
+        """``amount`` more units of ``stage`` are done."""
+        if not self.enabled or stage not in self.started:
+            return
+        self.done[stage] += amount
+        if self.progress is not None:
+            elapsed = max(time.perf_counter() - self.started[stage], 1e-9)
+            rate = f"{self.done[stage] / elapsed:,.1f} {_UNITS.get(stage, 'items')}/s"
+            self.progress.update(self.tasks[stage], advance=amount, rate=rate)
+
+    def note(self, message: str) -> None:
+        """A one-off status line."""
+        if self.enabled and not self.live:
+            for other in list(self.started):
+                self._finish_plain(other)
+            self.console.print(f"{message[:1].upper()}{message[1:]}…", highlight=False)
+
+    def _finish_plain(self, stage: str) -> None:
+        started = self.started.pop(stage)
+        if self.progress is None and self.totals.get(stage):
+            elapsed = max(time.perf_counter() - started, 1e-9)
+            unit = _UNITS.get(stage, "items")
+            self.console.print(f"  done: {self.done[stage]} {unit} in {elapsed:.1f} s "
+                               f"({self.done[stage] / elapsed:,.1f} {unit}/s)", highlight=False)
+
+
+def ingest_summary(out: Console, err: Console, report) -> None:
+    """The end-of-ingest summary: counts, failures with reasons, skipped files, notes."""
+    for note in report.notes:
+        err.print(f"[yellow]Note:[/] {note}", highlight=False)
+    for item in report.skipped:
+        err.print(f"[dim]skipped[/] {item['source']}: {item['reason']}", highlight=False)
+    for item in report.failed:
+        kept = " (its previous version stays in the index)" if item.get("kept_previous") else ""
+        err.print(f"[red]failed[/] {item['source']}: {item['reason']}{kept}", highlight=False)
+    c = report.counts()
+    line = (f"{c['added']} added, {c['updated']} updated, {c['unchanged']} unchanged, "
+            f"{c['removed']} removed, {c['failed']} failed")
+    seconds = report.timings.get("total_s", 0.0)
+    out.print(f"[bold]{line}[/] — {report.files_total} files, {report.chunks_total} chunks "
+              f"({report.chunks_embedded} embedded) in {seconds:.1f} s → {report.index}", highlight=False)
+    if report.failed:
+        err.print(f"[yellow]Partial ingest:[/] {c['failed']} file(s) failed; the rest is indexed.")
+
+
+def _snippet(text: str, width: int = 160) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+def results_table(query: str, results) -> Table:
+    """Search results as a table: rank, score, source:page, snippet."""
+    table = Table(title=f"Results for: {query}", title_justify="left", expand=True)
+    table.add_column("#", justify="right", no_wrap=True)
+    table.add_column("score", justify="right", no_wrap=True)
+    table.add_column("source", overflow="fold", max_width=40)
+    table.add_column("text", ratio=1)
+    for r in results:
+        where = f"{r.source}:{r.page}" if r.page is not None else r.source
+        table.add_row(str(r.rank), f"{r.score:.4f}", where, _snippet(r.text))
+    return table
+
+
+def info_table(data: dict) -> Table:
+    """``ragkit info`` as a two-column table."""
+    table = Table(show_header=False, title=f"Index {data['index']}", title_justify="left")
+    table.add_column("key", style="bold")
+    table.add_column("value", overflow="fold")
+    last = data.get("last_ingest") or {}
+    counts = ", ".join(f"{last[k]} {k}" for k in ("added", "updated", "unchanged", "removed", "failed") if k in last)
+    rows = [
+        ("generation", data["generation"]),
+        ("created", data["created_at"]),
+        ("files", str(data["files"])),
+        ("chunks", str(data["chunks"])),
+        ("embedder", f"{data['embedder']['id']} ({data['embedder']['dimension']}-d)"),
+        ("splitter", ", ".join(f"{k}={v}" for k, v in data["splitter"].items())),
+        ("sparse", ", ".join(f"{k}={v}" for k, v in data["sparse"].items())),
+        ("sizes", ", ".join(f"{k} {v / 1e6:.2f} MB" for k, v in data["sizes"].items())),
+        ("last ingest", f"{counts} (from {last.get('folder', '?')})"),
+    ]
+    for key, value in rows:
+        table.add_row(key, value)
+    return table
+
+
+def answer_sources(result) -> Table:
+    """The sources under an answer: [n], file:page, chunk id; cited ones marked."""
+    cited = set(result.answer.citations)
+    table = Table(title="Sources", title_justify="left", show_edge=False, box=None, padding=(0, 1))
+    table.add_column("", no_wrap=True)
+    table.add_column("source", overflow="fold")
+    table.add_column("chunk", no_wrap=True, style="dim")
+    table.add_column("text", ratio=1, style="dim")
+    for source in result.answer.sources:
+        mark = f"[bold][{source.n}][/]" if source.n in cited else f"[{source.n}]"
+        table.add_row(mark, source.label(), source.chunk_id[:12], _snippet(source.text, 90))
+    if result.answer.removed_citations:
+        table.caption = f"{result.answer.removed_citations} citation(s) to nothing retrieved were removed"
+    return table
+
+
+def trace_view(result) -> Table:
+    """``--trace``: the generated queries, each retriever's ranking and the fused one, and notes."""
+    table = Table(title=f"Trace ({result.plan.strategy}, fusion: {result.plan.fusion})", title_justify="left",
+                  show_lines=True)
+    table.add_column("step", overflow="fold", max_width=50)
+    table.add_column("top ranks (chunk id: score)", overflow="fold")
+    for text in result.plan.raw:
+        table.add_row("model output", text)
+    for entry in result.rankings:
+        ranks = ", ".join(f"{cid[:8]}:{score:.3f}" for cid, score in entry["ranking"][:8])
+        table.add_row(entry["query"], ranks or "(nothing)")
+    for note in result.notes:
+        table.add_row("note", note)
+    usage = result.usage
+    table.add_row("cost", f"{usage.get('calls', 0)} model calls ({usage.get('cached_calls', 0)} cached), "
+                          f"{usage.get('prompt_tokens', 0)} prompt + {usage.get('completion_tokens', 0)} completion tokens; "
+                          + ", ".join(f"{k} {v:.2f}s" for k, v in result.timings.items()))
+    return table
+
+
+def results_tables(outcomes) -> list[Table]:
+    """The terminal summary, one table per data set: a row per metric, a column per run, best in bold green."""
+    tables = []
+    for dataset in dict.fromkeys(o.dataset for o in outcomes):
+        runs = [o for o in outcomes if o.dataset == dataset]
+        table = Table(title=f"ragkit eval — {dataset}", title_justify="left")
+        table.add_column("metric")
+        for o in runs:
+            table.add_column(o.name if o.status == "ok" else f"{o.name} (failed)", justify="right")
+        for metric in metric_columns(runs):
+            best = best_value(outcomes, dataset, metric)
+            cells = []
+            for o in runs:
+                value = o.metrics.get(metric)
+                text = "" if value is None else f"{value:.4f}"
+                cells.append(f"[bold green]{text}[/]" if value is not None and value == best else text)
+            table.add_row(metric, *cells)
+        table.add_row("latency p50 ms", *[f"{o.timings.get('latency_p50_s', 0) * 1000:.1f}" for o in runs])
+        table.add_row("latency p95 ms", *[f"{o.timings.get('latency_p95_s', 0) * 1000:.1f}" for o in runs])
+        tables.append(table)
+    return tables

@@ -1,0 +1,106 @@
+"""``ragkit search`` and ``ragkit info``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from ragkit.cli.common import ConfigOpt, IndexOpt, JsonOpt, err, fail, out, setup
+from ragkit.errors import EXIT_PARTIAL, EXIT_USAGE
+
+
+def search(
+    query: Optional[str] = typer.Argument(None, help="What to look for."),
+    index: Optional[Path] = IndexOpt,
+    config: Optional[Path] = ConfigOpt,
+    mode: Optional[str] = typer.Option(None, "--mode", "-m", help="dense | sparse | hybrid (default: hybrid, RRF of both)."),
+    k: Optional[int] = typer.Option(None, "-k", "--top-k", help="Number of results (default 10)."),
+    filters: Optional[List[str]] = typer.Option(None, "--filter", "-f", help="KEY=VALUE metadata filter, repeatable; globs allowed: source='notes/*.md'."),
+    queries: Optional[Path] = typer.Option(None, "--queries", "-q", help="JSONL file of {\"_id\",\"text\"} queries: prints one JSON line per query."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Search the index: hybrid (dense + BM25, fused by reciprocal rank fusion) by default.
+
+    Examples:
+
+      ragkit search "reciprocal rank fusion"
+
+      ragkit search "chunk size" --mode sparse -k 3 --filter source=field-notes.pdf --json
+
+      ragkit search --queries queries.jsonl > runs.jsonl
+    """
+    if (query is None) == (queries is None):
+        fail("give a QUERY or --queries FILE (one of them)", EXIT_USAGE)
+    from ragkit.cli.render import results_table
+    from ragkit.retrieval.search import Searcher, parse_filters
+
+    cfg, index_dir = setup(config, index)
+    parsed = parse_filters(filters)
+    searcher = Searcher(index_dir, cfg)
+    if queries is not None:
+        raise typer.Exit(_batch_search(searcher, queries, mode, k, parsed))
+    results = searcher.search(query, mode=mode, k=k, filters=parsed)
+    if as_json:
+        out.print_json(json.dumps([r.to_json() for r in results]))
+    elif not results:
+        err.print("No results." + (" (check the --filter values)" if parsed else ""))
+    else:
+        out.print(results_table(query, results))
+
+
+def _read_queries(path: Path) -> tuple[list[tuple[str, str]], int]:
+    """The ``(id, text)`` queries of a JSONL file, and how many lines were malformed (each reported)."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(f"cannot read --queries file {path}: {exc}")
+    batch: list[tuple[str, str]] = []
+    bad = 0
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+            query_id, text = str(item["_id"]), item["text"]
+            if not isinstance(text, str) or not text.strip():
+                raise ValueError("empty text")
+        except (ValueError, KeyError, TypeError) as exc:  # malformed user input, reported per line
+            err.print(f"{path}:{number}: skipped, not a {{\"_id\",\"text\"}} query ({exc})", highlight=False)
+            bad += 1
+            continue
+        batch.append((query_id, text))
+    return batch, bad
+
+
+def _batch_search(searcher, path: Path, mode: Optional[str], k: Optional[int], filters: dict) -> int:
+    batch, bad = _read_queries(path)
+    for start in range(0, len(batch), 64):  # embed queries 64 at a time
+        part = batch[start : start + 64]
+        results = searcher.search_many([text for _, text in part], mode=mode, k=k, filters=filters)
+        for (query_id, _), found in zip(part, results):
+            sys.stdout.write(json.dumps({"query_id": query_id, "results": [r.to_json() for r in found]}) + "\n")
+    sys.stdout.flush()
+    return EXIT_PARTIAL if bad else 0
+
+
+def info(index: Optional[Path] = IndexOpt, config: Optional[Path] = ConfigOpt, as_json: bool = JsonOpt) -> None:
+    """Describe the index: files, chunks, embedder, sizes, generation, last ingest."""
+    from ragkit.cli.render import info_table
+    from ragkit.store.info import index_info
+
+    _cfg, index_dir = setup(config, index)
+    data = index_info(index_dir)
+    if as_json:
+        out.print_json(json.dumps(data))
+    else:
+        out.print(info_table(data))
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``search`` and ``info`` to ``app``."""
+    app.command()(search)
+    app.command()(info)

@@ -1,0 +1,250 @@
+"""Eval: for each data set x pipeline, retrieve (and answer), write JSONL traces, compute metrics.
+
+Each data set's index is built once per set of index settings (embedder, splitter, BM25) and
+reused by every pipeline, and by later runs (ingest is incremental). Every query's outcome is
+appended to ``traces/<dataset>/<pipeline>.jsonl`` as soon as it is known, so an interrupted
+run resumes where it stopped; model calls are cached, so re-runs are cheap. A pipeline that
+fails is recorded as failed and the others still run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from ragkit.evaluation import metrics as M
+from ragkit.generation.ask import ask, retrieve
+from ragkit.config import Config, effective_chain
+from ragkit.evaluation.spec import EvalSpec, metrics_for, pipeline_config
+from ragkit.evaluation.datasets import Dataset, load_beir, load_qa
+from ragkit.ingest.pipeline import ingest
+from ragkit.retrieval.search import Searcher
+from ragkit.retrieval.transforms import plan_queries
+
+RETRIEVAL = set(M.RETRIEVAL_METRICS)
+ANSWER_METRICS = ("exact_match", "f1", "contains", "refusal_accuracy", "citation_validity", "faithfulness")
+COST_METRICS = ("llm_calls", "prompt_tokens", "completion_tokens")
+
+
+@dataclass
+class RunOutcome:
+    """One pipeline on one data set: deterministic metrics, and timings kept apart (they vary)."""
+
+    name: str
+    dataset: str
+    status: str = "ok"
+    error: str | None = None
+    n_queries: int = 0
+    metrics: dict = field(default_factory=dict)
+    timings: dict = field(default_factory=dict)
+    warnings: list = field(default_factory=list)
+    models: dict = field(default_factory=dict)
+
+
+def load_dataset(spec) -> Dataset:
+    """Read one data set of an eval config."""
+    if spec.kind == "beir":
+        return load_beir(spec.name, spec.corpus, spec.queries, spec.qrels, spec.limit)
+    return load_qa(spec.name, spec.documents, spec.qa, spec.limit, spec.fields)
+
+
+def _index_for(dataset: Dataset, cfg: Config, out: Path, progress=None) -> Path:
+    """The data set's index for these index settings, built (or brought up to date) once."""
+    settings = json.dumps({k: asdict(getattr(cfg, k)) for k in ("embedder", "splitter", "sparse")}, sort_keys=True)
+    key = hashlib.sha256(settings.encode()).hexdigest()[:10]
+    index_dir = out / "indexes" / f"{dataset.name}-{key}"
+    folder = dataset.documents
+    if dataset.kind == "beir":
+        folder = out / "corpora" / dataset.name
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / "corpus.jsonl"
+        if not target.exists():
+            try:
+                os.link(dataset.corpus, target)  # no copy of a large corpus when the disk allows
+            except OSError:
+                shutil.copy2(dataset.corpus, target)
+    ingest(folder, index_dir, cfg, progress=progress)  # nothing to do when it is up to date
+    return index_dir
+
+
+def _read_traces(path: Path) -> dict[str, dict]:
+    done: dict[str, dict] = {}
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line cut by an interruption: that query runs again
+            done[record["query_id"]] = record
+    return done
+
+
+def _split(name: str) -> tuple[str, int | None]:
+    base, _, k = name.partition("@")
+    return base, int(k) if k.isdigit() else None
+
+
+def _depth(names: list[str]) -> int:
+    """How many documents a BEIR run must rank for its deepest metric."""
+    ks = [(_split(m)[1] or 100) for m in names if _split(m)[0] in RETRIEVAL]
+    return max(ks or [10])
+
+
+def _one_query(qid: str, text: str, dataset: Dataset, searcher: Searcher, cfg: Config, llm, answer: bool,
+               depth: int) -> dict:
+    started = time.perf_counter()
+    if llm is not None:
+        llm.reset_usage()
+    record: dict = {"query_id": qid, "query": text}
+    work = time.perf_counter()  # model and index calls start here; the rest is eval bookkeeping
+    if dataset.kind == "qa" and answer:
+        result = ask(text, searcher, llm, cfg.ask, mode=cfg.search.mode)
+        record.update(queries=result.plan.queries + result.plan.dense_only, answer=result.answer.text,
+                      citations=result.answer.citations, refused=result.answer.refused,
+                      removed_citations=result.answer.removed_citations, n_sources=len(result.answer.sources),
+                      chunks=[{"chunk_id": s.chunk_id, "source": s.source, "page": s.page, "text": s.text}
+                              for s in result.answer.sources])
+    else:
+        plan = plan_queries(text, cfg.ask.strategy, llm, n=cfg.ask.n_queries)
+        chunk_depth = depth * 3 if dataset.kind == "beir" else max(cfg.ask.k, 10)
+        hits, _ = retrieve(searcher, plan, cfg.search.mode, chunk_depth)
+        record.update(queries=plan.queries + plan.dense_only,
+                      ranked=M.dedupe_ranked([h.doc_id for h in hits])[:depth],
+                      chunks=[{"chunk_id": h.chunk_id, "source": h.source, "page": h.page} for h in hits[:20]])
+    work_s = time.perf_counter() - work
+    usage = llm.usage.to_json() if llm is not None else {}
+    record.update(work_s=round(work_s, 6), llm_calls=usage.get("calls", 0) + usage.get("cached_calls", 0),
+                  prompt_tokens=usage.get("prompt_tokens", 0), completion_tokens=usage.get("completion_tokens", 0),
+                  latency_s=round(time.perf_counter() - started, 6))
+    return record
+
+
+def compute_metrics(dataset: Dataset, records: dict[str, dict], metric_names: list[str], judge=None) -> dict:
+    """Metrics of one run from its traces (deterministic: no timings)."""
+    out: dict[str, float] = {}
+    ids = [qid for qid, _ in dataset.queries if qid in records]
+    retrieval = [m for m in metric_names if _split(m)[0] in RETRIEVAL]
+    if dataset.kind == "beir" and retrieval:
+        run = {qid: records[qid].get("ranked", []) for qid in ids}
+        out.update(M.evaluate({q: dataset.qrels[q] for q in ids}, run, retrieval))
+    for name in metric_names:
+        base, k = _split(name)
+        if base in ("source_hit", "page_hit") and dataset.kind == "qa" and k:
+            values = []
+            for qid in ids:
+                item, chunks = dataset.items[qid], records[qid].get("chunks", [])
+                if not item.sources or (base == "page_hit" and item.page is None):
+                    continue
+                if base == "source_hit":
+                    values.append(max(M.source_hit_at_k(s, [c["source"] for c in chunks], k) for s in item.sources))
+                else:
+                    values.append(max(M.page_hit_at_k(s, item.page, [(c["source"], c["page"]) for c in chunks], k)
+                                      for s in item.sources))
+            out[name] = sum(values) / len(values) if values else 0.0
+    answered = [qid for qid in ids if "answer" in records[qid]]
+    scorers = {"exact_match": M.exact_match, "f1": M.token_f1, "contains": M.answer_contains}
+    for name, scorer in scorers.items():
+        if name in metric_names and answered:
+            values = [scorer(records[q]["answer"], dataset.items[q].answers) for q in answered if dataset.items[q].answers]
+            out[name] = sum(values) / len(values) if values else 0.0
+    if "refusal_accuracy" in metric_names and answered:
+        out["refusal_accuracy"] = sum(M.refusal_correct(records[q]["refused"], bool(dataset.items[q].answers))
+                                      for q in answered) / len(answered)
+    if "citation_validity" in metric_names and answered:
+        out["citation_validity"] = sum(M.citation_validity(records[q]["citations"], records[q]["n_sources"])
+                                       for q in answered) / len(answered)
+    if "faithfulness" in metric_names and answered and judge is not None:
+        from ragkit.evaluation.judge import faithfulness
+
+        out["faithfulness"] = sum(faithfulness(judge, records[q]) for q in answered) / len(answered)
+    for name in COST_METRICS:  # cost is always reported, per query
+        out[name] = sum(records[q].get(name, 0) for q in ids) / len(ids) if ids else 0.0
+    return {key: round(float(value), 6) for key, value in out.items()}
+
+
+def run_pipeline(spec: EvalSpec, pipeline, dataset: Dataset, out: Path, progress=None, llm_factory=None) -> RunOutcome:
+    """Run one pipeline over one data set (resuming from its traces); never raises for a failure."""
+    outcome = RunOutcome(name=pipeline.name, dataset=dataset.name, warnings=list(dataset.warnings))
+    clock = time.perf_counter()
+    todo: list = []
+    work_s = 0.0
+    try:
+        cfg = pipeline_config(spec, pipeline)
+        cfg = dataclasses.replace(cfg, ask=dataclasses.replace(cfg.ask, chain=effective_chain(cfg.ask.chain, cfg.llm.kind)))
+        index_started = time.perf_counter()
+        index_dir = _index_for(dataset, cfg, out, progress)
+        searcher = Searcher(index_dir, cfg)
+        outcome.timings["index_s"] = round(time.perf_counter() - index_started, 4)  # build or update, and load
+        needs_model = cfg.ask.strategy != "none" or (dataset.kind == "qa" and pipeline.answer and cfg.ask.chain != "extract")
+        llm = None
+        if needs_model:
+            from ragkit.llm import build_llm
+
+            llm = llm_factory(cfg.llm) if llm_factory else build_llm(cfg.llm, cache_dir=out / "cache")
+            outcome.models["llm"] = llm.model_id
+        outcome.models["embedder"] = searcher.index.manifest["embedder"]["id"]
+        trace_path = out / "traces" / dataset.name / f"{pipeline.name}.jsonl"
+        trace_path.parent.mkdir(parents=True, exist_ok=True)
+        records = _read_traces(trace_path)
+        todo = [(qid, text) for qid, text in dataset.queries if qid not in records]
+        names = metrics_for(spec, dataset)
+        depth = _depth(names)
+        if progress:
+            progress.start(f"{dataset.name} / {pipeline.name}", len(dataset.queries))
+            progress.advance(f"{dataset.name} / {pipeline.name}", len(dataset.queries) - len(todo))
+        work_s = 0.0
+        with open(trace_path, "a", encoding="utf-8") as traces:
+            for qid, text in todo:
+                record = _one_query(qid, text, dataset, searcher, cfg, llm, pipeline.answer, depth)
+                traces.write(json.dumps(record, ensure_ascii=False) + "\n")
+                traces.flush()
+                records[qid] = record
+                work_s += record["work_s"]
+                if progress:
+                    progress.advance(f"{dataset.name} / {pipeline.name}")
+        searcher.close()
+        judge = None
+        if getattr(spec, "judge", None):
+            from ragkit.llm import LLMConfig, build_llm
+
+            judge = build_llm(LLMConfig(**spec.judge), cache_dir=out / "cache")
+        outcome.metrics = compute_metrics(dataset, records, names, judge)
+        outcome.n_queries = len(records)
+        latencies = [records[q]["latency_s"] for q, _ in dataset.queries if q in records]
+        outcome.timings.update(latency_p50_s=round(M.percentile(latencies, 50), 4),
+                               latency_p95_s=round(M.percentile(latencies, 95), 4),
+                               query_time_s=round(sum(latencies), 4))
+    except Exception as exc:  # one failing run must not stop the others; the report says why
+        outcome.status, outcome.error = "failed", f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+    total = time.perf_counter() - clock
+    outcome.timings["total_s"] = round(total, 4)
+    if outcome.status == "ok" and todo:
+        # Everything but the index build and the model/index calls of the queries run now.
+        overhead = total - outcome.timings.get("index_s", 0.0) - work_s
+        outcome.timings.update(work_s=round(work_s, 4), overhead_s=round(overhead, 4),
+                               overhead_share=round(overhead / max(total - outcome.timings.get("index_s", 0.0), 1e-9), 4))
+    return outcome
+
+
+def run_eval(spec: EvalSpec, out: Path | None = None, progress=None, llm_factory=None) -> list[RunOutcome]:
+    """Every pipeline over every data set of an eval config; outcomes in config order."""
+    out = Path(out or spec.out)
+    out.mkdir(parents=True, exist_ok=True)
+    outcomes: list[RunOutcome] = []
+    for dataset_spec in spec.datasets:
+        try:
+            dataset = load_dataset(dataset_spec)
+        except Exception as exc:
+            for pipeline in spec.pipelines:
+                outcomes.append(RunOutcome(name=pipeline.name, dataset=dataset_spec.name, status="failed",
+                                           error=f"data set: {exc}".splitlines()[0][:300]))
+            continue
+        for pipeline in spec.pipelines:
+            outcomes.append(run_pipeline(spec, pipeline, dataset, out, progress, llm_factory))
+    return outcomes

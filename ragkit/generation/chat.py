@@ -1,0 +1,111 @@
+"""Chat: a conversation over an index, persisted in SQLite so ``ragkit chat --session NAME`` resumes it.
+
+Each turn is answered by :func:`ragkit.generation.ask.ask`; the conversation so far (trimmed to a token
+budget, oldest turns dropped first) travels with the question so follow-ups like "and how
+does it score?" make sense. Retrieval uses the new message plus the previous user message.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from pathlib import Path
+from typing import Callable
+
+from ragkit.generation.ask import AskResult, ask
+from ragkit.config import AskConfig
+from ragkit.generation.citations import strip_citations
+from ragkit.retrieval.search import Searcher
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS messages (
+    id INTEGER PRIMARY KEY,
+    session TEXT NOT NULL,
+    role TEXT NOT NULL,
+    content TEXT NOT NULL,
+    created REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS messages_session ON messages(session, id);
+"""
+
+
+def default_history_path() -> Path:
+    """Where conversations are kept: ``$XDG_DATA_HOME/ragkit/chat.sqlite`` (or ~/.local/share)."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "ragkit" / "chat.sqlite"
+
+
+class ChatHistory:
+    """Messages of named sessions in SQLite."""
+
+    def __init__(self, path: Path | None = None):
+        self.path = Path(path or default_history_path())
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.conn = sqlite3.connect(self.path)
+        self.conn.executescript(SCHEMA)
+
+    def messages(self, session: str) -> list[tuple[str, str]]:
+        """(role, content) pairs of a session, oldest first."""
+        return list(self.conn.execute("SELECT role, content FROM messages WHERE session = ? ORDER BY id", (session,)))
+
+    def add(self, session: str, role: str, content: str) -> None:
+        """Append one message and commit, so a crash loses at most the turn in progress."""
+        self.conn.execute("INSERT INTO messages(session, role, content, created) VALUES (?,?,?,?)",
+                          (session, role, content, time.time()))
+        self.conn.commit()
+
+    def sessions(self) -> list[str]:
+        """Names of the stored sessions."""
+        return [name for (name,) in self.conn.execute("SELECT DISTINCT session FROM messages ORDER BY session")]
+
+    def close(self) -> None:
+        """Close the database."""
+        self.conn.close()
+
+
+def trim_history(messages: list[tuple[str, str]], budget_tokens: int, count: Callable[[str], int]) -> list[tuple[str, str]]:
+    """The most recent messages whose total size fits ``budget_tokens`` (whole turns, newest kept)."""
+    kept: list[tuple[str, str]] = []
+    used = 0
+    for role, content in reversed(messages):
+        cost = count(content) + 4
+        if used + cost > budget_tokens:
+            break
+        kept.append((role, content))
+        used += cost
+    return list(reversed(kept))
+
+
+class ChatSession:
+    """One conversation: ``turn(message)`` answers it in the light of the earlier turns."""
+
+    def __init__(self, name: str, searcher: Searcher, llm, cfg: AskConfig, history: ChatHistory,
+                 mode: str | None = None, filters: dict | None = None, history_share: float = 0.25):
+        self.name, self.searcher, self.llm, self.cfg = name, searcher, llm, cfg
+        self.history, self.mode, self.filters = history, mode, filters or {}
+        window = getattr(llm, "context_window", 2048) if llm is not None else 2048
+        self.budget = int(window * history_share)
+
+    def _count(self, text: str) -> int:
+        return self.llm.count_tokens(text) if self.llm is not None else len(text.split())
+
+    def turn(self, message: str, on_token: Callable[[str], None] | None = None) -> AskResult:
+        """Answer ``message``; both it and the answer are stored only when the answer completes."""
+        past = trim_history(self.history.messages(self.name), self.budget, self._count)
+        question = message.strip()
+        if past:
+            lines = [f"{'User' if role == 'user' else 'Assistant'}: {strip_citations(content)}" for role, content in past]
+            question = f"{question}\n\nConversation so far (for context):\n" + "\n".join(lines)
+        result = ask(question, self.searcher, self.llm, self.cfg, mode=self.mode, filters=self.filters,
+                     on_token=on_token, retrieval_query=self._retrieval_query(message, past))
+        self.history.add(self.name, "user", message.strip())
+        self.history.add(self.name, "assistant", result.answer.text)
+        return result
+
+    @staticmethod
+    def _retrieval_query(message: str, past: list[tuple[str, str]]) -> str:
+        # A follow-up ("and why?") alone retrieves nothing useful; the previous user message
+        # carries the topic.
+        previous = next((content for role, content in reversed(past) if role == "user"), "")
+        return f"{message.strip()} {previous}".strip()

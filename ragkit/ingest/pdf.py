@@ -1,0 +1,231 @@
+"""Parse PDFs with pypdf, under limits, in spawned worker processes.
+
+pypdf is pure Python and a hostile or damaged PDF can make it loop or allocate without bound, so
+every parse runs under limits: a page count, pypdf's array-size limit, and a SIGALRM deadline that
+also applies in-process. Only a separate process can enforce a memory cap (RLIMIT_AS), a CPU-time
+backstop for loops SIGALRM cannot interrupt, and survive being killed, so load_files parses PDFs in
+a pool of spawned workers. When a worker dies, the pool works out which file killed it and goes on.
+
+A spawned worker imports this module, so it imports nothing heavy beyond pypdf: not the loaders,
+not the ingest pipeline (ragkit.ingest's __init__ stays empty for the same reason).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import resource
+import signal
+import threading
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
+from multiprocessing import get_context
+
+from langchain_core.documents import Document
+from pypdf import PdfReader, apply_configuration
+from pypdf.errors import DependencyError, PyPdfError
+
+from ragkit.config import LoaderLimits
+from ragkit.errors import LoadError
+from ragkit.ingest.scan import SourceFile
+from ragkit.text import one_line
+
+MB = 1024 * 1024
+_DIED = "the PDF worker process died (killed by the system: out of memory, or stuck past loader.pdf_timeout_s)"
+_NO_START = ("PDF worker processes could not start (loader.pdf_max_memory_mb too low, or a script importing "
+             "ragkit lacks an `if __name__ == '__main__':` guard)")
+
+
+
+class _PdfTimeout(BaseException):
+    """Raised by SIGALRM; a BaseException so pypdf's `except Exception` repair paths can't swallow it."""
+
+
+
+class _CountHandler(logging.Handler):
+    count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.count += 1
+
+
+@contextmanager
+def _quiet_pypdf() -> Iterator[_CountHandler]:
+    # pypdf logs a warning for every oddity it repairs; on real filings that floods the terminal.
+    logger, counter = logging.getLogger("pypdf"), _CountHandler(logging.WARNING)
+    old_propagate, logger.propagate = logger.propagate, False
+    logger.addHandler(counter)
+    try:
+        yield counter
+    finally:
+        logger.removeHandler(counter)
+        logger.propagate = old_propagate
+
+
+@contextmanager
+def _deadline(seconds: float) -> Iterator[None]:
+    # Signals reach only the main thread, and a timer someone else set must not be clobbered.
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    if seconds <= 0 or not on_main_thread or signal.getitimer(signal.ITIMER_REAL)[0] > 0:
+        yield
+        return
+
+    def on_alarm(signum: int, frame: object) -> None:
+        raise _PdfTimeout()
+
+    old = signal.signal(signal.SIGALRM, on_alarm)
+    # Keep firing after expiry: a raise that lands inside a weakref callback or __del__ is swallowed.
+    signal.setitimer(signal.ITIMER_REAL, seconds, 0.5)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old if old is not None else signal.SIG_DFL)
+
+
+def extract_pdf(path: str, limits: LoaderLimits) -> tuple[list[tuple[int, str]], int]:
+    """Return ([(1-based page, text)] for pages with text, pypdf warning count); raise LoadError."""
+    page_no = 0
+    try:
+        # The configuration is read lazily while parsing, so it must wrap the page loop too. _deadline
+        # is innermost so its timer is cancelled before the other cleanups run.
+        with _quiet_pypdf() as counter, apply_configuration(
+                array_maximum_element_count=limits.pdf_array_max_elements), _deadline(limits.pdf_timeout_s):
+            reader = PdfReader(path)
+            if reader.is_encrypted:
+                try:  # many PDFs are "encrypted" with an empty user password and open without a prompt
+                    if not reader.decrypt(""):
+                        raise LoadError("encrypted PDF (a password is needed)")
+                except DependencyError as e:
+                    raise LoadError(one_line(f"encrypted PDF: {e}")) from e
+            if len(reader.pages) > limits.pdf_max_pages:
+                raise LoadError(f"PDF has {len(reader.pages)} pages, over the {limits.pdf_max_pages} page limit "
+                                "(loader.pdf_max_pages)")
+            pages = []
+            for page_no, page in enumerate(reader.pages, 1):
+                # Lone surrogates from broken font maps would break UTF-8 writers downstream.
+                text = (page.extract_text() or "").encode("utf-8", "replace").decode("utf-8")
+                text = text.replace("\x00", "").replace("\r\n", "\n").replace("\r", "\n").strip()
+                if text:
+                    pages.append((page_no, text))
+            return pages, counter.count
+    except _PdfTimeout:
+        raise LoadError(f"PDF parsing took longer than {limits.pdf_timeout_s:g} s (loader.pdf_timeout_s)") from None
+    except MemoryError:
+        raise LoadError(f"PDF parsing ran out of memory (over {limits.pdf_max_memory_mb} MB, "
+                        "loader.pdf_max_memory_mb)") from None
+    except LoadError:
+        raise
+    except Exception as e:  # damaged files raise all sorts (KeyError, ValueError, ...) from inside pypdf
+        where = f" (page {page_no})" if page_no else ""
+        msg = str(e) if isinstance(e, PyPdfError) else f"{type(e).__name__}: {e}"
+        raise LoadError(one_line(f"not a readable PDF{where}: {msg}")) from e
+
+
+def pdf_docs(source: SourceFile, pages: list[tuple[int, str]], warnings: int) -> list[Document]:
+    """One Document per page with text, as extract_pdf returned them."""
+    # pdf_warnings: how many repairs pypdf made while reading the file (absent when none).
+    extra = {"pdf_warnings": warnings} if warnings else {}
+    return [Document(page_content=text, metadata={"source": source.rel, "doc_id": source.rel, "type": "pdf",
+                                                  "page": page_no} | extra) for page_no, text in pages]
+
+
+# ---------------------------------------------------------------- worker processes
+
+def _worker_init(max_memory_mb: int) -> None:
+    """Runs once in each PDF worker process: cap memory, no core files, quiet Ctrl-C."""
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    want = max_memory_mb * MB if hard == resource.RLIM_INFINITY else min(max_memory_mb * MB, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (want, hard))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    signal.signal(signal.SIGINT, lambda *_: os._exit(130))  # the parent reports Ctrl-C; no traceback per worker
+
+
+def _pdf_task(path: str, limits: LoaderLimits) -> tuple[str, object, int]:
+    """Worker entry point; returns only builtins: ("ok", [(page, text)], warnings) or ("error", reason, 0)."""
+    # Backstop for a C-level loop that SIGALRM cannot interrupt: the kernel kills a CPU overrun.
+    used = resource.getrusage(resource.RUSAGE_SELF)
+    _, hard = resource.getrlimit(resource.RLIMIT_CPU)
+    soft = int(used.ru_utime + used.ru_stime + limits.pdf_timeout_s * 2 + 30)
+    resource.setrlimit(resource.RLIMIT_CPU, (soft if hard == resource.RLIM_INFINITY else min(soft, hard), hard))
+    try:
+        return ("ok", *extract_pdf(path, limits))
+    except LoadError as e:
+        return "error", str(e), 0
+
+
+class PdfPool:
+    """Parses PDFs in spawned workers; when a worker dies, finds the file that did it and carries on."""
+
+    def __init__(self, pdfs: list[SourceFile], limits: LoaderLimits) -> None:
+        self.limits, self.pending, self.suspects = limits, deque(pdfs), deque()
+        self.workers = max(1, min(limits.workers, len(pdfs)))
+        self.in_flight: dict[Future, tuple[SourceFile, bool]] = {}
+        self.pool: ProcessPoolExecutor | None = None
+        self.probe: Future | None = None
+
+    def _fill(self) -> Iterator[tuple[SourceFile, LoadError]]:
+        if self.pool is None:
+            # spawn, not fork: forking a parent that runs onnxruntime/BLAS threads can deadlock the child.
+            self.pool = ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"), initializer=_worker_init,
+                                            initargs=(self.limits.pdf_max_memory_mb,))
+            # A no-op queued first: if it fails too, workers cannot start at all, and no file is to blame.
+            self.probe = self.pool.submit(os.getpid)
+        # At most `workers` files in flight, and suspects of a crash alone, so a crash has few suspects
+        # and a second crash names the culprit.
+        while (self.suspects and not self.in_flight) or (
+                not self.suspects and self.pending and len(self.in_flight) < self.workers):
+            alone = bool(self.suspects)
+            src = self.suspects.popleft() if alone else self.pending.popleft()
+            try:
+                self.in_flight[self.pool.submit(_pdf_task, str(src.path), self.limits)] = (src, alone)
+            except Exception as e:
+                yield src, LoadError(one_line(f"could not start a PDF worker: {type(e).__name__}: {e}"))
+
+    def results(self, block: bool) -> Iterator[tuple[SourceFile, list[Document] | LoadError]]:
+        """Yield finished PDFs: all of them with block=True, else only those already done."""
+        while self.in_flight or self.pending or self.suspects:
+            yield from self._fill()
+            if not self.in_flight:
+                continue
+            done = wait(self.in_flight, timeout=None if block else 0, return_when=FIRST_COMPLETED)[0]
+            if not done:
+                return
+            broken: list[tuple[SourceFile, bool]] = []
+            while done:
+                for fut in done:
+                    src, alone = self.in_flight.pop(fut)
+                    try:
+                        status, payload, warnings = fut.result()
+                    except BrokenProcessPool:
+                        broken.append((src, alone))
+                        continue
+                    except Exception as e:
+                        yield src, LoadError(one_line(f"{type(e).__name__}: {e}"))
+                        continue
+                    yield src, LoadError(payload) if status == "error" else pdf_docs(src, payload, warnings)
+                # A broken pool fails every task in flight: collect them all, then start a fresh pool.
+                done = wait(self.in_flight)[0] if broken else set()
+            if broken:
+                no_start = self.probe.exception() is not None
+                self.pool.shutdown(wait=True, cancel_futures=True)
+                self.pool = None
+                if no_start:
+                    lost = [src for src, _ in broken] + [*self.suspects, *self.pending]
+                    self.suspects.clear()
+                    self.pending.clear()
+                    broken = [(src, True) for src in lost]
+                for src, alone in broken:
+                    if alone:
+                        yield src, LoadError(_NO_START if no_start else _DIED)
+                    else:
+                        self.suspects.append(src)
+
+    def close(self) -> None:
+        """Stop the workers, without waiting for a running task if the caller stopped early."""
+        if self.pool is not None:
+            self.pool.shutdown(wait=not self.in_flight, cancel_futures=True)
+            self.pool = None

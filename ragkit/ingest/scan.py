@@ -1,0 +1,146 @@
+"""Scan a folder for the files ingest can read, safely: never leave the folder, say why anything is left out."""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+
+from ragkit.errors import FolderError
+
+SUPPORTED_EXTENSIONS = frozenset({".txt", ".md", ".markdown", ".pdf", ".html", ".htm", ".jsonl"})
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """A file accepted by scan_folder: `rel` (POSIX, the `source` metadata), resolved `path`, `size`."""
+
+    rel: str
+    path: Path
+    size: int
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A path scan_folder left out, with a one-line reason for the user."""
+
+    rel: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    """Outcome of scan_folder; `root` is resolved and both lists are sorted by rel."""
+
+    root: Path
+    files: list[SourceFile]
+    skipped: list[Skipped]
+
+
+
+def inside(path: str, real_root: str) -> bool:
+    return path == real_root or path.startswith(real_root.rstrip(os.sep) + os.sep)
+
+
+def _join(prefix: str, sub: str) -> str:
+    return "/".join(p for p in (prefix, sub.replace(os.sep, "/")) if p and p != ".")
+
+
+# ---------------------------------------------------------------- scanning
+
+def scan_folder(root: Path) -> ScanResult:
+    """List loadable files under `root` recursively, and say why anything else was left out.
+
+    Hidden names are ignored silently. Symlinks are followed only when they resolve inside the
+    folder and do not lead back to a folder already scanned. Raises FolderError for a missing
+    path, a file, or an unreadable folder.
+    """
+    root = Path(root).expanduser()
+    try:
+        if not root.exists():
+            raise FolderError(f"No such folder: {root}")
+        if root.is_file():
+            raise FolderError(f"{root} is a file; ragkit ingest takes a folder (did you mean {root.parent}?)")
+        if not root.is_dir():
+            raise FolderError(f"{root} is not a folder")
+        with os.scandir(root):
+            pass
+    except OSError as e:
+        raise FolderError(f"Cannot read folder {root}: {e.strerror or e}") from e
+    real_root = os.path.realpath(root)
+    found: dict[str, tuple[str, int, bool]] = {}  # rel -> (real path, size, reached via a symlink)
+    skipped: list[Skipped] = []
+    visited: set[str] = set()
+    walks, dir_links = deque([(str(root), "")]), deque()
+    while walks or dir_links:
+        if not walks:
+            # Symlinked folders go last, so a folder is listed under its real name, not an alias.
+            link, rel = dir_links.popleft()
+            target = os.path.realpath(link)
+            if not inside(target, real_root):
+                skipped.append(Skipped(rel, "symlink points outside the folder"))
+            elif target in visited:
+                loop = inside(os.path.realpath(os.path.dirname(link)), target)
+                skipped.append(Skipped(rel, "symlink loop (points to a folder that contains it)" if loop
+                                       else "symlink to a folder already included"))
+            else:
+                walks.append((link, rel))
+            continue
+        top, prefix = walks.popleft()
+
+        def on_error(e: OSError, top: str = top, prefix: str = prefix) -> None:
+            rel = _join(prefix, os.path.relpath(e.filename or top, top)) or "."
+            skipped.append(Skipped(rel, f"cannot read folder: {e.strerror or e}"))
+
+        for dirpath, dirnames, filenames in os.walk(top, onerror=on_error, followlinks=False):
+            rel_dir, real_dir = _join(prefix, os.path.relpath(dirpath, top)), os.path.realpath(dirpath)
+            if real_dir in visited:
+                dirnames[:] = []
+                continue
+            visited.add(real_dir)
+            dirnames.sort()  # a stable walk order makes "which alias wins" reproducible
+            for name in list(dirnames):
+                if name.startswith(".") or os.path.islink(os.path.join(dirpath, name)):
+                    dirnames.remove(name)
+                    if not name.startswith("."):
+                        dir_links.append((os.path.join(dirpath, name), _join(rel_dir, name)))
+            for name in filenames:
+                if not name.startswith("."):
+                    _check_file(dirpath, name, _join(rel_dir, name), real_dir, real_root, found, skipped)
+    # A file reachable twice (through a symlink) is indexed once, preferably under its real name.
+    files, owner = [], {}
+    for rel, (real, size, _) in sorted(found.items(), key=lambda kv: (kv[1][2], kv[0])):
+        if real in owner:
+            skipped.append(Skipped(rel, f"duplicate of {owner[real]} (symlink)"))
+        else:
+            owner[real] = rel
+            files.append(SourceFile(rel, Path(real), size))
+    return ScanResult(Path(real_root), sorted(files, key=lambda f: f.rel), sorted(skipped, key=lambda s: s.rel))
+
+
+def _check_file(dirpath: str, name: str, rel: str, real_dir: str, real_root: str, found: dict, skipped: list) -> None:
+    full, is_link = os.path.join(dirpath, name), os.path.islink(os.path.join(dirpath, name))
+    try:
+        st = os.stat(full)
+    except OSError as e:
+        reason = ("symlink loop" if e.errno == errno.ELOOP
+                  else "broken symlink (its target does not exist)" if is_link and e.errno == errno.ENOENT
+                  else f"cannot read: {e.strerror or e}")
+        skipped.append(Skipped(rel, reason))
+        return
+    # realpath costs a syscall per path component, so only symlinks pay for it.
+    real = os.path.realpath(full) if is_link else os.path.join(real_dir, name)
+    suffix = os.path.splitext(name)[1].lower()
+    if not inside(real, real_root):
+        skipped.append(Skipped(rel, "symlink points outside the folder"))
+    elif not stat.S_ISREG(st.st_mode):
+        skipped.append(Skipped(rel, "not a regular file"))  # reading a FIFO or device would block forever
+    elif suffix not in SUPPORTED_EXTENSIONS:
+        skipped.append(Skipped(rel, f"unsupported type {suffix}" if suffix else "unsupported type (no extension)"))
+    elif st.st_size == 0:
+        skipped.append(Skipped(rel, "empty file (0 bytes)"))
+    else:
+        found[rel] = (real, st.st_size, is_link)

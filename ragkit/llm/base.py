@@ -1,0 +1,228 @@
+"""The chat-model interface every backend is wrapped in (:class:`ChatLLM`): cached, counted, errors that name the setting.
+
+Answers are cached in SQLite (no pickle), keyed by model id, parameters and messages. The
+backends are in :mod:`ragkit.llm.backends`; the registry that builds them by ``llm.kind`` is
+:mod:`ragkit.llm`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator, Protocol
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import BaseMessage, HumanMessage
+
+from ragkit.config import LLMConfig
+from ragkit.errors import LLMError
+
+DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
+DEFAULT_CONTEXT = {"local": 2048, "openai": 128000}
+
+
+
+@dataclass
+class Usage:
+    """Model calls and tokens since the last :meth:`ChatLLM.reset_usage`."""
+
+    calls: int = 0
+    cached_calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def to_json(self) -> dict:
+        """The counts as a plain dict (for JSON reports)."""
+        return asdict(self)
+
+
+class ChatModel(Protocol):
+    """What the stages need from a chat model; :class:`ChatLLM` is the one implementation, whatever the backend."""
+
+    model_id: str
+    context_window: int
+    usage: "Usage"
+
+    def complete(self, messages: list[BaseMessage] | str, *, max_tokens: int | None = None,
+                 stop: list[str] | None = None) -> str: ...
+
+    def stream(self, messages: list[BaseMessage] | str, *, max_tokens: int | None = None) -> Iterator[str]: ...
+
+    def count_tokens(self, text: str) -> int: ...
+
+    def reset_usage(self) -> "Usage": ...
+
+
+def _as_messages(messages: list[BaseMessage] | str) -> list[BaseMessage]:
+    return [HumanMessage(content=messages)] if isinstance(messages, str) else list(messages)
+
+
+def message_text(content: Any) -> str:
+    """Text of a message content (a string, or a list of content blocks)."""
+    if isinstance(content, str):
+        return content
+    return "".join(b if isinstance(b, str) else str(b.get("text", "")) for b in content or [] if isinstance(b, (str, dict)))
+
+
+def scrub_secret(text: str) -> str:
+    """Remove the API key from text that may reach the user, and keep it to one line."""
+    key = os.environ.get("OPENAI_API_KEY")
+    if key and len(key) >= 4:
+        text = text.replace(key, "***")
+    return " ".join(text.split())[:300]
+
+
+class ChatLLM:
+    """Wraps a LangChain BaseChatModel: SQLite cache keyed by model id, messages and parameters; usage counting.
+
+    ``chat_model`` may also be a zero-argument factory, called on the first uncached call, so
+    that building a ChatLLM is instant and never loads a model or opens a connection.
+    ``translate`` maps a backend exception to an :class:`LLMError` (or None: use the generic message).
+    """
+
+    def __init__(self, chat_model: BaseChatModel | Callable[[], BaseChatModel], model_id: str,
+                 context_window: int, params: dict, cache_path: Path | None, *,
+                 translate: Callable[[Exception], LLMError | None] | None = None):
+        self.model_id, self.context_window, self.params, self.cache_path = model_id, context_window, dict(params), cache_path
+        self.usage = Usage()
+        self._model = chat_model if isinstance(chat_model, BaseChatModel) else None
+        self._factory, self._translate = chat_model, translate
+        self._lock = threading.Lock()
+        self._db: sqlite3.Connection | None = None
+
+    def __repr__(self) -> str:
+        return f"ChatLLM(model_id={self.model_id!r}, context_window={self.context_window}, cache={str(self.cache_path)!r})"
+
+    # ------------------------------------------------------------------ public
+    def complete(self, messages: list[BaseMessage] | str, *, max_tokens: int | None = None,
+                 stop: list[str] | None = None) -> str:
+        """Answer ``messages`` (a string is one human message); cached answers cost no call."""
+        msgs, max_tokens, key, hit = self._lookup(messages, max_tokens, stop)
+        if hit is not None:
+            return hit
+        try:
+            message = self._get_model().invoke(msgs, stop=stop, max_tokens=max_tokens)
+        except Exception as exc:  # backends raise many types; the user needs one line naming a setting
+            raise self._error(exc) from None
+        text = message_text(message.content)
+        prompt_tokens, completion_tokens = self._tokens(msgs, text, getattr(message, "usage_metadata", None))
+        self._count(prompt_tokens, completion_tokens)
+        self._cache_put(key, text, prompt_tokens, completion_tokens)
+        return text
+
+    def stream(self, messages: list[BaseMessage] | str, *, max_tokens: int | None = None) -> Iterator[str]:
+        """Yield the answer in pieces as the model writes it; a cached answer is yielded whole.
+
+        The full text is cached when the stream ends; a stream that is interrupted (Ctrl-C,
+        or the caller stopping early) is counted but not cached.
+        """
+        msgs, max_tokens, key, hit = self._lookup(messages, max_tokens, None)
+        if hit is not None:
+            yield hit
+            return
+        pieces: list[str] = []
+        reported, finished, chunks = None, False, self._get_model().stream(msgs, max_tokens=max_tokens)
+        try:
+            while True:
+                try:
+                    chunk = next(chunks)
+                except StopIteration:
+                    break
+                except Exception as exc:  # as in complete(): one line naming a setting
+                    raise self._error(exc) from None
+                if getattr(chunk, "usage_metadata", None):
+                    reported = chunk.usage_metadata
+                piece = message_text(chunk.content)
+                if piece:
+                    pieces.append(piece)
+                    yield piece
+            finished = True
+        finally:
+            if not finished:
+                chunks.close()  # stops llama.cpp generating, or closes the HTTP stream
+            if pieces or finished:
+                text = "".join(pieces)
+                prompt_tokens, completion_tokens = self._tokens(msgs, text, reported if finished else None)
+                self._count(prompt_tokens, completion_tokens)
+                if finished:
+                    self._cache_put(key, text, prompt_tokens, completion_tokens)
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens in ``text`` by tiktoken's cl100k_base (loaded offline); an estimate for non-OpenAI models."""
+        from ragkit.text.tiktoken_offline import get_encoding
+
+        # disallowed_special=(): documents may contain "<|endoftext|>", which is text here, not a control token
+        return len(get_encoding("cl100k_base").encode(text, disallowed_special=()))
+
+    def reset_usage(self) -> Usage:
+        """Return the usage so far and start a new count (one per question)."""
+        usage, self.usage = self.usage, Usage()
+        return usage
+
+    # ------------------------------------------------------------------ internals
+    def _lookup(self, messages: list[BaseMessage] | str, max_tokens: int | None, stop: list[str] | None):
+        """(messages, max_tokens, cache key, cached text or None); a hit is counted here."""
+        msgs = _as_messages(messages)
+        max_tokens = max_tokens or self.params.get("max_tokens") or LLMConfig.max_tokens
+        payload = {"model_id": self.model_id, "messages": [[m.type, m.content] for m in msgs],
+                   "params": {"temperature": self.params.get("temperature"), "max_tokens": max_tokens,
+                              "stop": list(stop) if stop else None, "seed": self.params.get("seed")}}
+        key = hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+        hit = self._cache_get(key)
+        if hit is not None:
+            self.usage.cached_calls += 1
+        return msgs, max_tokens, key, hit
+
+    def _get_model(self) -> BaseChatModel:
+        with self._lock:  # two threads must not load the local model twice
+            if self._model is None:
+                self._model = self._factory()
+            return self._model
+
+    def _error(self, exc: Exception) -> LLMError:
+        if isinstance(exc, LLMError):
+            return exc
+        return (self._translate and self._translate(exc)) or LLMError(
+            scrub_secret(f"the model call failed ({self.model_id}): {type(exc).__name__}: {exc}"))
+
+    def _count(self, prompt_tokens: int, completion_tokens: int) -> None:
+        self.usage.calls += 1
+        self.usage.prompt_tokens += prompt_tokens
+        self.usage.completion_tokens += completion_tokens
+
+    def _tokens(self, msgs: list[BaseMessage], text: str, reported: Any) -> tuple[int, int]:
+        # The model's own count when it reports one; otherwise an estimate (llama.cpp streams report none)
+        if reported and (reported.get("input_tokens") or reported.get("output_tokens")):
+            return int(reported.get("input_tokens") or 0), int(reported.get("output_tokens") or 0)
+        return sum(self.count_tokens(message_text(m.content)) for m in msgs), self.count_tokens(text)
+
+    def _conn(self) -> sqlite3.Connection:
+        if self._db is None:
+            self.cache_path.parent.mkdir(parents=True, exist_ok=True)
+            # check_same_thread=False + our lock: the eval runner may call from worker threads
+            db = sqlite3.connect(self.cache_path, timeout=30, check_same_thread=False)
+            db.execute("PRAGMA journal_mode=WAL")  # several ragkit processes may share one cache
+            db.execute("CREATE TABLE IF NOT EXISTS llm_cache (key TEXT PRIMARY KEY, model_id TEXT, text TEXT,"
+                       " prompt_tokens INTEGER, completion_tokens INTEGER, created REAL)")
+            db.commit()
+            self._db = db
+        return self._db
+
+    def _cache_get(self, key: str) -> str | None:
+        if self.cache_path is None:
+            return None
+        with self._lock:
+            row = self._conn().execute("SELECT text FROM llm_cache WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def _cache_put(self, key: str, text: str, prompt_tokens: int, completion_tokens: int) -> None:
+        if self.cache_path is not None:
+            with self._lock, self._conn() as db:  # the connection as context manager commits
+                db.execute("INSERT OR REPLACE INTO llm_cache VALUES (?, ?, ?, ?, ?, ?)",
+                           (key, self.model_id, text, prompt_tokens, completion_tokens, time.time()))

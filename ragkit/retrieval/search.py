@@ -1,0 +1,188 @@
+"""Search: dense, sparse or hybrid (RRF-fused) retrieval over a loaded index, with metadata filters.
+
+Filters apply to both sides before fusion, so a filtered hybrid search fuses two lists that
+both respect the filter. ``Searcher`` loads an index once and answers many queries.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from ragkit.errors import SearchError
+from ragkit.config import Config
+from ragkit.embedders import RagkitEmbeddings, build_embedder
+from ragkit.retrieval.fusion import convex_fusion, reciprocal_rank_fusion
+from ragkit.store.generations import check_embedder, open_index
+
+MODES = ("dense", "sparse", "hybrid")
+TRACE_DEPTH = 20
+
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """One ranked chunk."""
+
+    rank: int
+    score: float
+    chunk_id: str
+    doc_id: str
+    source: str
+    page: int | None
+    text: str
+    metadata: dict = field(default_factory=dict, compare=False)
+
+    def to_json(self) -> dict:
+        """The ``--json`` form: rank, score, chunk_id, doc_id, source, page, text."""
+        return {"rank": self.rank, "score": round(float(self.score), 6), "chunk_id": self.chunk_id,
+                "doc_id": self.doc_id, "source": self.source, "page": self.page, "text": self.text}
+
+
+def parse_filters(items: Sequence[str] | None) -> dict[str, str]:
+    """``["source=a.md", "page=2"]`` -> ``{"source": "a.md", "page": "2"}``; malformed items raise."""
+    filters: dict[str, str] = {}
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise SearchError(f"--filter {item!r} must look like KEY=VALUE (for example source=notes.md)")
+        filters[key.strip()] = value.strip()
+    return filters
+
+
+class Searcher:
+    """Queries one index. Load once, call :meth:`search` or :meth:`search_many` many times."""
+
+    def __init__(self, index_dir: Path, cfg: Config | None = None, embedder: RagkitEmbeddings | None = None):
+        self.cfg = cfg or Config()
+        self.index = open_index(Path(index_dir))
+        self._embedder = embedder
+        self.timings: dict[str, float] = {}
+
+    @property
+    def embedder(self) -> RagkitEmbeddings:
+        """The query embedder, built on first dense use and checked against the manifest."""
+        if self._embedder is None:
+            self._embedder = build_embedder(self.cfg.embedder)
+        check_embedder(self.index.manifest, self._embedder)
+        return self._embedder
+
+    def close(self) -> None:
+        """Release the index."""
+        self.index.close()
+
+    def _allowed(self, filters: Mapping[str, str] | None) -> np.ndarray | None:
+        return self.index.docstore.rows_matching(filters) if filters else None
+
+    def dense_ranking(self, vectors: np.ndarray, depth: int, allowed: np.ndarray | None) -> list[list[tuple[int, float]]]:
+        """Dense (row, cosine) lists for a batch of query vectors."""
+        rows, scores = self.index.dense.search(vectors, depth, allowed)
+        return [list(zip(r.tolist(), s.tolist())) for r, s in zip(rows, scores)]
+
+    def sparse_ranking(self, query: str, depth: int, allowed: np.ndarray | None) -> list[tuple[int, float]]:
+        """Sparse (row, BM25) list for one query."""
+        rows, scores = self.index.sparse.search(query, depth, allowed)
+        return list(zip(rows.tolist(), scores.tolist()))
+
+    def search(self, query: str, mode: str | None = None, k: int | None = None,
+               filters: Mapping[str, str] | None = None) -> list[SearchResult]:
+        """Search one query; see :meth:`search_many`."""
+        return self.search_many([query], mode=mode, k=k, filters=filters)[0]
+
+    def search_many(self, queries: Sequence[str], mode: str | None = None, k: int | None = None,
+                    filters: Mapping[str, str] | None = None, trace: list | None = None) -> list[list[SearchResult]]:
+        """Search a batch of queries (embedded together); one ranked result list per query.
+
+        With a ``trace`` list, hybrid searches append, per query, each retriever's top ranks
+        ``{"dense": [[chunk_id, score], …], "sparse": […]}`` (for ``--trace``).
+        """
+        mode = mode or self.cfg.search.mode
+        k = self.cfg.search.k if k is None else k
+        if mode not in MODES:
+            raise SearchError(f"mode {mode!r} is not one of {', '.join(MODES)}")
+        if k < 1:
+            raise SearchError(f"k must be at least 1 (got {k})")
+        for query in queries:
+            if not query or not query.strip():
+                raise SearchError("the query is empty")
+        allowed = self._allowed(filters)
+        depth = max(k, self.cfg.search.candidates) if mode == "hybrid" else k
+        started = time.perf_counter()
+        dense_lists: list[list[tuple[int, float]]] = [[] for _ in queries]
+        if mode in ("dense", "hybrid"):
+            vectors = self.embedder.embed_array(list(queries))
+            self.timings["embed_s"] = self.timings.get("embed_s", 0.0) + time.perf_counter() - started
+            dense_lists = self.dense_ranking(vectors, depth, allowed)
+        sparse_lists = [self.sparse_ranking(q, depth, allowed) if mode in ("sparse", "hybrid") else []
+                        for q in queries]
+        ranked: list[list[tuple[int, float]]] = []
+        for dense, sparse in zip(dense_lists, sparse_lists):
+            if mode == "dense":
+                ranked.append(dense[:k])
+            elif mode == "sparse":
+                ranked.append(sparse[:k])
+            else:
+                ranked.append(self.fuse(dense, sparse)[:k])
+                if trace is not None:
+                    trace.append({side: self._ids(rows[:TRACE_DEPTH]) for side, rows in (("dense", dense), ("sparse", sparse))})
+        return [self._results(rows) for rows in ranked]
+
+    def _ids(self, ranked: list[tuple[int, float]]) -> list[list]:
+        chunks = self.index.docstore.get(r for r, _ in ranked)
+        return [[chunks[row].chunk_id, round(float(score), 6)] for row, score in ranked]
+
+    def fuse(self, dense: list, sparse: list) -> list[tuple[int, float]]:
+        """Hybrid fusion of two rankings (rows, or (row, score) pairs), best first.
+
+        ``search.fusion``: ``rrf`` (default) — weighted reciprocal rank fusion; ``convex`` — a
+        weighted sum of min-max normalised scores (needs scores). ``search.fusion_unit``:
+        ``chunk`` fuses chunk ranks; ``document`` (default) fuses the ranks of each chunk's
+        document (doc_id and page), so a document that one retriever finds through one chunk and
+        the other through another gets the credit of both, and its best chunk carries that score
+        (on SciFact train queries, +0.002-0.003 nDCG@10 over chunk RRF).
+        """
+        pairs = [[item if isinstance(item, tuple) else (item, 0.0) for item in side] for side in (dense, sparse)]
+        weights = self.cfg.search.weights
+        w = [float(weights.get("dense", 1.0)), float(weights.get("sparse", 1.0))]
+
+        def combine(scored: list[list[tuple]]) -> list[tuple]:
+            if self.cfg.search.fusion == "convex":
+                return convex_fusion(scored, w)
+            return reciprocal_rank_fusion([[key for key, _ in side] for side in scored], w, k=self.cfg.search.rrf_k)
+
+        by_chunk = combine(pairs)
+        if self.cfg.search.fusion_unit == "chunk":
+            return by_chunk
+        units = self.index.docstore.units({row for side in pairs for row, _ in side})
+        # Each side ranks units by their first (best) chunk, with that chunk's score.
+        unit_sides = []
+        for side in pairs:
+            collapsed: dict = {}
+            for row, score in side:
+                collapsed.setdefault(units[row], score)
+            unit_sides.append(list(collapsed.items()))
+        # A unit's best chunk carries the unit's fused score; its other chunks keep their own
+        # (lower) chunk score, so a weak chunk of a strong document does not push the next
+        # document's best chunk down. Ties: units in first-seen order (dense list first).
+        best: dict = {}
+        for row, _ in by_chunk:
+            best.setdefault(units[row], row)
+        fused_units = combine(unit_sides)
+        keyed = [(-score, position, best[unit], score) for position, (unit, score) in enumerate(fused_units)]
+        leaders = set(best.values())
+        keyed += [(-score, len(fused_units) + position, row, score)
+                  for position, (row, score) in enumerate(by_chunk) if row not in leaders]
+        return [(row, score) for _, _, row, score in sorted(keyed)]
+
+    def _results(self, ranked: list[tuple[int, float]]) -> list[SearchResult]:
+        chunks = self.index.docstore.get(r for r, _ in ranked)
+        results = []
+        for rank, (row, score) in enumerate(ranked, start=1):
+            chunk = chunks[row]
+            results.append(SearchResult(rank=rank, score=float(score), chunk_id=chunk.chunk_id, doc_id=chunk.doc_id,
+                                        source=chunk.source, page=chunk.page, text=chunk.text, metadata=chunk.metadata))
+        return results

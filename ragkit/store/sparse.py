@@ -1,0 +1,100 @@
+"""Sparse index: BM25 with bm25s (precomputed sparse score matrix, pure numpy at query time).
+
+Tokens: lowercase word tokens, English stopwords removed, Snowball-stemmed (PyStemmer) —
+what makes BM25 strong on real text (LangChain's ``BM25Retriever`` splits on spaces only and
+loses ~0.16 nDCG@10 on SciFact for it). Persisted as bm25s arrays (``.npy``, loaded with
+``allow_pickle=False``) plus JSON vocabulary and parameters: no pickle.
+
+Scores follow Lucene 8+: the constant ``(k1 + 1)`` factor of the classic numerator is left
+out, which changes no ranking (tests check scores x (k1 + 1) against rank-bm25).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import bm25s
+import numpy as np
+
+from ragkit.text import tokenize
+
+DIR_NAME = "sparse"
+PARAMS_FILE = "ragkit_sparse.json"
+
+
+
+class BM25Index:
+    """A BM25 index over the docstore's rows."""
+
+    name = "bm25s"
+
+    def __init__(self, method: str = "lucene", k1: float = 1.5, b: float = 0.75,
+                 stemmer: str | None = "english", stopwords: str | None = "en"):
+        self.method, self.k1, self.b = method, float(k1), float(b)
+        self.stemmer, self.stopwords = stemmer, stopwords
+        self.model: bm25s.BM25 | None = None
+        self.size = 0
+
+    def settings(self) -> dict:
+        """The settings that define the scores (recorded in the manifest)."""
+        return {"method": self.method, "k1": self.k1, "b": self.b, "stemmer": self.stemmer, "stopwords": self.stopwords}
+
+    def tokenize(self, texts: list[str]) -> list[list[str]]:
+        """Tokens as indexed: the same function serves documents and queries."""
+        return tokenize(texts, self.stemmer, self.stopwords)
+
+    def build(self, texts: list[str]) -> None:
+        """Index ``texts``; row i is texts[i]."""
+        self.size = len(texts)
+        if not texts:
+            self.model = None
+            return
+        tokens = self.tokenize(texts)
+        self.model = bm25s.BM25(method=self.method, k1=self.k1, b=self.b)
+        self.model.index(tokens, show_progress=False)
+
+    def scores(self, query: str) -> np.ndarray:
+        """BM25 score of every row for ``query`` (zeros when no query term is in the vocabulary)."""
+        if self.model is None:
+            return np.zeros(self.size, dtype=np.float32)
+        tokens = [t for t in self.tokenize([query])[0] if t in self.model.vocab_dict]
+        if not tokens:
+            return np.zeros(self.size, dtype=np.float32)
+        return np.asarray(self.model.get_scores(tokens), dtype=np.float32)
+
+    def search(self, query: str, k: int, allowed_rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` rows with a positive score, best first; ``allowed_rows`` restricts them (filters)."""
+        scores = self.scores(query)
+        if allowed_rows is not None:
+            masked = np.full_like(scores, -np.inf)
+            masked[allowed_rows] = scores[allowed_rows]
+            scores = masked
+        candidates = np.flatnonzero(scores > 0)
+        if len(candidates) > k:
+            part = np.argpartition(-scores[candidates], k - 1)[:k]
+            candidates = candidates[part]
+        # Ties broken by row so results are deterministic.
+        order = np.lexsort((candidates, -scores[candidates]))
+        rows = candidates[order]
+        return rows.astype(np.int64), scores[rows]
+
+    def save(self, directory: Path) -> None:
+        """Write arrays and JSON into ``directory/sparse``."""
+        target = Path(directory) / DIR_NAME
+        target.mkdir(parents=True, exist_ok=True)
+        if self.model is not None:
+            self.model.save(str(target), allow_pickle=False)
+        (target / PARAMS_FILE).write_text(json.dumps({**self.settings(), "size": self.size}))
+
+    @classmethod
+    def load(cls, directory: Path) -> "BM25Index":
+        """Read an index written by :meth:`save`."""
+        source = Path(directory) / DIR_NAME
+        params = json.loads((source / PARAMS_FILE).read_text())
+        size = params.pop("size")
+        index = cls(**params)
+        index.size = size
+        if size:
+            index.model = bm25s.BM25.load(str(source), allow_pickle=False, show_progress=False)
+        return index

@@ -63,7 +63,7 @@ def fake_llm(script: Any, cache_dir: Path | None = None, cfg: LLMConfig | None =
     model = ScriptedChatModel(script=script if callable(script) else list(script))
     cache = Path(cache_dir) / "llm_cache.sqlite" if cache_dir is not None and cfg.cache else None
     params = {"temperature": cfg.temperature, "max_tokens": cfg.max_tokens, "seed": cfg.seed}
-    return ChatLLM(model, "fake:scripted", cfg.context_window or FAKE_CONTEXT, params, cache)
+    return ChatLLM(model, "fake:scripted", cfg.context_window or FAKE_CONTEXT, params, cache, kind=cfg.kind)
 
 
 def build_fake(cfg: LLMConfig, cache_path: Path | None) -> ChatLLM:

@@ -74,7 +74,7 @@ def build_openai(cfg: LLMConfig, cache_path: Path | None) -> ChatLLM:
         return None
 
     return ChatLLM(factory, model_id, cfg.context_window or DEFAULT_CONTEXT["openai"], _params(cfg),
-                   cache_path, translate=translate)
+                   cache_path, translate=translate, kind="openai")
 
 
 @lru_cache(maxsize=2)
@@ -147,7 +147,7 @@ def build_local(cfg: LLMConfig, cache_path: Path | None) -> ChatLLM:
                             f"of {m.group(2)} (raise llm.context_window, or retrieve fewer chunks)")
         return None
 
-    return ChatLLM(factory, f"local:{stem}", n_ctx, _params(cfg), cache_path, translate=translate)
+    return ChatLLM(factory, f"local:{stem}", n_ctx, _params(cfg), cache_path, translate=translate, kind="local")
 
 
 @lru_cache(maxsize=1)

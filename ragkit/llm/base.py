@@ -45,6 +45,7 @@ class Usage:
 class ChatModel(Protocol):
     """What the stages need from a chat model; :class:`ChatLLM` is the one implementation, whatever the backend."""
 
+    kind: str            # the llm.kind it was built from ("local", "openai", …)
     model_id: str
     context_window: int
     usage: "Usage"
@@ -88,7 +89,8 @@ class ChatLLM:
 
     def __init__(self, chat_model: BaseChatModel | Callable[[], BaseChatModel], model_id: str,
                  context_window: int, params: dict, cache_path: Path | None, *,
-                 translate: Callable[[Exception], LLMError | None] | None = None):
+                 translate: Callable[[Exception], LLMError | None] | None = None, kind: str = ""):
+        self.kind = kind
         self.model_id, self.context_window, self.params, self.cache_path = model_id, context_window, dict(params), cache_path
         self.usage = Usage()
         self._model = chat_model if isinstance(chat_model, BaseChatModel) else None

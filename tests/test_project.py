@@ -39,8 +39,3 @@ def test_shipped_configs_load():
                 assert "not found" in str(exc) or "missing" in str(exc), exc
         else:
             load_config(path)
-
-
-def test_modules_stay_small():
-    sizes = {p.name: len(p.read_text(encoding="utf-8").splitlines()) for p in (REPO / "ragkit").glob("*.py")}
-    assert {name: n for name, n in sizes.items() if n > 600} == {}

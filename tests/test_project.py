@@ -39,3 +39,12 @@ def test_shipped_configs_load():
                 assert "not found" in str(exc) or "missing" in str(exc), exc
         else:
             load_config(path)
+
+
+def test_readme_lists_the_exit_codes_errors_defines():
+    from ragkit.errors import EXIT_CODES
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    line = next(line for line in readme.splitlines() if line.startswith("`0` success"))
+    listed = [part.strip() for part in line.rstrip(".").split("·")]
+    assert listed == [f"`{code}` {meaning}" for code, meaning in EXIT_CODES.items()]

@@ -4,11 +4,13 @@ import json
 
 import pytest
 
-from ragkit.generation.ask import ask, retrieve
+from ragkit.errors import GenerationError
+from ragkit.generation.ask import ask
 from ragkit.config import AskConfig
 from ragkit.retrieval.fusion import reciprocal_rank_fusion
 from ragkit.ingest.pipeline import ingest
 from ragkit.llm import LLMError
+from ragkit.retrieval.plan import retrieve
 from ragkit.retrieval.search import Searcher
 from ragkit.retrieval.transforms import plan_queries
 
@@ -142,10 +144,10 @@ def test_model_errors_propagate_as_llm_errors(searcher, tmp_path):
 
 @pytest.mark.parametrize("cfg, message", [(AskConfig(strategy="telepathy"), "strategy"), (AskConfig(chain="poem"), "chain")])
 def test_bad_settings_are_refused(searcher, cfg, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(GenerationError, match=message):
         ask("q?", searcher, None, cfg)
 
 
 def test_empty_question_is_refused(searcher):
-    with pytest.raises(ValueError, match="empty"):
+    with pytest.raises(GenerationError, match="empty"):
         ask("   ", searcher, None, AskConfig(chain="extract"))

@@ -9,8 +9,12 @@ import re
 import numpy as np
 import pytest
 
-from ragkit.generation.chains import CHAINS, NO_ANSWER, SYSTEM, Answer, answer_question, extract_answer
-from ragkit.generation.citations import clean_citations, is_none_reply
+from ragkit.errors import GenerationError
+from ragkit.generation.answer import Answer
+from ragkit.generation.chains import CHAINS, answer_question
+from ragkit.generation.citations import NO_ANSWER, clean_citations, is_none_reply
+from ragkit.generation.extract import extract_answer
+from ragkit.generation.prompts import SYSTEM
 from ragkit.retrieval.search import SearchResult
 
 
@@ -97,9 +101,9 @@ def test_a_first_chunk_bigger_than_the_budget_is_cut_rather_than_leaving_no_cont
 def test_a_question_longer_than_the_budget_is_a_clear_error_before_any_call():
     llm = ScriptedLLM([])
     question = " ".join(["why"] * 400)
-    with pytest.raises(ValueError, match=r"the question is 400 tokens; the model's context is 300"):
+    with pytest.raises(GenerationError, match=r"the question is 400 tokens; the model's context is 300"):
         answer_question(question, [filler(1)], llm=llm, answer_tokens=40)
-    with pytest.raises(ValueError, match="answer_tokens=384 leaves no room"):
+    with pytest.raises(GenerationError, match="answer_tokens=384 leaves no room"):
         answer_question("q?", [filler(1)], llm=llm)  # the default answer size exceeds a 300-token window
     assert llm.calls == []
 
@@ -312,9 +316,9 @@ def test_to_json_is_plain_json():
 
 
 def test_bad_chain_missing_model_and_nothing_retrieved():
-    with pytest.raises(ValueError, match="choose one of stuff, map-reduce, refine, extract"):
+    with pytest.raises(GenerationError, match="choose one of stuff, map-reduce, refine, extract"):
         answer_question("q?", THREE, chain="summarise", llm=ScriptedLLM([]))
-    with pytest.raises(ValueError, match="needs a chat model.*--chain extract"):
+    with pytest.raises(GenerationError, match="needs a chat model.*--chain extract"):
         answer_question("q?", THREE, chain="stuff")
     llm = ScriptedLLM([])
     for chain in CHAINS:

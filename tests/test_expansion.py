@@ -4,9 +4,11 @@ import dataclasses
 
 import pytest
 
-from ragkit.retrieval.expansion import expand, split_sentences
+from ragkit.errors import SearchError
+from ragkit.retrieval.expansion import expand
 from ragkit.ingest.pipeline import ingest
 from ragkit.retrieval.search import Searcher
+from ragkit.text import split_sentences
 
 from conftest import write_docs
 
@@ -47,7 +49,7 @@ def test_window_centres_on_the_matching_sentence(searcher):
 
 
 def test_unknown_expansion():
-    with pytest.raises(ValueError, match="parent"):
+    with pytest.raises(SearchError, match="parent"):
         expand([], "grandparent", None)
 
 

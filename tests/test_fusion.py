@@ -5,6 +5,7 @@ from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 
+from ragkit.errors import SearchError
 from ragkit.retrieval.fusion import reciprocal_rank_fusion
 
 
@@ -29,7 +30,7 @@ def test_weights_change_the_order():
 
 
 def test_weight_count_must_match():
-    with pytest.raises(ValueError):
+    with pytest.raises(SearchError):
         reciprocal_rank_fusion([["a"], ["b"]], [1.0])
 
 

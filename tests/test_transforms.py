@@ -7,7 +7,7 @@ import json
 import pytest
 from langchain_core.messages import HumanMessage, SystemMessage
 
-from ragkit.errors import LLMError
+from ragkit.errors import LLMError, SearchError
 from ragkit.retrieval.transforms import STRATEGIES, QueryPlan, parse_passage, parse_query_list, plan_queries
 
 from fakes import fake_llm
@@ -241,16 +241,16 @@ def test_non_text_output_falls_back_with_note():
 
 
 def test_unknown_strategy_names_the_choices():
-    with pytest.raises(ValueError, match="multi-query.*rag-fusion.*hyde.*step-back.*decompose"):
+    with pytest.raises(SearchError, match="multi-query.*rag-fusion.*hyde.*step-back.*decompose"):
         plan_queries(Q, "query2doc", Scripted())
 
 
 def test_bad_arguments():
-    with pytest.raises(ValueError, match="needs a chat model"):
+    with pytest.raises(SearchError, match="needs a chat model"):
         plan_queries(Q, "hyde", None)
-    with pytest.raises(ValueError, match="empty question"):
+    with pytest.raises(SearchError, match="empty question"):
         plan_queries("  ", "none", None)
-    with pytest.raises(ValueError, match="n must be"):
+    with pytest.raises(SearchError, match="n must be"):
         plan_queries(Q, "multi-query", Scripted(), n=0)
 
 

@@ -7,15 +7,16 @@ does it score?" make sense. Retrieval uses the new message plus the previous use
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import time
 from pathlib import Path
 from typing import Callable
 
-from ragkit.generation.ask import AskResult, ask
 from ragkit.config import AskConfig
+from ragkit.generation.ask import AskResult, ask
 from ragkit.generation.citations import strip_citations
+from ragkit.llm.base import ChatModel
+from ragkit.paths import data_dir
 from ragkit.retrieval.search import Searcher
 
 SCHEMA = """
@@ -32,8 +33,7 @@ CREATE INDEX IF NOT EXISTS messages_session ON messages(session, id);
 
 def default_history_path() -> Path:
     """Where conversations are kept: ``$XDG_DATA_HOME/ragkit/chat.sqlite`` (or ~/.local/share)."""
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "ragkit" / "chat.sqlite"
+    return data_dir() / "chat.sqlite"
 
 
 class ChatHistory:
@@ -80,7 +80,7 @@ def trim_history(messages: list[tuple[str, str]], budget_tokens: int, count: Cal
 class ChatSession:
     """One conversation: ``turn(message)`` answers it in the light of the earlier turns."""
 
-    def __init__(self, name: str, searcher: Searcher, llm, cfg: AskConfig, history: ChatHistory,
+    def __init__(self, name: str, searcher: Searcher, llm: ChatModel | None, cfg: AskConfig, history: ChatHistory,
                  mode: str | None = None, filters: dict | None = None, history_share: float = 0.25):
         self.name, self.searcher, self.llm, self.cfg = name, searcher, llm, cfg
         self.history, self.mode, self.filters = history, mode, filters or {}

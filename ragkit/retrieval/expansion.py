@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Sequence
 
+from ragkit.errors import SearchError
 from ragkit.store.docstore import DocStore
 from ragkit.retrieval.search import SearchResult
 from ragkit.text import split_sentences, tokenize
@@ -27,13 +28,13 @@ def expand(results: Sequence[SearchResult], how: str, docstore: DocStore, questi
            window: int = 2) -> tuple[list[SearchResult], list[str]]:
     """Expanded results and notes for the trace (for example when an index has no parents)."""
     if how not in EXPANSIONS:
-        raise ValueError(f"expansion {how!r} is not one of {', '.join(EXPANSIONS)}")
+        raise SearchError(f"expansion {how!r} is not one of {', '.join(EXPANSIONS)}")
     if how == "none" or not results:
         return list(results), []
     parents = docstore.parents(r.metadata.get("parent_id", "") for r in results)
     notes = []
     if not parents:
-        notes.append("this index has no parent sections (splitter.parent_size: 0, or an older index); "
+        notes.append("this index has no parent sections (splitter.parent_size: 0); "
                       f"--expand {how} falls back to the chunks themselves")
     if how == "parent":
         return _parents(results, parents), notes

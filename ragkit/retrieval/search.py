@@ -6,7 +6,6 @@ both respect the filter. ``Searcher`` loads an index once and answers many queri
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -16,12 +15,11 @@ import numpy as np
 from ragkit.errors import SearchError
 from ragkit.config import Config
 from ragkit.embedders import RagkitEmbeddings, build_embedder
-from ragkit.retrieval.fusion import convex_fusion, reciprocal_rank_fusion
+from ragkit.retrieval.fusion import fuse_scored, unit_fusion
 from ragkit.store.generations import check_embedder, open_index
 
 MODES = ("dense", "sparse", "hybrid")
 TRACE_DEPTH = 20
-
 
 
 @dataclass(frozen=True)
@@ -61,7 +59,6 @@ class Searcher:
         self.cfg = cfg or Config()
         self.index = open_index(Path(index_dir))
         self._embedder = embedder
-        self.timings: dict[str, float] = {}
 
     @property
     def embedder(self) -> RagkitEmbeddings:
@@ -111,11 +108,9 @@ class Searcher:
                 raise SearchError("the query is empty")
         allowed = self._allowed(filters)
         depth = max(k, self.cfg.search.candidates) if mode == "hybrid" else k
-        started = time.perf_counter()
         dense_lists: list[list[tuple[int, float]]] = [[] for _ in queries]
         if mode in ("dense", "hybrid"):
             vectors = self.embedder.embed_array(list(queries))
-            self.timings["embed_s"] = self.timings.get("embed_s", 0.0) + time.perf_counter() - started
             dense_lists = self.dense_ranking(vectors, depth, allowed)
         sparse_lists = [self.sparse_ranking(q, depth, allowed) if mode in ("sparse", "hybrid") else []
                         for q in queries]
@@ -141,42 +136,16 @@ class Searcher:
         ``search.fusion``: ``rrf`` (default) — weighted reciprocal rank fusion; ``convex`` — a
         weighted sum of min-max normalised scores (needs scores). ``search.fusion_unit``:
         ``chunk`` fuses chunk ranks; ``document`` (default) fuses the ranks of each chunk's
-        document (doc_id and page), so a document that one retriever finds through one chunk and
-        the other through another gets the credit of both, and its best chunk carries that score
-        (on SciFact train queries, +0.002-0.003 nDCG@10 over chunk RRF).
+        document (doc_id and page) with :func:`~ragkit.retrieval.fusion.unit_fusion` (on SciFact
+        train queries, +0.002-0.003 nDCG@10 over chunk RRF).
         """
         pairs = [[item if isinstance(item, tuple) else (item, 0.0) for item in side] for side in (dense, sparse)]
-        weights = self.cfg.search.weights
-        w = [float(weights.get("dense", 1.0)), float(weights.get("sparse", 1.0))]
-
-        def combine(scored: list[list[tuple]]) -> list[tuple]:
-            if self.cfg.search.fusion == "convex":
-                return convex_fusion(scored, w)
-            return reciprocal_rank_fusion([[key for key, _ in side] for side in scored], w, k=self.cfg.search.rrf_k)
-
-        by_chunk = combine(pairs)
-        if self.cfg.search.fusion_unit == "chunk":
-            return by_chunk
+        search = self.cfg.search
+        weights = [float(search.weights.get("dense", 1.0)), float(search.weights.get("sparse", 1.0))]
+        if search.fusion_unit == "chunk":
+            return fuse_scored(pairs, weights, search.fusion, search.rrf_k)
         units = self.index.docstore.units({row for side in pairs for row, _ in side})
-        # Each side ranks units by their first (best) chunk, with that chunk's score.
-        unit_sides = []
-        for side in pairs:
-            collapsed: dict = {}
-            for row, score in side:
-                collapsed.setdefault(units[row], score)
-            unit_sides.append(list(collapsed.items()))
-        # A unit's best chunk carries the unit's fused score; its other chunks keep their own
-        # (lower) chunk score, so a weak chunk of a strong document does not push the next
-        # document's best chunk down. Ties: units in first-seen order (dense list first).
-        best: dict = {}
-        for row, _ in by_chunk:
-            best.setdefault(units[row], row)
-        fused_units = combine(unit_sides)
-        keyed = [(-score, position, best[unit], score) for position, (unit, score) in enumerate(fused_units)]
-        leaders = set(best.values())
-        keyed += [(-score, len(fused_units) + position, row, score)
-                  for position, (row, score) in enumerate(by_chunk) if row not in leaders]
-        return [(row, score) for _, _, row, score in sorted(keyed)]
+        return unit_fusion(pairs, units, weights, search.fusion, search.rrf_k)
 
     def _results(self, ranked: list[tuple[int, float]]) -> list[SearchResult]:
         chunks = self.index.docstore.get(r for r, _ in ranked)

@@ -16,9 +16,9 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass, field
 
-
 from langchain_core.messages import HumanMessage, SystemMessage
 
+from ragkit.errors import SearchError
 from ragkit.llm.base import ChatModel
 from ragkit.text import escape_tags
 
@@ -258,17 +258,17 @@ def plan_queries(question: str, strategy: str, llm: ChatModel | None, *, n: int 
     question with a note; exceptions from ``llm.complete`` propagate. ``none`` needs no model.
     """
     if strategy not in STRATEGIES:
-        raise ValueError(f"unknown query transform {strategy!r}; choose one of: {', '.join(STRATEGIES)}")
+        raise SearchError(f"unknown query transform {strategy!r}; choose one of: {', '.join(STRATEGIES)}")
     question = " ".join((question or "").split())
     if not question:
-        raise ValueError("empty question")
+        raise SearchError("empty question")
     if not 1 <= n <= MAX_N:
-        raise ValueError(f"n must be between 1 and {MAX_N}, got {n}")
+        raise SearchError(f"n must be between 1 and {MAX_N}, got {n}")
     plan = QueryPlan(strategy=strategy, question=question, queries=[question], fusion=FUSION[strategy])
     if strategy == "none":
         return plan
     if llm is None:
-        raise ValueError(f"query transform {strategy!r} needs a chat model")
+        raise SearchError(f"query transform {strategy!r} needs a chat model")
     model = getattr(llm, "model_id", "model")
 
     if strategy in ("multi-query", "rag-fusion"):

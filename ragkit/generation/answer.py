@@ -1,0 +1,43 @@
+"""The answer every chain returns, and the numbered sources it is built from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+from ragkit.generation.citations import Source
+
+
+@dataclass
+class Answer:
+    """A generated answer, its citations and the sources the model was shown."""
+
+    text: str
+    citations: list[int]
+    sources: list[Source]
+    removed_citations: int
+    refused: bool
+    chain: str
+    llm_calls: int
+    notes: list[str] = field(default_factory=list)  # what was truncated, dropped or overridden
+
+    def to_json(self) -> dict:
+        """Plain-JSON form (only dicts, lists, str, int, bool and None)."""
+        return {"text": self.text, "citations": [int(n) for n in self.citations],
+                "sources": [s.to_json() for s in self.sources], "removed_citations": int(self.removed_citations),
+                "refused": bool(self.refused), "chain": self.chain, "llm_calls": int(self.llm_calls),
+                "notes": list(self.notes)}
+
+
+def number_sources(chunks: Sequence) -> list[Source]:
+    """Ranked ``SearchResult``-like chunks as :class:`Source` items numbered ``[1]``, ``[2]``, … in rank order."""
+    return [Source(n=i, chunk_id=str(getattr(c, "chunk_id", "")), source=str(getattr(c, "source", "") or ""),
+                   page=_page(getattr(c, "page", None)), text=str(getattr(c, "text", "") or ""))
+            for i, c in enumerate(chunks, 1)]
+
+
+def _page(page) -> int | None:
+    try:
+        return None if page is None else int(page)
+    except (TypeError, ValueError):  # a page that is not a number is shown as no page
+        return None

@@ -1,0 +1,57 @@
+"""Retrieval for a query plan: run every query of a :class:`QueryPlan` and fuse the rankings as it says.
+
+The plan (from :mod:`ragkit.retrieval.transforms`) holds the texts to search with and the
+fusion its strategy calls for: ``single`` (one list), ``union`` (multi-query) or ``rrf``
+(RAG-fusion, HyDE, step-back, decompose). The fusions themselves are in
+:mod:`ragkit.retrieval.fusion`.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+from ragkit.retrieval.fusion import reciprocal_rank_fusion, union_fusion
+from ragkit.retrieval.search import TRACE_DEPTH, SearchResult, Searcher
+from ragkit.retrieval.transforms import QueryPlan
+
+
+def retrieve(searcher: Searcher, plan: QueryPlan, mode: str, depth: int,
+             filters: Mapping[str, str] | None = None) -> tuple[list[SearchResult], list[dict]]:
+    """Run every query of a plan and fuse the rankings as the plan says; return fused results and the trace.
+
+    The plan's ``queries`` are searched with ``mode``, its ``dense_only`` texts (a HyDE passage)
+    on the dense side only, each ``depth`` deep. The trace lists each ranking (for a hybrid
+    search, each retriever's before the fused one) and then the plan's fused ranking.
+    """
+    sides: list[dict] = []
+    lists: list[list[SearchResult]] = searcher.search_many(plan.queries, mode=mode, k=depth, filters=filters, trace=sides)
+    labels = [f"{mode}: {q}" for q in plan.queries]
+    if plan.dense_only:
+        lists += searcher.search_many(plan.dense_only, mode="dense", k=depth, filters=filters)
+        labels += [f"dense (hypothetical passage): {p[:80]}" for p in plan.dense_only]
+    by_id = {r.chunk_id: r for results in lists for r in results}
+    keys = [[r.chunk_id for r in results] for results in lists]
+    if plan.fusion == "single" or len(lists) == 1:
+        fused = [(r.chunk_id, r.score) for r in lists[0]]
+    elif plan.fusion == "union":
+        fused = union_fusion(keys)
+    else:
+        fused = reciprocal_rank_fusion(keys, k=searcher.cfg.search.rrf_k)
+    combined = [
+        SearchResult(rank=i, score=float(score), chunk_id=cid, doc_id=by_id[cid].doc_id, source=by_id[cid].source,
+                     page=by_id[cid].page, text=by_id[cid].text, metadata=by_id[cid].metadata)
+        for i, (cid, score) in enumerate(fused, start=1)
+    ]
+    trace = []
+    for position, (label, results) in enumerate(zip(labels, lists)):
+        if position < len(sides):  # hybrid: each retriever's ranks before the fused ones
+            trace += [{"query": f"{side}: {plan.queries[position]}", "ranking": ranks}
+                      for side, ranks in sides[position].items()]
+        trace.append({"query": label, "ranking": _ranking(results)})
+    trace.append({"query": f"fused ({plan.fusion})", "ranking": _ranking(combined)})
+    return combined, trace
+
+
+def _ranking(results: list[SearchResult]) -> list[list]:
+    """The trace form of a ranking: its top ``[chunk_id, score]`` pairs."""
+    return [[r.chunk_id, round(r.score, 6)] for r in results[:TRACE_DEPTH]]

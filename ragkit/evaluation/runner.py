@@ -19,7 +19,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ragkit.evaluation import metrics as M
-from ragkit.generation.ask import ask, retrieve
+from ragkit.generation.ask import ask
+from ragkit.retrieval.plan import retrieve
 from ragkit.config import Config, effective_chain
 from ragkit.evaluation.spec import EvalSpec, metrics_for, pipeline_config
 from ragkit.evaluation.datasets import Dataset, load_beir, load_qa

@@ -82,10 +82,9 @@ def ask(
 
     Examples:
 
+    \b
       ragkit ask "how does reciprocal rank fusion score a document?"
-
       ragkit ask "what limits protect PDF parsing?" --strategy multi-query --expand parent --trace
-
       ragkit ask "what is HyDE?" --chain extract --json
     """
     from ragkit.generation.ask import ask as run_ask

@@ -47,7 +47,7 @@ app = typer.Typer(
     name="ragkit",
     cls=RagkitGroup,
     help="Point ragkit at a folder of documents, then search it — offline, with no key.\n\n"
-    "  ragkit ingest sample_docs\n\n  ragkit search \"what is reciprocal rank fusion?\"",
+    "\b\n  ragkit ingest sample_docs\n  ragkit search \"what is reciprocal rank fusion?\"",
     no_args_is_help=True,
     rich_markup_mode=None,
     pretty_exceptions_enable=False,

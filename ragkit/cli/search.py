@@ -27,10 +27,9 @@ def search(
 
     Examples:
 
+    \b
       ragkit search "reciprocal rank fusion"
-
       ragkit search "chunk size" --mode sparse -k 3 --filter source=field-notes.pdf --json
-
       ragkit search --queries queries.jsonl > runs.jsonl
     """
     if (query is None) == (queries is None):

@@ -6,6 +6,7 @@ import pytest
 from typer.testing import CliRunner
 
 from ragkit.cli import app
+from ragkit.errors import RagkitError, StoreError, UsageError
 
 
 runner = CliRunner()
@@ -161,3 +162,56 @@ def test_auto_chain_quotes_sentences_with_the_local_model_and_asks_other_models(
     result = run("ask", "Which planet has rings?", "--index", index, "--config", fast_config, "--json")
     data = json.loads(result.stdout)
     assert data["chain"] == "extract" and data["llm_calls"] == 0 and "Saturn" in data["answer"]
+
+
+class OddError(RagkitError):
+    exit_code = 42
+
+
+@pytest.mark.parametrize("error, code", [(StoreError("index is busy [try again]"), 1),
+                                         (UsageError("two things at once"), 2),
+                                         (OddError("odd"), 42)])
+def test_a_ragkit_error_in_a_command_is_one_line_and_its_exit_code(tmp_path, monkeypatch, error, code):
+    def broken(index_dir):
+        raise error
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("ragkit.store.info.index_info", broken)
+    result = run("info")
+    assert result.exit_code == code
+    assert result.stderr == f"Error: {error}\n"  # brackets in a message are text, not rich styles
+    assert not isinstance(result.exception, RagkitError)  # handled: only the exit remains
+
+
+def test_a_plain_exception_in_a_command_is_a_bug_not_an_error_message(tmp_path, monkeypatch):
+    def buggy(index_dir):
+        raise ValueError("a programming error")
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("ragkit.store.info.index_info", buggy)
+    result = run("info")
+    assert isinstance(result.exception, ValueError)
+    assert "Error:" not in result.stderr
+
+
+def test_ctrl_c_in_a_command_exits_130(tmp_path, monkeypatch):
+    def interrupted(index_dir):
+        raise KeyboardInterrupt
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("ragkit.store.info.index_info", interrupted)
+    result = run("info")
+    assert result.exit_code == 130 and result.stderr == "Error: interrupted\n"
+
+
+def test_malformed_batch_queries_are_reported_per_line(docs, tmp_path, fast_config):
+    index = tmp_path / "idx"
+    run("ingest", docs, "--index", index, "--config", fast_config)
+    queries = tmp_path / "q.jsonl"
+    queries.write_text('{"_id": 1, "text": "cats"}\n[1, 2]\n{"text": "no id"}\n{"_id": 2}\n'
+                       '{"_id": 3, "text": 5}\n{"_id": 4, "text": "  "}\n{"_id": 5,\n')
+    result = run("search", "--queries", queries, "--index", index, "--config", fast_config, "-k", "1")
+    assert [json.loads(line)["query_id"] for line in result.stdout.splitlines()] == ["1"]
+    assert [line.split(": skipped")[0] for line in result.stderr.splitlines()] == [
+        f"{queries}:{n}" for n in range(2, 8)]
+    assert result.exit_code == 3

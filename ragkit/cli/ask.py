@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, List, Optional
 
 import typer
 
-from ragkit.cli.common import ConfigOpt, IndexOpt, JsonOpt, err, fail, out, setup
+from ragkit.cli.common import ConfigOpt, IndexOpt, JsonOpt, err, fail, out, print_error, setup
 from ragkit.errors import EXIT_INTERRUPTED, RagkitError
 
 if TYPE_CHECKING:
@@ -47,6 +47,23 @@ def _model(cfg: "Config"):
     return build_llm(cfg.llm)
 
 
+class TokenEcho:
+    """An ``on_token`` callback: writes each streamed piece to stdout at once and keeps the text."""
+
+    def __init__(self) -> None:
+        self.pieces: list[str] = []
+
+    def __call__(self, piece: str) -> None:
+        self.pieces.append(piece)
+        sys.stdout.write(piece)
+        sys.stdout.flush()
+
+    @property
+    def text(self) -> str:
+        """Everything streamed so far."""
+        return "".join(self.pieces)
+
+
 def ask(
     question: str = typer.Argument(..., help="Your question, in quotes."),
     index: Optional[Path] = IndexOpt,
@@ -65,43 +82,42 @@ def ask(
 
     Examples:
 
+    \b
       ragkit ask "how does reciprocal rank fusion score a document?"
-
       ragkit ask "what limits protect PDF parsing?" --strategy multi-query --expand parent --trace
-
       ragkit ask "what is HyDE?" --chain extract --json
     """
-    from ragkit.cli.render import answer_sources, trace_view
     from ragkit.generation.ask import ask as run_ask
     from ragkit.retrieval.search import Searcher, parse_filters
 
     cfg, index_dir = setup(config, index)
     cfg = _ask_settings(cfg, strategy, chain, expand, llm, k)
-    streamed = []
-
-    def on_token(piece: str) -> None:
-        streamed.append(piece)
-        sys.stdout.write(piece)
-        sys.stdout.flush()
-
     parsed = parse_filters(filters)
     searcher = Searcher(index_dir, cfg)
     model = _model(cfg)
+    echo = TokenEcho()
     try:
         result = run_ask(question, searcher, model, cfg.ask, mode=mode, filters=parsed,
-                         on_token=None if as_json else on_token)
+                         on_token=None if as_json else echo)
     except KeyboardInterrupt:
-        if streamed:
+        if echo.text:
             sys.stdout.write("\n")
         fail("interrupted", EXIT_INTERRUPTED)
     if as_json:
         out.print_json(json.dumps(result.to_json()))
-        return
+    else:
+        _print_answer(result, echo.text, trace)
+
+
+def _print_answer(result, streamed: str, trace: bool) -> None:
+    """The answer (unless it was streamed as is), its sources and, with ``--trace``, the trace."""
+    from ragkit.cli.render import answer_sources, trace_view
+
     if not streamed:
         out.print(result.answer.text, highlight=False, markup=False)
     else:
         sys.stdout.write("\n")
-        if "".join(streamed).strip() != result.answer.text.strip():
+        if streamed.strip() != result.answer.text.strip():
             # The streamed draft had citations to nothing retrieved, or a later step was overridden.
             out.print("[bold]Checked answer:[/] ", end="")
             out.print(result.answer.text, highlight=False, markup=False)
@@ -123,7 +139,6 @@ def chat(
     history: Optional[Path] = typer.Option(None, "--history", help="SQLite file of conversations (default ~/.local/share/ragkit/chat.sqlite)."),
 ) -> None:
     """Talk with your documents. Ctrl-C stops an answer; Ctrl-D (or /exit) leaves; the session is saved."""
-    from ragkit.cli.render import answer_sources
     from ragkit.generation.chat import ChatHistory, ChatSession
     from ragkit.retrieval.search import Searcher
 
@@ -143,24 +158,27 @@ def chat(
             return
         if not message.strip():
             continue
+        _chat_turn(conversation, message)
 
-        def on_token(piece: str) -> None:
-            sys.stdout.write(piece)
-            sys.stdout.flush()
 
-        sys.stdout.write("ragkit> ")
-        try:
-            result = conversation.turn(message, on_token=on_token)
-        except KeyboardInterrupt:
-            err.print("\n[interrupted — this turn was not saved]")
-            continue
-        except RagkitError as exc:  # one bad turn does not end the conversation
-            err.print(f"\n[bold red]Error:[/] {exc}", highlight=False)
-            continue
-        if result.answer.chain == "extract" or not result.answer.text:
-            sys.stdout.write(result.answer.text)
-        sys.stdout.write("\n")
-        out.print(answer_sources(result))
+def _chat_turn(conversation, message: str) -> None:
+    """One exchange: the streamed answer and its sources; an error or Ctrl-C ends only this turn."""
+    from ragkit.cli.render import answer_sources
+
+    sys.stdout.write("ragkit> ")
+    try:
+        result = conversation.turn(message, on_token=TokenEcho())
+    except KeyboardInterrupt:
+        err.print("\n[interrupted — this turn was not saved]", markup=False)  # brackets, not a style
+        return
+    except RagkitError as exc:  # one bad turn does not end the conversation
+        err.print()  # end the partly streamed line
+        print_error(str(exc))
+        return
+    if result.answer.chain == "extract" or not result.answer.text:
+        sys.stdout.write(result.answer.text)
+    sys.stdout.write("\n")
+    out.print(answer_sources(result))
 
 
 def register(app: typer.Typer) -> None:

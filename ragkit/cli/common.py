@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, NoReturn, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from ragkit.errors import EXIT_ERROR
 
@@ -26,9 +27,14 @@ ConfigOpt = typer.Option(None, "--config", "-c", help="YAML config file (default
 JsonOpt = typer.Option(False, "--json", help="Print machine-readable JSON on stdout instead of tables.")
 
 
+def print_error(message: str) -> None:
+    """Print ``Error: message`` on stderr; the message is shown as is (brackets are not styles)."""
+    err.print(f"[bold red]Error:[/] {escape(message)}", highlight=False, markup=True)
+
+
 def fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
     """Print ``Error: message`` on stderr and exit with ``code``."""
-    err.print(f"[bold red]Error:[/] {message}", highlight=False, markup=True)
+    print_error(message)
     raise typer.Exit(code)
 
 

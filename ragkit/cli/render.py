@@ -5,8 +5,10 @@ from __future__ import annotations
 import time
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TaskID
 from rich.table import Table
+from rich.text import Text
 
 from ragkit.evaluation.report import best_value, metric_columns
 
@@ -83,18 +85,18 @@ class IngestProgressDisplay:
 def ingest_summary(out: Console, err: Console, report) -> None:
     """The end-of-ingest summary: counts, failures with reasons, skipped files, notes."""
     for note in report.notes:
-        err.print(f"[yellow]Note:[/] {note}", highlight=False)
+        err.print(f"[yellow]Note:[/] {escape(note)}", highlight=False)
     for item in report.skipped:
-        err.print(f"[dim]skipped[/] {item['source']}: {item['reason']}", highlight=False)
+        err.print(f"[dim]skipped[/] {escape(item['source'])}: {escape(item['reason'])}", highlight=False)
     for item in report.failed:
         kept = " (its previous version stays in the index)" if item.get("kept_previous") else ""
-        err.print(f"[red]failed[/] {item['source']}: {item['reason']}{kept}", highlight=False)
+        err.print(f"[red]failed[/] {escape(item['source'])}: {escape(item['reason'])}{kept}", highlight=False)
     c = report.counts()
     line = (f"{c['added']} added, {c['updated']} updated, {c['unchanged']} unchanged, "
             f"{c['removed']} removed, {c['failed']} failed")
     seconds = report.timings.get("total_s", 0.0)
     out.print(f"[bold]{line}[/] — {report.files_total} files, {report.chunks_total} chunks "
-              f"({report.chunks_embedded} embedded) in {seconds:.1f} s → {report.index}", highlight=False)
+              f"({report.chunks_embedded} embedded) in {seconds:.1f} s → {escape(str(report.index))}", highlight=False)
     if report.failed:
         err.print(f"[yellow]Partial ingest:[/] {c['failed']} file(s) failed; the rest is indexed.")
 
@@ -106,20 +108,20 @@ def _snippet(text: str, width: int = 160) -> str:
 
 def results_table(query: str, results) -> Table:
     """Search results as a table: rank, score, source:page, snippet."""
-    table = Table(title=f"Results for: {query}", title_justify="left", expand=True)
+    table = Table(title=f"Results for: {escape(query)}", title_justify="left", expand=True)
     table.add_column("#", justify="right", no_wrap=True)
     table.add_column("score", justify="right", no_wrap=True)
     table.add_column("source", overflow="fold", max_width=40)
     table.add_column("text", ratio=1)
     for r in results:
         where = f"{r.source}:{r.page}" if r.page is not None else r.source
-        table.add_row(str(r.rank), f"{r.score:.4f}", where, _snippet(r.text))
+        table.add_row(str(r.rank), f"{r.score:.4f}", Text(where), Text(_snippet(r.text)))
     return table
 
 
 def info_table(data: dict) -> Table:
     """``ragkit info`` as a two-column table."""
-    table = Table(show_header=False, title=f"Index {data['index']}", title_justify="left")
+    table = Table(show_header=False, title=f"Index {escape(str(data['index']))}", title_justify="left")
     table.add_column("key", style="bold")
     table.add_column("value", overflow="fold")
     last = data.get("last_ingest") or {}
@@ -136,7 +138,7 @@ def info_table(data: dict) -> Table:
         ("last ingest", f"{counts} (from {last.get('folder', '?')})"),
     ]
     for key, value in rows:
-        table.add_row(key, value)
+        table.add_row(key, Text(value))
     return table
 
 
@@ -149,8 +151,8 @@ def answer_sources(result) -> Table:
     table.add_column("chunk", no_wrap=True, style="dim")
     table.add_column("text", ratio=1, style="dim")
     for source in result.answer.sources:
-        mark = f"[bold][{source.n}][/]" if source.n in cited else f"[{source.n}]"
-        table.add_row(mark, source.label(), source.chunk_id[:12], _snippet(source.text, 90))
+        mark = Text(f"[{source.n}]", style="bold" if source.n in cited else "")
+        table.add_row(mark, Text(source.label()), source.chunk_id[:12], Text(_snippet(source.text, 90)))
     if result.answer.removed_citations:
         table.caption = f"{result.answer.removed_citations} citation(s) to nothing retrieved were removed"
     return table
@@ -163,12 +165,12 @@ def trace_view(result) -> Table:
     table.add_column("step", overflow="fold", max_width=50)
     table.add_column("top ranks (chunk id: score)", overflow="fold")
     for text in result.plan.raw:
-        table.add_row("model output", text)
+        table.add_row("model output", Text(text))
     for entry in result.rankings:
         ranks = ", ".join(f"{cid[:8]}:{score:.3f}" for cid, score in entry["ranking"][:8])
-        table.add_row(entry["query"], ranks or "(nothing)")
+        table.add_row(Text(entry["query"]), ranks or "(nothing)")
     for note in result.notes:
-        table.add_row("note", note)
+        table.add_row("note", Text(note))
     usage = result.usage
     table.add_row("cost", f"{usage.get('calls', 0)} model calls ({usage.get('cached_calls', 0)} cached), "
                           f"{usage.get('prompt_tokens', 0)} prompt + {usage.get('completion_tokens', 0)} completion tokens; "

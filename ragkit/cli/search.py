@@ -9,8 +9,8 @@ from typing import List, Optional
 
 import typer
 
-from ragkit.cli.common import ConfigOpt, IndexOpt, JsonOpt, err, fail, out, setup
-from ragkit.errors import EXIT_PARTIAL, EXIT_USAGE
+from ragkit.cli.common import ConfigOpt, IndexOpt, JsonOpt, err, out, setup
+from ragkit.errors import EXIT_PARTIAL, RagkitError, UsageError
 
 
 def search(
@@ -27,14 +27,13 @@ def search(
 
     Examples:
 
+    \b
       ragkit search "reciprocal rank fusion"
-
       ragkit search "chunk size" --mode sparse -k 3 --filter source=field-notes.pdf --json
-
       ragkit search --queries queries.jsonl > runs.jsonl
     """
     if (query is None) == (queries is None):
-        fail("give a QUERY or --queries FILE (one of them)", EXIT_USAGE)
+        raise UsageError("give a QUERY or --queries FILE (one of them)")
     from ragkit.cli.render import results_table
     from ragkit.retrieval.search import Searcher, parse_filters
 
@@ -57,23 +56,37 @@ def _read_queries(path: Path) -> tuple[list[tuple[str, str]], int]:
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
-        fail(f"cannot read --queries file {path}: {exc}")
+        raise RagkitError(f"cannot read --queries file {path}: {exc}") from exc
     batch: list[tuple[str, str]] = []
     bad = 0
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
-        try:
-            item = json.loads(line)
-            query_id, text = str(item["_id"]), item["text"]
-            if not isinstance(text, str) or not text.strip():
-                raise ValueError("empty text")
-        except (ValueError, KeyError, TypeError) as exc:  # malformed user input, reported per line
-            err.print(f"{path}:{number}: skipped, not a {{\"_id\",\"text\"}} query ({exc})", highlight=False)
+        query, problem = _parse_query(line)
+        if query is None:  # malformed user input: reported per line, the batch goes on
+            err.print(f"{path}:{number}: skipped, not a {{\"_id\",\"text\"}} query ({problem})", highlight=False)
             bad += 1
             continue
-        batch.append((query_id, text))
+        batch.append(query)
     return batch, bad
+
+
+def _parse_query(line: str) -> tuple[Optional[tuple[str, str]], str]:
+    """``((id, text), "")`` for a well-formed JSONL query line, else ``(None, what is wrong)``."""
+    try:
+        item = json.loads(line)
+    except json.JSONDecodeError as exc:
+        return None, str(exc)
+    if not isinstance(item, dict):
+        return None, "not a JSON object"
+    if "_id" not in item:
+        return None, 'no "_id"'
+    text = item.get("text")
+    if not isinstance(text, str):
+        return None, 'no "text" string'
+    if not text.strip():
+        return None, "empty text"
+    return (str(item["_id"]), text), ""
 
 
 def _batch_search(searcher, path: Path, mode: Optional[str], k: Optional[int], filters: dict) -> int:

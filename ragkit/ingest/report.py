@@ -11,9 +11,14 @@ from ragkit.errors import EXIT_OK, EXIT_PARTIAL
 class Progress(Protocol):
     """What ingest reports while it works (the CLI renders it; tests may record it)."""
 
-    def start(self, stage: str, total: int) -> None: ...
-    def advance(self, stage: str, amount: int = 1) -> None: ...
-    def note(self, message: str) -> None: ...
+    def start(self, stage: str, total: int) -> None:
+        """A stage ("load", "embed") begins, with ``total`` items to do."""
+
+    def advance(self, stage: str, amount: int = 1) -> None:
+        """``amount`` more items of ``stage`` are done."""
+
+    def note(self, message: str) -> None:
+        """A step without a count ("writing index")."""
 
 
 class SilentProgress:

@@ -67,7 +67,7 @@ def main() -> None:
 
     from ragkit.config import Config
     from ragkit.embedders import LocalMiniLMEmbeddings
-    from ragkit.store.generations import open_index
+    from ragkit.store.index import open_index
     from ragkit.ingest.pipeline import ingest
 
     cfg = Config()

@@ -43,7 +43,8 @@ MODES = ("sparse", "dense", "hybrid")
 
 def index_doc_count(index_dir: Path) -> int | None:
     """Distinct doc_ids in a built index, or None when there is no index there."""
-    from ragkit.store.generations import StoreError, open_index
+    from ragkit.errors import StoreError
+    from ragkit.store.index import open_index
 
     try:
         index = open_index(index_dir)
@@ -65,7 +66,7 @@ def same_chunks(index_dir: Path, cfg, corpus: list[dict]) -> tuple[bool, str]:
     """
     from langchain_core.documents import Document
 
-    from ragkit.store.generations import open_index
+    from ragkit.store.index import open_index
     from ragkit.ingest.splitters import split_documents
 
     docs = []

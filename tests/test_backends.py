@@ -1,11 +1,15 @@
-"""One contract test per backend interface: every embedder, the vector index, the docstore."""
+"""One contract test per backend interface, run over every registered backend: embedders, dense and sparse indexes, the docstore."""
 
 import numpy as np
 import pytest
 from langchain_core.documents import Document
 
-from ragkit.store.dense import FaissIndex
+from ragkit.errors import StoreError
+from ragkit.store.backends import DENSE_STORES, SPARSE_STORES, dense_store_class, sparse_store_class
 from ragkit.store.docstore import DocStore
+from ragkit.store.generations import current_generation
+from ragkit.store.index import open_index
+from ragkit.store.manifest import read_manifest, write_manifest
 from ragkit.embedders import EmbedderConfig, EmbedderError, HashEmbeddings, build_embedder
 
 from conftest import have_local_model
@@ -63,24 +67,80 @@ def test_unknown_embedder_kind():
         build_embedder(EmbedderConfig(kind="nope"))
 
 
-def test_vector_index_contract(tmp_path):
+@pytest.mark.parametrize("name", sorted(DENSE_STORES))
+def test_vector_index_contract(name, tmp_path):
+    store = DENSE_STORES[name]
     embedder = HashEmbeddings(64)
     vectors = embedder.embed_array([f"document number {i} about topic {i % 3}" for i in range(20)])
-    index = FaissIndex(64)
+    index = store(64)
     index.add(vectors[:10])
     index.add(vectors[10:])
-    assert index.size == 20
+    assert index.size == 20 and index.dimension == 64
     rows, scores = index.search(vectors[7], 3)
     assert rows[0][0] == 7 and scores[0][0] == pytest.approx(1.0, abs=1e-5)
+    assert list(scores[0]) == sorted(scores[0], reverse=True)
     rows, _ = index.search(vectors[7], 5, allowed_rows=np.array([1, 2, 3]))
     assert set(rows[0].tolist()) == {1, 2, 3}
     assert index.search(vectors[7], 5, allowed_rows=np.array([], dtype=np.int64))[0].shape[1] == 0
     index.save(tmp_path)
-    loaded = FaissIndex.load(tmp_path)
+    loaded = store.load(tmp_path)
+    assert loaded.size == 20 and loaded.dimension == 64
     assert np.allclose(loaded.vectors(np.array([4, 15])), vectors[[4, 15]])
+    assert np.allclose(loaded.vectors(), vectors)
     assert loaded.search(vectors[3], 1)[0][0][0] == 3
-    empty = FaissIndex(64)
+    empty = store(64)
     assert empty.search(vectors[0], 3)[0].shape == (1, 0)
+    assert empty.vectors().shape == (0, 64)
+
+
+SPARSE_TEXTS = ["Cats purr and sleep in the sun.", "Dogs bark at the mailman.",
+                "A cat and a dog can be friends.", "Stock markets fell sharply today.",
+                "The sun is a star; cats like its warmth."]
+
+
+@pytest.mark.parametrize("name", sorted(SPARSE_STORES))
+def test_sparse_store_contract(name, tmp_path):
+    store = SPARSE_STORES[name]
+    index = store()
+    assert store(**index.settings()).settings() == index.settings()  # settings rebuild an equal index
+    index.build(SPARSE_TEXTS)
+    assert index.size == len(SPARSE_TEXTS)
+    rows, scores = index.search("cats in the sun", 3)
+    assert rows.dtype == np.int64 and len(rows) == len(scores) <= 3
+    assert rows[0] in (0, 4) and all(scores > 0) and list(scores) == sorted(scores, reverse=True)
+    assert np.allclose(index.scores("cats in the sun")[rows], scores)
+    assert index.scores("cats in the sun").shape == (len(SPARSE_TEXTS),)
+    rows, _ = index.search("cats in the sun", 5, allowed_rows=np.array([1, 2, 3]))
+    assert set(rows.tolist()) <= {1, 2, 3} and 2 in rows.tolist()
+    assert len(index.search("cats", 5, allowed_rows=np.array([], dtype=np.int64))[0]) == 0
+    assert len(index.search("zyzzyva", 5)[0]) == 0
+    index.save(tmp_path)
+    loaded = store.load(tmp_path)
+    assert loaded.size == index.size and loaded.settings() == index.settings()
+    for query in ("cats in the sun", "dog mailman", "markets", "zyzzyva"):
+        assert np.array_equal(loaded.scores(query), index.scores(query))
+        assert all(np.array_equal(a, b) for a, b in zip(loaded.search(query, 3), index.search(query, 3)))
+    empty = store()
+    empty.build([])
+    assert empty.size == 0 and len(empty.search("cats", 3)[0]) == 0 and empty.scores("cats").shape == (0,)
+    empty.save(tmp_path / "empty")
+    assert store.load(tmp_path / "empty").size == 0
+
+
+def test_unknown_backend_names_are_a_store_error(docs, tmp_path, fast_cfg):
+    from ragkit.ingest.pipeline import ingest
+
+    with pytest.raises(StoreError, match="unknown dense index backend 'nope'"):
+        dense_store_class("nope")
+    with pytest.raises(StoreError, match="unknown sparse index backend 'nope'.*registered: bm25s"):
+        sparse_store_class("nope")
+    ingest(docs, tmp_path / "idx", fast_cfg)
+    generation = current_generation(tmp_path / "idx")
+    manifest = read_manifest(generation)
+    assert manifest["dense"]["backend"] == "faiss" and manifest["sparse"]["backend"] == "bm25s"
+    write_manifest(generation, {**manifest, "sparse": {**manifest["sparse"], "backend": "nope"}})
+    with pytest.raises(StoreError, match="unknown sparse index backend 'nope'"):
+        open_index(tmp_path / "idx")
 
 
 def test_docstore_contract(tmp_path):

@@ -8,10 +8,11 @@ import time
 
 import pytest
 
-import ragkit.store.generations as index_module
-import ragkit.ingest.pipeline as ingest_module
-from ragkit.store.generations import current_generation, open_index
+import ragkit.store.generations as generations_module
 from ragkit.ingest.pipeline import ingest
+from ragkit.store.generations import current_generation
+from ragkit.store.index import open_index
+from ragkit.store.sparse import BM25Index
 from ragkit.retrieval.search import Searcher
 
 from conftest import REPO, write_docs
@@ -35,12 +36,12 @@ def _explode(*args, **kwargs):
     raise Boom("simulated crash")
 
 
-@pytest.mark.parametrize("target", [
-    (ingest_module.BM25Index, "save"),          # while writing the new generation's files
-    (index_module, "fsync_tree"),               # before the new generation is renamed into place
-    (index_module, "write_atomic"),             # after the rename, before CURRENT is switched
+@pytest.mark.parametrize("target, renamed", [
+    ((BM25Index, "save"), False),                  # while writing the new generation's files
+    ((generations_module, "fsync_tree"), False),   # before the new generation is renamed into place
+    ((generations_module, "write_atomic"), True),  # after the rename, before CURRENT is switched
 ])
-def test_failure_at_each_step_keeps_the_previous_generation(docs, tmp_path, fast_cfg, monkeypatch, target):
+def test_failure_at_each_step_keeps_the_previous_generation(docs, tmp_path, fast_cfg, monkeypatch, target, renamed):
     index_dir = tmp_path / "idx"
     ingest(docs, index_dir, fast_cfg)
     before = _snapshot(index_dir)
@@ -49,6 +50,9 @@ def test_failure_at_each_step_keeps_the_previous_generation(docs, tmp_path, fast
         patch.setattr(*target, _explode)
         with pytest.raises(Boom):
             ingest(docs, index_dir, fast_cfg)
+    # The failure struck where it was meant to: the new generation half-built, or renamed but not live.
+    names = {p.name for p in index_dir.glob("gen-*")}
+    assert ("gen-000002" in names) == renamed and any(".tmp-" in n for n in names) != renamed
     assert _snapshot(index_dir) == before
     searcher = Searcher(index_dir, fast_cfg)
     assert searcher.search("cats", k=1)[0].source == "cats.txt"
@@ -69,6 +73,7 @@ ingest(sys.argv[1], sys.argv[2], config_from_dict({"embedder": {"kind": "hash"}}
 """
 
 
+@pytest.mark.integration
 def test_sigkill_at_random_moments_never_breaks_the_index(tmp_path):
     folder = write_docs(tmp_path / "many", {f"f{i:04d}.txt": f"Document {i} talks about topic {i % 17}. " * 40
                                             for i in range(600)})

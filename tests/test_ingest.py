@@ -8,7 +8,9 @@ import pytest
 
 from ragkit.errors import EXIT_PARTIAL, FolderError, IndexLocked
 from ragkit.ingest.pipeline import ingest
-from ragkit.store.generations import WriterLock, current_generation, open_index, read_manifest
+from ragkit.store.generations import WriterLock, current_generation
+from ragkit.store.index import open_index
+from ragkit.store.manifest import read_manifest
 from ragkit.retrieval.search import Searcher
 
 
@@ -43,6 +45,7 @@ def test_first_ingest_indexes_every_format(docs, tmp_path, fast_cfg):
     assert _consistent(tmp_path / "idx") == report.chunks_total > 0
     manifest = read_manifest(current_generation(tmp_path / "idx"))
     assert manifest["embedder"] == {"id": "hash:256", "dimension": 256}
+    assert manifest["dense"]["backend"] == "faiss" and manifest["sparse"]["backend"] == "bm25s"
     assert set(manifest["files"]) == sources
     assert all(len(f["sha256"]) == 64 and f["chunk_ids"] for f in manifest["files"].values())
 
@@ -241,13 +244,13 @@ def test_parents_follow_their_files_through_updates_and_removals(docs, tmp_path,
 
 
 def test_a_touched_file_is_hashed_once_not_on_every_ingest(docs, tmp_path, fast_cfg, monkeypatch):
-    import ragkit.ingest.pipeline as ingest_module
+    import ragkit.ingest.changes as changes_module
 
     ingest(docs, tmp_path / "idx", fast_cfg)
     os.utime(docs / "cats.txt", (5, 5))
     calls = []
-    real = ingest_module.file_sha256
-    monkeypatch.setattr(ingest_module, "file_sha256", lambda path: calls.append(path) or real(path))
+    real = changes_module.file_sha256
+    monkeypatch.setattr(changes_module, "file_sha256", lambda path: calls.append(path) or real(path))
     assert ingest(docs, tmp_path / "idx", fast_cfg).counts()["unchanged"] == 4 and len(calls) == 1
     assert ingest(docs, tmp_path / "idx", fast_cfg).counts()["unchanged"] == 4 and len(calls) == 1
     (docs / "cats.txt").write_text("Changed after the touch.", encoding="utf-8")

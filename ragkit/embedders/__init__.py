@@ -9,7 +9,7 @@ Backends are looked up by the name used in config (``embedder.kind``):
 - ``hash``: a deterministic bag-of-words hashing embedder for tests and quick experiments.
 
 The index manifest records ``model_id`` and ``dimension``; a query-time embedder whose id
-differs is refused (see :mod:`ragkit.store.generations`).
+differs is refused (see :mod:`ragkit.store.manifest`).
 """
 
 from __future__ import annotations

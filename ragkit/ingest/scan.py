@@ -40,8 +40,8 @@ class ScanResult:
     skipped: list[Skipped]
 
 
-
 def inside(path: str, real_root: str) -> bool:
+    """True when the resolved ``path`` is ``real_root`` or lies under it."""
     return path == real_root or path.startswith(real_root.rstrip(os.sep) + os.sep)
 
 
@@ -58,7 +58,16 @@ def scan_folder(root: Path) -> ScanResult:
     folder and do not lead back to a folder already scanned. Raises FolderError for a missing
     path, a file, or an unreadable folder.
     """
-    root = Path(root).expanduser()
+    root = _readable_folder(Path(root).expanduser())
+    walk = _Walk(os.path.realpath(root))
+    walk.run(root)
+    files = walk.unique_files()
+    return ScanResult(Path(walk.real_root), sorted(files, key=lambda f: f.rel),
+                      sorted(walk.skipped, key=lambda s: s.rel))
+
+
+def _readable_folder(root: Path) -> Path:
+    """``root``, or FolderError saying why it cannot be scanned."""
     try:
         if not root.exists():
             raise FolderError(f"No such folder: {root}")
@@ -70,77 +79,99 @@ def scan_folder(root: Path) -> ScanResult:
             pass
     except OSError as e:
         raise FolderError(f"Cannot read folder {root}: {e.strerror or e}") from e
-    real_root = os.path.realpath(root)
-    found: dict[str, tuple[str, int, bool]] = {}  # rel -> (real path, size, reached via a symlink)
-    skipped: list[Skipped] = []
-    visited: set[str] = set()
-    walks, dir_links = deque([(str(root), "")]), deque()
-    while walks or dir_links:
-        if not walks:
-            # Symlinked folders go last, so a folder is listed under its real name, not an alias.
-            link, rel = dir_links.popleft()
-            target = os.path.realpath(link)
-            if not inside(target, real_root):
-                skipped.append(Skipped(rel, "symlink points outside the folder"))
-            elif target in visited:
-                loop = inside(os.path.realpath(os.path.dirname(link)), target)
-                skipped.append(Skipped(rel, "symlink loop (points to a folder that contains it)" if loop
-                                       else "symlink to a folder already included"))
-            else:
-                walks.append((link, rel))
-            continue
-        top, prefix = walks.popleft()
+    return root
 
-        def on_error(e: OSError, top: str = top, prefix: str = prefix) -> None:
+
+class _Walk:
+    """One scan: the files found, the paths left out, the folders visited, folder symlinks still to follow."""
+
+    def __init__(self, real_root: str):
+        self.real_root = real_root
+        self.found: dict[str, tuple[str, int, bool]] = {}  # rel -> (real path, size, reached via a symlink)
+        self.skipped: list[Skipped] = []
+        self.visited: set[str] = set()
+        self.dir_links: deque[tuple[str, str]] = deque()
+
+    def run(self, root: Path) -> None:
+        """Walk ``root``, then the folder symlinks met on the way."""
+        walks = deque([(str(root), "")])
+        while walks or self.dir_links:
+            if walks:
+                self.walk_tree(*walks.popleft())
+            else:
+                # Symlinked folders go last, so a folder is listed under its real name, not an alias.
+                link, rel = self.dir_links.popleft()
+                if self.may_follow(link, rel):
+                    walks.append((link, rel))
+
+    def may_follow(self, link: str, rel: str) -> bool:
+        """Whether to walk a folder symlink; if not, record why."""
+        target = os.path.realpath(link)
+        if not inside(target, self.real_root):
+            self.skipped.append(Skipped(rel, "symlink points outside the folder"))
+            return False
+        if target in self.visited:
+            loop = inside(os.path.realpath(os.path.dirname(link)), target)
+            self.skipped.append(Skipped(rel, "symlink loop (points to a folder that contains it)" if loop
+                                        else "symlink to a folder already included"))
+            return False
+        return True
+
+    def walk_tree(self, top: str, prefix: str) -> None:
+        """Walk the folder ``top`` (listed as ``prefix``) without following symlinks; queue folder symlinks."""
+
+        def on_error(e: OSError) -> None:
             rel = _join(prefix, os.path.relpath(e.filename or top, top)) or "."
-            skipped.append(Skipped(rel, f"cannot read folder: {e.strerror or e}"))
+            self.skipped.append(Skipped(rel, f"cannot read folder: {e.strerror or e}"))
 
         for dirpath, dirnames, filenames in os.walk(top, onerror=on_error, followlinks=False):
             rel_dir, real_dir = _join(prefix, os.path.relpath(dirpath, top)), os.path.realpath(dirpath)
-            if real_dir in visited:
+            if real_dir in self.visited:
                 dirnames[:] = []
                 continue
-            visited.add(real_dir)
+            self.visited.add(real_dir)
             dirnames.sort()  # a stable walk order makes "which alias wins" reproducible
             for name in list(dirnames):
                 if name.startswith(".") or os.path.islink(os.path.join(dirpath, name)):
                     dirnames.remove(name)
                     if not name.startswith("."):
-                        dir_links.append((os.path.join(dirpath, name), _join(rel_dir, name)))
+                        self.dir_links.append((os.path.join(dirpath, name), _join(rel_dir, name)))
             for name in filenames:
                 if not name.startswith("."):
-                    _check_file(dirpath, name, _join(rel_dir, name), real_dir, real_root, found, skipped)
-    # A file reachable twice (through a symlink) is indexed once, preferably under its real name.
-    files, owner = [], {}
-    for rel, (real, size, _) in sorted(found.items(), key=lambda kv: (kv[1][2], kv[0])):
-        if real in owner:
-            skipped.append(Skipped(rel, f"duplicate of {owner[real]} (symlink)"))
+                    self.check_file(dirpath, name, _join(rel_dir, name), real_dir)
+
+    def check_file(self, dirpath: str, name: str, rel: str, real_dir: str) -> None:
+        """Record the file ``name`` in ``dirpath`` as found, or as skipped with the reason."""
+        full, is_link = os.path.join(dirpath, name), os.path.islink(os.path.join(dirpath, name))
+        try:
+            st = os.stat(full)
+        except OSError as e:
+            reason = ("symlink loop" if e.errno == errno.ELOOP
+                      else "broken symlink (its target does not exist)" if is_link and e.errno == errno.ENOENT
+                      else f"cannot read: {e.strerror or e}")
+            self.skipped.append(Skipped(rel, reason))
+            return
+        # realpath costs a syscall per path component, so only symlinks pay for it.
+        real = os.path.realpath(full) if is_link else os.path.join(real_dir, name)
+        suffix = os.path.splitext(name)[1].lower()
+        if not inside(real, self.real_root):
+            self.skipped.append(Skipped(rel, "symlink points outside the folder"))
+        elif not stat.S_ISREG(st.st_mode):
+            self.skipped.append(Skipped(rel, "not a regular file"))  # reading a FIFO or device would block forever
+        elif suffix not in SUPPORTED_EXTENSIONS:
+            self.skipped.append(Skipped(rel, f"unsupported type {suffix}" if suffix else "unsupported type (no extension)"))
+        elif st.st_size == 0:
+            self.skipped.append(Skipped(rel, "empty file (0 bytes)"))
         else:
-            owner[real] = rel
-            files.append(SourceFile(rel, Path(real), size))
-    return ScanResult(Path(real_root), sorted(files, key=lambda f: f.rel), sorted(skipped, key=lambda s: s.rel))
+            self.found[rel] = (real, st.st_size, is_link)
 
-
-def _check_file(dirpath: str, name: str, rel: str, real_dir: str, real_root: str, found: dict, skipped: list) -> None:
-    full, is_link = os.path.join(dirpath, name), os.path.islink(os.path.join(dirpath, name))
-    try:
-        st = os.stat(full)
-    except OSError as e:
-        reason = ("symlink loop" if e.errno == errno.ELOOP
-                  else "broken symlink (its target does not exist)" if is_link and e.errno == errno.ENOENT
-                  else f"cannot read: {e.strerror or e}")
-        skipped.append(Skipped(rel, reason))
-        return
-    # realpath costs a syscall per path component, so only symlinks pay for it.
-    real = os.path.realpath(full) if is_link else os.path.join(real_dir, name)
-    suffix = os.path.splitext(name)[1].lower()
-    if not inside(real, real_root):
-        skipped.append(Skipped(rel, "symlink points outside the folder"))
-    elif not stat.S_ISREG(st.st_mode):
-        skipped.append(Skipped(rel, "not a regular file"))  # reading a FIFO or device would block forever
-    elif suffix not in SUPPORTED_EXTENSIONS:
-        skipped.append(Skipped(rel, f"unsupported type {suffix}" if suffix else "unsupported type (no extension)"))
-    elif st.st_size == 0:
-        skipped.append(Skipped(rel, "empty file (0 bytes)"))
-    else:
-        found[rel] = (real, st.st_size, is_link)
+    def unique_files(self) -> list[SourceFile]:
+        """The files found, each once: a file reachable twice (through a symlink) under its real name if it has one."""
+        files, owner = [], {}
+        for rel, (real, size, _) in sorted(self.found.items(), key=lambda kv: (kv[1][2], kv[0])):
+            if real in owner:
+                self.skipped.append(Skipped(rel, f"duplicate of {owner[real]} (symlink)"))
+            else:
+                owner[real] = rel
+                files.append(SourceFile(rel, Path(real), size))
+        return files

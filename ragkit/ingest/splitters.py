@@ -28,6 +28,7 @@ from langchain_text_splitters import Language, RecursiveCharacterTextSplitter, T
 from langchain_text_splitters.character import _split_text_with_regex
 
 from ragkit.config import SplitterConfig
+from ragkit.errors import ConfigError
 
 _HEADER = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
 
@@ -92,7 +93,7 @@ def make_splitter(cfg: SplitterConfig) -> TextSplitter:
         return TokenTextSplitter(encoding_name=cfg.encoding, **common)
     if cfg.kind == "markdown":
         return CohesiveRecursiveSplitter.from_language(Language.MARKDOWN, **common)
-    raise ValueError(f"unknown splitter.kind {cfg.kind!r}")
+    raise ConfigError(f"unknown splitter.kind {cfg.kind!r}; choose recursive, token or markdown")
 
 
 def chunk_id_for(source: str, doc_id: str, page: object, start: int, text: str) -> str:

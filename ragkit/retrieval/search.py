@@ -16,7 +16,8 @@ from ragkit.errors import SearchError
 from ragkit.config import Config
 from ragkit.embedders import RagkitEmbeddings, build_embedder
 from ragkit.retrieval.fusion import fuse_scored, unit_fusion
-from ragkit.store.generations import check_embedder, open_index
+from ragkit.store.index import open_index
+from ragkit.store.manifest import check_embedder
 
 MODES = ("dense", "sparse", "hybrid")
 TRACE_DEPTH = 20

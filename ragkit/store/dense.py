@@ -17,8 +17,6 @@ FILE_NAME = "dense.faiss"
 class FaissIndex:
     """Exact (flat) inner-product FAISS index; exact search keeps quality numbers honest."""
 
-    name = "faiss"
-
     def __init__(self, dimension: int, index: faiss.Index | None = None):
         self.dimension = int(dimension)
         self.index = index if index is not None else faiss.IndexFlatIP(self.dimension)

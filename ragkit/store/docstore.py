@@ -11,12 +11,14 @@ import json
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Set
 
 import numpy as np
 from langchain_core.documents import Document
 
 from ragkit.errors import FilterError
+
+FILE_NAME = "docstore.sqlite"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS chunks (
@@ -66,7 +68,6 @@ def _columns(doc: Document) -> tuple:
     meta = doc.metadata
     return (str(meta.get("doc_id", "")), str(meta.get("source", "")), meta.get("page"), doc.page_content,
             json.dumps(meta, ensure_ascii=False, sort_keys=True))
-
 
 
 class DocStore:
@@ -142,7 +143,7 @@ class DocStore:
                 out[row] = (doc_id, page)
         return out
 
-    def iter_chunks(self, sources: set[str] | None = None) -> Iterator[Chunk]:
+    def iter_chunks(self, sources: Set[str] | None = None) -> Iterator[Chunk]:
         """All chunks in row order, optionally only those of ``sources``."""
         cursor = self.conn.execute(
             "SELECT row, chunk_id, doc_id, source, page, text, metadata FROM chunks ORDER BY row"
@@ -158,17 +159,13 @@ class DocStore:
         for start in range(0, len(ids), 900):
             part = ids[start : start + 900]
             marks = ",".join("?" * len(part))
-            try:
-                records = self.conn.execute(
-                    f"SELECT parent_id, text, metadata FROM parents WHERE parent_id IN ({marks})", part
-                ).fetchall()
-            except sqlite3.OperationalError:  # an index written before parents existed
-                return {}
-            for parent_id, text, metadata in records:
+            for parent_id, text, metadata in self.conn.execute(
+                f"SELECT parent_id, text, metadata FROM parents WHERE parent_id IN ({marks})", part
+            ):
                 out[parent_id] = Document(page_content=text, metadata=json.loads(metadata), id=parent_id)
         return out
 
-    def iter_parents(self, sources: set[str]) -> Iterator[Document]:
+    def iter_parents(self, sources: Set[str]) -> Iterator[Document]:
         """The parent sections of ``sources``."""
         for text, metadata in self.conn.execute("SELECT text, metadata FROM parents ORDER BY rowid"):
             meta = json.loads(metadata)

@@ -1,4 +1,4 @@
-"""The index directory: generations, the manifest, the writer lock, and loading.
+"""The index directory: generations, the CURRENT pointer, the writer lock, durable writes.
 
 Layout::
 
@@ -10,43 +10,22 @@ Layout::
 
 A writer builds a new generation in a temporary directory, fsyncs every file, renames the
 directory into place, then replaces CURRENT (write, fsync, rename, fsync the directory).
-A crash at any point leaves CURRENT naming a complete generation.
+A crash at any point leaves CURRENT naming a complete generation. What goes into a
+generation is :mod:`ragkit.store.writer`'s business; opening one is :mod:`ragkit.store.index`'s.
 """
 
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import shutil
-import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
-from ragkit.errors import EmbedderMismatch, IndexLocked, IndexMissing, StoreError
-from ragkit import __version__
-from ragkit.store.dense import FaissIndex
-from ragkit.store.docstore import DocStore
-from ragkit.store.sparse import BM25Index
+from ragkit.errors import IndexLocked, StoreError
 
-FORMAT_VERSION = 1
 CURRENT = "CURRENT"
-MANIFEST = "manifest.json"
-DOCSTORE = "docstore.sqlite"
 GEN_PREFIX = "gen-"
 TMP_MARK = ".tmp-"
-
-
-class EmbedderIdentity(Protocol):
-    """What an index records of its embedder (any ragkit embedder has both)."""
-
-    model_id: str
-    dimension: int
-
-
-
-
 
 
 def fsync_dir(path: Path) -> None:
@@ -91,11 +70,6 @@ def current_generation(index_dir: Path) -> Path | None:
     if not name.startswith(GEN_PREFIX) or "/" in name:
         raise StoreError(f"{pointer} is damaged (names {name!r}); delete the index folder and re-ingest")
     return Path(index_dir) / name
-
-
-def read_manifest(generation: Path) -> dict:
-    """The manifest of a generation."""
-    return json.loads((generation / MANIFEST).read_text(encoding="utf-8"))
 
 
 class WriterLock:
@@ -151,15 +125,15 @@ def publish_generation(index_dir: Path, tmp: Path, final: Path) -> None:
     write_atomic(Path(index_dir) / CURRENT, final.name + "\n")
 
 
-def collect_garbage(index_dir: Path, keep_previous: bool = True) -> None:
-    """Remove unfinished and old generations (the live one and, optionally, its predecessor stay).
+def collect_garbage(index_dir: Path) -> None:
+    """Remove unfinished and old generations (the live one and its predecessor stay).
 
     Called with the writer lock held, so no other writer's temporary directory is removed.
     """
     live = current_generation(index_dir)
     generations = sorted(p for p in Path(index_dir).glob(f"{GEN_PREFIX}*") if p.is_dir() and TMP_MARK not in p.name)
     keep = {live.name} if live else set()
-    if keep_previous and live:
+    if live:
         older = [p.name for p in generations if p.name < live.name]
         if older:
             keep.add(older[-1])
@@ -171,68 +145,3 @@ def collect_garbage(index_dir: Path, keep_previous: bool = True) -> None:
                 shutil.rmtree(path, ignore_errors=True)
             else:
                 path.unlink(missing_ok=True)
-
-
-def make_manifest(*, generation: str, embedder: EmbedderIdentity, splitter: dict, sparse: dict,
-                  files: dict, chunks: int, stats: dict) -> dict:
-    """The manifest of a new generation."""
-    return {
-        "format_version": FORMAT_VERSION,
-        "ragkit_version": __version__,
-        "generation": generation,
-        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "embedder": {"id": embedder.model_id, "dimension": embedder.dimension},
-        "splitter": splitter,
-        "sparse": sparse,
-        "dense": {"backend": FaissIndex.name, "metric": "inner_product"},
-        "chunks": chunks,
-        "files": files,
-        "last_ingest": stats,
-    }
-
-
-@dataclass
-class LoadedIndex:
-    """A generation loaded for querying: manifest, docstore, dense and sparse indexes."""
-
-    path: Path
-    generation: Path
-    manifest: dict
-    docstore: DocStore
-    dense: FaissIndex
-    sparse: BM25Index
-
-    def close(self) -> None:
-        """Release the docstore connection."""
-        self.docstore.close()
-
-
-def open_index(index_dir: Path) -> LoadedIndex:
-    """Load the live generation of an index (read-only)."""
-    index_dir = Path(index_dir)
-    generation = current_generation(index_dir)
-    if generation is None:
-        raise IndexMissing(f"no index at {index_dir}; run `ragkit ingest <folder> --index {index_dir}` first")
-    manifest = read_manifest(generation)
-    if manifest.get("format_version") != FORMAT_VERSION:
-        raise StoreError(f"index format {manifest.get('format_version')} is not supported by this ragkit "
-                          f"(format {FORMAT_VERSION}); re-ingest with --rebuild")
-    return LoadedIndex(
-        path=index_dir,
-        generation=generation,
-        manifest=manifest,
-        docstore=DocStore(generation / DOCSTORE, readonly=True),
-        dense=FaissIndex.load(generation),
-        sparse=BM25Index.load(generation),
-    )
-
-
-def check_embedder(manifest: dict, embedder: EmbedderIdentity) -> None:
-    """Refuse an embedder whose vectors would not be comparable with the index's."""
-    recorded = manifest["embedder"]
-    if recorded["id"] != embedder.model_id or int(recorded["dimension"]) != embedder.dimension:
-        raise EmbedderMismatch(
-            f"this index was built with embedder {recorded['id']} ({recorded['dimension']}-d), but the "
-            f"configured embedder is {embedder.model_id} ({embedder.dimension}-d); use the same embedder "
-            "settings as the ingest, or re-ingest with --rebuild"
-        )

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ragkit.errors import IndexMissing
-from ragkit.store.generations import DOCSTORE, current_generation, read_manifest
+from ragkit.store import dense, docstore, sparse
+from ragkit.store.index import live_generation
+from ragkit.store.manifest import read_manifest
 
 
 def _size(path: Path) -> int:
@@ -16,9 +17,7 @@ def _size(path: Path) -> int:
 
 def index_info(index_dir: Path) -> dict:
     """Files, chunks, embedder, settings, sizes in bytes, generation and last ingest of an index."""
-    generation = current_generation(Path(index_dir))
-    if generation is None:
-        raise IndexMissing(f"no index at {index_dir}; run `ragkit ingest <folder> --index {index_dir}` first")
+    generation = live_generation(Path(index_dir))
     manifest = read_manifest(generation)
     return {
         "index": str(index_dir),
@@ -32,10 +31,10 @@ def index_info(index_dir: Path) -> dict:
         "splitter": manifest["splitter"],
         "sparse": manifest["sparse"],
         "sizes": {
-            "docstore": _size(generation / DOCSTORE),
-            "dense": _size(generation / "dense.faiss"),
-            "sparse": _size(generation / "sparse"),
+            "docstore": _size(generation / docstore.FILE_NAME),
+            "dense": _size(generation / dense.FILE_NAME),
+            "sparse": _size(generation / sparse.DIR_NAME),
             "total": _size(generation),
         },
-        "last_ingest": manifest.get("last_ingest", {}),
+        "last_ingest": manifest["last_ingest"],
     }

@@ -23,11 +23,8 @@ DIR_NAME = "sparse"
 PARAMS_FILE = "ragkit_sparse.json"
 
 
-
 class BM25Index:
     """A BM25 index over the docstore's rows."""
-
-    name = "bm25s"
 
     def __init__(self, method: str = "lucene", k1: float = 1.5, b: float = 0.75,
                  stemmer: str | None = "english", stopwords: str | None = "en"):

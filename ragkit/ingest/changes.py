@@ -1,0 +1,100 @@
+"""Which files changed since the live generation: size and mtime first, a content hash only when they moved.
+
+A file whose mtime moved but whose content did not (a ``touch``, a checkout) is remembered in a
+stat cache beside the manifest (``stat-cache.json``), so the next ingest need not hash it again:
+no generation is written for a mere touch. Writing a generation folds the cache into the new
+manifest and deletes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from ragkit.ingest.scan import SourceFile
+from ragkit.store.generations import write_atomic
+
+STAT_CACHE = "stat-cache.json"
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What :func:`detect_changes` found.
+
+    ``files``: size, mtime_ns and sha256 of every file still present (the live manifest's record
+    for unchanged ones); ``stat_cache``: the stat cache to write, or None when nothing was touched.
+    """
+
+    files: dict[str, dict]
+    unchanged: list[str]
+    to_load: list[SourceFile]
+    removed: list[str]
+    stat_cache: dict | None
+
+
+def file_sha256(path: Path) -> str:
+    """Content hash of a file, read in blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_stat_cache(index_dir: Path) -> dict:
+    """Size, mtime and hash of files touched since the live generation ({} when there is no cache)."""
+    try:
+        data = json.loads((Path(index_dir) / STAT_CACHE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # a cache is only a shortcut: an unreadable one costs some hashing
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def save_stat_cache(index_dir: Path, changes: Changes) -> None:
+    """Remember the touched files of ``changes`` (nothing to do when none was touched)."""
+    if changes.stat_cache is not None:
+        write_atomic(Path(index_dir) / STAT_CACHE, json.dumps(changes.stat_cache))
+
+
+def clear_stat_cache(index_dir: Path) -> None:
+    """Forget the touched files: a new manifest holds every file's stat."""
+    (Path(index_dir) / STAT_CACHE).unlink(missing_ok=True)
+
+
+def detect_changes(files: list[SourceFile], indexed: dict[str, dict], index_dir: Path) -> Changes:
+    """Compare scanned ``files`` with the ``indexed`` ones (the live manifest's ``files``)."""
+    stat_cache = read_stat_cache(index_dir) if indexed else {}
+    metas: dict[str, dict] = {}
+    unchanged: list[str] = []
+    to_load: list[SourceFile] = []
+    touched: dict[str, dict] = {}
+    for source in files:
+        stat = source.path.stat()
+        meta = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+        before = _as_cached(indexed.get(source.rel), stat_cache.get(source.rel), meta)
+        if before and (before["size"], before["mtime_ns"]) == (meta["size"], meta["mtime_ns"]):
+            metas[source.rel] = {**before}
+            unchanged.append(source.rel)
+            continue
+        meta["sha256"] = file_sha256(source.path)
+        if before and before["sha256"] == meta["sha256"]:
+            metas[source.rel] = {**before, **meta}
+            touched[source.rel] = meta
+            unchanged.append(source.rel)
+            continue
+        metas[source.rel] = meta
+        to_load.append(source)
+    scanned = {s.rel for s in files}
+    return Changes(files=metas, unchanged=unchanged, to_load=to_load,
+                   removed=sorted(rel for rel in indexed if rel not in scanned),
+                   stat_cache={**stat_cache, **touched} if touched else None)
+
+
+def _as_cached(before: dict | None, cached: dict | None, meta: dict) -> dict | None:
+    """The indexed record, with the stat the cache saw when it saw the same content at this stat."""
+    if before and cached and cached.get("sha256") == before["sha256"] and \
+            (cached.get("size"), cached.get("mtime_ns")) == (meta["size"], meta["mtime_ns"]):
+        return {**before, **meta}
+    return before

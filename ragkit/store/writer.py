@@ -1,0 +1,119 @@
+"""Write a new generation: docstore, dense and sparse indexes and manifest, then make it live.
+
+Unchanged files' chunks are carried forward from the live generation (their text, parents and
+vectors: nothing is embedded twice); new chunks follow them. Rows are assigned in that order
+and are the same in all three indexes. The generation is built in a temporary directory and
+published by :func:`ragkit.store.generations.publish_generation`, so a failure at any point
+leaves the live generation as it was.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from langchain_core.documents import Document
+
+from ragkit.store import docstore
+from ragkit.store.backends import dense_store_class, load_dense, sparse_store_class
+from ragkit.store.docstore import DocStore
+from ragkit.store.generations import new_generation_dir, publish_generation
+from ragkit.store.manifest import IndexSettings, make_manifest, read_manifest, write_manifest
+
+
+@dataclass(frozen=True)
+class GenerationContent:
+    """What goes into a new generation.
+
+    ``carry_from`` is the generation whose chunks of ``keep_sources`` are carried forward
+    (None writes everything from scratch); ``chunks`` are the new chunks, ``vectors`` their
+    embeddings (row i of ``vectors`` is chunks[i]), ``parents`` their parent sections.
+    ``files`` holds size, mtime and sha256 of every file to record.
+    """
+
+    carry_from: Path | None
+    keep_sources: frozenset[str]
+    chunks: list[Document]
+    parents: list[Document]
+    vectors: np.ndarray
+    files: dict[str, dict]
+
+
+@dataclass(frozen=True)
+class WrittenGeneration:
+    """The generation made live: its name, how many chunks and files it holds."""
+
+    name: str
+    chunks: int
+    files: int
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """The docstore as written: row i holds texts[i]."""
+
+    texts: list[str]
+    carried: np.ndarray     # rows, in the generation carried from, of the chunks carried forward
+    fresh: np.ndarray       # positions in GenerationContent.chunks of the new chunks written
+    chunk_ids: dict[str, list[str]]  # source -> chunk ids, in row order
+
+
+def write_generation(index_dir: Path, content: GenerationContent, settings: IndexSettings, *,
+                     stats: dict) -> WrittenGeneration:
+    """Build a new generation beside the live one and switch to it; ``stats`` go in the manifest."""
+    tmp, final = new_generation_dir(index_dir)
+    rows = _write_docstore(tmp, content)
+    _write_dense(tmp, content, rows, settings)
+    sparse = sparse_store_class(settings.sparse_backend)(**settings.sparse)
+    sparse.build(rows.texts)
+    sparse.save(tmp)
+    files = {rel: {**meta, "chunks": len(rows.chunk_ids[rel]), "chunk_ids": rows.chunk_ids[rel]}
+             for rel, meta in sorted(content.files.items()) if rel in rows.chunk_ids}
+    write_manifest(tmp, make_manifest(generation=final.name, settings=settings, files=files,
+                                      chunks=len(rows.texts), stats=stats))
+    publish_generation(index_dir, tmp, final)
+    return WrittenGeneration(name=final.name, chunks=len(rows.texts), files=len(files))
+
+
+def _write_docstore(directory: Path, content: GenerationContent) -> _Rows:
+    """Carried chunks first, then new ones; a new chunk whose id is already written is left out."""
+    store = DocStore(directory / docstore.FILE_NAME, readonly=False)
+    texts: list[str] = []
+    carried: list[int] = []
+    seen: set[str] = set()
+    if content.carry_from is not None:
+        old = DocStore(content.carry_from / docstore.FILE_NAME)
+        kept = []
+        for chunk in old.iter_chunks(content.keep_sources):
+            carried.append(chunk.row)
+            kept.append((len(texts), chunk.to_document()))
+            texts.append(chunk.text)
+            seen.add(chunk.chunk_id)
+        store.add(kept)
+        store.add_parents(old.iter_parents(content.keep_sources))
+        old.close()
+    fresh, positions = [], []
+    for position, chunk in enumerate(content.chunks):
+        if chunk.metadata["chunk_id"] in seen:  # the same text at the same place: one copy
+            continue
+        seen.add(chunk.metadata["chunk_id"])
+        fresh.append((len(texts), chunk))
+        positions.append(position)
+        texts.append(chunk.page_content)
+    store.add(fresh)
+    store.add_parents(content.parents)
+    store.commit()
+    chunk_ids = store.chunk_ids_by_source()
+    store.close()
+    return _Rows(texts, np.asarray(carried, dtype=np.int64), np.asarray(positions, dtype=np.int64), chunk_ids)
+
+
+def _write_dense(directory: Path, content: GenerationContent, rows: _Rows, settings: IndexSettings) -> None:
+    """The carried chunks' vectors (read from the old generation), then the new chunks'."""
+    dense = dense_store_class(settings.dense_backend)(settings.embedder.dimension)
+    if content.carry_from is not None:
+        old = load_dense(content.carry_from, read_manifest(content.carry_from))
+        dense.add(old.vectors(rows.carried))
+    dense.add(content.vectors[rows.fresh])
+    dense.save(directory)

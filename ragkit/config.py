@@ -1,5 +1,13 @@
 """Configuration: a YAML file mapped onto small frozen dataclasses, with errors that name the key.
 
+Each section is declared once, as a frozen pydantic dataclass: unknown keys are refused, fixed
+choices are ``Literal``s, numbers carry their ranges, and booleans and integers are strict (a
+quoted ``"false"`` or a ``12.9`` is an error, not coerced). They stay ordinary dataclasses for
+callers (``dataclasses.replace``, ``asdict``, ``fields``); building one, by hand or by ``replace``,
+validates it and raises :class:`~ragkit.errors.SettingError` naming ``section.key``. Backend names
+(``llm.kind``, ``embedder.kind``) are open: registries add them to :data:`BACKENDS`, and
+:func:`config_from_dict` checks them.
+
 Every setting has a default, so no config file is needed for the embedded default. A config
 file only lists what it changes::
 

@@ -1,5 +1,13 @@
 """Configuration: a YAML file mapped onto small frozen dataclasses, with errors that name the key.
 
+Each section is declared once, as a frozen pydantic dataclass: unknown keys are refused, fixed
+choices are ``Literal``s, numbers carry their ranges, and booleans and integers are strict (a
+quoted ``"false"`` or a ``12.9`` is an error, not coerced). They stay ordinary dataclasses for
+callers (``dataclasses.replace``, ``asdict``, ``fields``); building one, by hand or by ``replace``,
+validates it and raises :class:`~ragkit.errors.SettingError` naming ``section.key``. Backend names
+(``llm.kind``, ``embedder.kind``) are open: registries add them to :data:`BACKENDS`, and
+:func:`config_from_dict` checks them.
+
 Every setting has a default, so no config file is needed for the embedded default. A config
 file only lists what it changes::
 
@@ -12,43 +20,77 @@ file only lists what it changes::
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Literal
 
-import yaml
+from pydantic import ConfigDict, Field, Strict, ValidationError
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 
-from ragkit.errors import ConfigError
+from ragkit.errors import ConfigError, SettingError
+from ragkit.yamlfile import YamlFile, describe, line_suffix, unknown_key
+
+__all__ = ["Config", "LoaderLimits", "EmbedderConfig", "LLMConfig", "SplitterConfig", "SparseConfig",
+           "SearchConfig", "AskConfig", "ConfigError", "SECTIONS", "BACKENDS", "register_backend_name",
+           "effective_chain", "config_from_dict", "load_config"]
 
 DEFAULT_INDEX_DIR = ".ragkit"
 
+# YAML already types every value, so a quoted "false" or a 12.9 where a count belongs is a mistake
+# to report, not to coerce (pydantic's lax mode reads "false" as False and "12" as 12).
+Int = Annotated[int, Strict()]
+Float = Annotated[float, Strict()]     # an integer is a number too: timeout_s: 60 is fine
+Bool = Annotated[bool, Strict()]
+Weight = Annotated[Float, Field(ge=0)]
 
-@dataclass(frozen=True)
+
+def _section(name: str):
+    """Make ``cls`` a frozen pydantic dataclass: building it (or ``dataclasses.replace``) validates every
+    field and raises :class:`SettingError` naming ``name.key``; unknown keys are refused."""
+    def make(cls):
+        cls = pydantic_dataclass(frozen=True, config=ConfigDict(extra="forbid"))(cls)
+        validate = cls.__init__
+
+        @functools.wraps(validate)
+        def __init__(self, *args, **kwargs):
+            try:
+                validate(self, *args, **kwargs)
+            except ValidationError as exc:
+                keypath, reason = describe(exc.errors(), cls, prefix=(name,) if name else ())
+                raise SettingError(reason, keypath) from None
+
+        cls.__init__ = __init__
+        return cls
+    return make
+
+
+@_section("loader")
 class LoaderLimits:
     """Resource limits for loading; field names are the `loader.*` config keys."""
 
-    max_file_mb: float = 100.0
-    pdf_max_pages: int = 5000
-    pdf_timeout_s: float = 300.0
-    pdf_max_memory_mb: int = 4096
-    pdf_array_max_elements: int = 10_000_000  # pypdf's own 100,000 refuses real 10-Q filings
-    workers: int = 2
+    max_file_mb: Float = Field(100.0, gt=0)
+    pdf_max_pages: Int = Field(5000, ge=1)
+    pdf_timeout_s: Float = Field(300.0, gt=0)
+    pdf_max_memory_mb: Int = Field(4096, ge=1)
+    pdf_array_max_elements: Int = Field(10_000_000, ge=1)  # pypdf's own 100,000 refuses real 10-Q filings
+    workers: Int = Field(2, ge=0)                          # 0: PDFs load in-process, without limits
 
 
-@dataclass(frozen=True)
+@_section("embedder")
 class EmbedderConfig:
-    """The ``embedder:`` section of the config."""
+    """The ``embedder:`` section of the config (``kind``: one of BACKENDS["embedder", "kind"])."""
 
     kind: str = "local"
     model: str | None = None
-    dimension: int | None = None
+    dimension: Int | None = Field(None, ge=1)
     base_url: str | None = None
-    batch_size: int = 16     # 32 peaked at ~1.5 GB with no speed gain; 16 at ~0.9 GB
-    threads: int = 0
+    batch_size: Int = Field(16, ge=1)      # 32 peaked at ~1.5 GB with no speed gain; 16 at ~0.9 GB
+    threads: Int = Field(0, ge=0)          # 0: all cores
 
 
-@dataclass(frozen=True)
+@_section("llm")
 class LLMConfig:
     """The ``llm:`` section (``kind``: local | openai | fake). ``model``: the openai model name, or a
     .gguf path replacing the shipped local model. Keys never live here: ``OPENAI_API_KEY``."""
@@ -56,16 +98,16 @@ class LLMConfig:
     kind: str = "local"
     model: str | None = None
     base_url: str | None = None
-    temperature: float = 0.0
-    max_tokens: int = 384
-    context_window: int = 0
-    timeout_s: float = 60.0
-    threads: int = 0
-    cache: bool = True
-    seed: int = 0
+    temperature: Float = Field(0.0, ge=0, le=2)
+    max_tokens: Int = Field(384, ge=1)
+    context_window: Int = Field(0, ge=0)   # 0: the model's default
+    timeout_s: Float = Field(60.0, gt=0)
+    threads: Int = Field(0, ge=0)          # 0: all cores
+    cache: Bool = True
+    seed: Int = 0
 
 
-@dataclass(frozen=True)
+@_section("splitter")
 class SplitterConfig:
     """How documents are cut into chunks (``kind``: recursive | token | markdown).
 
@@ -75,55 +117,67 @@ class SplitterConfig:
     parent-document retrieval hands to the model.
     """
 
-    kind: str = "recursive"
-    chunk_size: int = 1000
-    chunk_overlap: int = 100
+    kind: Literal["recursive", "token", "markdown"] = "recursive"
+    chunk_size: Int = Field(1000, ge=1)
+    chunk_overlap: Int = Field(100, ge=0)
     encoding: str = "cl100k_base"
-    parent_size: int = 4000
+    parent_size: Int = Field(4000, ge=0)
+
+    def __post_init__(self):
+        # Runs after the fields validated, also when the section is built from a config mapping.
+        if self.chunk_overlap >= self.chunk_size:
+            raise SettingError(f"'splitter.chunk_overlap' ({self.chunk_overlap}) must be smaller than "
+                               f"'splitter.chunk_size' ({self.chunk_size})", ("splitter", "chunk_overlap"))
+        if 0 < self.parent_size <= self.chunk_size and self.kind != "token":
+            raise SettingError(f"'splitter.parent_size' ({self.parent_size}) must be larger than "
+                               f"'splitter.chunk_size' ({self.chunk_size}), or 0 to turn parents off",
+                               ("splitter", "parent_size"))
 
 
-@dataclass(frozen=True)
+@_section("sparse")
 class SparseConfig:
     """BM25 settings (bm25s; ``method`` lucene | robertson | atire | bm25l | bm25+)."""
 
-    method: str = "lucene"
-    k1: float = 1.5
-    b: float = 0.75
+    method: Literal["lucene", "robertson", "atire", "bm25l", "bm25+"] = "lucene"
+    k1: Float = Field(1.5, ge=0)
+    b: Float = Field(0.75, ge=0, le=1)
     stemmer: str | None = "english"
     stopwords: str | None = "en"
 
 
-@dataclass(frozen=True)
+@_section("search")
 class SearchConfig:
     """Query-time defaults: mode, k, reciprocal rank fusion constant, weights, candidate depth."""
 
-    mode: str = "hybrid"
-    k: int = 10
-    rrf_k: int = 60
-    weights: dict = field(default_factory=lambda: {"dense": 1.0, "sparse": 1.0})
-    candidates: int = 300
-    fusion_unit: str = "document"   # document (doc_id + page) | chunk
-    fusion: str = "rrf"             # rrf | convex (weighted sum of min-max normalised scores)
+    mode: Literal["dense", "sparse", "hybrid"] = "hybrid"
+    k: Int = Field(10, ge=1)
+    rrf_k: Int = Field(60, ge=0)
+    weights: dict[Literal["dense", "sparse"], Weight] = Field(
+        default_factory=lambda: {"dense": 1.0, "sparse": 1.0},
+        description="a mapping of weights, e.g. {dense: 1.0, sparse: 1.0}")
+    candidates: Int = Field(300, ge=1)
+    fusion_unit: Literal["document", "chunk"] = "document"   # document (doc_id + page) | chunk
+    fusion: Literal["rrf", "convex"] = "rrf"                 # convex: weighted sum of min-max normalised scores
 
 
-@dataclass(frozen=True)
+@_section("ask")
 class AskConfig:
     """The ``ask:`` section: how questions are answered (--strategy, --chain, --expand, -k override it)."""
 
-    strategy: str = "none"      # none | multi-query | rag-fusion | hyde | step-back | decompose
-    chain: str = "auto"         # auto | stuff | map-reduce | refine | extract (auto: see effective_chain)
-    expand: str = "none"        # none | parent | window
-    k: int = 5                  # chunks handed to the generation chain
-    depth: int = 50             # chunks retrieved per query before fusion
-    n_queries: int = 3          # rewrites / sub-questions asked of the model
-    window: int = 2             # sentences either side for --expand window
+    strategy: Literal["none", "multi-query", "rag-fusion", "hyde", "step-back", "decompose"] = "none"
+    chain: Literal["auto", "stuff", "map-reduce", "refine", "extract"] = "auto"   # auto: see effective_chain
+    expand: Literal["none", "parent", "window"] = "none"
+    k: Int = Field(5, ge=1)                 # chunks handed to the generation chain
+    depth: Int = Field(50, ge=1)            # chunks retrieved per query before fusion
+    n_queries: Int = Field(3, ge=1, le=10)  # rewrites / sub-questions asked of the model
+    window: Int = Field(2, ge=0)            # sentences either side for --expand window
 
 
-@dataclass(frozen=True)
+@_section("")
 class Config:
     """The whole configuration."""
 
-    index: str = DEFAULT_INDEX_DIR
+    index: str = Field(DEFAULT_INDEX_DIR, description="a folder path")
     loader: LoaderLimits = field(default_factory=LoaderLimits)
     splitter: SplitterConfig = field(default_factory=SplitterConfig)
     embedder: EmbedderConfig = field(default_factory=EmbedderConfig)
@@ -133,30 +187,15 @@ class Config:
     llm: LLMConfig = field(default_factory=LLMConfig)
 
 
-_SECTIONS = {
-    "loader": LoaderLimits,
-    "splitter": SplitterConfig,
-    "embedder": EmbedderConfig,
-    "sparse": SparseConfig,
-    "search": SearchConfig,
-    "ask": AskConfig,
-    "llm": LLMConfig,
-}
-_CHOICES = {
-    ("splitter", "kind"): ("recursive", "token", "markdown"),
-    ("search", "mode"): ("dense", "sparse", "hybrid"),
-    ("search", "fusion_unit"): ("document", "chunk"),
-    ("search", "fusion"): ("rrf", "convex"),
-    ("sparse", "method"): ("lucene", "robertson", "atire", "bm25l", "bm25+"),
-    ("ask", "strategy"): ("none", "multi-query", "rag-fusion", "hyde", "step-back", "decompose"),
-    ("ask", "chain"): ("auto", "stuff", "map-reduce", "refine", "extract"),
-    ("ask", "expand"): ("none", "parent", "window"),
-}
+# The sections of a config file, in order, and their classes (``index`` is a plain setting).
+SECTIONS: dict[str, type] = {"loader": LoaderLimits, "splitter": SplitterConfig, "embedder": EmbedderConfig,
+                             "sparse": SparseConfig, "search": SearchConfig, "ask": AskConfig, "llm": LLMConfig}
 
 
 # Backend names a config may use: the built-in ones, plus any a registry adds (register_llm,
 # register_embedder, …), so a config naming an unknown backend fails at load time with its file
-# and key, without importing the backends themselves (they are slow to import).
+# and key, without importing the backends themselves (they are slow to import). Building a
+# section by hand does not check them: the registry names an unknown backend when asked to build it.
 BACKENDS: dict[tuple[str, str], set[str]] = {("llm", "kind"): {"local", "openai"},
                                              ("embedder", "kind"): {"local", "openai", "hash"}}
 
@@ -164,38 +203,6 @@ BACKENDS: dict[tuple[str, str], set[str]] = {("llm", "kind"): {"local", "openai"
 def register_backend_name(section: str, key: str, name: str) -> None:
     """Accept ``name`` as a value of ``section.key`` (called by the backend registries)."""
     BACKENDS.setdefault((section, key), set()).add(name)
-
-
-def _choices(section: str, key: str) -> tuple[str, ...] | None:
-    if (section, key) in BACKENDS:
-        return tuple(sorted(BACKENDS[(section, key)]))
-    return _CHOICES.get((section, key))
-
-
-def _build_section(name: str, cls: type, raw: Any, where: str):
-    if raw is None:
-        return cls()
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{where}: '{name}' must be a mapping of settings, got {type(raw).__name__}")
-    known = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(raw) - set(known))
-    if unknown:
-        raise ConfigError(f"{where}: unknown key '{name}.{unknown[0]}'; known keys: {', '.join(sorted(known))}")
-    values = {}
-    defaults = cls()
-    for key, value in raw.items():
-        default = getattr(defaults, key)
-        if default is not None and value is not None and not isinstance(default, dict):
-            try:
-                value = type(default)(value) if not isinstance(default, bool) else bool(value)
-            except (TypeError, ValueError):
-                kind = {"int": "an integer", "float": "a number", "str": "a string"}.get(type(default).__name__, "valid")
-                raise ConfigError(f"{where}: '{name}.{key}' must be {kind}, got {value!r}") from None
-        choices = _choices(name, key)
-        if choices and value not in choices:
-            raise ConfigError(f"{where}: '{name}.{key}' is {value!r}; choose one of {', '.join(choices)}")
-        values[key] = value
-    return cls(**values)
 
 
 def effective_chain(chain: str, llm_kind: str) -> str:
@@ -209,25 +216,29 @@ def effective_chain(chain: str, llm_kind: str) -> str:
     return "extract" if llm_kind == "local" else "stuff"
 
 
-def config_from_dict(raw: dict | None, where: str = "config") -> Config:
-    """Validate a parsed config mapping into a :class:`Config`."""
+def config_from_dict(raw: dict | None, where: str = "config", lines: dict | None = None) -> Config:
+    """Validate a parsed config mapping into a :class:`Config`.
+
+    Errors are :class:`SettingError`: ``<where>[ line N]: <reason naming the key>``, the line taken
+    from ``lines`` (key path -> line, as :class:`ragkit.yamlfile.YamlFile` reads them) when given.
+    """
+    def fail(keypath: tuple, reason: str) -> SettingError:
+        return SettingError(f"{where}{line_suffix(lines or {}, keypath)}: {reason}", keypath, reason)
+
     raw = raw or {}
     if not isinstance(raw, dict):
-        raise ConfigError(f"{where}: the file must hold a mapping of sections, got {type(raw).__name__}")
-    unknown = sorted(set(raw) - set(_SECTIONS) - {"index"})
-    if unknown:
-        raise ConfigError(f"{where}: unknown section '{unknown[0]}'; known: index, {', '.join(_SECTIONS)}")
-    sections = {name: _build_section(name, cls, raw.get(name), where) for name, cls in _SECTIONS.items()}
-    index = raw.get("index", DEFAULT_INDEX_DIR)
-    if not isinstance(index, str):
-        raise ConfigError(f"{where}: 'index' must be a path string")
-    cfg = Config(index=index, **sections)
-    if cfg.splitter.chunk_overlap >= cfg.splitter.chunk_size:
-        raise ConfigError(f"{where}: splitter.chunk_overlap ({cfg.splitter.chunk_overlap}) must be "
-                          f"smaller than splitter.chunk_size ({cfg.splitter.chunk_size})")
-    if 0 < cfg.splitter.parent_size <= cfg.splitter.chunk_size and cfg.splitter.kind != "token":
-        raise ConfigError(f"{where}: splitter.parent_size ({cfg.splitter.parent_size}) must be larger than "
-                          f"splitter.chunk_size ({cfg.splitter.chunk_size}), or 0 to turn parents off")
+        raise fail((), f"the file must hold a mapping of sections, got {type(raw).__name__}")
+    for key in raw:
+        if key != "index" and key not in SECTIONS:
+            raise fail((key,), unknown_key((key,), ["index", *SECTIONS], noun="section"))
+    try:   # an empty section (``search:`` with nothing under it) means its defaults
+        cfg = Config(**{key: value for key, value in raw.items() if value is not None or key == "index"})
+    except SettingError as exc:
+        raise fail(exc.keypath, exc.reason) from None
+    for (section, key), names in BACKENDS.items():
+        value = getattr(getattr(cfg, section), key)
+        if value not in names:
+            raise fail((section, key), f"'{section}.{key}' is {value!r}; choose one of {', '.join(sorted(names))}")
     return cfg
 
 
@@ -237,20 +248,9 @@ def load_config(path: str | Path | None) -> Config:
     if not path:
         return Config()
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"config file not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc}") from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f" line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path}{line}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
-    cfg = config_from_dict(raw, where=str(path))
+    src = YamlFile(path, what="config file")
+    cfg = config_from_dict(src.raw, where=str(path), lines=src.lines)
     # A relative index path in a config file is relative to that file, like every path in it.
-    if not Path(cfg.index).is_absolute() and "index" in (raw or {}):
+    if not Path(cfg.index).is_absolute() and "index" in (src.raw or {}):
         cfg = dataclasses.replace(cfg, index=str((path.parent / cfg.index)))
     return cfg

@@ -93,3 +93,14 @@ class GenerationError(RagkitError):
 
 class MetricError(RagkitError):
     """A metric asked for with bad arguments (unknown name, bad cutoff, a run listing a document twice)."""
+
+
+class SettingError(ConfigError):
+    """One config setting that is wrong. ``keypath`` names it (``("search", "mode")``; empty for the
+    whole file) and ``reason`` is the one-line message without the file, so a caller that knows
+    where the setting came from (an eval config's line) can point there instead."""
+
+    def __init__(self, message: str, keypath: tuple = (), reason: str | None = None):
+        super().__init__(message)
+        self.keypath = tuple(keypath)
+        self.reason = message if reason is None else reason

@@ -76,7 +76,7 @@ def test_valid_config_round_trip(data):
           - name: dense
             answer: false
             search: {mode: dense}
-        metrics: [NDCG@10, recall@100, source_hit@5, f1, latency_p95]
+        metrics: [NDCG@10, recall@100, source_hit@5, f1, llm_calls]
         out: results
         """)
     spec = load_eval_config(path)
@@ -91,10 +91,10 @@ def test_valid_config_round_trip(data):
     assert [p.answer for p in spec.pipelines] == [True, True, False]
     assert spec.pipelines[1].overrides == {"search": {"mode": "hybrid", "weights": {"dense": 0.5}},
                                            "ask": {"chain": "extract", "k": 3}}
-    assert spec.metrics == ["ndcg@10", "recall@100", "source_hit@5", "f1", "latency_p95"]
+    assert spec.metrics == ["ndcg@10", "recall@100", "source_hit@5", "f1", "llm_calls"]
     assert spec.out == data / "conf" / "results" and spec.base == {"embedder": {"kind": "hash"}}
-    assert metrics_for(spec, tiny) == ["ndcg@10", "recall@100", "latency_p95"]
-    assert metrics_for(spec, notes) == ["source_hit@5", "f1", "latency_p95"]
+    assert metrics_for(spec, tiny) == ["ndcg@10", "recall@100", "llm_calls"]
+    assert metrics_for(spec, notes) == ["source_hit@5", "f1", "llm_calls"]
     assert spec.judge is None
 
 
@@ -166,9 +166,30 @@ def test_typo_in_a_pipeline_names_the_line_and_key_path(data):
     ("config: {search: {mode: fuzzy}}\npipelines:\n  - name: a\n", 5, "config: 'search.mode' is 'fuzzy'"),
     ("judge: {kind: gpt}\npipelines:\n  - name: a\n", 5, "judge: 'llm.kind' is 'gpt'"),
     ("pipelines: [\n", 6, "not valid YAML"),
+    ("pipelines:\n  - name: a\nmetrics: [ndcg@10, latency_p50]\n", 7, "unknown metric 'latency_p50'"),
+    ("pipelines:\n  - name: a\nmetrics: []\n", 7, "'metrics' must be a non-empty list of metric names"),
+    ("pipelines:\n  - name: a\n    llm: {cache: 'no'}\n", 7, "pipeline 'a' (pipelines[0]): 'llm.cache' must be true or false, got 'no'"),
+    ("pipelines:\n  - name: a\njudge: {kind: fake, max_tokens: 1.5}\n", 7, "judge: 'llm.max_tokens' must be an integer, got 1.5"),
 ])
 def test_bad_configs_name_line_and_key(data, text, line, expected):
     message = fails(data, BEIR + text)
+    assert f"eval.yaml line {line}: " in message and expected in message, message
+
+
+@pytest.mark.parametrize("entry, line, expected", [
+    ("  - {name: tiny, kind: bier, path: ../data/beir}\n", 2, "'datasets[0].kind' is 'bier'; choose one of beir, qa"),
+    ("  - {name: tiny, path: ../data/beir}\n", 2, "'datasets[0].kind' is missing; choose one of beir, qa"),
+    ("  - name: tiny\n    kind: beir\n    path: ../data/beir\n    limit: 0\n", 5,
+     "'datasets[0].limit' must be a positive integer or null, got 0"),
+    ("  - name: tiny\n    kind: beir\n    path: ../data/beir\n    limit: 2.5\n", 5, "'datasets[0].limit' must be"),
+    ("  - name: a/b\n    kind: beir\n    path: ../data/beir\n", 2, "'datasets[0].name' must be a non-empty string without /"),
+    ("  - name: tiny\n    kind: beir\n    path: ../data/beir\n    documents: ../data/qa/docs\n", 5,
+     "unknown key 'datasets[0].documents'; known keys: name, kind, path, limit, corpus, queries, qrels"),
+    ("  - 3\n", 2, "'datasets[0]' must be a mapping, got 3"),
+    ("  - {name: tiny, kind: beir}\n", 2, "data set 'tiny' needs 'path'"),
+])
+def test_bad_dataset_entries_name_line_and_key(data, entry, line, expected):
+    message = fails(data, "datasets:\n" + entry + "pipelines:\n  - name: a\n")
     assert f"eval.yaml line {line}: " in message and expected in message, message
 
 

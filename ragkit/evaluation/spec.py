@@ -16,7 +16,7 @@ in configs/ (scifact.yaml, docugami-10q.yaml, sample-qa.yaml)::
           name: "{mode}+{chain}"       # {last key} or {full.key.path}; default: name + values joined by "+"
           search: {mode: [dense, hybrid]}
           ask: {chain: [extract, stuff]}
-    metrics: [ndcg@10, recall@100, latency_p50]   # default: by the kinds of data set present
+    metrics: [ndcg@10, recall@100, mrr@10]   # default: by the kinds of data set present
     out: eval-out/scifact              # default: eval-out/<config stem>
     judge: {kind: openai}              # an llm: mapping; the faithfulness metric needs it
 
@@ -24,7 +24,8 @@ A run may set any section of the main config but ``index`` (the runner chooses i
 settings are merged key by key over ``config:``. No ragkit setting is a list, so in a matrix every
 list is an axis (a list-valued setting would be varied with a list of lists); elsewhere a list is an error.
 
-Reading the YAML and pointing errors at file, line and key path is :mod:`ragkit.evaluation.yamlmap`'s job.
+The file's shape (top-level keys, data set entries) is declared in :mod:`ragkit.evaluation.evalfile`;
+reading the YAML and pointing errors at file, line and key path is :mod:`ragkit.yamlfile`'s job.
 """
 
 from __future__ import annotations
@@ -38,31 +39,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ragkit.config import Config, ConfigError, config_from_dict
-# EvalConfigError and the YAML line tracking live in ragkit.evaluation.yamlmap; EvalConfigError is re-exported here.
-from ragkit.evaluation.yamlmap import EvalConfigError, _check_keys, _dotted, _line, _path, _Source
+from ragkit.config import SECTIONS, Config, config_from_dict
+from ragkit.errors import EvalConfigError, SettingError
+from ragkit.evaluation.evalfile import FILES, NAME_RULE, BeirEntry, QAEntry, QAFields, read_eval_file
+from ragkit.yamlfile import YamlFile, dotted, line_suffix
 
 __all__ = ["EvalConfigError", "DatasetSpec", "PipelineSpec", "EvalSpec", "load_eval_config", "metrics_for",
            "pipeline_config"]
 
-SECTIONS: dict[str, type] = {f.name: type(getattr(Config(), f.name)) for f in dataclasses.fields(Config)
-                             if f.name != "index"}
-TOP_KEYS = ("datasets", "pipelines", "metrics", "out", "config", "judge")
 RUN_KEYS = ("name", "answer", *SECTIONS)
-QA_FIELDS = ("id", "question", "answers", "source", "page")
-FILES = {"beir": {"corpus": "corpus.jsonl", "queries": "queries.jsonl", "qrels": "qrels.tsv"},
-         "qa": {"documents": "docs", "qa": "qa.jsonl"}}
-DATASET_KEYS = {kind: ("name", "kind", "path", *files, *(("fields",) if kind == "qa" else ()), "limit")
-                for kind, files in FILES.items()}
 RANKED_METRICS = {"recall": "beir", "precision": "beir", "mrr": "beir", "ndcg": "beir", "map": "beir",
                   "hit": "beir", "source_hit": "qa", "page_hit": "qa"}            # all take @k
 PLAIN_METRICS = {"map": "beir", "exact_match": "answer", "f1": "answer", "contains": "answer",
                  "refusal_accuracy": "answer", "citation_validity": "answer", "faithfulness": "answer",
-                 "latency_p50": "any", "latency_p95": "any", "llm_calls": "any", "prompt_tokens": "any",
-                 "completion_tokens": "any"}
+                 "llm_calls": "any", "prompt_tokens": "any", "completion_tokens": "any"}
 DEFAULT_METRICS = {"beir": ["ndcg@10", "recall@100", "mrr@10"], "qa": ["source_hit@5", "page_hit@5"],
                    "answer": ["exact_match", "f1", "contains", "refusal_accuracy", "citation_validity"]}
-_WHERE = "\x00"
 _MAPPING_DEFAULTS = {name: {k: v for k, v in dataclasses.asdict(section).items() if isinstance(v, dict)}
                      for name, section in vars(Config()).items() if name in SECTIONS}   # e.g. search.weights
 
@@ -79,7 +71,7 @@ class DatasetSpec:
     documents: Path | None = None
     qa: Path | None = None
     limit: int | None = None
-    fields: dict = field(default_factory=lambda: {name: name for name in QA_FIELDS})
+    fields: dict = field(default_factory=lambda: QAFields().model_dump())
 
 
 @dataclass(frozen=True)
@@ -108,64 +100,48 @@ class EvalSpec:
     lines: dict = field(default_factory=dict, compare=False, repr=False)
 
 
-def _check_sections(src: _Source, keypath: tuple, raw: dict, lists: bool) -> None:
+def _check_sections(src: YamlFile, keypath: tuple, raw: dict, lists: bool) -> None:
     """Section names and keys exist; lists only where they are matrix axes (``lists``)."""
     for name, body in raw.items():
         here = keypath + (name,)
         if name == "index":
-            raise src.error(here, f"'{_dotted(here)}' is not allowed: the eval runner chooses index folders")
+            raise src.error(here, f"'{dotted(here)}' is not allowed: the eval runner chooses index folders")
         if name not in SECTIONS or body is None:
             continue
         known = [f.name for f in dataclasses.fields(SECTIONS[name])]
-        _check_keys(src, here, body, known, "a mapping of settings")
+        src.check_keys(here, body, known, "a mapping of settings")
         if not lists:
             for key, value in body.items():
                 if _axes(value, (name, key)):
-                    raise src.error(here + (key,), f"'{_dotted(here + (key,))}' is a list; lists are "
+                    raise src.error(here + (key,), f"'{dotted(here + (key,))}' is a list; lists are "
                                     "matrix axes, allowed only inside 'matrix:'")
 
 
-def _datasets(src: _Source, raw: Any) -> list[DatasetSpec]:
-    if not isinstance(raw, list) or not raw:
-        raise src.error(("datasets",), "'datasets' must be a non-empty list of data sets")
+def _datasets(src: YamlFile, entries: list[BeirEntry | QAEntry]) -> list[DatasetSpec]:
+    """Absolute paths for the validated entries; every file and folder exists and holds something."""
     specs, seen = [], {}
-    for i, entry in enumerate(raw):
-        kp = ("datasets", i)
-        if not isinstance(entry, dict):
-            raise src.error(kp, f"'{_dotted(kp)}' must be a mapping, got {type(entry).__name__}")
-        name, kind = entry.get("name"), entry.get("kind")
-        if not isinstance(name, str) or not name.strip() or "/" in name or "\\" in name:
-            raise src.error(kp + ("name",), f"'{_dotted(kp)}.name' must be a non-empty string without / or \\")
+    for i, entry in enumerate(entries):
+        kp, name = ("datasets", i), entry.name
         if name in seen:
             raise src.error(kp + ("name",), f"duplicate data set name '{name}' (datasets[{seen[name]}] and [{i}])")
         seen[name] = i
-        if kind not in FILES:
-            raise src.error(kp + ("kind",), f"'{_dotted(kp)}.kind' is {kind!r}; choose one of beir, qa")
-        _check_keys(src, kp, entry, DATASET_KEYS[kind])
-        folder = _path(src, kp + ("path",), entry["path"]) if entry.get("path") is not None else None
+        folder = src.path_at(kp + ("path",), entry.path) if entry.path is not None else None
         paths = {}
-        for key, default in FILES[kind].items():
-            if entry.get(key) is not None:
-                paths[key], at = _path(src, kp + (key,), entry[key]), kp + (key,)
+        for key, default in FILES[entry.kind].items():
+            if getattr(entry, key) is not None:
+                paths[key], at = src.path_at(kp + (key,), getattr(entry, key)), kp + (key,)
             elif folder is not None:
                 paths[key], at = folder / default, kp + ("path",)
             else:
                 raise src.error(kp, f"data set '{name}' needs 'path' (a folder holding "
-                                f"{', '.join(FILES[kind].values())}) or '{key}'")
+                                f"{', '.join(FILES[entry.kind].values())}) or '{key}'")
             _check_exists(src, at, name, key, paths[key])
-        limit = entry.get("limit")
-        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-            raise src.error(kp + ("limit",), f"'{_dotted(kp)}.limit' must be a positive integer or null, got {limit!r}")
-        fields = _check_keys(src, kp + ("fields",), entry.get("fields") or {}, QA_FIELDS)
-        for key, value in fields.items():
-            if not isinstance(value, str):
-                raise src.error(kp + ("fields", key), f"'{_dotted(kp)}.fields.{key}' must be a field name")
-        specs.append(DatasetSpec(name=name, kind=kind, limit=limit,
-                                 fields={k: fields.get(k, k) for k in QA_FIELDS}, **paths))
+        fields = (getattr(entry, "fields", None) or QAFields()).model_dump()
+        specs.append(DatasetSpec(name=name, kind=entry.kind, limit=entry.limit, fields=fields, **paths))
     return specs
 
 
-def _check_exists(src: _Source, keypath: tuple, name: str, key: str, path: Path) -> None:
+def _check_exists(src: YamlFile, keypath: tuple, name: str, key: str, path: Path) -> None:
     what = "folder" if key == "documents" else "file"
     if not (path.is_dir() if what == "folder" else path.is_file()):
         raise src.error(keypath, f"data set '{name}': {key} {what} not found: {path}")
@@ -188,18 +164,18 @@ def _axes(value: Any, keypath: tuple = ()) -> list[tuple[tuple, list]]:
     return [axis for key, item in value.items() if keypath or key in SECTIONS for axis in _axes(item, keypath + (key,))]
 
 
-def _expand(src: _Source, kp: tuple, body: dict) -> list[PipelineSpec]:
+def _expand(src: YamlFile, kp: tuple, body: dict) -> list[PipelineSpec]:
     axes = _axes(body)
     if not axes:
-        raise src.error(kp, f"'{_dotted(kp)}' has no list values: a matrix needs at least one axis "
+        raise src.error(kp, f"'{dotted(kp)}' has no list values: a matrix needs at least one axis "
                         "(e.g. ask: {strategy: [hyde, multi-query]})")
     for keypath, values in axes:
         if not values:
-            raise src.error(kp + keypath, f"matrix axis '{_dotted(kp + keypath)}' is an empty list")
+            raise src.error(kp + keypath, f"matrix axis '{dotted(kp + keypath)}' is an empty list")
     template = body.get("name")
-    dotted = [".".join(map(str, keypath)) for keypath, _ in axes]
+    full = [".".join(map(str, keypath)) for keypath, _ in axes]
     lasts = [str(keypath[-1]) for keypath, _ in axes]
-    fills = {d: i for i, d in enumerate(dotted)}                   # placeholder -> axis number
+    fills = {d: i for i, d in enumerate(full)}                   # placeholder -> axis number
     fills.update({last: i for i, last in enumerate(lasts) if lasts.count(last) == 1})
     holes = re.findall(r"\{([^{}]*)\}", template or "")
     for hole in holes:
@@ -225,25 +201,24 @@ def _expand(src: _Source, kp: tuple, body: dict) -> list[PipelineSpec]:
     return runs
 
 
-def _pipelines(src: _Source, raw: Any) -> list[PipelineSpec]:
-    if not isinstance(raw, list) or not raw:
-        raise src.error(("pipelines",), "'pipelines' must be a non-empty list of runs")
+def _pipelines(src: YamlFile, raw: list) -> list[PipelineSpec]:
+    """The runs of ``pipelines:``, matrices expanded; every run has a name of its own."""
     runs = []
     for i, entry in enumerate(raw):
         kp = ("pipelines", i)
         matrix = isinstance(entry, dict) and "matrix" in entry
         if matrix:
-            _check_keys(src, kp, entry, ("matrix",))
+            src.check_keys(kp, entry, ("matrix",))
             kp = kp + ("matrix",)
             entry = entry["matrix"]
-        body = _check_keys(src, kp, entry, RUN_KEYS)
+        body = src.check_keys(kp, entry, RUN_KEYS)
         if not isinstance(body.get("answer", True), bool):
-            raise src.error(kp + ("answer",), f"'{_dotted(kp)}.answer' must be true or false")
+            raise src.error(kp + ("answer",), f"'{dotted(kp)}.answer' must be true or false")
         name = body.get("name")
         if not matrix and name is None:
-            raise src.error(kp, f"'{_dotted(kp)}' needs a name (named after what it varies: sparse, hybrid+hyde, ...)")
+            raise src.error(kp, f"'{dotted(kp)}' needs a name (named after what it varies: sparse, hybrid+hyde, ...)")
         if name is not None and (not isinstance(name, str) or not name.strip() or "/" in name or "\\" in name):
-            raise src.error(kp + ("name",), f"'{_dotted(kp)}.name' must be a non-empty string without / or \\")
+            raise src.error(kp + ("name",), f"'{dotted(kp)}.name' must be {NAME_RULE}")
         _check_sections(src, kp, body, lists=matrix)
         if matrix:
             runs += _expand(src, kp, body)
@@ -256,7 +231,7 @@ def _pipelines(src: _Source, raw: Any) -> list[PipelineSpec]:
             raise src.error(run.origin + ("name",), f"pipeline name '{run.name}' must not hold / or \\")
         if run.name in seen:
             raise src.error(run.origin + ("name",), f"duplicate pipeline name '{run.name}' "
-                            f"({_dotted(seen[run.name])} and {_dotted(run.origin)})")
+                            f"({dotted(seen[run.name])} and {dotted(run.origin)})")
         seen[run.name] = run.origin
     return runs
 
@@ -272,19 +247,18 @@ def _metric_kind(name: str) -> str | None:
 
 def metrics_for(spec: EvalSpec, dataset: DatasetSpec) -> list[str]:
     """The config's metrics that apply to one data set: qrels metrics to beir sets; source, page and
-    answer metrics to qa sets; latency and cost to both."""
+    answer metrics to qa sets; cost (model calls, tokens) to both."""
     fits = {"beir": ("beir", "any"), "qa": ("qa", "answer", "any")}[dataset.kind]
     return [name for name in spec.metrics if _metric_kind(name) in fits]
 
 
-def _metrics(src: _Source, raw: Any, datasets, pipelines, judge) -> list[str]:
+def _metrics(src: YamlFile, raw: list[str] | None, datasets, pipelines, judge) -> list[str]:
+    """The metric names asked for (or the defaults for the data sets), each fitting some data set."""
     kinds = {d.kind for d in datasets}
     answering = "qa" in kinds and any(p.answer for p in pipelines)
     if raw is None:
         return [m for kind in ("beir", "qa") if kind in kinds for m in DEFAULT_METRICS[kind]] + \
             (DEFAULT_METRICS["answer"] if answering else [])
-    if not isinstance(raw, list) or not raw:
-        raise src.error(("metrics",), "'metrics' must be a non-empty list, e.g. [ndcg@10, recall@100]")
     metrics = []
     for i, metric in enumerate(raw):
         name = str(metric).strip().lower()
@@ -302,29 +276,25 @@ def _metrics(src: _Source, raw: Any, datasets, pipelines, judge) -> list[str]:
     return metrics
 
 
-def _section_check(src: _Source, keypath: tuple, raw: dict) -> None:
+def _section_check(src: YamlFile, keypath: tuple, raw: dict) -> None:
+    """The ragkit settings ``raw`` (found at ``keypath``) are valid; else an error at the culprit's line."""
     try:
-        config_from_dict(raw, where=_WHERE)
-    except ConfigError as exc:
-        message = str(exc).removeprefix(_WHERE + ": ")
-        prefix = f"{_dotted(keypath)}: " if keypath else ""
-        raise src.error(keypath + _key_in(message), prefix + message) from None
+        config_from_dict(raw)
+    except SettingError as exc:
+        prefix = f"{dotted(keypath)}: " if keypath else ""
+        raise src.error(keypath + exc.keypath, prefix + exc.reason) from None
 
 
-def _key_in(message: str) -> tuple:
-    """The (section, key) a ConfigError message is about, as far as it can be read from the text."""
-    match = re.search(r"'([a-z_]+)\.([a-z_]+)'", message) or re.search(r"\b([a-z_]+)\.([a-z_]+)\b", message)
-    return match.groups() if match and match.group(1) in SECTIONS else ()
-
-
-def _base(src: _Source, raw: Any) -> dict:
+def _base(src: YamlFile, raw: Any) -> dict:
     if raw is None:
         return {}
     keypath = ("config",)
     if isinstance(raw, str):        # a ragkit config file; its index: means nothing here
-        src = _Source(_path(src, keypath, raw), what="base config file")
-        raw, keypath = {k: v for k, v in (src.raw or {}).items() if k != "index"}, ()
-    _check_keys(src, keypath, raw, ("index", *SECTIONS), "a mapping of ragkit config sections")
+        src = YamlFile(src.path_at(keypath, raw), what="base config file", error=EvalConfigError)
+        raw, keypath = src.raw, ()
+        if isinstance(raw, dict):
+            raw = {k: v for k, v in raw.items() if k != "index"}
+    src.check_keys(keypath, raw, ("index", *SECTIONS), "a mapping of ragkit config sections")
     _check_sections(src, keypath, raw, lists=False)
     _section_check(src, keypath, raw)
     return raw
@@ -332,20 +302,18 @@ def _base(src: _Source, raw: Any) -> dict:
 
 def load_eval_config(path: str | Path) -> EvalSpec:
     """Read, validate and expand an eval config file (see the module docstring for the format)."""
-    src = _Source(Path(path))
-    raw = src.raw
-    _check_keys(src, (), raw, TOP_KEYS, "a mapping with datasets: and pipelines:")
-    base = _base(src, raw.get("config"))
-    datasets = _datasets(src, raw.get("datasets"))
-    pipelines = _pipelines(src, raw.get("pipelines"))
-    judge = raw.get("judge")
-    if judge is not None:
-        _check_keys(src, ("judge",), judge, [f.name for f in dataclasses.fields(SECTIONS["llm"])], "an llm: mapping")
-        _section_check(src, ("judge",), {"llm": judge})
-    metrics = _metrics(src, raw.get("metrics"), datasets, pipelines, judge)
-    out = _path(src, ("out",), raw["out"] if raw.get("out") is not None else f"eval-out/{src.path.stem}")
+    src = YamlFile(Path(path), what="eval config", error=EvalConfigError)
+    raw = read_eval_file(src)
+    base = _base(src, raw.config)
+    datasets = _datasets(src, raw.datasets)
+    pipelines = _pipelines(src, raw.pipelines)
+    if raw.judge is not None:
+        src.check_keys(("judge",), raw.judge, [f.name for f in dataclasses.fields(SECTIONS["llm"])], "an llm: mapping")
+        _section_check(src, ("judge",), {"llm": raw.judge})
+    metrics = _metrics(src, raw.metrics, datasets, pipelines, raw.judge)
+    out = src.path_at(("out",), raw.out if raw.out is not None else f"eval-out/{src.path.stem}")
     spec = EvalSpec(path=src.path, text_hash=src.hash, base=base, datasets=datasets, pipelines=pipelines,
-                    metrics=metrics, out=out, judge=judge, lines=src.lines)
+                    metrics=metrics, out=out, judge=raw.judge, lines=src.lines)
     for pipeline in pipelines:
         pipeline_config(spec, pipeline)
     return spec
@@ -363,11 +331,12 @@ def pipeline_config(spec: EvalSpec, pipeline: PipelineSpec) -> Config:
     """The ragkit :class:`Config` of one run: the run's settings merged over ``config:`` (and over the
     defaults of mapping settings, so ``search: {weights: {dense: 2}}`` keeps ``sparse: 1.0``)."""
     try:
-        return config_from_dict(_merge(_merge(_MAPPING_DEFAULTS, spec.base), pipeline.overrides), where=_WHERE)
-    except ConfigError as exc:
-        message = str(exc).removeprefix(_WHERE + ": ")
-        key = _key_in(message)
-        line = key and (spec.lines.get(pipeline.origin + key) or spec.lines.get(("config",) + key)) or None
-        where = _line(spec.lines, pipeline.origin, line)
+        return config_from_dict(_merge(_merge(_MAPPING_DEFAULTS, spec.base), pipeline.overrides))
+    except SettingError as exc:
+        key, line = exc.keypath, None
+        while key and line is None:     # the run's own setting, else the base config's
+            line = spec.lines.get(pipeline.origin + key) or spec.lines.get(("config",) + key)
+            key = key[:-1]
+        where = line_suffix(spec.lines, pipeline.origin, line)
         raise EvalConfigError(f"{spec.path}{where}: pipeline '{pipeline.name}' "
-                              f"({_dotted(pipeline.origin) or 'pipelines'}): {message}") from None
+                              f"({dotted(pipeline.origin) or 'pipelines'}): {exc.reason}") from None

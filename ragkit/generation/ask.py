@@ -14,13 +14,13 @@ from typing import Callable, Mapping
 from ragkit.config import AskConfig, effective_chain
 from ragkit.errors import GenerationError
 from ragkit.generation.answer import Answer
-from ragkit.generation.chains import CHAINS, answer_question
+from ragkit.generation.chains import answer_question
 from ragkit.generation.citations import strip_citations
 from ragkit.llm.base import ChatModel
-from ragkit.retrieval.expansion import EXPANSIONS, expand
+from ragkit.retrieval.expansion import expand
 from ragkit.retrieval.plan import retrieve
 from ragkit.retrieval.search import SearchResult, Searcher
-from ragkit.retrieval.transforms import STRATEGIES, QueryPlan, plan_queries
+from ragkit.retrieval.transforms import QueryPlan, plan_queries
 
 
 @dataclass
@@ -103,14 +103,9 @@ def ask(question: str, searcher: Searcher, llm: ChatModel | None, cfg: AskConfig
 
 
 def _settings(cfg: AskConfig, llm: ChatModel | None) -> AskConfig:
-    """``cfg`` with ``chain: auto`` resolved and every choice checked."""
+    """``cfg`` with ``chain: auto`` resolved (the config has already checked every choice)."""
     # Callers that know the config resolve "auto" first; without a model, auto means extract.
-    cfg = dataclasses.replace(cfg, chain=effective_chain(cfg.chain, llm.kind if llm is not None else "local"))
-    for value, allowed, name in ((cfg.strategy, STRATEGIES, "strategy"), (cfg.chain, CHAINS, "chain"),
-                                 (cfg.expand, EXPANSIONS, "expand")):
-        if value not in allowed:
-            raise GenerationError(f"{name} {value!r} is not one of {', '.join(allowed)}")
-    return cfg
+    return dataclasses.replace(cfg, chain=effective_chain(cfg.chain, llm.kind if llm is not None else "local"))
 
 
 def _answer_sub_questions(sub_questions: list[str], searcher: Searcher, llm: ChatModel | None, cfg: AskConfig,

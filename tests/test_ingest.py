@@ -256,3 +256,22 @@ def test_a_touched_file_is_hashed_once_not_on_every_ingest(docs, tmp_path, fast_
     (docs / "cats.txt").write_text("Changed after the touch.", encoding="utf-8")
     assert ingest(docs, tmp_path / "idx", fast_cfg).counts()["updated"] == 1
     assert not (tmp_path / "idx" / "stat-cache.json").exists()
+
+
+def test_an_index_in_another_format_is_refused_for_search_and_rebuilt_by_ingest(docs, tmp_path, fast_cfg):
+    import json
+
+    from ragkit.errors import StoreError
+    from ragkit.store.manifest import FORMAT_VERSION
+
+    index_dir = tmp_path / "idx"
+    ingest(docs, index_dir, fast_cfg)
+    manifest_path = current_generation(index_dir) / "manifest.json"
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    manifest["format_version"] = FORMAT_VERSION - 1
+    manifest_path.write_text(json.dumps(manifest), encoding="utf-8")
+    with pytest.raises(StoreError, match="re-ingest"):
+        Searcher(index_dir, fast_cfg)
+    report = ingest(docs, index_dir, fast_cfg)
+    assert report.rebuilt and "format" in report.notes[0]
+    assert Searcher(index_dir, fast_cfg).search("cats", k=1)[0].source == "cats.txt"

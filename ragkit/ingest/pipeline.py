@@ -29,7 +29,7 @@ from ragkit.ingest.scan import ScanResult, scan_folder
 from ragkit.ingest.splitters import make_splitter, split_with_parents
 from ragkit.store.backends import DENSE_BACKEND, SPARSE_BACKEND, sparse_store_class
 from ragkit.store.generations import WriterLock, collect_garbage, current_generation
-from ragkit.store.manifest import IndexSettings, changed_settings, read_manifest
+from ragkit.store.manifest import FORMAT_VERSION, IndexSettings, changed_settings, read_manifest
 from ragkit.store.writer import GenerationContent, write_generation
 
 
@@ -132,6 +132,9 @@ def index_settings(cfg: Config, embedder: RagkitEmbeddings) -> IndexSettings:
 def choose_baseline(live: Path | None, previous: dict | None, settings: IndexSettings, rebuild: bool) -> Baseline:
     """Compare with the live generation, unless there is none, a rebuild was asked for, or settings changed."""
     note = None
+    if previous and not rebuild and previous.get("format_version") != FORMAT_VERSION:
+        note = f"the index is in format {previous.get('format_version')}, this ragkit writes {FORMAT_VERSION}: rebuilding everything"
+        rebuild = True
     if previous and not rebuild:
         changed = changed_settings(previous, settings)
         if changed:

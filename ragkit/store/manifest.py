@@ -18,7 +18,7 @@ from typing import Protocol
 from ragkit import __version__
 from ragkit.errors import EmbedderMismatch, StoreError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the manifest names the sparse backend too
 MANIFEST = "manifest.json"
 
 

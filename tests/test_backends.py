@@ -110,6 +110,8 @@ def test_sparse_store_contract(name, tmp_path):
     assert rows[0] in (0, 4) and all(scores > 0) and list(scores) == sorted(scores, reverse=True)
     assert np.allclose(index.scores("cats in the sun")[rows], scores)
     assert index.scores("cats in the sun").shape == (len(SPARSE_TEXTS),)
+    assert np.array_equal(index.term_scores(index.tokenize(["cats in the sun"])[0]), index.scores("cats in the sun"))
+    assert not index.term_scores(["zzzunknownterm"]).any()
     rows, _ = index.search("cats in the sun", 5, allowed_rows=np.array([1, 2, 3]))
     assert set(rows.tolist()) <= {1, 2, 3} and 2 in rows.tolist()
     assert len(index.search("cats", 5, allowed_rows=np.array([], dtype=np.int64))[0]) == 0

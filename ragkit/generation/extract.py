@@ -55,10 +55,7 @@ def sentence_scores(terms: set[str], sentences: list[str]) -> np.ndarray:
     index = BM25Index(method="lucene", k1=1.2, b=0.75)
     index.build(sentences)
     # Sorted: the float32 sum over terms must not depend on set order (string hashing varies by run).
-    known = sorted(t for t in terms if index.model is not None and t in index.model.vocab_dict)
-    if not known:
-        return np.zeros(len(sentences), dtype=np.float32)
-    return np.asarray(index.model.get_scores(known), dtype=np.float32)
+    return index.term_scores(sorted(terms))
 
 
 @lru_cache(maxsize=1)

@@ -72,6 +72,12 @@ class SparseStore(Protocol):
     def scores(self, query: str) -> np.ndarray:
         """The score of every row for ``query`` (shape (size,))."""
 
+    def tokenize(self, texts: list[str]) -> list[list[str]]:
+        """Each text as the terms this index matches (the same function for documents and queries)."""
+
+    def term_scores(self, terms: list[str]) -> np.ndarray:
+        """The score of every row for already tokenised ``terms`` (shape (size,))."""
+
     def search(self, query: str, k: int,
                allowed_rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(rows, scores) of the top ``k`` rows with a positive score, best first; only ``allowed_rows`` when given."""

@@ -53,12 +53,16 @@ class BM25Index:
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every row for ``query`` (zeros when no query term is in the vocabulary)."""
+        return self.term_scores(self.tokenize([query])[0])
+
+    def term_scores(self, terms: list[str]) -> np.ndarray:
+        """BM25 score of every row for already tokenised ``terms`` (unknown terms count for nothing)."""
         if self.model is None:
             return np.zeros(self.size, dtype=np.float32)
-        tokens = [t for t in self.tokenize([query])[0] if t in self.model.vocab_dict]
-        if not tokens:
+        known = [t for t in terms if t in self.model.vocab_dict]
+        if not known:
             return np.zeros(self.size, dtype=np.float32)
-        return np.asarray(self.model.get_scores(tokens), dtype=np.float32)
+        return np.asarray(self.model.get_scores(known), dtype=np.float32)
 
     def search(self, query: str, k: int, allowed_rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` rows with a positive score, best first; ``allowed_rows`` restricts them (filters)."""

@@ -39,7 +39,8 @@ from common import Timer, peak_rss_mb  # noqa: E402
 
 def ensure_index(args) -> tuple[Path, dict]:
     from ragkit.config import config_from_dict
-    from ragkit.store.generations import StoreError, open_index
+    from ragkit.errors import StoreError
+    from ragkit.store.generations import open_index
     from ragkit.ingest.pipeline import ingest
 
     corpus_len = len(common.load_corpus(args.data))

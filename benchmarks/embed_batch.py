@@ -61,7 +61,8 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=256)
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
-    from ragkit.store.generations import StoreError, open_index
+    from ragkit.errors import StoreError
+    from ragkit.store.generations import open_index
 
     try:
         index = open_index(args.index)

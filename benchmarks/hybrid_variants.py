@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common  # noqa: E402
 from common import Timer, read_jsonl  # noqa: E402
-from metrics import dedupe_ranked, evaluate  # noqa: E402
+from ragkit.evaluation.metrics import dedupe_ranked, evaluate  # noqa: E402
 
 METRICS = ("ndcg@10", "recall@100", "mrr@10")
 

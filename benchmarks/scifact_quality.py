@@ -33,8 +33,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common  # noqa: E402  (sets warning filters before langchain imports)
-from common import Timer, doc_text, percentiles, peak_rss_mb  # noqa: E402
-from metrics import dedupe_ranked, evaluate, ranx_evaluate  # noqa: E402
+from common import Timer, doc_text, percentiles, peak_rss_mb, ranx_evaluate  # noqa: E402
+from ragkit.evaluation.metrics import dedupe_ranked, evaluate  # noqa: E402
 
 METRICS = ("ndcg@10", "recall@100", "mrr@10")
 TARGETS = {"sparse": 0.67, "dense": 0.64, "hybrid": 0.71}  # nDCG@10
@@ -43,7 +43,8 @@ MODES = ("sparse", "dense", "hybrid")
 
 def index_doc_count(index_dir: Path) -> int | None:
     """Distinct doc_ids in a built index, or None when there is no index there."""
-    from ragkit.store.generations import StoreError, open_index
+    from ragkit.errors import StoreError
+    from ragkit.store.generations import open_index
 
     try:
         index = open_index(index_dir)

@@ -13,7 +13,7 @@ as in ``scifact_quality.py``. Strategy ``none`` (plain hybrid, no model) is the 
 the same process on the same queries; strategies are interleaved per query so that load
 changes on the shared machine hit all of them alike.
 
-Reported per strategy: nDCG@10, recall@100, MRR@10 (``metrics.py``; ranx cross-check when
+Reported per strategy: nDCG@10, recall@100, MRR@10 (``ragkit.evaluation.metrics``; ranx cross-check when
 installed), the change against ``none`` with a paired bootstrap 95% interval and per-query
 wins/ties/losses on nDCG@10, LLM calls and tokens per query, how often the model's output was
 unusable and the plan fell back to the original question, and latency p50/p95 per query
@@ -42,8 +42,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common  # noqa: E402  (sets warning filters before langchain imports)
-from common import Timer, percentiles, peak_rss_mb  # noqa: E402
-from metrics import dedupe_ranked, evaluate  # noqa: E402
+from common import Timer, percentiles, peak_rss_mb, ranx_evaluate  # noqa: E402
+from ragkit.evaluation.metrics import dedupe_ranked, evaluate, per_query  # noqa: E402
 
 STRATEGIES = ("none", "multi-query", "rag-fusion", "hyde", "step-back", "decompose")
 METRICS = ("ndcg@10", "recall@100", "mrr@10")
@@ -125,11 +125,9 @@ def bootstrap_ci(deltas: list[float], seed: int = 0) -> list[float]:
 
 def summarise(strategy: str, rows: list[dict], qids: list[str], qrels: dict, base: dict | None) -> dict:
     run = {qid: r["run"] for qid, r in zip(qids, rows)}
-    scored = evaluate(qrels, run, METRICS, per_query=True)
+    scored = {"mean": evaluate(qrels, run, METRICS), "per_query": {m: per_query(qrels, run, m) for m in METRICS}}
     out = {"metrics": {m: round(v, 4) for m, v in scored["mean"].items()}}
     try:
-        from metrics import ranx_evaluate
-
         theirs = ranx_evaluate(qrels, run, METRICS)
         out["max_abs_diff_vs_ranx"] = max(abs(scored["mean"][m] - theirs[m]) for m in METRICS)
     except ImportError:

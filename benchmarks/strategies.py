@@ -181,7 +181,7 @@ def print_table(result: dict) -> None:
               f"{result['none_all_queries']['metrics']})")
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     common.add_data_arg(parser)
     parser.add_argument("--index", type=Path, default=None, help="index folder (default <out>/scifact-index)")
@@ -195,15 +195,59 @@ def main() -> None:
     common.require_dataset(args.data)
     args.out = args.out.resolve()
     args.index = (args.index or args.out / "scifact-index").resolve()
-    strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
-    bad = [s for s in strategies if s not in STRATEGIES]
+    args.strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
+    bad = [s for s in args.strategies if s not in STRATEGIES]
     if bad:
         sys.exit(f"error: unknown strategies {bad}; choose from {', '.join(STRATEGIES)}")
-    if "none" not in strategies:
-        strategies.insert(0, "none")  # the baseline always runs
+    if "none" not in args.strategies:
+        args.strategies.insert(0, "none")  # the baseline always runs
     if not (args.index / "CURRENT").is_file():
         sys.exit(f"error: no index at {args.index}. Build it first (~20-30 min):\n"
                  f"  python benchmarks/scifact_quality.py --skip-baselines")
+    return args
+
+
+def run_all(texts: list[str], strategies: list[str], llms: dict, searcher, args) -> dict[str, list[dict]]:
+    """Every query with every strategy, strategies interleaved per query; the rows by strategy."""
+    per: dict[str, list[dict]] = {s: [] for s in strategies}
+    started = time.perf_counter()
+    for i, q in enumerate(texts, start=1):
+        for s in strategies:
+            per[s].append(one(q, s, llms.get(s), searcher, args.depth, args.n_queries))
+        if i % 10 == 0 or i == len(texts):
+            elapsed = time.perf_counter() - started
+            print(f"  {i}/{len(texts)} queries, {elapsed / 60:.1f} min, ETA {elapsed / i * (len(texts) - i) / 60:.1f} min",
+                  flush=True)
+    return per
+
+
+def summarise_all(strategies: list[str], per: dict, qids: list[str], qrels: dict) -> dict:
+    """Each strategy's summary, compared with ``none`` (which runs first)."""
+    base = None
+    out = {}
+    for s in strategies:
+        out[s] = summarise(s, per[s], qids, qrels, base)
+        if s == "none":
+            base = out[s]["_scored"]
+    for e in out.values():
+        e.pop("_scored")
+    return out
+
+
+def none_on_all_queries(index: Path, cfg, depth: int, qids_all, texts_all, qrels_all) -> dict:
+    """Plain hybrid on every test query: is the subset representative? (no model: cheap)"""
+    from ragkit.retrieval.search import Searcher
+
+    searcher = Searcher(index, cfg)
+    results = searcher.search_many(texts_all, mode="hybrid", k=depth)
+    searcher.close()
+    run = {qid: doc_run(res) for qid, res in zip(qids_all, results)}
+    return {"queries": len(qids_all), "metrics": {m: round(v, 4) for m, v in evaluate(qrels_all, run, METRICS).items()}}
+
+
+def main() -> None:
+    args = parse_args()
+    strategies = args.strategies
 
     from ragkit.config import Config
     from ragkit.retrieval.search import Searcher
@@ -222,33 +266,13 @@ def main() -> None:
           f"{machine['cpu_model']}, {machine['nproc']} CPUs, load {machine['loadavg_start']}", flush=True)
 
     llm_cfg, llms, load_s = build_llms(strategies, args)
-    per: dict[str, list[dict]] = {s: [] for s in strategies}
     with Timer() as t_run:
-        for i, q in enumerate(texts, start=1):
-            for s in strategies:
-                per[s].append(one(q, s, llms.get(s), searcher, args.depth, args.n_queries))
-            if i % 10 == 0 or i == len(texts):
-                elapsed = time.perf_counter() - t_run.start
-                print(f"  {i}/{len(texts)} queries, {elapsed / 60:.1f} min, ETA {elapsed / i * (len(texts) - i) / 60:.1f} min",
-                      flush=True)
+        per = run_all(texts, strategies, llms, searcher, args)
     searcher.close()
-
-    base = None
-    out_strategies = {}
-    for s in strategies:
-        out_strategies[s] = summarise(s, per[s], qids, qrels, base)
-        if s == "none":
-            base = out_strategies[s]["_scored"]
+    out_strategies = summarise_all(strategies, per, qids, qrels)
     all_none = None
-    if len(qids) < len(qids_all):  # context: is the subset representative? (no model: cheap)
-        searcher = Searcher(args.index, cfg)
-        results = searcher.search_many(texts_all, mode="hybrid", k=args.depth)
-        searcher.close()
-        run = {qid: doc_run(res) for qid, res in zip(qids_all, results)}
-        all_none = {"queries": len(qids_all),
-                    "metrics": {m: round(v, 4) for m, v in evaluate(qrels_all, run, METRICS).items()}}
-    for e in out_strategies.values():
-        e.pop("_scored")
+    if len(qids) < len(qids_all):
+        all_none = none_on_all_queries(args.index, cfg, args.depth, qids_all, texts_all, qrels_all)
     result = {
         "machine": machine,
         "setup": {"data": str(args.data), "index": str(args.index), "queries": len(qids), "limit": args.limit,

@@ -31,17 +31,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import numpy as np  # noqa: E402
-
 import common  # noqa: E402
+import numpy as np  # noqa: E402
 from common import Timer, peak_rss_mb  # noqa: E402
 
 
 def ensure_index(args) -> tuple[Path, dict]:
     from ragkit.config import config_from_dict
     from ragkit.errors import StoreError
-    from ragkit.store.index import open_index
     from ragkit.ingest.pipeline import ingest
+    from ragkit.store.index import open_index
 
     corpus_len = len(common.load_corpus(args.data))
     candidates = [args.index] if args.index else [args.out / "scifact-index", args.out / "bm25-index"]
@@ -71,7 +70,7 @@ def qps(n: int, seconds: float) -> float:
     return round(n / seconds, 1) if seconds > 0 else float("inf")
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     common.add_data_arg(parser)
     parser.add_argument("--index", type=Path, default=None, help="a ragkit index of SciFact to use")
@@ -79,6 +78,54 @@ def main() -> None:
     args = parser.parse_args()
     common.require_dataset(args.data)
     args.out = args.out.resolve()
+    return args
+
+
+def time_passes(fast: dict, okapi_top10, queries: list[str], passes: int) -> tuple[dict, float, int]:
+    """Every fast method over all queries once per pass; rank-bm25 over one slice of the queries per pass."""
+    for fn in fast.values():  # warm-up
+        fn()
+    times: dict[str, list[float]] = {name: [] for name in fast}
+    okapi_time, okapi_done = 0.0, 0
+    slices = [queries[p::passes] for p in range(passes)]
+    for p in range(passes):
+        for name, fn in fast.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+        start = time.perf_counter()
+        for q in slices[p]:
+            okapi_top10(q)
+        okapi_time += time.perf_counter() - start
+        okapi_done += len(slices[p])
+        print(f"  pass {p + 1}/{passes}: " + ", ".join(f"{n} {qps(len(queries), times[n][-1])} q/s"
+                                                       for n in fast), flush=True)
+    return times, okapi_time, okapi_done
+
+
+def summarise(times: dict, okapi_time: float, okapi_done: int, n: int) -> tuple[dict, dict]:
+    """(queries/s per method, speed ratios against rank-bm25)."""
+    results = {}
+    for name, ts in times.items():
+        results[name] = {"qps_median": qps(n, statistics.median(ts)), "qps_min": qps(n, max(ts)),
+                         "qps_max": qps(n, min(ts)), "passes": len(ts), "queries_per_pass": n}
+    results["rank_bm25_BM25Okapi"] = {"qps": qps(okapi_done, okapi_time), "queries": okapi_done,
+                                      "seconds": round(okapi_time, 2)}
+    tok_s = n / results["tokenize_only"]["qps_median"]
+    okapi_score_s = max(okapi_time - tok_s * okapi_done / n, 1e-9)
+    raw_s = n / results["ragkit_BM25Index_search"]["qps_median"]
+    base = results["rank_bm25_BM25Okapi"]["qps"]
+    ratios = {
+        "ragkit_BM25Index_search": round(results["ragkit_BM25Index_search"]["qps_median"] / base, 1),
+        "ragkit_search_many_batch": round(results["ragkit_search_many_batch"]["qps_median"] / base, 1),
+        "ragkit_search_many_single": round(results["ragkit_search_many_single"]["qps_median"] / base, 1),
+        "scoring_only_excluding_tokenization": round(okapi_score_s / max(raw_s - tok_s, 1e-9), 1),
+    }
+    return results, ratios
+
+
+def main() -> None:
+    args = parse_args()
     machine = common.machine_info()
 
     from rank_bm25 import BM25Okapi
@@ -107,53 +154,19 @@ def main() -> None:
     # Agreement check (outside the timings): top-10 overlap between the two implementations.
     overlap = statistics.fmean(len(set(sparse.search(q, 10)[0].tolist()) & set(okapi_top10(q).tolist())) / 10
                                for q in queries[:50])
-
     fast = {
         "ragkit_search_many_batch": lambda: searcher.search_many(queries, mode="sparse", k=10),
         "ragkit_search_many_single": lambda: [searcher.search_many([q], mode="sparse", k=10) for q in queries],
         "ragkit_BM25Index_search": lambda: [sparse.search(q, 10) for q in queries],
         "tokenize_only": lambda: [sparse.tokenize([q]) for q in queries],
     }
-    for fn in fast.values():  # warm-up
-        fn()
-    times: dict[str, list[float]] = {name: [] for name in fast}
-    okapi_time, okapi_done = 0.0, 0
-    slices = [queries[p::args.passes] for p in range(args.passes)]
-    for p in range(args.passes):
-        for name, fn in fast.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
-        start = time.perf_counter()
-        for q in slices[p]:
-            okapi_top10(q)
-        okapi_time += time.perf_counter() - start
-        okapi_done += len(slices[p])
-        print(f"  pass {p + 1}/{args.passes}: " + ", ".join(f"{n} {qps(len(queries), times[n][-1])} q/s"
-                                                            for n in fast), flush=True)
-
-    n = len(queries)
-    results = {}
-    for name, ts in times.items():
-        results[name] = {"qps_median": qps(n, statistics.median(ts)), "qps_min": qps(n, max(ts)),
-                         "qps_max": qps(n, min(ts)), "passes": len(ts), "queries_per_pass": n}
-    results["rank_bm25_BM25Okapi"] = {"qps": qps(okapi_done, okapi_time), "queries": okapi_done,
-                                      "seconds": round(okapi_time, 2)}
-    tok_s = n / results["tokenize_only"]["qps_median"]
-    okapi_score_s = max(okapi_time - tok_s * okapi_done / n, 1e-9)
-    raw_s = n / results["ragkit_BM25Index_search"]["qps_median"]
-    base = results["rank_bm25_BM25Okapi"]["qps"]
+    results, ratios = summarise(*time_passes(fast, okapi_top10, queries, args.passes), len(queries))
     out = {
         "machine": machine,
         "index": {**index_info, "chunks": len(texts), "bm25": sparse.settings()},
         "rank_bm25_build": {"tokenize_s": round(t_tok.s, 2), "build_s": round(t_build.s, 2)},
         "results": results,
-        "ratios_vs_rank_bm25": {
-            "ragkit_BM25Index_search": round(results["ragkit_BM25Index_search"]["qps_median"] / base, 1),
-            "ragkit_search_many_batch": round(results["ragkit_search_many_batch"]["qps_median"] / base, 1),
-            "ragkit_search_many_single": round(results["ragkit_search_many_single"]["qps_median"] / base, 1),
-            "scoring_only_excluding_tokenization": round(okapi_score_s / max(raw_s - tok_s, 1e-9), 1),
-        },
+        "ratios_vs_rank_bm25": ratios,
         "top10_overlap_bm25s_vs_rank_bm25_first50": round(overlap, 3),
         "peak_rss_mb": peak_rss_mb(),
     }

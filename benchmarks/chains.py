@@ -45,7 +45,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common  # noqa: E402  (sets warning filters before langchain imports)
-from common import Timer, percentiles, peak_rss_mb  # noqa: E402
+from common import Timer, peak_rss_mb, percentiles  # noqa: E402
 
 CHAINS = ("extract", "stuff", "map-reduce", "refine")
 DEFAULT_QA = common.REPO / "benchmarks" / "sample_docs_qa.jsonl"
@@ -91,8 +91,8 @@ def check_qa(qa: list[dict], searcher) -> list[str]:
 
 
 def run_one(question: str, chain: str, searcher, llm, k: int):
-    from ragkit.generation.ask import ask
     from ragkit.config import AskConfig
+    from ragkit.generation.ask import ask
 
     start = time.perf_counter()
     result = ask(question, searcher, llm if chain != "extract" else None,
@@ -147,7 +147,7 @@ def print_table(result: dict) -> None:
           f"{fmt(any_chain['retrieved_contains_rate'], 0)} of {any_chain['answerable']} answerable questions")
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--qa", type=Path, default=DEFAULT_QA, help=f"question file (default {DEFAULT_QA})")
     parser.add_argument("--docs", type=Path, default=DOCS, help=f"folder to ingest (default {DOCS})")
@@ -157,13 +157,71 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None, help="first N questions only (a smoke test)")
     parser.add_argument("--no-cache", action="store_true", help="no model answer cache: every call runs the model")
     args = parser.parse_args()
-    chains = [c.strip() for c in args.chains.split(",") if c.strip()]
-    bad = [c for c in chains if c not in CHAINS]
+    args.chains = [c.strip() for c in args.chains.split(",") if c.strip()]
+    bad = [c for c in args.chains if c not in CHAINS]
     if bad:
         sys.exit(f"error: unknown chain(s) {bad}; choose from {', '.join(CHAINS)}")
-    if "extract" not in chains:
+    if "extract" not in args.chains:
         print("note: the extract baseline is not in --chains; there is nothing to compare against", flush=True)
     args.out = args.out.resolve()
+    return args
+
+
+def score(row: dict, result, wall: float) -> dict:
+    """One chain's answer to one question, with the substring checks of the module docstring."""
+    answers, ans = row["answers"], result.answer
+    cited = [ans.sources[c - 1] for c in ans.citations if 1 <= c <= len(ans.sources)]
+    return {
+        "id": row["id"], "answerable": bool(answers), "wall_s": round(wall, 4),
+        "timings": result.timings, "usage": result.usage, "answer": ans.text,
+        "citations": ans.citations, "refused": ans.refused,
+        "removed_citations": ans.removed_citations,
+        "cited": [{"n": s.n, "chunk_id": s.chunk_id, "source": Path(s.source).name, "page": s.page,
+                   "contains_answer": contains_answer(s.text, answers) if answers else None}
+                  for s in cited],
+        "context": [{"chunk_id": c.chunk_id, "source": Path(c.source).name, "page": c.page,
+                     "contains_answer": contains_answer(c.text, answers) if answers else None}
+                    for c in result.context],
+        "cited_contains": bool(answers) and any(contains_answer(s.text, answers) for s in cited),
+        "answer_contains": bool(answers) and not ans.refused and contains_answer(
+            re.sub(r"\[\d+\]", " ", ans.text), answers),
+        "retrieved_contains": bool(answers) and any(contains_answer(c.text, answers)
+                                                    for c in result.context),
+        "notes": result.notes,
+    }
+
+
+def run_questions(qa: list[dict], chains: list[str], searcher, llm, k: int) -> dict[str, list[dict]]:
+    """Every question through every chain, chains interleaved per question; the scored answers by chain."""
+    per: dict[str, list[dict]] = {c: [] for c in chains}
+    for n, row in enumerate(qa, start=1):
+        for chain in chains:
+            result, wall = run_one(row["question"], chain, searcher, llm, k)
+            entry = score(row, result, wall)
+            per[chain].append(entry)
+            ans = result.answer
+            flag = ("REFUSED" if ans.refused else
+                    ("cited-ok" if entry["cited_contains"] else "cited-miss") if row["answers"] else "answered")
+            print(f"[{n}/{len(qa)}] {row['id']} {chain:10s} {wall:6.2f}s calls "
+                  f"{result.usage['calls']}+{result.usage['cached_calls']}c {flag}: "
+                  f"{' '.join(ans.text.split())[:90]}", flush=True)
+    return per
+
+
+def warm_up(llm) -> float:
+    """Load the model and run one throw-away generation outside any timed question; the seconds it took.
+
+    ``_get_model``/``invoke`` bypass the cache and the usage counts on purpose.
+    """
+    with Timer() as t_load:
+        llm._get_model().invoke("Say hello.", max_tokens=8)
+    print(f"model {llm.model_id} loaded + warmed up in {t_load.s:.2f}s", flush=True)
+    return round(t_load.s, 2)
+
+
+def main() -> None:
+    args = parse_args()
+    chains = args.chains
 
     from ragkit.config import Config
     from ragkit.ingest.pipeline import ingest
@@ -187,53 +245,13 @@ def main() -> None:
         problems = check_qa(qa, searcher)
         if problems:
             sys.exit("error: the question file does not match the documents:\n  " + "\n  ".join(problems))
-
         llm_cfg = LLMConfig(kind="local", cache=not args.no_cache)
         cache_dir = args.out / "llm-cache" / "chains"
         llm = build_llm(llm_cfg, cache_dir=cache_dir)
-        needs_model = any(c != "extract" for c in chains)
-        load_s = None
-        if needs_model:
-            # Load the model (and run one throw-away generation) outside any timed question;
-            # _get_model/invoke bypass the cache and the usage counts on purpose.
-            with Timer() as t_load:
-                llm._get_model().invoke("Say hello.", max_tokens=8)
-            load_s = round(t_load.s, 2)
-            print(f"model {llm.model_id} loaded + warmed up in {load_s}s", flush=True)
+        load_s = warm_up(llm) if any(c != "extract" for c in chains) else None
         searcher.search_many([qa[0]["question"]], mode="hybrid", k=args.k)  # query embedder warm-up
-
-        per: dict[str, list[dict]] = {c: [] for c in chains}
         with Timer() as t_run:
-            for n, row in enumerate(qa, start=1):
-                answers = row["answers"]
-                for chain in chains:
-                    result, wall = run_one(row["question"], chain, searcher, llm, args.k)
-                    ans = result.answer
-                    cited = [ans.sources[c - 1] for c in ans.citations if 1 <= c <= len(ans.sources)]
-                    entry = {
-                        "id": row["id"], "answerable": bool(answers), "wall_s": round(wall, 4),
-                        "timings": result.timings, "usage": result.usage, "answer": ans.text,
-                        "citations": ans.citations, "refused": ans.refused,
-                        "removed_citations": ans.removed_citations,
-                        "cited": [{"n": s.n, "chunk_id": s.chunk_id, "source": Path(s.source).name, "page": s.page,
-                                   "contains_answer": contains_answer(s.text, answers) if answers else None}
-                                  for s in cited],
-                        "context": [{"chunk_id": c.chunk_id, "source": Path(c.source).name, "page": c.page,
-                                     "contains_answer": contains_answer(c.text, answers) if answers else None}
-                                    for c in result.context],
-                        "cited_contains": bool(answers) and any(contains_answer(s.text, answers) for s in cited),
-                        "answer_contains": bool(answers) and not ans.refused and contains_answer(
-                            re.sub(r"\[\d+\]", " ", ans.text), answers),
-                        "retrieved_contains": bool(answers) and any(contains_answer(c.text, answers)
-                                                                    for c in result.context),
-                        "notes": result.notes,
-                    }
-                    per[chain].append(entry)
-                    flag = ("REFUSED" if ans.refused else
-                            ("cited-ok" if entry["cited_contains"] else "cited-miss") if answers else "answered")
-                    print(f"[{n}/{len(qa)}] {row['id']} {chain:10s} {wall:6.2f}s calls "
-                          f"{result.usage['calls']}+{result.usage['cached_calls']}c {flag}: "
-                          f"{' '.join(ans.text.split())[:90]}", flush=True)
+            per = run_questions(qa, chains, searcher, llm, args.k)
         searcher.close()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -184,3 +184,27 @@ class Timer:
 
     def __exit__(self, *exc) -> None:
         self.s = time.perf_counter() - self.start
+
+
+def ranx_evaluate(qrels: dict, run: dict, metrics) -> dict:
+    """The means of ``metrics`` by ranx, to cross-check :func:`ragkit.evaluation.metrics.evaluate`.
+
+    ranx is a dev-only reference (not a ragkit dependency); ImportError when it is not installed.
+    The conventions are bridged as in tests/test_metrics.py: only queries with a relevant document,
+    strictly decreasing scores (ranx's order is then the run's), and a never-relevant dummy for an
+    empty ranking (ranx rejects those).
+    """
+    from ranx import Qrels as RQrels
+    from ranx import Run as RRun
+    from ranx import evaluate as r_evaluate
+
+    q = {qid: {d: int(r) for d, r in rels.items()} for qid, rels in qrels.items()
+         if any(r > 0 for r in rels.values())}
+    r = {}
+    for qid in q:
+        ranked = list(run.get(qid, ())) or ["__no_result__"]
+        r[qid] = {d: float(len(ranked) - i) for i, d in enumerate(ranked)}
+    out = r_evaluate(RQrels(q), RRun(r), list(metrics), make_comparable=True)
+    if isinstance(out, float):  # one metric: ranx returns a bare float
+        out = {metrics[0]: out}
+    return {m: float(v) for m, v in out.items()}

@@ -50,7 +50,7 @@ def dir_size_mb(path: Path) -> float:
     return round(sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file()) / 1024 / 1024, 2)
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     common.add_data_arg(parser)
     parser.add_argument("--limit", type=int, default=None, help="first N documents only (default: all)")
@@ -59,118 +59,114 @@ def main() -> None:
     common.require_dataset(args.data)
     args.out = args.out.resolve()
     args.out.mkdir(parents=True, exist_ok=True)
-    machine = common.machine_info()
+    return args
 
+
+def first_ingest(folder: Path, index_dir: Path, cfg):
+    """(a) ragkit ingest into a fresh index: (its report, the result entry, wall seconds, CPU seconds)."""
+    from ragkit.ingest.pipeline import ingest
+
+    print("(a) ragkit ingest ...", flush=True)
+    cpu0 = cpu_s()
+    with Timer() as t_first:
+        report = ingest(folder, index_dir, cfg, rebuild=True)
+    cpu_first = cpu_s() - cpu0
+    first = {"wall_s": round(t_first.s, 2), "timings": report.timings, "counts": report.counts(),
+             "chunks_embedded": report.chunks_embedded, "chunks_total": report.chunks_total,
+             "cpu_s": round(cpu_first, 2),
+             "index_size_mb": dir_size_mb(index_dir), "peak_rss_mb_after": peak_rss_mb()}
+    first["chunks_per_s"] = round(report.chunks_embedded / t_first.s, 1)
+    print(f"    {t_first.s:.1f}s  {report.timings}  {report.chunks_embedded} chunks", flush=True)
+    return report, first, t_first.s, cpu_first
+
+
+def embedder_alone(index_dir: Path, report, cpu_first: float) -> tuple[dict, dict]:
+    """(b) a fresh embedder on exactly the chunk texts of the new index: (its entry, the ratios to (a))."""
+    from ragkit.embedders import LocalMiniLMEmbeddings
+    from ragkit.store.index import open_index
+
+    index = open_index(index_dir)
+    texts = [chunk.text for chunk in index.docstore.iter_chunks()]
+    index.close()
+    print(f"(b) embedder alone on {len(texts)} chunk texts ...", flush=True)
+    embedder = LocalMiniLMEmbeddings()
+    cpu0 = cpu_s()
+    with Timer() as t_load:
+        embedder._load()
+    with Timer() as t_embed:
+        vectors = embedder.embed_array(texts)
+    cpu_embedder = cpu_s() - cpu0
+    assert vectors.shape == (len(texts), embedder.dimension)
+    embedder_total = t_load.s + t_embed.s
+    entry = {"texts": len(texts), "model_load_s": round(t_load.s, 3),
+             "embed_s": round(t_embed.s, 2), "total_s": round(embedder_total, 2),
+             "cpu_s": round(cpu_embedder, 2),
+             "texts_per_s": round(len(texts) / t_embed.s, 1),
+             "peak_rss_mb_after": peak_rss_mb()}
+    ingest_total = report.timings["total_s"]
+    ratio = ingest_total / embedder_total
+    ratios = {
+        "ingest_total_over_embedder_load_plus_embed": round(ratio, 3),
+        "ingest_total_over_embedder_embed_only": round(ingest_total / t_embed.s, 3),
+        # CPU seconds are less sensitive than wall time to other tenants' load.
+        "ingest_cpu_over_embedder_cpu": round(cpu_first / cpu_embedder, 3),
+        # Same run, same process, no drift between (a) and (b): ragkit's non-embedding share.
+        "ingest_total_over_its_own_embed_s": round(ingest_total / report.timings["embed_s"], 3),
+        "ingest_embed_s_over_standalone_embed_s": round(report.timings["embed_s"] / t_embed.s, 3),
+        "target": TARGET_RATIO, "met": ratio <= TARGET_RATIO,
+    }
+    print(f"    load {t_load.s:.2f}s embed {t_embed.s:.1f}s; ingest/embedder = {ratio:.3f}", flush=True)
+    return entry, ratios
+
+
+def reingest(folder: Path, index_dir: Path, cfg, first_s: float) -> tuple[dict, dict]:
+    """(c) re-ingest, unchanged; then with only the mtime touched (hash path)."""
+    from ragkit.ingest.pipeline import ingest
+
+    with Timer() as t_again:
+        again = ingest(folder, index_dir, cfg)
+    assert again.counts()["unchanged"] == 1 and not again.chunks_embedded, again.counts()
+    stat = (folder / "corpus.jsonl").stat()
+    os.utime(folder / "corpus.jsonl", ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    with Timer() as t_touch:
+        touched = ingest(folder, index_dir, cfg)
+    assert touched.counts()["unchanged"] == 1 and not touched.chunks_embedded, touched.counts()
+    print(f"(c) re-ingest {t_again.s * 1000:.1f} ms ({t_again.s / first_s:.3%} of first); "
+          f"mtime touched {t_touch.s * 1000:.1f} ms", flush=True)
+    return ({"wall_s": round(t_again.s, 4), "timings": again.timings, "ratio_to_first": round(t_again.s / first_s, 5),
+             "target": TARGET_REINGEST, "met": t_again.s / first_s <= TARGET_REINGEST},
+            {"wall_s": round(t_touch.s, 4), "timings": touched.timings, "ratio_to_first": round(t_touch.s / first_s, 5)})
+
+
+def langchain_plain(folder: Path, first_s: float) -> dict:
+    """(d) plain LangChain on the same documents, same embedder (whole documents, in memory)."""
     from langchain_community.retrievers import BM25Retriever
     from langchain_community.vectorstores import FAISS
     from langchain_core.documents import Document
 
-    from ragkit.config import Config
     from ragkit.embedders import LocalMiniLMEmbeddings
-    from ragkit.store.index import open_index
-    from ragkit.ingest.pipeline import ingest
 
-    cfg = Config()
-    root = Path(tempfile.mkdtemp(prefix="ingest-speed-", dir=args.out))
-    folder = common.make_corpus_folder(args.data, root / "corpus", args.limit)
-    index_dir = root / "index"
-    n_docs = sum(1 for _ in open(folder / "corpus.jsonl", encoding="utf-8"))
-    print(f"{n_docs} documents; {machine['cpu_model']}, {machine['nproc']} CPUs, load {machine['loadavg_start']}",
+    print("(d) LangChain FAISS.from_documents + BM25Retriever.from_documents ...", flush=True)
+    with Timer() as t_lc:
+        with Timer() as t_read:
+            records = common.read_jsonl(folder / "corpus.jsonl")
+            docs = [Document(page_content=doc_text(d), metadata={"doc_id": str(d["_id"])}) for d in records]
+        with Timer() as t_faiss:
+            store = FAISS.from_documents(docs, LocalMiniLMEmbeddings())
+        with Timer() as t_bm25:
+            BM25Retriever.from_documents(docs)
+    assert store.index.ntotal == len(docs)
+    print(f"    {t_lc.s:.1f}s (FAISS {t_faiss.s:.1f}s, BM25 {t_bm25.s:.2f}s) for {len(docs)} whole documents",
           flush=True)
-    result: dict = {"machine": machine, "documents": n_docs, "limit": args.limit, "temp_dir": str(root)}
+    return {"texts": len(docs), "wall_s": round(t_lc.s, 2), "read_s": round(t_read.s, 3),
+            "faiss_from_documents_s": round(t_faiss.s, 2),
+            "bm25_from_documents_s": round(t_bm25.s, 2),
+            "texts_per_s": round(len(docs) / t_faiss.s, 1),
+            "ratio_ragkit_ingest_to_langchain": round(first_s / t_lc.s, 3),
+            "note": "whole documents (one text each), in memory, not persisted"}
 
-    try:
-        # (a) first ingest
-        print("(a) ragkit ingest ...", flush=True)
-        cpu0 = cpu_s()
-        with Timer() as t_first:
-            report = ingest(folder, index_dir, cfg, rebuild=True)
-        cpu_first = cpu_s() - cpu0
-        first = {"wall_s": round(t_first.s, 2), "timings": report.timings, "counts": report.counts(),
-                 "chunks_embedded": report.chunks_embedded, "chunks_total": report.chunks_total,
-                 "cpu_s": round(cpu_first, 2),
-                 "index_size_mb": dir_size_mb(index_dir), "peak_rss_mb_after": peak_rss_mb()}
-        first["chunks_per_s"] = round(report.chunks_embedded / t_first.s, 1)
-        result["ragkit_ingest"] = first
-        print(f"    {t_first.s:.1f}s  {report.timings}  {report.chunks_embedded} chunks", flush=True)
 
-        # (b) the embedder alone, on the same chunk texts
-        index = open_index(index_dir)
-        texts = [chunk.text for chunk in index.docstore.iter_chunks()]
-        index.close()
-        print(f"(b) embedder alone on {len(texts)} chunk texts ...", flush=True)
-        embedder = LocalMiniLMEmbeddings()
-        cpu0 = cpu_s()
-        with Timer() as t_load:
-            embedder._load()
-        with Timer() as t_embed:
-            vectors = embedder.embed_array(texts)
-        cpu_embedder = cpu_s() - cpu0
-        assert vectors.shape == (len(texts), embedder.dimension)
-        embedder_total = t_load.s + t_embed.s
-        result["embedder_alone"] = {"texts": len(texts), "model_load_s": round(t_load.s, 3),
-                                    "embed_s": round(t_embed.s, 2), "total_s": round(embedder_total, 2),
-                                    "cpu_s": round(cpu_embedder, 2),
-                                    "texts_per_s": round(len(texts) / t_embed.s, 1),
-                                    "peak_rss_mb_after": peak_rss_mb()}
-        ingest_total = report.timings["total_s"]
-        ratio = ingest_total / embedder_total
-        result["ratio_ingest_to_embedder"] = {
-            "ingest_total_over_embedder_load_plus_embed": round(ratio, 3),
-            "ingest_total_over_embedder_embed_only": round(ingest_total / t_embed.s, 3),
-            # CPU seconds are less sensitive than wall time to other tenants' load.
-            "ingest_cpu_over_embedder_cpu": round(cpu_first / cpu_embedder, 3),
-            # Same run, same process, no drift between (a) and (b): ragkit's non-embedding share.
-            "ingest_total_over_its_own_embed_s": round(ingest_total / report.timings["embed_s"], 3),
-            "ingest_embed_s_over_standalone_embed_s": round(report.timings["embed_s"] / t_embed.s, 3),
-            "target": TARGET_RATIO, "met": ratio <= TARGET_RATIO,
-        }
-        print(f"    load {t_load.s:.2f}s embed {t_embed.s:.1f}s; ingest/embedder = {ratio:.3f}", flush=True)
-
-        # (c) re-ingest, unchanged; then with only the mtime touched (hash path)
-        with Timer() as t_again:
-            again = ingest(folder, index_dir, cfg)
-        assert again.counts()["unchanged"] == 1 and not again.chunks_embedded, again.counts()
-        stat = (folder / "corpus.jsonl").stat()
-        os.utime(folder / "corpus.jsonl", ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
-        with Timer() as t_touch:
-            touched = ingest(folder, index_dir, cfg)
-        assert touched.counts()["unchanged"] == 1 and not touched.chunks_embedded, touched.counts()
-        result["reingest_unchanged"] = {"wall_s": round(t_again.s, 4), "timings": again.timings,
-                                        "ratio_to_first": round(t_again.s / t_first.s, 5),
-                                        "target": TARGET_REINGEST, "met": t_again.s / t_first.s <= TARGET_REINGEST}
-        result["reingest_mtime_touched"] = {"wall_s": round(t_touch.s, 4), "timings": touched.timings,
-                                            "ratio_to_first": round(t_touch.s / t_first.s, 5)}
-        print(f"(c) re-ingest {t_again.s * 1000:.1f} ms ({t_again.s / t_first.s:.3%} of first); "
-              f"mtime touched {t_touch.s * 1000:.1f} ms", flush=True)
-
-        # (d) plain LangChain on the same documents, same embedder
-        print("(d) LangChain FAISS.from_documents + BM25Retriever.from_documents ...", flush=True)
-        with Timer() as t_lc:
-            with Timer() as t_read:
-                records = common.read_jsonl(folder / "corpus.jsonl")
-                docs = [Document(page_content=doc_text(d), metadata={"doc_id": str(d["_id"])}) for d in records]
-            with Timer() as t_faiss:
-                store = FAISS.from_documents(docs, LocalMiniLMEmbeddings())
-            with Timer() as t_bm25:
-                BM25Retriever.from_documents(docs)
-        assert store.index.ntotal == len(docs)
-        result["langchain_plain"] = {"texts": len(docs), "wall_s": round(t_lc.s, 2), "read_s": round(t_read.s, 3),
-                                     "faiss_from_documents_s": round(t_faiss.s, 2),
-                                     "bm25_from_documents_s": round(t_bm25.s, 2),
-                                     "texts_per_s": round(len(docs) / t_faiss.s, 1),
-                                     "ratio_ragkit_ingest_to_langchain": round(t_first.s / t_lc.s, 3),
-                                     "note": "whole documents (one text each), in memory, not persisted"}
-        print(f"    {t_lc.s:.1f}s (FAISS {t_faiss.s:.1f}s, BM25 {t_bm25.s:.2f}s) for {len(docs)} whole documents",
-              flush=True)
-        result["peak_rss_mb"] = peak_rss_mb()
-    finally:
-        if not args.keep:
-            shutil.rmtree(root, ignore_errors=True)
-
-    name = f"ingest_speed-limit{args.limit}.json" if args.limit else "ingest_speed.json"
-    path = common.write_json(args.out, name, result)
-    r = result
+def print_summary(r: dict) -> None:
     print()
     print(f"ragkit ingest          {r['ragkit_ingest']['wall_s']:9.2f} s  ({r['ragkit_ingest']['chunks_embedded']} chunks)")
     print(f"embedder alone         {r['embedder_alone']['total_s']:9.2f} s  (load {r['embedder_alone']['model_load_s']} s)")
@@ -185,6 +181,35 @@ def main() -> None:
     print(f"re-ingest mtime only   {r['reingest_mtime_touched']['wall_s']:9.4f} s")
     print(f"LangChain plain        {r['langchain_plain']['wall_s']:9.2f} s  ({r['langchain_plain']['texts']} whole docs)")
     print(f"peak RSS               {r['peak_rss_mb']} MB")
+
+
+def main() -> None:
+    args = parse_args()
+    machine = common.machine_info()
+
+    from ragkit.config import Config
+
+    cfg = Config()
+    root = Path(tempfile.mkdtemp(prefix="ingest-speed-", dir=args.out))
+    folder = common.make_corpus_folder(args.data, root / "corpus", args.limit)
+    index_dir = root / "index"
+    n_docs = sum(1 for _ in open(folder / "corpus.jsonl", encoding="utf-8"))
+    print(f"{n_docs} documents; {machine['cpu_model']}, {machine['nproc']} CPUs, load {machine['loadavg_start']}",
+          flush=True)
+    result: dict = {"machine": machine, "documents": n_docs, "limit": args.limit, "temp_dir": str(root)}
+    try:
+        report, result["ragkit_ingest"], first_s, cpu_first = first_ingest(folder, index_dir, cfg)
+        result["embedder_alone"], result["ratio_ingest_to_embedder"] = embedder_alone(index_dir, report, cpu_first)
+        result["reingest_unchanged"], result["reingest_mtime_touched"] = reingest(folder, index_dir, cfg, first_s)
+        result["langchain_plain"] = langchain_plain(folder, first_s)
+        result["peak_rss_mb"] = peak_rss_mb()
+    finally:
+        if not args.keep:
+            shutil.rmtree(root, ignore_errors=True)
+
+    name = f"ingest_speed-limit{args.limit}.json" if args.limit else "ingest_speed.json"
+    path = common.write_json(args.out, name, result)
+    print_summary(result)
     print(f"wrote {path}")
 
 

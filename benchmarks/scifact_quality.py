@@ -33,8 +33,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common  # noqa: E402  (sets warning filters before langchain imports)
-from common import Timer, doc_text, percentiles, peak_rss_mb  # noqa: E402
-from metrics import dedupe_ranked, evaluate, ranx_evaluate  # noqa: E402
+from common import Timer, doc_text, peak_rss_mb, percentiles, ranx_evaluate  # noqa: E402
+
+from ragkit.evaluation.metrics import dedupe_ranked, evaluate  # noqa: E402
 
 METRICS = ("ndcg@10", "recall@100", "mrr@10")
 TARGETS = {"sparse": 0.67, "dense": 0.64, "hybrid": 0.71}  # nDCG@10
@@ -66,8 +67,8 @@ def same_chunks(index_dir: Path, cfg, corpus: list[dict]) -> tuple[bool, str]:
     """
     from langchain_core.documents import Document
 
-    from ragkit.store.index import open_index
     from ragkit.ingest.splitters import split_documents
+    from ragkit.store.index import open_index
 
     docs = []
     for line, d in enumerate(corpus, start=1):

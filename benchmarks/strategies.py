@@ -13,7 +13,7 @@ as in ``scifact_quality.py``. Strategy ``none`` (plain hybrid, no model) is the 
 the same process on the same queries; strategies are interleaved per query so that load
 changes on the shared machine hit all of them alike.
 
-Reported per strategy: nDCG@10, recall@100, MRR@10 (``metrics.py``; ranx cross-check when
+Reported per strategy: nDCG@10, recall@100, MRR@10 (``ragkit.evaluation.metrics``; ranx cross-check when
 installed), the change against ``none`` with a paired bootstrap 95% interval and per-query
 wins/ties/losses on nDCG@10, LLM calls and tokens per query, how often the model's output was
 unusable and the plan fell back to the original question, and latency p50/p95 per query
@@ -42,8 +42,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common  # noqa: E402  (sets warning filters before langchain imports)
-from common import Timer, percentiles, peak_rss_mb  # noqa: E402
-from metrics import dedupe_ranked, evaluate  # noqa: E402
+from common import Timer, peak_rss_mb, percentiles, ranx_evaluate  # noqa: E402
+
+from ragkit.evaluation.metrics import dedupe_ranked, evaluate, per_query  # noqa: E402
 
 STRATEGIES = ("none", "multi-query", "rag-fusion", "hyde", "step-back", "decompose")
 METRICS = ("ndcg@10", "recall@100", "mrr@10")
@@ -125,11 +126,9 @@ def bootstrap_ci(deltas: list[float], seed: int = 0) -> list[float]:
 
 def summarise(strategy: str, rows: list[dict], qids: list[str], qrels: dict, base: dict | None) -> dict:
     run = {qid: r["run"] for qid, r in zip(qids, rows)}
-    scored = evaluate(qrels, run, METRICS, per_query=True)
+    scored = {"mean": evaluate(qrels, run, METRICS), "per_query": {m: per_query(qrels, run, m) for m in METRICS}}
     out = {"metrics": {m: round(v, 4) for m, v in scored["mean"].items()}}
     try:
-        from metrics import ranx_evaluate
-
         theirs = ranx_evaluate(qrels, run, METRICS)
         out["max_abs_diff_vs_ranx"] = max(abs(scored["mean"][m] - theirs[m]) for m in METRICS)
     except ImportError:
@@ -183,7 +182,7 @@ def print_table(result: dict) -> None:
               f"{result['none_all_queries']['metrics']})")
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     common.add_data_arg(parser)
     parser.add_argument("--index", type=Path, default=None, help="index folder (default <out>/scifact-index)")
@@ -197,15 +196,59 @@ def main() -> None:
     common.require_dataset(args.data)
     args.out = args.out.resolve()
     args.index = (args.index or args.out / "scifact-index").resolve()
-    strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
-    bad = [s for s in strategies if s not in STRATEGIES]
+    args.strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
+    bad = [s for s in args.strategies if s not in STRATEGIES]
     if bad:
         sys.exit(f"error: unknown strategies {bad}; choose from {', '.join(STRATEGIES)}")
-    if "none" not in strategies:
-        strategies.insert(0, "none")  # the baseline always runs
+    if "none" not in args.strategies:
+        args.strategies.insert(0, "none")  # the baseline always runs
     if not (args.index / "CURRENT").is_file():
         sys.exit(f"error: no index at {args.index}. Build it first (~20-30 min):\n"
                  f"  python benchmarks/scifact_quality.py --skip-baselines")
+    return args
+
+
+def run_all(texts: list[str], strategies: list[str], llms: dict, searcher, args) -> dict[str, list[dict]]:
+    """Every query with every strategy, strategies interleaved per query; the rows by strategy."""
+    per: dict[str, list[dict]] = {s: [] for s in strategies}
+    started = time.perf_counter()
+    for i, q in enumerate(texts, start=1):
+        for s in strategies:
+            per[s].append(one(q, s, llms.get(s), searcher, args.depth, args.n_queries))
+        if i % 10 == 0 or i == len(texts):
+            elapsed = time.perf_counter() - started
+            print(f"  {i}/{len(texts)} queries, {elapsed / 60:.1f} min, ETA {elapsed / i * (len(texts) - i) / 60:.1f} min",
+                  flush=True)
+    return per
+
+
+def summarise_all(strategies: list[str], per: dict, qids: list[str], qrels: dict) -> dict:
+    """Each strategy's summary, compared with ``none`` (which runs first)."""
+    base = None
+    out = {}
+    for s in strategies:
+        out[s] = summarise(s, per[s], qids, qrels, base)
+        if s == "none":
+            base = out[s]["_scored"]
+    for e in out.values():
+        e.pop("_scored")
+    return out
+
+
+def none_on_all_queries(index: Path, cfg, depth: int, qids_all, texts_all, qrels_all) -> dict:
+    """Plain hybrid on every test query: is the subset representative? (no model: cheap)"""
+    from ragkit.retrieval.search import Searcher
+
+    searcher = Searcher(index, cfg)
+    results = searcher.search_many(texts_all, mode="hybrid", k=depth)
+    searcher.close()
+    run = {qid: doc_run(res) for qid, res in zip(qids_all, results)}
+    return {"queries": len(qids_all), "metrics": {m: round(v, 4) for m, v in evaluate(qrels_all, run, METRICS).items()}}
+
+
+def main() -> None:
+    args = parse_args()
+    strategies = args.strategies
 
     from ragkit.config import Config
     from ragkit.retrieval.search import Searcher
@@ -224,33 +267,13 @@ def main() -> None:
           f"{machine['cpu_model']}, {machine['nproc']} CPUs, load {machine['loadavg_start']}", flush=True)
 
     llm_cfg, llms, load_s = build_llms(strategies, args)
-    per: dict[str, list[dict]] = {s: [] for s in strategies}
     with Timer() as t_run:
-        for i, q in enumerate(texts, start=1):
-            for s in strategies:
-                per[s].append(one(q, s, llms.get(s), searcher, args.depth, args.n_queries))
-            if i % 10 == 0 or i == len(texts):
-                elapsed = time.perf_counter() - t_run.start
-                print(f"  {i}/{len(texts)} queries, {elapsed / 60:.1f} min, ETA {elapsed / i * (len(texts) - i) / 60:.1f} min",
-                      flush=True)
+        per = run_all(texts, strategies, llms, searcher, args)
     searcher.close()
-
-    base = None
-    out_strategies = {}
-    for s in strategies:
-        out_strategies[s] = summarise(s, per[s], qids, qrels, base)
-        if s == "none":
-            base = out_strategies[s]["_scored"]
+    out_strategies = summarise_all(strategies, per, qids, qrels)
     all_none = None
-    if len(qids) < len(qids_all):  # context: is the subset representative? (no model: cheap)
-        searcher = Searcher(args.index, cfg)
-        results = searcher.search_many(texts_all, mode="hybrid", k=args.depth)
-        searcher.close()
-        run = {qid: doc_run(res) for qid, res in zip(qids_all, results)}
-        all_none = {"queries": len(qids_all),
-                    "metrics": {m: round(v, 4) for m, v in evaluate(qrels_all, run, METRICS).items()}}
-    for e in out_strategies.values():
-        e.pop("_scored")
+    if len(qids) < len(qids_all):
+        all_none = none_on_all_queries(args.index, cfg, args.depth, qids_all, texts_all, qrels_all)
     result = {
         "machine": machine,
         "setup": {"data": str(args.data), "index": str(args.index), "queries": len(qids), "limit": args.limit,

@@ -4,18 +4,18 @@ import json
 
 import pytest
 
+from ragkit.config import AskConfig
 from ragkit.errors import GenerationError
 from ragkit.generation.ask import ask
-from ragkit.config import AskConfig
-from ragkit.retrieval.fusion import reciprocal_rank_fusion
 from ragkit.ingest.pipeline import ingest
 from ragkit.llm import LLMError
+from ragkit.retrieval.fusion import reciprocal_rank_fusion
 from ragkit.retrieval.plan import retrieve
 from ragkit.retrieval.search import Searcher
 from ragkit.retrieval.transforms import plan_queries
 
-from fakes import fake_llm
 from conftest import write_docs
+from fakes import fake_llm
 
 DOCS = {
     "fusion.md": "# Fusion\n\nReciprocal rank fusion adds 1/(60 + rank) for each list a document appears in.",

@@ -1,70 +1,16 @@
-"""One contract test per backend interface, run over every registered backend: embedders, dense and sparse indexes, the docstore."""
+"""One contract test per backend interface, run over every registered backend: dense and sparse indexes, the docstore (embedders: test_embedders.py; chat models: test_llm.py)."""
 
 import numpy as np
 import pytest
 from langchain_core.documents import Document
 
+from ragkit.embedders.hashing import HashEmbeddings
 from ragkit.errors import StoreError
 from ragkit.store.backends import DENSE_STORES, SPARSE_STORES, dense_store_class, sparse_store_class
 from ragkit.store.docstore import DocStore
 from ragkit.store.generations import current_generation
 from ragkit.store.index import open_index
 from ragkit.store.manifest import read_manifest, write_manifest
-from ragkit.embedders import EmbedderConfig, EmbedderError, HashEmbeddings, build_embedder
-
-from conftest import have_local_model
-
-EMBEDDERS = [pytest.param("hash", id="hash"),
-             pytest.param("local", id="local", marks=[pytest.mark.integration,
-                          pytest.mark.skipif(not have_local_model(), reason="local model packages not installed")])]
-
-
-@pytest.mark.parametrize("kind", EMBEDDERS)
-def test_embedder_contract(kind):
-    """Shape, normalisation, determinism, empty input, query == document path, related > unrelated."""
-    embedder = build_embedder(EmbedderConfig(kind=kind))
-    texts = ["the cat sat on the mat", "a cat was sitting on a mat", "quarterly revenue fell sharply", ""]
-    vectors = embedder.embed_array(texts)
-    assert vectors.shape == (4, embedder.dimension) and vectors.dtype == np.float32
-    assert np.allclose(np.linalg.norm(vectors[:3], axis=1), 1.0, atol=1e-4)
-    assert np.array_equal(vectors, embedder.embed_array(texts))
-    assert embedder.embed_array([]).shape == (0, embedder.dimension)
-    assert np.allclose(embedder.embed_query(texts[0]), vectors[0], atol=1e-5)
-    assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2]
-    assert embedder.model_id and ":" in embedder.model_id
-
-
-@pytest.mark.integration
-@pytest.mark.skipif(not have_local_model(), reason="local model packages not installed")
-def test_local_embedder_batch_order_does_not_change_vectors():
-    """Length-sorted batching must put every vector back in its text's place."""
-    embedder = build_embedder(EmbedderConfig(kind="local", batch_size=2))
-    texts = ["short", "a much longer sentence about retrieval and ranking of passages", "mid length text", "x"]
-    together = embedder.embed_array(texts)
-    alone = np.vstack([embedder.embed_array([t]) for t in texts])
-    assert np.allclose(together, alone, atol=1e-4)
-
-
-def test_openai_embedder_builds_offline_and_needs_a_key(monkeypatch):
-    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    embedder = build_embedder(EmbedderConfig(kind="openai"))  # building never touches the network
-    assert embedder.dimension == 1536 and embedder.model_id == "openai:text-embedding-3-small"
-    with pytest.raises(EmbedderError, match="OPENAI_API_KEY"):
-        embedder.embed_array(["hello"])
-
-
-def test_openai_key_never_in_repr(monkeypatch):
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-secret-value-123")
-    embedder = build_embedder(EmbedderConfig(kind="openai", base_url="http://127.0.0.1:9"))
-    assert "sk-secret" not in repr(embedder)
-    with pytest.raises(EmbedderError) as info:  # nothing listens on port 9: fails fast, names the setting
-        embedder.embed_array(["hello"])
-    assert "sk-secret" not in str(info.value) and "base_url" in str(info.value)
-
-
-def test_unknown_embedder_kind():
-    with pytest.raises(EmbedderError, match="unknown embedder.kind"):
-        build_embedder(EmbedderConfig(kind="nope"))
 
 
 @pytest.mark.parametrize("name", sorted(DENSE_STORES))

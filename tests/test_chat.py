@@ -3,12 +3,11 @@
 import pytest
 from typer.testing import CliRunner
 
+from ragkit.cli import app
+from ragkit.config import AskConfig
 from ragkit.generation.chat import ChatHistory, ChatSession, trim_history
 
 from fakes import fake_llm
-from ragkit.cli import app
-from ragkit.config import AskConfig
-
 
 
 def test_session_is_saved_and_resumed(searcher, tmp_path):

@@ -8,7 +8,6 @@ from typer.testing import CliRunner
 from ragkit.cli import app
 from ragkit.errors import RagkitError, StoreError, UsageError
 
-
 runner = CliRunner()
 
 

@@ -5,8 +5,7 @@ import re
 
 import pytest
 
-from ragkit.config import (AskConfig, Config, ConfigError, LLMConfig, SearchConfig, SplitterConfig, config_from_dict,
-                           load_config)
+from ragkit.config import AskConfig, Config, ConfigError, LLMConfig, SearchConfig, SplitterConfig, config_from_dict, load_config
 from ragkit.errors import SettingError
 
 

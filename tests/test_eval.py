@@ -6,13 +6,13 @@ import pytest
 from typer.testing import CliRunner
 
 from ragkit.cli import app
-from ragkit.evaluation.runner import run_eval
-from ragkit.evaluation.spec import load_eval_config
 from ragkit.evaluation.metrics import evaluate
 from ragkit.evaluation.report import write_report
+from ragkit.evaluation.runner import run_eval
+from ragkit.evaluation.spec import load_eval_config
 
-from fakes import fake_llm
 from conftest import write_docs
+from fakes import fake_llm
 
 CORPUS = [
     {"_id": "d1", "title": "Cats", "text": "Cats are small felines that hunt mice."},

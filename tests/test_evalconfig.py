@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 
 from ragkit.errors import EvalConfigError
-from ragkit.evaluation.spec import (DatasetSpec, EvalSpec, PipelineSpec, load_eval_config, metrics_for,
-                               pipeline_config)
+from ragkit.evaluation.spec import DatasetSpec, EvalSpec, PipelineSpec, load_eval_config, metrics_for, pipeline_config
 
 from conftest import REPO, SHARED
 

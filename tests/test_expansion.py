@@ -5,8 +5,8 @@ import dataclasses
 import pytest
 
 from ragkit.errors import SearchError
-from ragkit.retrieval.expansion import expand
 from ragkit.ingest.pipeline import ingest
+from ragkit.retrieval.expansion import expand
 from ragkit.retrieval.search import Searcher
 from ragkit.text import split_sentences
 

@@ -8,11 +8,10 @@ import pytest
 
 from ragkit.errors import EXIT_PARTIAL, FolderError, IndexLocked
 from ragkit.ingest.pipeline import ingest
+from ragkit.retrieval.search import Searcher
 from ragkit.store.generations import WriterLock, current_generation
 from ragkit.store.index import open_index
 from ragkit.store.manifest import read_manifest
-from ragkit.retrieval.search import Searcher
-
 
 
 def _sources(index_dir):

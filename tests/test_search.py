@@ -5,11 +5,10 @@ import dataclasses
 import pytest
 
 from ragkit.config import config_from_dict
-from ragkit.retrieval.fusion import reciprocal_rank_fusion
 from ragkit.errors import EmbedderMismatch, IndexMissing, SearchError
 from ragkit.ingest.pipeline import ingest
+from ragkit.retrieval.fusion import reciprocal_rank_fusion
 from ragkit.retrieval.search import Searcher, parse_filters
-
 
 
 @pytest.mark.parametrize("mode", ["dense", "sparse", "hybrid"])

@@ -17,7 +17,6 @@ from pathlib import Path
 from ragkit.errors import DatasetError
 
 
-
 @dataclass(frozen=True)
 class QAItem:
     """One QA question with what counts as a right answer and where it lives."""

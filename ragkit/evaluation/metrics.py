@@ -24,7 +24,7 @@ Metric names are ``name@k`` or a bare ``name`` (k = the whole ranked list), ``na
   the relevant ranks r <= k, divided by *all* relevant docs of the query.
 - ``hit``: 1 if any relevant doc is in the top k (trec_eval's ``success``, ranx's ``hit_rate``).
 
-Averaging conventions (the same as ``benchmarks/metrics.py``, whose numbers these reproduce):
+Averaging conventions (BENCHMARKS.md's numbers come from these functions):
 macro means over the queries of ``qrels``; a query missing from the run scores 0 (trec_eval
 ``-c``, ranx ``make_comparable=True``); queries without any relevant document are skipped,
 since recall and nDCG are undefined for them (ranx would count them as 0 instead); queries
@@ -40,6 +40,8 @@ import unicodedata
 from collections import Counter
 from pathlib import PurePosixPath
 from typing import Mapping, Sequence
+
+from ragkit.errors import MetricError
 
 Qrels = Mapping[str, Mapping[str, float]]
 Run = Mapping[str, Sequence[str]]
@@ -116,17 +118,17 @@ _FUNCTIONS = {"recall": recall_at_k, "precision": precision_at_k, "mrr": mrr_at_
 def parse_metric(name: str) -> tuple[str, int | None]:
     """Split ``"ndcg@10"`` into ``("ndcg", 10)``; a bare ``"map"`` gives ``("map", None)``.
 
-    Case and surrounding spaces are ignored. Raises ValueError for an unknown name or a k that
+    Case and surrounding spaces are ignored. Raises MetricError for an unknown name or a k that
     is not a positive integer, listing the valid names.
     """
     base, sep, k_text = name.strip().lower().partition("@")
     valid = ", ".join(RETRIEVAL_METRICS)
     if base not in _FUNCTIONS:
-        raise ValueError(f"unknown metric {name!r}; valid metrics: {valid} (optionally @k, e.g. ndcg@10)")
+        raise MetricError(f"unknown metric {name!r}; valid metrics: {valid} (optionally @k, e.g. ndcg@10)")
     if not sep:
         return base, None
     if not k_text.isdigit() or int(k_text) < 1:
-        raise ValueError(f"bad cutoff in metric {name!r}: k must be a positive integer, e.g. {base}@10")
+        raise MetricError(f"bad cutoff in metric {name!r}: k must be a positive integer, e.g. {base}@10")
     return base, int(k_text)
 
 
@@ -136,13 +138,13 @@ def _check_ranked(qid: str, ranked: Sequence[str]) -> list[str]:
     # too, and silently deduplicating would hide a bug upstream (use dedupe_ranked first).
     if len(set(ranked)) != len(ranked):
         dup = next(d for d, n in Counter(ranked).items() if n > 1)
-        raise ValueError(f"run for query {qid!r} lists document {dup!r} more than once")
+        raise MetricError(f"run for query {qid!r} lists document {dup!r} more than once")
     return ranked
 
 
 def per_query(qrels: Qrels, run: Run, metric: str) -> dict[str, float]:
     """``{query_id: value}`` of one metric (e.g. ``"ndcg@10"``) for every qrels query with a
-    relevant document; queries missing from the run score 0. Raises ValueError on a bad metric
+    relevant document; queries missing from the run score 0. Raises MetricError on a bad metric
     name or a run that lists a document twice for a query."""
     base, k = parse_metric(metric)
     fn = _FUNCTIONS[base]
@@ -197,20 +199,20 @@ def _same_source(expected: tuple[str, ...], source: str) -> bool:
 
 def _check_k(k: int) -> None:
     if k < 1:
-        raise ValueError(f"k must be >= 1, got {k}")
+        raise MetricError(f"k must be >= 1, got {k}")
 
 
 def source_hit_at_k(expected_source: str, sources: Sequence[str], k: int) -> float:
     """1.0 when the expected file is the source of one of the top-k chunks, else 0.0.
 
     Paths compare as POSIX paths; a bare file name matches that file in any folder, and more
-    generally a path matches when one ends with the other's components. Raises ValueError for
+    generally a path matches when one ends with the other's components. Raises MetricError for
     an empty expected source or k < 1.
     """
     _check_k(k)
     expected = _path_parts(expected_source)
     if not expected:
-        raise ValueError("expected_source is empty")
+        raise MetricError("expected_source is empty")
     return 1.0 if any(_same_source(expected, s) for s in sources[:k]) else 0.0
 
 
@@ -224,7 +226,7 @@ def page_hit_at_k(expected_source: str, expected_page: int,
     _check_k(k)
     expected = _path_parts(expected_source)
     if not expected:
-        raise ValueError("expected_source is empty")
+        raise MetricError("expected_source is empty")
     return 1.0 if any(page is not None and int(page) == int(expected_page) and _same_source(expected, src)
                       for src, page in hits[:k]) else 0.0
 
@@ -252,7 +254,7 @@ def _check_answers(answers: Sequence[str]) -> None:
     if isinstance(answers, str):
         raise TypeError("answers must be a sequence of strings, not one string")
     if not answers:
-        raise ValueError("no reference answers (score unanswerable questions with refusal_correct)")
+        raise MetricError("no reference answers (score unanswerable questions with refusal_correct)")
 
 
 def exact_match(prediction: str, answers: Sequence[str]) -> float:
@@ -308,7 +310,7 @@ def citation_validity(citations: Sequence[int], n_sources: int) -> float:
     (``bool(citations)``); report it beside this one.
     """
     if n_sources < 0:
-        raise ValueError(f"n_sources must be >= 0, got {n_sources}")
+        raise MetricError(f"n_sources must be >= 0, got {n_sources}")
     cited = set(citations)
     if not cited:
         return 1.0
@@ -318,10 +320,10 @@ def citation_validity(citations: Sequence[int], n_sources: int) -> float:
 def percentile(values: Sequence[float], q: float) -> float:
     """q-th percentile (0..100) by linear interpolation, as ``numpy.percentile``'s default.
 
-    0.0 for no values (a latency summary of an empty run). Raises ValueError for q outside 0..100.
+    0.0 for no values (a latency summary of an empty run). Raises MetricError for q outside 0..100.
     """
     if not 0 <= q <= 100:
-        raise ValueError(f"percentile q must be within 0..100, got {q}")
+        raise MetricError(f"percentile q must be within 0..100, got {q}")
     xs = sorted(float(v) for v in values)
     if not xs:
         return 0.0

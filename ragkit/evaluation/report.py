@@ -44,6 +44,7 @@ def build_results(spec, outcomes) -> dict:
 
 
 def metric_columns(outcomes) -> list[str]:
+    """Every metric name reported by any run, in first-seen order (the table's columns)."""
     columns: list[str] = []
     for outcome in outcomes:
         for name in outcome.metrics:

@@ -18,18 +18,19 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ragkit.config import Config, LLMConfig, effective_chain
 from ragkit.evaluation import metrics as M
-from ragkit.generation.ask import ask
-from ragkit.retrieval.plan import retrieve
-from ragkit.config import Config, effective_chain
-from ragkit.evaluation.spec import EvalSpec, metrics_for, pipeline_config
 from ragkit.evaluation.datasets import Dataset, load_beir, load_qa
+from ragkit.evaluation.judge import faithfulness
+from ragkit.evaluation.spec import EvalSpec, metrics_for, pipeline_config
+from ragkit.generation.ask import ask
 from ragkit.ingest.pipeline import ingest
+from ragkit.llm import build_llm
+from ragkit.retrieval.plan import retrieve
 from ragkit.retrieval.search import Searcher
 from ragkit.retrieval.transforms import plan_queries
 
 RETRIEVAL = set(M.RETRIEVAL_METRICS)
-ANSWER_METRICS = ("exact_match", "f1", "contains", "refusal_accuracy", "citation_validity", "faithfulness")
 COST_METRICS = ("llm_calls", "prompt_tokens", "completion_tokens")
 
 
@@ -161,12 +162,50 @@ def compute_metrics(dataset: Dataset, records: dict[str, dict], metric_names: li
         out["citation_validity"] = sum(M.citation_validity(records[q]["citations"], records[q]["n_sources"])
                                        for q in answered) / len(answered)
     if "faithfulness" in metric_names and answered and judge is not None:
-        from ragkit.evaluation.judge import faithfulness
-
         out["faithfulness"] = sum(faithfulness(judge, records[q]) for q in answered) / len(answered)
     for name in COST_METRICS:  # cost is always reported, per query
         out[name] = sum(records[q].get(name, 0) for q in ids) / len(ids) if ids else 0.0
     return {key: round(float(value), 6) for key, value in out.items()}
+
+
+def _pipeline_cfg(spec: EvalSpec, pipeline) -> Config:
+    """The pipeline's full config, with ``ask.chain: auto`` resolved for its model as ``ragkit ask`` does."""
+    cfg = pipeline_config(spec, pipeline)
+    return dataclasses.replace(cfg, ask=dataclasses.replace(cfg.ask, chain=effective_chain(cfg.ask.chain, cfg.llm.kind)))
+
+
+def _chat_model(cfg: Config, dataset: Dataset, answer: bool, out: Path, llm_factory=None):
+    """The pipeline's chat model, or None when neither its query strategy nor its answers need one."""
+    needs_model = cfg.ask.strategy != "none" or (dataset.kind == "qa" and answer and cfg.ask.chain != "extract")
+    if not needs_model:
+        return None
+    return llm_factory(cfg.llm) if llm_factory else build_llm(cfg.llm, cache_dir=out / "cache")
+
+
+def _run_queries(todo: list, records: dict, trace_path: Path, dataset: Dataset, searcher: Searcher, cfg: Config,
+                 llm, pipeline, depth: int, progress=None) -> float:
+    """Run the queries not traced yet, appending each record as soon as it is known; the seconds of work."""
+    label = f"{dataset.name} / {pipeline.name}"
+    if progress:
+        progress.start(label, len(dataset.queries))
+        progress.advance(label, len(dataset.queries) - len(todo))
+    work_s = 0.0
+    with open(trace_path, "a", encoding="utf-8") as traces:
+        for qid, text in todo:
+            record = _one_query(qid, text, dataset, searcher, cfg, llm, pipeline.answer, depth)
+            traces.write(json.dumps(record, ensure_ascii=False) + "\n")
+            traces.flush()  # an interrupted run resumes after the last complete line
+            records[qid] = record
+            work_s += record["work_s"]
+            if progress:
+                progress.advance(label)
+    return work_s
+
+
+def _latency_timings(dataset: Dataset, records: dict) -> dict:
+    latencies = [records[q]["latency_s"] for q, _ in dataset.queries if q in records]
+    return {"latency_p50_s": round(M.percentile(latencies, 50), 4), "latency_p95_s": round(M.percentile(latencies, 95), 4),
+            "query_time_s": round(sum(latencies), 4)}
 
 
 def run_pipeline(spec: EvalSpec, pipeline, dataset: Dataset, out: Path, progress=None, llm_factory=None) -> RunOutcome:
@@ -176,18 +215,12 @@ def run_pipeline(spec: EvalSpec, pipeline, dataset: Dataset, out: Path, progress
     todo: list = []
     work_s = 0.0
     try:
-        cfg = pipeline_config(spec, pipeline)
-        cfg = dataclasses.replace(cfg, ask=dataclasses.replace(cfg.ask, chain=effective_chain(cfg.ask.chain, cfg.llm.kind)))
+        cfg = _pipeline_cfg(spec, pipeline)
         index_started = time.perf_counter()
-        index_dir = _index_for(dataset, cfg, out, progress)
-        searcher = Searcher(index_dir, cfg)
+        searcher = Searcher(_index_for(dataset, cfg, out, progress), cfg)
         outcome.timings["index_s"] = round(time.perf_counter() - index_started, 4)  # build or update, and load
-        needs_model = cfg.ask.strategy != "none" or (dataset.kind == "qa" and pipeline.answer and cfg.ask.chain != "extract")
-        llm = None
-        if needs_model:
-            from ragkit.llm import build_llm
-
-            llm = llm_factory(cfg.llm) if llm_factory else build_llm(cfg.llm, cache_dir=out / "cache")
+        llm = _chat_model(cfg, dataset, pipeline.answer, out, llm_factory)
+        if llm is not None:
             outcome.models["llm"] = llm.model_id
         outcome.models["embedder"] = searcher.index.manifest["embedder"]["id"]
         trace_path = out / "traces" / dataset.name / f"{pipeline.name}.jsonl"
@@ -195,32 +228,12 @@ def run_pipeline(spec: EvalSpec, pipeline, dataset: Dataset, out: Path, progress
         records = _read_traces(trace_path)
         todo = [(qid, text) for qid, text in dataset.queries if qid not in records]
         names = metrics_for(spec, dataset)
-        depth = _depth(names)
-        if progress:
-            progress.start(f"{dataset.name} / {pipeline.name}", len(dataset.queries))
-            progress.advance(f"{dataset.name} / {pipeline.name}", len(dataset.queries) - len(todo))
-        work_s = 0.0
-        with open(trace_path, "a", encoding="utf-8") as traces:
-            for qid, text in todo:
-                record = _one_query(qid, text, dataset, searcher, cfg, llm, pipeline.answer, depth)
-                traces.write(json.dumps(record, ensure_ascii=False) + "\n")
-                traces.flush()
-                records[qid] = record
-                work_s += record["work_s"]
-                if progress:
-                    progress.advance(f"{dataset.name} / {pipeline.name}")
+        work_s = _run_queries(todo, records, trace_path, dataset, searcher, cfg, llm, pipeline, _depth(names), progress)
         searcher.close()
-        judge = None
-        if getattr(spec, "judge", None):
-            from ragkit.llm import LLMConfig, build_llm
-
-            judge = build_llm(LLMConfig(**spec.judge), cache_dir=out / "cache")
+        judge = build_llm(LLMConfig(**spec.judge), cache_dir=out / "cache") if getattr(spec, "judge", None) else None
         outcome.metrics = compute_metrics(dataset, records, names, judge)
         outcome.n_queries = len(records)
-        latencies = [records[q]["latency_s"] for q, _ in dataset.queries if q in records]
-        outcome.timings.update(latency_p50_s=round(M.percentile(latencies, 50), 4),
-                               latency_p95_s=round(M.percentile(latencies, 95), 4),
-                               query_time_s=round(sum(latencies), 4))
+        outcome.timings.update(_latency_timings(dataset, records))
     except Exception as exc:  # one failing run must not stop the others; the report says why
         outcome.status, outcome.error = "failed", f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
     total = time.perf_counter() - clock

@@ -19,7 +19,7 @@ from ragkit.generation.citations import strip_citations
 from ragkit.llm.base import ChatModel
 from ragkit.retrieval.expansion import expand
 from ragkit.retrieval.plan import retrieve
-from ragkit.retrieval.search import SearchResult, Searcher
+from ragkit.retrieval.search import Searcher, SearchResult
 from ragkit.retrieval.transforms import QueryPlan, plan_queries
 
 

@@ -18,11 +18,31 @@ from typing import Callable, Sequence
 from ragkit.errors import GenerationError
 from ragkit.generation.answer import Answer, number_sources
 from ragkit.generation.budget import ModelRun
-from ragkit.generation.citations import (NO_ANSWER, Source, clean_citations, format_note, format_source,
-                                         has_content, is_none_reply, is_refusal, replace_citations, tidy_output)
+from ragkit.generation.citations import (
+    NO_ANSWER,
+    Source,
+    clean_citations,
+    format_note,
+    format_source,
+    has_content,
+    is_none_reply,
+    is_refusal,
+    replace_citations,
+    tidy_output,
+)
 from ragkit.generation.extract import extract_answer
-from ragkit.generation.prompts import (MAP_SYSTEM, MAP_TASK, REDUCE_SYSTEM, REFINE_TASK, STUFF_TASK, SYSTEM,
-                                       context_prompt, current_answer_block, notes_prompt, source_blocks)
+from ragkit.generation.prompts import (
+    MAP_SYSTEM,
+    MAP_TASK,
+    REDUCE_SYSTEM,
+    REFINE_TASK,
+    STUFF_TASK,
+    SYSTEM,
+    context_prompt,
+    current_answer_block,
+    notes_prompt,
+    source_blocks,
+)
 from ragkit.llm.base import ChatModel
 
 CHAINS = ("stuff", "map-reduce", "refine", "extract")

@@ -13,12 +13,13 @@ from typing import Callable
 
 from ragkit.config import LLMConfig, register_backend_name
 from ragkit.errors import LLMError
-from ragkit.llm.backends import build_local, build_openai, shipped_gguf
-from ragkit.llm.base import DEFAULT_CONTEXT, ChatLLM, ChatModel, Usage
+from ragkit.llm.base import ChatLLM, ChatModel, Usage
+from ragkit.llm.local import build_local
+from ragkit.llm.openai import build_openai
 from ragkit.paths import cache_dir as default_cache_dir
 
-__all__ = ["DEFAULT_CONTEXT", "LLMS", "ChatLLM", "ChatModel", "LLMConfig", "LLMError", "Usage", "build_llm",
-           "register_llm", "shipped_gguf"]
+__all__ = ["LLMS", "ChatLLM", "ChatModel", "LLMConfig", "LLMError", "Usage", "build_llm",
+           "register_llm"]
 
 LLMBuilder = Callable[[LLMConfig, "Path | None"], ChatLLM]
 """Builds a :class:`ChatLLM` from the ``llm:`` section and the cache file (None: no cache)."""

@@ -1,18 +1,14 @@
 """The chat-model interface every backend is wrapped in (:class:`ChatLLM`): cached, counted, errors that name the setting.
 
-Answers are cached in SQLite (no pickle), keyed by model id, parameters and messages. The
-backends are in :mod:`ragkit.llm.backends`; the registry that builds them by ``llm.kind`` is
-:mod:`ragkit.llm`.
+Answers are cached by :class:`~ragkit.llm.cache.LLMCache`, keyed by model id, parameters and
+messages. The backends are in :mod:`ragkit.llm.local` and :mod:`ragkit.llm.openai`; the
+registry that builds them by ``llm.kind`` is :mod:`ragkit.llm`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
-import sqlite3
 import threading
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Protocol
@@ -22,10 +18,7 @@ from langchain_core.messages import BaseMessage, HumanMessage
 
 from ragkit.config import LLMConfig
 from ragkit.errors import LLMError
-
-DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
-DEFAULT_CONTEXT = {"local": 2048, "openai": 128000}
-
+from ragkit.llm.cache import LLMCache
 
 
 @dataclass
@@ -71,6 +64,11 @@ def message_text(content: Any) -> str:
     return "".join(b if isinstance(b, str) else str(b.get("text", "")) for b in content or [] if isinstance(b, (str, dict)))
 
 
+def chat_params(cfg: LLMConfig) -> dict:
+    """The generation parameters of an ``llm:`` section that go into every cache key."""
+    return {"temperature": cfg.temperature, "max_tokens": cfg.max_tokens, "seed": cfg.seed}
+
+
 def scrub_secret(text: str) -> str:
     """Remove the API key from text that may reach the user, and keep it to one line."""
     key = os.environ.get("OPENAI_API_KEY")
@@ -80,7 +78,7 @@ def scrub_secret(text: str) -> str:
 
 
 class ChatLLM:
-    """Wraps a LangChain BaseChatModel: SQLite cache keyed by model id, messages and parameters; usage counting.
+    """Wraps a LangChain BaseChatModel: a call cache keyed by model id, messages and parameters; usage counting.
 
     ``chat_model`` may also be a zero-argument factory, called on the first uncached call, so
     that building a ChatLLM is instant and never loads a model or opens a connection.
@@ -95,8 +93,8 @@ class ChatLLM:
         self.usage = Usage()
         self._model = chat_model if isinstance(chat_model, BaseChatModel) else None
         self._factory, self._translate = chat_model, translate
+        self._cache = LLMCache(cache_path) if cache_path is not None else None
         self._lock = threading.Lock()
-        self._db: sqlite3.Connection | None = None
 
     def __repr__(self) -> str:
         return f"ChatLLM(model_id={self.model_id!r}, context_window={self.context_window}, cache={str(self.cache_path)!r})"
@@ -175,8 +173,8 @@ class ChatLLM:
         payload = {"model_id": self.model_id, "messages": [[m.type, m.content] for m in msgs],
                    "params": {"temperature": self.params.get("temperature"), "max_tokens": max_tokens,
                               "stop": list(stop) if stop else None, "seed": self.params.get("seed")}}
-        key = hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
-        hit = self._cache_get(key)
+        key = LLMCache.key(payload)
+        hit = self._cache.get(key) if self._cache is not None else None
         if hit is not None:
             self.usage.cached_calls += 1
         return msgs, max_tokens, key, hit
@@ -204,27 +202,6 @@ class ChatLLM:
             return int(reported.get("input_tokens") or 0), int(reported.get("output_tokens") or 0)
         return sum(self.count_tokens(message_text(m.content)) for m in msgs), self.count_tokens(text)
 
-    def _conn(self) -> sqlite3.Connection:
-        if self._db is None:
-            self.cache_path.parent.mkdir(parents=True, exist_ok=True)
-            # check_same_thread=False + our lock: the eval runner may call from worker threads
-            db = sqlite3.connect(self.cache_path, timeout=30, check_same_thread=False)
-            db.execute("PRAGMA journal_mode=WAL")  # several ragkit processes may share one cache
-            db.execute("CREATE TABLE IF NOT EXISTS llm_cache (key TEXT PRIMARY KEY, model_id TEXT, text TEXT,"
-                       " prompt_tokens INTEGER, completion_tokens INTEGER, created REAL)")
-            db.commit()
-            self._db = db
-        return self._db
-
-    def _cache_get(self, key: str) -> str | None:
-        if self.cache_path is None:
-            return None
-        with self._lock:
-            row = self._conn().execute("SELECT text FROM llm_cache WHERE key = ?", (key,)).fetchone()
-        return row[0] if row else None
-
     def _cache_put(self, key: str, text: str, prompt_tokens: int, completion_tokens: int) -> None:
-        if self.cache_path is not None:
-            with self._lock, self._conn() as db:  # the connection as context manager commits
-                db.execute("INSERT OR REPLACE INTO llm_cache VALUES (?, ?, ?, ?, ?, ?)",
-                           (key, self.model_id, text, prompt_tokens, completion_tokens, time.time()))
+        if self._cache is not None:
+            self._cache.put(key, self.model_id, text, prompt_tokens, completion_tokens)

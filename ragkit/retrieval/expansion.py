@@ -17,8 +17,8 @@ import dataclasses
 from typing import Sequence
 
 from ragkit.errors import SearchError
-from ragkit.store.docstore import DocStore
 from ragkit.retrieval.search import SearchResult
+from ragkit.store.docstore import DocStore
 from ragkit.text import split_sentences, tokenize
 
 EXPANSIONS = ("none", "parent", "window")

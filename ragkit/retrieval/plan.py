@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Mapping
 
 from ragkit.retrieval.fusion import reciprocal_rank_fusion, union_fusion
-from ragkit.retrieval.search import TRACE_DEPTH, SearchResult, Searcher
+from ragkit.retrieval.search import TRACE_DEPTH, Searcher, SearchResult
 from ragkit.retrieval.transforms import QueryPlan
 
 

@@ -12,9 +12,9 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from ragkit.errors import SearchError
 from ragkit.config import Config
 from ragkit.embedders import RagkitEmbeddings, build_embedder
+from ragkit.errors import SearchError
 from ragkit.retrieval.fusion import fuse_scored, unit_fusion
 from ragkit.store.index import open_index
 from ragkit.store.manifest import check_embedder

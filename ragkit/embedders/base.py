@@ -1,0 +1,49 @@
+"""The embedder interface: LangChain ``Embeddings`` plus the identity the index manifest records.
+
+The manifest records ``model_id`` and ``dimension``; a query-time embedder whose id differs is
+refused (see :mod:`ragkit.store.generations`).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+from langchain_core.embeddings import Embeddings
+
+
+class RagkitEmbeddings(Embeddings):
+    """LangChain ``Embeddings`` with the identity the index manifest records.
+
+    A backend overrides :meth:`embed_array` (or LangChain's ``embed_documents``); the other
+    methods follow from it.
+    """
+
+    model_id: str = "unknown"
+    dimension: int = 0
+
+    def embed_array(self, texts: list[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
+        """Embed texts into a float32 array of shape (len(texts), dimension), L2-normalised.
+
+        ``progress(n)`` is called as texts are done, with how many (ingest's progress bar).
+        """
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        vectors = normalise(np.asarray(self.embed_documents(texts), dtype=np.float32))
+        if progress:
+            progress(len(texts))
+        return vectors
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        """LangChain's interface: the vectors of :meth:`embed_array` as lists."""
+        return self.embed_array(texts).tolist()
+
+    def embed_query(self, text: str) -> list[float]:
+        """LangChain's interface: one text's vector, the same as its document vector."""
+        return self.embed_documents([text])[0]
+
+
+def normalise(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit L2 length (an all-zero row stays zero), as float32."""
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return (vectors / np.clip(norms, 1e-12, None)).astype(np.float32)

@@ -6,6 +6,7 @@ import pytest
 from typer.testing import CliRunner
 
 from ragkit.cli import app
+from ragkit.llm import LLMS
 from ragkit.evaluation.metrics import evaluate
 from ragkit.evaluation.report import write_report
 from ragkit.evaluation.runner import run_eval
@@ -60,6 +61,11 @@ out: out
     return tmp_path, config
 
 
+def use_model(monkeypatch, factory):
+    """Make ``llm.kind: fake`` (the eval configs' model) build its model with ``factory(cfg)``."""
+    monkeypatch.setitem(LLMS, "fake", lambda cfg, cache_path: factory(cfg))
+
+
 def fake_factory(calls):
     def factory(cfg):
         def script(prompt):
@@ -71,10 +77,11 @@ def fake_factory(calls):
     return factory
 
 
-def test_runs_compute_metrics_from_traces(setup):
+def test_runs_compute_metrics_from_traces(setup, monkeypatch):
     root, config = setup
     spec = load_eval_config(config)
-    outcomes = run_eval(spec, root / "out", llm_factory=fake_factory([]))
+    use_model(monkeypatch, fake_factory([]))
+    outcomes = run_eval(spec, root / "out")
     by = {(o.dataset, o.name): o for o in outcomes}
     assert all(o.status == "ok" for o in outcomes), [o.error for o in outcomes]
     beir = by[("tiny-beir", "sparse")]
@@ -89,12 +96,13 @@ def test_runs_compute_metrics_from_traces(setup):
     assert by[("tiny-beir", "hybrid+stuff")].metrics["llm_calls"] == 0  # BEIR runs only retrieve
 
 
-def test_same_config_gives_byte_identical_reports(setup):
+def test_same_config_gives_byte_identical_reports(setup, monkeypatch):
     root, config = setup
     spec = load_eval_config(config)
     files = []
     for name in ("a", "b"):
-        outcomes = run_eval(spec, root / name, llm_factory=fake_factory([]))
+        use_model(monkeypatch, fake_factory([]))
+        outcomes = run_eval(spec, root / name)
         write_report(spec, outcomes, root / name)
         files.append({f: (root / name / f).read_bytes() for f in ("results.json", "results.csv", "report.md")})
     assert files[0] == files[1]
@@ -105,7 +113,7 @@ def test_same_config_gives_byte_identical_reports(setup):
     assert (root / "a" / "metrics.png").stat().st_size > 1000
 
 
-def test_an_interrupted_run_resumes_where_it_stopped(setup):
+def test_an_interrupted_run_resumes_where_it_stopped(setup, monkeypatch):
     root, config = setup
     spec = load_eval_config(config)
     calls = []
@@ -118,24 +126,27 @@ def test_an_interrupted_run_resumes_where_it_stopped(setup):
             return "Cats hunt mice [1]."
         return fake_llm(script)
 
+    use_model(monkeypatch, flaky)
     with pytest.raises(KeyboardInterrupt):
-        run_eval(spec, root / "out", llm_factory=flaky)
+        run_eval(spec, root / "out")
     done = (root / "out/traces/tiny-qa/hybrid+stuff.jsonl").read_text().splitlines()
     assert len(done) == 1
     calls.clear()
-    outcomes = run_eval(spec, root / "out", llm_factory=fake_factory(calls))
+    use_model(monkeypatch, fake_factory(calls))
+    outcomes = run_eval(spec, root / "out")
     assert len(calls) == 2  # only the two questions not yet answered
     assert all(o.n_queries == 3 for o in outcomes)
 
 
-def test_a_failing_run_is_reported_and_the_others_finish(setup):
+def test_a_failing_run_is_reported_and_the_others_finish(setup, monkeypatch):
     root, config = setup
     spec = load_eval_config(config)
 
     def broken(cfg):
         raise RuntimeError("model server exploded")
 
-    outcomes = run_eval(spec, root / "out", llm_factory=broken)
+    use_model(monkeypatch, broken)
+    outcomes = run_eval(spec, root / "out")
     failed = [o for o in outcomes if o.status == "failed"]
     assert {(o.dataset, o.name) for o in failed} == {("tiny-qa", "hybrid+stuff")}
     assert "model server exploded" in failed[0].error

@@ -174,12 +174,12 @@ def _pipeline_cfg(spec: EvalSpec, pipeline) -> Config:
     return dataclasses.replace(cfg, ask=dataclasses.replace(cfg.ask, chain=effective_chain(cfg.ask.chain, cfg.llm.kind)))
 
 
-def _chat_model(cfg: Config, dataset: Dataset, answer: bool, out: Path, llm_factory=None):
+def _chat_model(cfg: Config, dataset: Dataset, answer: bool, out: Path):
     """The pipeline's chat model, or None when neither its query strategy nor its answers need one."""
     needs_model = cfg.ask.strategy != "none" or (dataset.kind == "qa" and answer and cfg.ask.chain != "extract")
     if not needs_model:
         return None
-    return llm_factory(cfg.llm) if llm_factory else build_llm(cfg.llm, cache_dir=out / "cache")
+    return build_llm(cfg.llm, cache_dir=out / "cache")
 
 
 def _run_queries(todo: list, records: dict, trace_path: Path, dataset: Dataset, searcher: Searcher, cfg: Config,
@@ -208,7 +208,7 @@ def _latency_timings(dataset: Dataset, records: dict) -> dict:
             "query_time_s": round(sum(latencies), 4)}
 
 
-def run_pipeline(spec: EvalSpec, pipeline, dataset: Dataset, out: Path, progress=None, llm_factory=None) -> RunOutcome:
+def run_pipeline(spec: EvalSpec, pipeline, dataset: Dataset, out: Path, progress=None) -> RunOutcome:
     """Run one pipeline over one data set (resuming from its traces); never raises for a failure."""
     outcome = RunOutcome(name=pipeline.name, dataset=dataset.name, warnings=list(dataset.warnings))
     clock = time.perf_counter()
@@ -219,7 +219,7 @@ def run_pipeline(spec: EvalSpec, pipeline, dataset: Dataset, out: Path, progress
         index_started = time.perf_counter()
         searcher = Searcher(_index_for(dataset, cfg, out, progress), cfg)
         outcome.timings["index_s"] = round(time.perf_counter() - index_started, 4)  # build or update, and load
-        llm = _chat_model(cfg, dataset, pipeline.answer, out, llm_factory)
+        llm = _chat_model(cfg, dataset, pipeline.answer, out)
         if llm is not None:
             outcome.models["llm"] = llm.model_id
         outcome.models["embedder"] = searcher.index.manifest["embedder"]["id"]
@@ -246,7 +246,7 @@ def run_pipeline(spec: EvalSpec, pipeline, dataset: Dataset, out: Path, progress
     return outcome
 
 
-def run_eval(spec: EvalSpec, out: Path | None = None, progress=None, llm_factory=None) -> list[RunOutcome]:
+def run_eval(spec: EvalSpec, out: Path | None = None, progress=None) -> list[RunOutcome]:
     """Every pipeline over every data set of an eval config; outcomes in config order."""
     out = Path(out or spec.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -260,5 +260,5 @@ def run_eval(spec: EvalSpec, out: Path | None = None, progress=None, llm_factory
                                            error=f"data set: {exc}".splitlines()[0][:300]))
             continue
         for pipeline in spec.pipelines:
-            outcomes.append(run_pipeline(spec, pipeline, dataset, out, progress, llm_factory))
+            outcomes.append(run_pipeline(spec, pipeline, dataset, out, progress))
     return outcomes

@@ -48,3 +48,11 @@ def test_readme_lists_the_exit_codes_errors_defines():
     line = next(line for line in readme.splitlines() if line.startswith("`0` success"))
     listed = [part.strip() for part in line.rstrip(".").split("·")]
     assert listed == [f"`{code}` {meaning}" for code, meaning in EXIT_CODES.items()]
+
+
+def test_readme_layout_names_every_subpackage_and_module_of_the_package():
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    layout = readme.split("## How the code is laid out", 1)[1].split("```text", 1)[1].split("```", 1)[0]
+    parts = [p.name + "/" for p in (REPO / "ragkit").iterdir() if (p / "__init__.py").exists()]
+    parts += [p.name for p in (REPO / "ragkit").glob("*.py") if p.name != "__init__.py"]
+    assert [part for part in parts if part not in layout] == []

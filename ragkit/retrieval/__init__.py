@@ -1,1 +1,8 @@
-"""retrieval"""
+"""Retrieval: a question in, ranked chunks out.
+
+``transforms`` (rewrite the question: multi-query, RAG-Fusion, HyDE, step-back, decompose) ->
+``search`` (dense, sparse or hybrid over a loaded index, filters on both sides) -> ``fusion``
+(every way rankings are combined: RRF, convex, union, document-unit) -> ``expansion`` (parent
+sections, sentence windows). ``plan`` runs a whole query plan; ``retriever`` is the LangChain
+``BaseRetriever`` over an index.
+"""

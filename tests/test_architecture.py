@@ -134,3 +134,21 @@ def test_public_functions_have_docstrings():
                 if ast.get_docstring(node) is None:
                     missing.append(f"{name}.{node.name}")
     assert missing == []
+
+
+def test_every_error_is_a_ragkit_error_defined_in_errors_py():
+    import inspect
+
+    import ragkit.errors as errors
+
+    defined_elsewhere = []
+    for name, tree in _modules().items():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ClassDef) and name != "ragkit.errors" and not node.name.startswith("_"):
+                bases = {getattr(b, "id", getattr(b, "attr", "")) for b in node.bases}
+                if any(base.endswith(("Error", "Exception")) for base in bases):
+                    defined_elsewhere.append(f"{name}.{node.name}")
+    assert defined_elsewhere == []
+    classes = [c for _, c in inspect.getmembers(errors, inspect.isclass) if issubclass(c, BaseException)]
+    assert all(issubclass(c, errors.RagkitError) for c in classes)
+    assert all(isinstance(c.exit_code, int) and c.exit_code in errors.EXIT_CODES for c in classes)

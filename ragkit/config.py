@@ -92,8 +92,9 @@ class EmbedderConfig:
 
 @_section("llm")
 class LLMConfig:
-    """The ``llm:`` section (``kind``: local | openai | fake). ``model``: the openai model name, or a
-    .gguf path replacing the shipped local model. Keys never live here: ``OPENAI_API_KEY``."""
+    """The ``llm:`` section (``kind``: local | openai | langchain, or a registered backend). ``model``: the
+    openai model name, ``provider:model`` for langchain, or a .gguf path replacing the shipped local
+    model. Keys never live here: they come from the environment (``OPENAI_API_KEY``, …)."""
 
     kind: str = "local"
     model: str | None = None

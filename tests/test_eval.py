@@ -6,11 +6,11 @@ import pytest
 from typer.testing import CliRunner
 
 from ragkit.cli import app
-from ragkit.llm import LLMS
 from ragkit.evaluation.metrics import evaluate
 from ragkit.evaluation.report import write_report
 from ragkit.evaluation.runner import run_eval
 from ragkit.evaluation.spec import load_eval_config
+from ragkit.llm import LLMS
 
 from conftest import write_docs
 from fakes import fake_llm

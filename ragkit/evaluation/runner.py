@@ -25,7 +25,7 @@ from ragkit.evaluation.judge import faithfulness
 from ragkit.evaluation.spec import EvalSpec, metrics_for, pipeline_config
 from ragkit.generation.ask import ask
 from ragkit.ingest.pipeline import ingest
-from ragkit.llm import build_llm
+from ragkit.llm import ChatModel, build_llm
 from ragkit.retrieval.plan import retrieve
 from ragkit.retrieval.search import Searcher
 from ragkit.retrieval.transforms import plan_queries
@@ -98,33 +98,51 @@ def _depth(names: list[str]) -> int:
     return max(ks or [10])
 
 
-def _one_query(qid: str, text: str, dataset: Dataset, searcher: Searcher, cfg: Config, llm, answer: bool,
-               depth: int) -> dict:
-    started = time.perf_counter()
-    if llm is not None:
-        llm.reset_usage()
-    record: dict = {"query_id": qid, "query": text}
-    work = time.perf_counter()  # model and index calls start here; the rest is eval bookkeeping
-    if dataset.kind == "qa" and answer:
-        result = ask(text, searcher, llm, cfg.ask, mode=cfg.search.mode)
-        record.update(queries=result.plan.queries + result.plan.dense_only, answer=result.answer.text,
-                      citations=result.answer.citations, refused=result.answer.refused,
-                      removed_citations=result.answer.removed_citations, n_sources=len(result.answer.sources),
-                      chunks=[{"chunk_id": s.chunk_id, "source": s.source, "page": s.page, "text": s.text}
-                              for s in result.answer.sources])
-    else:
-        plan = plan_queries(text, cfg.ask.strategy, llm, n=cfg.ask.n_queries)
-        chunk_depth = depth * 3 if dataset.kind == "beir" else max(cfg.ask.k, 10)
-        hits, _ = retrieve(searcher, plan, cfg.search.mode, chunk_depth)
-        record.update(queries=plan.queries + plan.dense_only,
-                      ranked=M.dedupe_ranked([h.doc_id for h in hits])[:depth],
-                      chunks=[{"chunk_id": h.chunk_id, "source": h.source, "page": h.page} for h in hits[:20]])
-    work_s = time.perf_counter() - work
-    usage = llm.usage.to_json() if llm is not None else {}
-    record.update(work_s=round(work_s, 6), llm_calls=usage.get("calls", 0) + usage.get("cached_calls", 0),
-                  prompt_tokens=usage.get("prompt_tokens", 0), completion_tokens=usage.get("completion_tokens", 0),
-                  latency_s=round(time.perf_counter() - started, 6))
-    return record
+@dataclass(frozen=True)
+class QueryRunner:
+    """Everything one pipeline needs to answer (or only retrieve for) one query of a data set."""
+
+    dataset: Dataset
+    searcher: Searcher
+    cfg: Config
+    llm: ChatModel | None
+    answer: bool          # the pipeline answers QA questions (False: retrieval only)
+    depth: int            # documents a BEIR run must rank for its deepest metric
+
+    def run(self, qid: str, text: str) -> dict:
+        """The trace record of one query: what was retrieved (and answered), its cost and latency."""
+        started = time.perf_counter()
+        if self.llm is not None:
+            self.llm.reset_usage()
+        record: dict = {"query_id": qid, "query": text}
+        work = time.perf_counter()  # model and index calls start here; the rest is eval bookkeeping
+        if self.dataset.kind == "qa" and self.answer:
+            record.update(self._answered(text))
+        else:
+            record.update(self._retrieved(text))
+        work_s = time.perf_counter() - work
+        usage = self.llm.usage.to_json() if self.llm is not None else {}
+        record.update(work_s=round(work_s, 6), llm_calls=usage.get("calls", 0) + usage.get("cached_calls", 0),
+                      prompt_tokens=usage.get("prompt_tokens", 0), completion_tokens=usage.get("completion_tokens", 0),
+                      latency_s=round(time.perf_counter() - started, 6))
+        return record
+
+    def _answered(self, text: str) -> dict:
+        result = ask(text, self.searcher, self.llm, self.cfg.ask, mode=self.cfg.search.mode)
+        return dict(queries=result.plan.queries + result.plan.dense_only, answer=result.answer.text,
+                    citations=result.answer.citations, refused=result.answer.refused,
+                    removed_citations=result.answer.removed_citations, n_sources=len(result.answer.sources),
+                    chunks=[{"chunk_id": s.chunk_id, "source": s.source, "page": s.page, "text": s.text}
+                            for s in result.answer.sources])
+
+    def _retrieved(self, text: str) -> dict:
+        cfg = self.cfg
+        plan = plan_queries(text, cfg.ask.strategy, self.llm, n=cfg.ask.n_queries)
+        chunk_depth = self.depth * 3 if self.dataset.kind == "beir" else max(cfg.ask.k, 10)
+        hits, _ = retrieve(self.searcher, plan, cfg.search.mode, chunk_depth)
+        return dict(queries=plan.queries + plan.dense_only,
+                    ranked=M.dedupe_ranked([h.doc_id for h in hits])[:self.depth],
+                    chunks=[{"chunk_id": h.chunk_id, "source": h.source, "page": h.page} for h in hits[:20]])
 
 
 def compute_metrics(dataset: Dataset, records: dict[str, dict], metric_names: list[str], judge=None) -> dict:
@@ -182,17 +200,16 @@ def _chat_model(cfg: Config, dataset: Dataset, answer: bool, out: Path):
     return build_llm(cfg.llm, cache_dir=out / "cache")
 
 
-def _run_queries(todo: list, records: dict, trace_path: Path, dataset: Dataset, searcher: Searcher, cfg: Config,
-                 llm, pipeline, depth: int, progress=None) -> float:
+def _run_queries(runner: QueryRunner, todo: list, records: dict, trace_path: Path, label: str, progress=None) -> float:
     """Run the queries not traced yet, appending each record as soon as it is known; the seconds of work."""
-    label = f"{dataset.name} / {pipeline.name}"
+    total = len(runner.dataset.queries)
     if progress:
-        progress.start(label, len(dataset.queries))
-        progress.advance(label, len(dataset.queries) - len(todo))
+        progress.start(label, total)
+        progress.advance(label, total - len(todo))
     work_s = 0.0
     with open(trace_path, "a", encoding="utf-8") as traces:
         for qid, text in todo:
-            record = _one_query(qid, text, dataset, searcher, cfg, llm, pipeline.answer, depth)
+            record = runner.run(qid, text)
             traces.write(json.dumps(record, ensure_ascii=False) + "\n")
             traces.flush()  # an interrupted run resumes after the last complete line
             records[qid] = record
@@ -228,7 +245,8 @@ def run_pipeline(spec: EvalSpec, pipeline, dataset: Dataset, out: Path, progress
         records = _read_traces(trace_path)
         todo = [(qid, text) for qid, text in dataset.queries if qid not in records]
         names = metrics_for(spec, dataset)
-        work_s = _run_queries(todo, records, trace_path, dataset, searcher, cfg, llm, pipeline, _depth(names), progress)
+        runner = QueryRunner(dataset, searcher, cfg, llm, pipeline.answer, _depth(names))
+        work_s = _run_queries(runner, todo, records, trace_path, f"{dataset.name} / {pipeline.name}", progress)
         searcher.close()
         judge = build_llm(LLMConfig(**spec.judge), cache_dir=out / "cache") if getattr(spec, "judge", None) else None
         outcome.metrics = compute_metrics(dataset, records, names, judge)

@@ -90,7 +90,7 @@ def ask(question: str, searcher: Searcher, llm: ChatModel | None, cfg: AskConfig
     sub_answers: list[dict] = []
     final_question = question
     if plan.strategy == "decompose" and plan.sub_questions and plan.sub_questions != [plan.question]:
-        findings, sub_answers = _answer_sub_questions(plan.sub_questions, searcher, llm, cfg, mode, filters)
+        findings, sub_answers = _answer_sub_questions(plan.sub_questions, searcher, llm, cfg, mode=mode, filters=filters)
         final_question = f"{question}\n\nFindings from simpler sub-questions:\n" + "\n".join(findings)
     answer = answer_question(final_question, context, cfg.chain, llm, on_token=on_token)
     timings["generate_s"] = round(time.perf_counter() - clock, 4)
@@ -109,7 +109,7 @@ def _settings(cfg: AskConfig, llm: ChatModel | None) -> AskConfig:
 
 
 def _answer_sub_questions(sub_questions: list[str], searcher: Searcher, llm: ChatModel | None, cfg: AskConfig,
-                          mode: str, filters: Mapping[str, str] | None) -> tuple[list[str], list[dict]]:
+                          *, mode: str, filters: Mapping[str, str] | None) -> tuple[list[str], list[dict]]:
     """Least-to-most: answer each sub-question in order with its own retrieval, carrying the earlier answers forward.
 
     Returns the findings (one ``- sub-question answer`` line each, citations stripped) that the

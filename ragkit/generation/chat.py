@@ -81,7 +81,7 @@ class ChatSession:
     """One conversation: ``turn(message)`` answers it in the light of the earlier turns."""
 
     def __init__(self, name: str, searcher: Searcher, llm: ChatModel | None, cfg: AskConfig, history: ChatHistory,
-                 mode: str | None = None, filters: dict | None = None, history_share: float = 0.25):
+                 *, mode: str | None = None, filters: dict | None = None, history_share: float = 0.25):
         self.name, self.searcher, self.llm, self.cfg = name, searcher, llm, cfg
         self.history, self.mode, self.filters = history, mode, filters or {}
         window = getattr(llm, "context_window", 2048) if llm is not None else 2048

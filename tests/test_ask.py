@@ -56,11 +56,12 @@ def model(tmp_path, answers):
 def test_extract_chain_needs_no_model_and_cites(searcher):
     result = ask("How does reciprocal rank fusion score a document?", searcher, None, AskConfig(chain="extract"))
     data = result.to_json()
-    assert set(data) >= {"answer", "citations", "sources", "queries", "timings", "llm_calls", "tokens"}
+    assert set(data) >= {"answer", "citations", "sources", "queries", "timings", "usage"}
+    assert "tokens" not in data and "llm_calls" not in data  # one usage object, nothing counted twice
     assert "1/(60 + rank)" in data["answer"] and data["citations"]
     cited = data["sources"][data["citations"][0] - 1]
     assert cited["source"] == "fusion.md" and cited["chunk_id"]
-    assert data["llm_calls"] == 0
+    assert data["usage"] == {"llm_calls": 0, "cached_calls": 0, "prompt_tokens": 0, "completion_tokens": 0}
     json.dumps(data)
 
 
@@ -74,7 +75,7 @@ def test_multi_query_unions_rewrites_and_counts_calls(searcher, tmp_path):
     # each query: the dense and sparse retrievers' ranks, then their hybrid fusion; last, the union
     assert [label.split(":")[0] for label in labels] == ["dense", "sparse", "hybrid"] * 4 + ["fused (union)"]
     assert all(entry["ranking"] for entry in data["trace"]["rankings"][:3])
-    assert data["llm_calls"] == 2 and data["citations"] == [1]
+    assert data["usage"]["llm_calls"] == 2 and data["citations"] == [1]
     assert data["sources"][0]["source"] == "bm25.txt"
 
 

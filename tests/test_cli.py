@@ -147,7 +147,7 @@ def test_ask_with_the_local_model_end_to_end(docs, tmp_path, fast_config):
                  "--chain", "stuff")
     assert result.exit_code == 0, result.stderr
     data = json.loads(result.stdout)
-    assert data["answer"].strip() and data["llm_calls"] == 1 and data["tokens"]["completion"] > 0
+    assert data["answer"].strip() and data["usage"]["llm_calls"] == 1 and data["usage"]["completion_tokens"] > 0
     assert {s["source"] for s in data["sources"]} <= {"space/planets.txt", "cats.txt", "dogs.md", "space/stars.html"}
 
 
@@ -160,7 +160,7 @@ def test_auto_chain_quotes_sentences_with_the_local_model_and_asks_other_models(
     run("ingest", docs, "--index", index, "--config", fast_config)
     result = run("ask", "Which planet has rings?", "--index", index, "--config", fast_config, "--json")
     data = json.loads(result.stdout)
-    assert data["chain"] == "extract" and data["llm_calls"] == 0 and "Saturn" in data["answer"]
+    assert data["chain"] == "extract" and data["usage"]["llm_calls"] == 0 and "Saturn" in data["answer"]
 
 
 class OddError(RagkitError):

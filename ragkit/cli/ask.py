@@ -113,17 +113,38 @@ def _print_answer(result, streamed: str, trace: bool) -> None:
     """The answer (unless it was streamed as is), its sources and, with ``--trace``, the trace."""
     from ragkit.cli.render import answer_sources, trace_view
 
-    if not streamed:
-        out.print(result.answer.text, highlight=False, markup=False)
-    else:
-        sys.stdout.write("\n")
-        if streamed.strip() != result.answer.text.strip():
-            # The streamed draft had citations to nothing retrieved, or a later step was overridden.
-            out.print("[bold]Checked answer:[/] ", end="")
-            out.print(result.answer.text, highlight=False, markup=False)
+    _finish_answer(result, streamed)
     out.print(answer_sources(result))
     if trace:
         err.print(trace_view(result))
+
+
+def _finish_answer(result, streamed: str) -> None:
+    """Complete what the user sees of the answer: each answer is shown once.
+
+    Nothing streamed: print the answer. Streamed: end its line, and print the checked answer
+    only when it says something else (a later step was overridden, a reasoning block dropped);
+    a removed citation alone is reported under the sources instead.
+    """
+    if not streamed:
+        out.print(result.answer.text, highlight=False, markup=False)
+        return
+    sys.stdout.write("\n")
+    if _plain(streamed) != _plain(result.answer.text):
+        out.print("[bold]Checked answer:[/] ", end="")
+        out.print(result.answer.text, highlight=False, markup=False)
+
+
+def _plain(text: str) -> str:
+    """``text`` without wrappers, citations and spacing differences, for comparing two versions of an answer."""
+    from ragkit.generation.citations import strip_citations, tidy_output
+
+    return " ".join(strip_citations(tidy_output(text)).split())
+
+
+CHAT_COMMANDS = {"/help": "list these commands", "/sources": "show the last answer's sources again",
+                 "/exit": "leave (also /quit or Ctrl-D); the session is saved"}
+RECAP_TURNS = 3  # earlier turns shown when a session is reopened
 
 
 def chat(
@@ -137,48 +158,140 @@ def chat(
     mode: Optional[str] = ModeOpt,
     k: Optional[int] = KOpt,
     history: Optional[Path] = typer.Option(None, "--history", help="SQLite file of conversations (default ~/.local/share/ragkit/chat.sqlite)."),
+    list_sessions: bool = typer.Option(False, "--list", help="List the stored sessions (name, turns, last used) and exit."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per turn on stdout: question, answer, citations, sources, usage."),
 ) -> None:
-    """Talk with your documents. Ctrl-C stops an answer; Ctrl-D (or /exit) leaves; the session is saved."""
+    """Talk with your documents. /help lists the commands; Ctrl-C stops an answer; Ctrl-D or /exit leaves; the session is saved.
+
+    Examples:
+
+    \b
+      ragkit chat --session notes
+      ragkit chat --list
+      printf 'what is HyDE?\\n' | ragkit chat --chain extract --json
+    """
     from ragkit.generation.chat import ChatHistory, ChatSession
     from ragkit.retrieval.search import Searcher
 
+    store = ChatHistory(history)
+    if list_sessions:
+        _list_sessions(store, as_json)
+        return
     cfg, index_dir = setup(config, index)
     cfg = _ask_settings(cfg, strategy, chain, expand, llm, k)
     searcher = Searcher(index_dir, cfg)
-    conversation = ChatSession(session, searcher, _model(cfg), cfg.ask, ChatHistory(history), mode=mode)
-    earlier = conversation.history.messages(session)
-    err.print(f"Session [bold]{session}[/] ({len(earlier) // 2} earlier turns). Ctrl-D or /exit to leave.")
+    conversation = ChatSession(session, searcher, _model(cfg), cfg.ask, store, mode=mode)
+    _greet(conversation)
+    last = None
     while True:
-        try:
-            message = input("you> ")
-        except (EOFError, KeyboardInterrupt):
+        message = _read_message()
+        if message is None:
             err.print("\nBye.")
             return
-        if message.strip() in ("/exit", "/quit"):
-            return
-        if not message.strip():
+        text = message.strip()
+        if not text:
             continue
-        _chat_turn(conversation, message)
+        if len(text.split()) == 1 and text.startswith("/"):  # a command; a question may still start with "/"
+            if text in ("/exit", "/quit"):
+                return
+            _run_command(text, last, as_json)
+            continue
+        last = _chat_turn(conversation, message, as_json) or last
 
 
-def _chat_turn(conversation, message: str) -> None:
-    """One exchange: the streamed answer and its sources; an error or Ctrl-C ends only this turn."""
-    from ragkit.cli.render import answer_sources
-
-    sys.stdout.write("ragkit> ")
+def _read_message() -> str | None:
+    """The next line the user types (the prompt goes to stderr, so stdout holds only answers); None at the end."""
+    sys.stderr.write("you> ")
+    sys.stderr.flush()
     try:
-        result = conversation.turn(message, on_token=TokenEcho())
+        return input()
+    except (EOFError, KeyboardInterrupt):
+        return None
+
+
+def _list_sessions(store, as_json: bool) -> None:
+    """``chat --list``: every stored session, most recently used first."""
+    from ragkit.cli.render import sessions_table
+
+    summaries = store.summaries()
+    if as_json:
+        sys.stdout.write(json.dumps([{"name": s.name, "turns": s.turns, "last_used": _iso(s.last_used)}
+                                     for s in summaries]) + "\n")
+    elif summaries:
+        out.print(sessions_table(summaries))
+    else:
+        err.print(f"No sessions yet in {store.path}.", highlight=False, markup=False)
+
+
+def _iso(epoch: float) -> str:
+    import time
+
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+
+def _greet(conversation) -> None:
+    """The session line and, for a reopened session, its last turns (on stderr)."""
+    from rich.markup import escape
+
+    from ragkit.cli.render import chat_recap
+
+    earlier = sum(1 for role, _ in conversation.history.messages(conversation.name) if role == "user")
+    err.print(f"Session [bold]{escape(conversation.name)}[/] ({earlier} earlier turns). "
+              "/help lists the commands; Ctrl-D or /exit leaves.", highlight=False)
+    recent = conversation.history.last_turns(conversation.name, RECAP_TURNS)
+    if recent:
+        err.print(chat_recap(recent, earlier))
+
+
+def _run_command(command: str, last, as_json: bool) -> None:
+    """``/help`` or ``/sources`` (``/exit`` is the loop's); anything else is named as unknown."""
+    from ragkit.cli.render import answer_sources, chat_help
+
+    if command == "/help":
+        err.print(chat_help(CHAT_COMMANDS))
+    elif command == "/sources" and last is None:
+        err.print("No answer yet in this run.")
+    elif command == "/sources":
+        (err if as_json else out).print(answer_sources(last))
+    else:
+        print_error(f"unknown command {command}; /help lists the commands")
+
+
+def _chat_turn(conversation, message: str, as_json: bool):
+    """One exchange, shown once (streamed, or one JSON line); an error or Ctrl-C ends only this turn.
+
+    Returns the result, or None when the turn did not complete.
+    """
+    from ragkit.cli.render import answer_sources
+    from ragkit.generation.chat import turn_json
+
+    echo = None if as_json else TokenEcho()
+    if echo is not None:
+        sys.stdout.write("ragkit> ")
+        sys.stdout.flush()
+    try:
+        result = conversation.turn(message, on_token=echo)
     except KeyboardInterrupt:
         err.print("\n[interrupted — this turn was not saved]", markup=False)  # brackets, not a style
-        return
+        return None
     except RagkitError as exc:  # one bad turn does not end the conversation
-        err.print()  # end the partly streamed line
+        if echo is not None:
+            sys.stdout.write("\n")  # end the partly streamed line
         print_error(str(exc))
-        return
-    if result.answer.chain == "extract" or not result.answer.text:
-        sys.stdout.write(result.answer.text)
-    sys.stdout.write("\n")
-    out.print(answer_sources(result))
+        if as_json:
+            _json_line({"session": conversation.name, "question": message.strip(), "error": str(exc)})
+        return None
+    if as_json:
+        _json_line(turn_json(conversation.name, message, result))
+    else:
+        _finish_answer(result, echo.text)
+        out.print(answer_sources(result))
+    return result
+
+
+def _json_line(data: dict) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
 
 
 def register(app: typer.Typer) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Optional
 
@@ -14,6 +15,7 @@ from ragkit.errors import EXIT_INTERRUPTED, EXIT_PARTIAL
 def eval_command(
     config: Path = typer.Argument(..., help="Eval config (YAML): data sets, pipelines, metrics, output folder."),
     out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default: the config's `out`)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the results document (what results.json holds) on stdout instead of tables."),
 ) -> None:
     """Run every pipeline of an eval config over every data set and compare them.
 
@@ -36,8 +38,11 @@ def eval_command(
     except KeyboardInterrupt:
         fail(f"interrupted; run the same command again to resume (traces in {target / 'traces'})", EXIT_INTERRUPTED)
     paths = write_report(spec, outcomes, target)
-    for table in results_tables(outcomes):
-        out.print(table)
+    if as_json:  # stdout holds the document alone; progress and messages stay on stderr
+        sys.stdout.write(paths["json"].read_text(encoding="utf-8"))
+    else:
+        for table in results_tables(outcomes):
+            out.print(table)
     for outcome in outcomes:
         for warning in outcome.warnings:
             err.print(f"[yellow]warning[/] {outcome.dataset}: {warning}", highlight=False)

@@ -135,7 +135,7 @@ def info_table(data: dict) -> Table:
         ("splitter", ", ".join(f"{k}={v}" for k, v in data["splitter"].items())),
         ("sparse", ", ".join(f"{k}={v}" for k, v in data["sparse"].items())),
         ("sizes", ", ".join(f"{k} {v / 1e6:.2f} MB" for k, v in data["sizes"].items())),
-        ("last ingest", f"{counts} (from {last.get('folder', '?')})"),
+        ("last ingest", f"{counts} (from {last.get('folder', '?')}, {last.get('finished_at', '?')})"),
     ]
     for key, value in rows:
         table.add_row(key, Text(value))
@@ -156,6 +156,37 @@ def answer_sources(result) -> Table:
     if result.answer.removed_citations:
         table.caption = f"{result.answer.removed_citations} citation(s) to nothing retrieved were removed"
     return table
+
+
+def sessions_table(summaries) -> Table:
+    """``ragkit chat --list``: each session's name, completed turns and last use (local time)."""
+    table = Table(title="Chat sessions", title_justify="left")
+    table.add_column("session", overflow="fold")
+    table.add_column("turns", justify="right")
+    table.add_column("last used", no_wrap=True)
+    for s in summaries:
+        table.add_row(Text(s.name), str(s.turns), time.strftime("%Y-%m-%d %H:%M", time.localtime(s.last_used)))
+    return table
+
+
+def chat_recap(turns: list[tuple[str, str]], total: int) -> Text:
+    """The last turns of a reopened session, dimmed, so the conversation can be picked up."""
+    text = Text(f"Last {len(turns)} of {total} turns:", style="dim")
+    for question, answer in turns:
+        text.append("\nyou> ", style="bold dim")
+        text.append(question, style="dim")
+        text.append("\nragkit> ", style="bold dim")
+        text.append(answer, style="dim")
+    return text
+
+
+def chat_help(commands: dict[str, str]) -> Text:
+    """The chat commands, one a line."""
+    text = Text("Type a question, or a command:")
+    for name, meaning in commands.items():
+        text.append(f"\n  {name:<10}", style="bold")
+        text.append(meaning)
+    return text
 
 
 def trace_view(result) -> Table:

@@ -38,7 +38,12 @@ class AskResult:
     sub_answers: list[dict] = field(default_factory=list)
 
     def to_json(self) -> dict:
-        """``{"answer","citations","sources","queries","timings","llm_calls","tokens", …}``."""
+        """The answer with its citations and sources, the queries, timings, one ``usage`` object and the trace.
+
+        ``usage`` counts this answer's model calls honestly: ``llm_calls`` made to the model,
+        ``cached_calls`` answered from the model cache instead (free, no tokens), and the
+        prompt and completion tokens of the calls made.
+        """
         answer = self.answer.to_json()
         return {
             "question": self.question,
@@ -51,13 +56,17 @@ class AskResult:
             "strategy": self.plan.strategy,
             "chain": answer["chain"],
             "timings": self.timings,
-            "llm_calls": self.usage.get("calls", 0) + self.usage.get("cached_calls", 0),
-            "tokens": {"prompt": self.usage.get("prompt_tokens", 0),
-                       "completion": self.usage.get("completion_tokens", 0)},
-            "usage": self.usage,
+            "usage": usage_json(self.usage),
             "trace": {"plan": self.plan.to_json(), "rankings": self.rankings, "notes": self.notes,
                       "sub_answers": self.sub_answers},
         }
+
+
+def usage_json(usage: Mapping[str, int]) -> dict:
+    """A model ``Usage`` dict as the JSON outputs show it: ``llm_calls``, ``cached_calls``, ``prompt_tokens``, ``completion_tokens``."""
+    return {"llm_calls": int(usage.get("calls", 0)), "cached_calls": int(usage.get("cached_calls", 0)),
+            "prompt_tokens": int(usage.get("prompt_tokens", 0)),
+            "completion_tokens": int(usage.get("completion_tokens", 0))}
 
 
 def ask(question: str, searcher: Searcher, llm: ChatModel | None, cfg: AskConfig, *, mode: str | None = None,

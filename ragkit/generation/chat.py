@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from ragkit.config import AskConfig
-from ragkit.generation.ask import AskResult, ask
+from ragkit.config import AskConfig, effective_chain
+from ragkit.generation.ask import AskResult, ask, usage_json
 from ragkit.generation.citations import strip_citations
 from ragkit.llm.base import ChatModel
 from ragkit.paths import data_dir
@@ -29,6 +30,15 @@ CREATE TABLE IF NOT EXISTS messages (
 );
 CREATE INDEX IF NOT EXISTS messages_session ON messages(session, id);
 """
+
+
+@dataclass(frozen=True)
+class SessionSummary:
+    """A stored session as ``ragkit chat --list`` shows it: its name, completed turns and last use (epoch seconds)."""
+
+    name: str
+    turns: int
+    last_used: float
 
 
 def default_history_path() -> Path:
@@ -59,6 +69,20 @@ class ChatHistory:
         """Names of the stored sessions."""
         return [name for (name,) in self.conn.execute("SELECT DISTINCT session FROM messages ORDER BY session")]
 
+    def summaries(self) -> list[SessionSummary]:
+        """Every stored session with its number of turns and last use, most recently used first."""
+        rows = self.conn.execute("SELECT session, SUM(role = 'user'), MAX(created) FROM messages "
+                                 "GROUP BY session ORDER BY MAX(created) DESC, session")
+        return [SessionSummary(name, int(turns), float(last)) for name, turns, last in rows]
+
+    def last_turns(self, session: str, count: int) -> list[tuple[str, str]]:
+        """The last ``count`` (question, answer) pairs of a session, oldest first."""
+        messages = self.messages(session)
+        # A turn is stored as a user message followed by its answer (both written when it completes).
+        pairs = [(content, messages[i + 1][1]) for i, (role, content) in enumerate(messages[:-1])
+                 if role == "user" and messages[i + 1][0] == "assistant"]
+        return pairs[-count:] if count > 0 else []
+
     def close(self) -> None:
         """Close the database."""
         self.conn.close()
@@ -87,6 +111,9 @@ class ChatSession:
         window = getattr(llm, "context_window", 2048) if llm is not None else 2048
         self.budget = int(window * history_share)
 
+    def _chain(self) -> str:
+        return effective_chain(self.cfg.chain, self.llm.kind if self.llm is not None else "local")
+
     def _count(self, text: str) -> int:
         return self.llm.count_tokens(text) if self.llm is not None else len(text.split())
 
@@ -94,7 +121,9 @@ class ChatSession:
         """Answer ``message``; both it and the answer are stored only when the answer completes."""
         past = trim_history(self.history.messages(self.name), self.budget, self._count)
         question = message.strip()
-        if past:
+        # The extract chain quotes the sentences that best match the question's words: the earlier
+        # turns would make it quote the previous answer again. Retrieval still sees the topic.
+        if past and self._chain() != "extract":
             lines = [f"{'User' if role == 'user' else 'Assistant'}: {strip_citations(content)}" for role, content in past]
             question = f"{question}\n\nConversation so far (for context):\n" + "\n".join(lines)
         result = ask(question, self.searcher, self.llm, self.cfg, mode=self.mode, filters=self.filters,
@@ -109,3 +138,11 @@ class ChatSession:
         # carries the topic.
         previous = next((content for role, content in reversed(past) if role == "user"), "")
         return f"{message.strip()} {previous}".strip()
+
+
+def turn_json(session: str, message: str, result: AskResult) -> dict:
+    """One chat turn as ``ragkit chat --json`` prints it: the message as typed, the answer, citations, sources, usage."""
+    answer = result.answer.to_json()
+    return {"session": session, "question": message.strip(), "answer": answer["text"],
+            "citations": answer["citations"], "sources": answer["sources"], "refused": answer["refused"],
+            "usage": usage_json(result.usage)}

@@ -29,6 +29,7 @@ from ragkit.ingest.scan import ScanResult, scan_folder
 from ragkit.ingest.splitters import make_splitter, split_with_parents
 from ragkit.store.backends import DENSE_BACKEND, SPARSE_BACKEND, sparse_store_class
 from ragkit.store.generations import WriterLock, collect_garbage, current_generation
+from ragkit.store.info import record_last_ingest
 from ragkit.store.manifest import FORMAT_VERSION, IndexSettings, changed_settings, read_manifest
 from ragkit.store.writer import GenerationContent, write_generation
 
@@ -105,13 +106,18 @@ def ingest(folder: Path, index_dir: Path, cfg: Config, *, rebuild: bool = False,
             with _timed(report, "write_s"):
                 progress.note("writing index")
                 content = generation_content(baseline, changes, loaded, vectors)
-                stats = {**report.counts(), "chunks_embedded": report.chunks_embedded, "folder": report.folder}
-                written = write_generation(index_dir, content, settings, stats=stats)
+                written = write_generation(index_dir, content, settings, stats=_ingest_stats(report))
                 report.generation, report.chunks_total, report.files_total = written.name, written.chunks, written.files
                 collect_garbage(index_dir)
                 clear_stat_cache(index_dir)
+        record_last_ingest(index_dir, report.generation, _ingest_stats(report))
     report.timings["total_s"] = round(time.perf_counter() - clock, 4)
     return report
+
+
+def _ingest_stats(report: IngestReport) -> dict:
+    """What an ingest did, as the manifest and ``ragkit info`` record it."""
+    return {**report.counts(), "chunks_embedded": report.chunks_embedded, "folder": report.folder}
 
 
 def scan_sources(folder: Path, index_dir: Path) -> ScanResult:

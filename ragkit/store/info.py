@@ -1,12 +1,45 @@
-"""Index statistics for ``ragkit info``, read from the manifest and the files on disk."""
+"""Index statistics for ``ragkit info``, read from the manifest and the files on disk.
+
+What the latest ingest did is kept beside the generations (``last-ingest.json``): an ingest that
+changes nothing writes no generation, so the manifest alone would go on showing the ingest
+that wrote the live generation.
+"""
 
 from __future__ import annotations
 
+import json
+import time
 from pathlib import Path
 
 from ragkit.store import dense, docstore, sparse
+from ragkit.store.generations import write_atomic
 from ragkit.store.index import live_generation
 from ragkit.store.manifest import read_manifest
+
+
+LAST_INGEST = "last-ingest.json"
+
+
+def record_last_ingest(index_dir: Path, generation: str, stats: dict) -> None:
+    """Remember what an ingest did (its counts and folder) and the generation live after it."""
+    record = {**stats, "generation": generation,
+              "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    write_atomic(Path(index_dir) / LAST_INGEST, json.dumps(record, ensure_ascii=False))
+
+
+def last_ingest(index_dir: Path, generation: Path, manifest: dict) -> dict:
+    """What the latest ingest did: its record, or the manifest's when the record is missing or stale.
+
+    A record naming another generation is older than the live one (an ingest that crashed
+    after publishing its generation): the manifest, written by that ingest, is then newer.
+    """
+    try:
+        record = json.loads((Path(index_dir) / LAST_INGEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        record = None
+    if isinstance(record, dict) and record.get("generation") == generation.name:
+        return record
+    return {**manifest["last_ingest"], "generation": generation.name, "finished_at": manifest["created_at"]}
 
 
 def _size(path: Path) -> int:
@@ -36,5 +69,5 @@ def index_info(index_dir: Path) -> dict:
             "sparse": _size(generation / sparse.DIR_NAME),
             "total": _size(generation),
         },
-        "last_ingest": manifest["last_ingest"],
+        "last_ingest": last_ingest(index_dir, generation, manifest),
     }

@@ -16,7 +16,6 @@ from ragkit.store.generations import write_atomic
 from ragkit.store.index import live_generation
 from ragkit.store.manifest import read_manifest
 
-
 LAST_INGEST = "last-ingest.json"
 
 

@@ -61,3 +61,12 @@ def test_cli_chat_answers_and_leaves_on_eof(docs, tmp_path):
     assert result.exit_code == 0, result.output
     assert "Saturn" in result.stdout and "Bye." in result.stderr
     assert ChatHistory(tmp_path / "h.sqlite").messages("demo")[0] == ("user", "Which planet has rings?")
+
+
+def test_the_extract_chain_quotes_for_the_new_message_not_the_earlier_turns(searcher, tmp_path):
+    session = ChatSession("s", searcher, None, AskConfig(chain="extract"), ChatHistory(tmp_path / "chat.sqlite"))
+    first = session.turn("Which planet has rings?")
+    second = session.turn("Which animal hunts mice?")
+    assert "Saturn" in first.answer.text
+    # The earlier question still steers retrieval, but the quotes answer the new message.
+    assert "mice" in second.answer.text and "Saturn" not in second.answer.text

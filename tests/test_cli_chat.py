@@ -129,8 +129,10 @@ def test_list_shows_sessions_with_turns_and_last_use(chat_env):
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", listed[0]["last_used"])
     table = runner.invoke(app, ["chat", "--history", str(chat_env["history"]), "--list"]).stdout
     assert re.search(r"new\s+.\s+2\s+.\s+\d{4}-\d\d-\d\d \d\d:\d\d", table) and "old" in table
-    empty = runner.invoke(app, ["chat", "--history", str(chat_env["history"].with_name("none.sqlite")), "--list"])
-    assert empty.exit_code == 0 and "No sessions yet" in empty.stderr
+    nowhere = chat_env["history"].with_name("none.sqlite")
+    empty = runner.invoke(app, ["chat", "--history", str(nowhere), "--list"])
+    assert empty.exit_code == 0 and "No sessions yet" in empty.stderr and not nowhere.exists()
+    assert json.loads(runner.invoke(app, ["chat", "--history", str(nowhere), "--list", "--json"]).stdout) == []
 
 
 def test_reopening_a_session_shows_its_last_turns(chat_env):

@@ -173,14 +173,13 @@ def chat(
     from ragkit.generation.chat import ChatHistory, ChatSession
     from ragkit.retrieval.search import Searcher
 
-    store = ChatHistory(history)
     if list_sessions:
-        _list_sessions(store, as_json)
+        _list_sessions(history, as_json)
         return
     cfg, index_dir = setup(config, index)
     cfg = _ask_settings(cfg, strategy, chain, expand, llm, k)
     searcher = Searcher(index_dir, cfg)
-    conversation = ChatSession(session, searcher, _model(cfg), cfg.ask, store, mode=mode)
+    conversation = ChatSession(session, searcher, _model(cfg), cfg.ask, ChatHistory(history), mode=mode)
     _greet(conversation)
     last = None
     while True:
@@ -209,18 +208,20 @@ def _read_message() -> str | None:
         return None
 
 
-def _list_sessions(store, as_json: bool) -> None:
-    """``chat --list``: every stored session, most recently used first."""
+def _list_sessions(history: Optional[Path], as_json: bool) -> None:
+    """``chat --list``: every stored session, most recently used first (listing creates no history file)."""
     from ragkit.cli.render import sessions_table
+    from ragkit.generation.chat import ChatHistory, default_history_path
 
-    summaries = store.summaries()
+    path = Path(history or default_history_path())
+    summaries = ChatHistory(path).summaries() if path.exists() else []
     if as_json:
         sys.stdout.write(json.dumps([{"name": s.name, "turns": s.turns, "last_used": _iso(s.last_used)}
                                      for s in summaries]) + "\n")
     elif summaries:
         out.print(sessions_table(summaries))
     else:
-        err.print(f"No sessions yet in {store.path}.", highlight=False, markup=False)
+        err.print(f"No sessions yet in {path}.", highlight=False, markup=False)
 
 
 def _iso(epoch: float) -> str:

@@ -91,6 +91,20 @@ def test_chat_shows_the_session_name_and_the_interrupt_notice_literally(bracket_
     assert "[interrupted — this turn was not saved]" in result.stderr
 
 
+def test_eval_shows_run_and_data_set_names_literally(docs, tmp_path):
+    (tmp_path / "qa.jsonl").write_text(json.dumps({"id": "a", "question": "Which planet has rings?",
+                                                    "answers": ["Saturn"], "source": "space/planets.txt"}) + "\n")
+    config = tmp_path / "eval.yaml"
+    config.write_text("datasets:\n  - {name: 'qa[1]', kind: qa, documents: docs, qa: qa.jsonl}\n"
+                      "config: {embedder: {kind: hash}}\n"
+                      "pipelines:\n  - {name: 'sparse[bm25]', search: {mode: sparse}, ask: {chain: extract}}\n"
+                      "metrics: [source_hit@1]\nout: out\n")
+    result = run("eval", config)
+    assert result.exit_code == 0, result.output
+    assert "ragkit eval — qa[1]" in result.stdout and "sparse[bm25]" in result.stdout
+    assert "qa[1] / sparse[bm25]: 1" in result.stderr     # the plain progress line
+
+
 def test_ask_help_shows_citation_brackets():
     assert "[n] = file:page" in run("ask", "--help").stdout
 

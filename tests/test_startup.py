@@ -19,15 +19,16 @@ HEAVY = ("faiss", "bm25s", "pypdf", "onnxruntime", "langchain", "llama_cpp", "nu
          "markdown_it")
 # The command modules and what they import at the top; every stage is imported inside a command body.
 LIGHT_RAGKIT = {"ragkit", "ragkit.errors", "ragkit.cli", "ragkit.cli.main", "ragkit.cli.common", "ragkit.cli.ask",
-                "ragkit.cli.search", "ragkit.cli.ingest", "ragkit.cli.eval"}
+                "ragkit.cli.search", "ragkit.cli.ingest", "ragkit.cli.eval", "ragkit.cli.models"}
 
-# Runs the app as the console script does, then writes the names of the loaded modules to argv[1].
+# Runs the app as the console script does (ragkit.cli:run), then writes the names of the loaded modules to argv[1].
 PROBE = """
 import json, sys
-from ragkit.cli import app
+from ragkit.cli import run
 modules_file, args = sys.argv[1], sys.argv[2:]
+sys.argv = ["ragkit", *args]
 try:
-    app(args, prog_name="ragkit")
+    run()
 except SystemExit as exc:
     code = exc.code
 else:
@@ -56,7 +57,7 @@ def heavy(modules, allowed=()):
 @pytest.mark.parametrize("args", [
     ["--help"], ["--version"], [],
     ["ingest", "--help"], ["search", "--help"], ["info", "--help"], ["ask", "--help"], ["chat", "--help"],
-    ["eval", "--help"],
+    ["eval", "--help"], ["models", "--help"], ["ask", "-h"],
 ])
 def test_help_and_version_import_no_stage(tmp_path, args):
     code, modules, stdout = loaded_modules(tmp_path, args)
@@ -92,3 +93,11 @@ def test_completing_an_option_imports_no_stage(tmp_path):
     # even for a None value; that is typer's cost, not a stage's.
     assert heavy(modules, allowed=("pydantic", "pydantic_core")) == []
     assert {m for m in modules if m.startswith("ragkit")} <= LIGHT_RAGKIT
+
+
+def test_models_lists_backends_without_importing_them(tmp_path):
+    """``ragkit models`` reads the config (pydantic, YAML) but imports no backend to describe them."""
+    code, modules, stdout = loaded_modules(tmp_path, ["models"])
+    assert code == 0 and "local" in stdout and "openai" in stdout and "hash" in stdout
+    assert heavy(modules, allowed=("pydantic", "pydantic_core", "yaml")) == []
+    assert {m for m in modules if m.startswith("ragkit")} <= LIGHT_RAGKIT | {"ragkit.config", "ragkit.yamlfile"}

@@ -9,31 +9,59 @@ from pathlib import Path
 from typing import TYPE_CHECKING, List, Optional
 
 import typer
+from rich.markup import escape
 
-from ragkit.cli.common import ConfigOpt, IndexOpt, JsonOpt, err, fail, out, print_error, setup
+from ragkit.cli.common import (
+    BaseUrlOpt,
+    Chain,
+    ConfigOpt,
+    Expand,
+    FilterOpt,
+    IndexOpt,
+    JsonOpt,
+    LlmOpt,
+    Mode,
+    ModelOpt,
+    ModeOpt,
+    Strategy,
+    at_least_one,
+    err,
+    fail,
+    llm_overrides,
+    out,
+    print_error,
+    setup,
+    with_llm,
+)
 from ragkit.errors import EXIT_INTERRUPTED, RagkitError
 
 if TYPE_CHECKING:
     from ragkit.config import Config
 
-StrategyOpt = typer.Option(None, "--strategy", "-s", help="none | multi-query | rag-fusion | hyde | step-back | decompose")
-ChainOpt = typer.Option(None, "--chain", help="auto (default: extract with the tiny local model, else stuff) | stuff | map-reduce | refine | extract (no model: quotes the best sentences)")
-ExpandOpt = typer.Option(None, "--expand", help="none | parent (hand the model each chunk's parent section) | window (sentences around the best match)")
-LlmOpt = typer.Option(None, "--llm", help="local (SmolLM2, offline) | openai (OPENAI_API_KEY; llm.base_url for Ollama/vLLM/llama.cpp) | langchain (llm.model: provider:model)")
-ModeOpt = typer.Option(None, "--mode", "-m", help="dense | sparse | hybrid (default hybrid)")
-KOpt = typer.Option(None, "-k", help="Chunks handed to the model (default 5).")
-FilterOpt = typer.Option(None, "--filter", "-f", help="KEY=VALUE metadata filter, repeatable.")
+StrategyOpt = typer.Option(None, "--strategy", "-s", metavar="STRATEGY",
+                           help="Rewrite the question first: none, multi-query (N rewrites), rag-fusion (their "
+                                "fused rankings), hyde (a hypothetical answer), step-back (a broader question) or "
+                                "decompose (sub-questions).  [default: ask.strategy in the config, else none]")
+ChainOpt = typer.Option(None, "--chain", metavar="CHAIN",
+                        help="How the answer is written: auto, stuff (one prompt), map-reduce, refine, or extract "
+                             "(no model: quotes the best sentences).  [default: ask.chain in the config, else auto: "
+                             "extract with the tiny local model, stuff with any other]")
+ExpandOpt = typer.Option(None, "--expand", metavar="HOW",
+                         help="Hand the model more than each chunk: none, parent (its section) or window (the "
+                              "sentences around the best match).  [default: ask.expand in the config, else none]")
+KOpt = typer.Option(None, "-k", "--top-k", metavar="N", callback=at_least_one,
+                    help="Chunks handed to the model.  [default: ask.k in the config, else 5]")
 
 
-def _ask_settings(cfg: "Config", strategy, chain, expand, llm, k) -> "Config":
+def _ask_settings(cfg: "Config", strategy, chain, expand, k, llm: dict) -> "Config":
+    """``cfg`` changed by the command line: the ``ask:`` options, then the model (``llm`` from
+    :func:`~ragkit.cli.common.llm_overrides`), then ``chain: auto`` resolved for that model."""
     from ragkit.config import effective_chain
 
     ask_cfg = dataclasses.replace(cfg.ask, **{key: value for key, value in
                                               (("strategy", strategy), ("chain", chain), ("expand", expand), ("k", k))
                                               if value is not None})
-    cfg = dataclasses.replace(cfg, ask=ask_cfg)
-    if llm is not None:
-        cfg = dataclasses.replace(cfg, llm=dataclasses.replace(cfg.llm, kind=llm))
+    cfg = with_llm(dataclasses.replace(cfg, ask=ask_cfg), llm)
     chosen = effective_chain(cfg.ask.chain, cfg.llm.kind)
     return dataclasses.replace(cfg, ask=dataclasses.replace(cfg.ask, chain=chosen))
 
@@ -65,14 +93,16 @@ class TokenEcho:
 
 
 def ask(
-    question: str = typer.Argument(..., help="Your question, in quotes."),
+    question: str = typer.Argument(..., metavar="QUESTION", help="Your question, in quotes.", show_default=False),
     index: Optional[Path] = IndexOpt,
     config: Optional[Path] = ConfigOpt,
-    strategy: Optional[str] = StrategyOpt,
-    chain: Optional[str] = ChainOpt,
-    expand: Optional[str] = ExpandOpt,
+    strategy: Optional[Strategy] = StrategyOpt,
+    chain: Optional[Chain] = ChainOpt,
+    expand: Optional[Expand] = ExpandOpt,
     llm: Optional[str] = LlmOpt,
-    mode: Optional[str] = ModeOpt,
+    model: Optional[str] = ModelOpt,
+    base_url: Optional[str] = BaseUrlOpt,
+    mode: Optional[Mode] = ModeOpt,
     k: Optional[int] = KOpt,
     filters: Optional[List[str]] = FilterOpt,
     trace: bool = typer.Option(False, "--trace", help="Show generated queries, each retriever's ranks and the fused ranks."),
@@ -86,12 +116,13 @@ def ask(
       ragkit ask "how does reciprocal rank fusion score a document?"
       ragkit ask "what limits protect PDF parsing?" --strategy multi-query --expand parent --trace
       ragkit ask "what is HyDE?" --chain extract --json
+      ragkit ask "what is HyDE?" --base-url http://localhost:11434/v1 --model llama3.2
     """
     from ragkit.generation.ask import ask as run_ask
     from ragkit.retrieval.search import Searcher, parse_filters
 
     cfg, index_dir = setup(config, index)
-    cfg = _ask_settings(cfg, strategy, chain, expand, llm, k)
+    cfg = _ask_settings(cfg, strategy, chain, expand, k, llm_overrides(llm, model, base_url, cfg.llm.kind))
     parsed = parse_filters(filters)
     searcher = Searcher(index_dir, cfg)
     model = _model(cfg)
@@ -148,16 +179,20 @@ RECAP_TURNS = 3  # earlier turns shown when a session is reopened
 
 
 def chat(
-    session: str = typer.Option("default", "--session", help="Conversation name; the same name resumes it."),
+    session: str = typer.Option("default", "--session", metavar="NAME", help="Conversation name; the same name resumes it."),
     index: Optional[Path] = IndexOpt,
     config: Optional[Path] = ConfigOpt,
-    strategy: Optional[str] = StrategyOpt,
-    chain: Optional[str] = ChainOpt,
-    expand: Optional[str] = ExpandOpt,
+    strategy: Optional[Strategy] = StrategyOpt,
+    chain: Optional[Chain] = ChainOpt,
+    expand: Optional[Expand] = ExpandOpt,
     llm: Optional[str] = LlmOpt,
-    mode: Optional[str] = ModeOpt,
+    model: Optional[str] = ModelOpt,
+    base_url: Optional[str] = BaseUrlOpt,
+    mode: Optional[Mode] = ModeOpt,
     k: Optional[int] = KOpt,
-    history: Optional[Path] = typer.Option(None, "--history", help="SQLite file of conversations (default ~/.local/share/ragkit/chat.sqlite)."),
+    history: Optional[Path] = typer.Option(None, "--history", metavar="FILE",
+                                           help="SQLite file of conversations.  "
+                                                "[default: ~/.local/share/ragkit/chat.sqlite]"),
     list_sessions: bool = typer.Option(False, "--list", help="List the stored sessions (name, turns, last used) and exit."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per turn on stdout: question, answer, citations, sources, usage."),
 ) -> None:
@@ -166,7 +201,9 @@ def chat(
     Examples:
 
     \b
-      ragkit chat --session notes
+      ragkit chat
+      ragkit chat --session thesis --strategy multi-query
+      ragkit chat --base-url http://localhost:11434/v1 --model llama3.2
       ragkit chat --list
       printf 'what is HyDE?\\n' | ragkit chat --chain extract --json
     """
@@ -177,7 +214,7 @@ def chat(
         _list_sessions(history, as_json)
         return
     cfg, index_dir = setup(config, index)
-    cfg = _ask_settings(cfg, strategy, chain, expand, llm, k)
+    cfg = _ask_settings(cfg, strategy, chain, expand, k, llm_overrides(llm, model, base_url, cfg.llm.kind))
     searcher = Searcher(index_dir, cfg)
     conversation = ChatSession(session, searcher, _model(cfg), cfg.ask, ChatHistory(history), mode=mode)
     _greet(conversation)
@@ -232,7 +269,6 @@ def _iso(epoch: float) -> str:
 
 def _greet(conversation) -> None:
     """The session line and, for a reopened session, its last turns (on stderr)."""
-    from rich.markup import escape
 
     from ragkit.cli.render import chat_recap
 

@@ -1,20 +1,22 @@
 """What every command shares: the two consoles, the common options, loading the config, failing.
 
 Imports only typer, rich and the light parts of ragkit, so that ``ragkit --help`` starts fast;
-each command imports the stage it runs inside its own body.
+each command imports the stage it runs inside its own body. Text that comes from documents,
+paths or the user is printed literally: never as rich markup (``options[debug]`` stays as is).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn, Optional
+from typing import TYPE_CHECKING, Literal, NoReturn, Optional
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
-from ragkit.errors import EXIT_ERROR
+from ragkit.errors import EXIT_ERROR, StoreError
 
 if TYPE_CHECKING:
     from ragkit.config import Config
@@ -22,9 +24,55 @@ if TYPE_CHECKING:
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
-IndexOpt = typer.Option(None, "--index", "-i", help="Index folder. Default: $RAGKIT_INDEX, the config's `index`, or ./.ragkit")
-ConfigOpt = typer.Option(None, "--config", "-c", help="YAML config file (default: $RAGKIT_CONFIG, or built-in defaults).")
+# The fixed choices of command-line options, as in ragkit.config (a test keeps them equal; importing
+# the config here would import pydantic, and ``ragkit --help`` must not). Typed, so click rejects
+# anything else as a usage error (exit 2) and ``--help`` lists the choices.
+Mode = Literal["dense", "sparse", "hybrid"]
+Strategy = Literal["none", "multi-query", "rag-fusion", "hyde", "step-back", "decompose"]
+Chain = Literal["auto", "stuff", "map-reduce", "refine", "extract"]
+Expand = Literal["none", "parent", "window"]
+
+IndexOpt = typer.Option(None, "--index", "-i", metavar="DIR",
+                        help="Index folder.  [default: $RAGKIT_INDEX, else the config's index, else ./.ragkit]")
+ConfigOpt = typer.Option(None, "--config", "-c", metavar="FILE",
+                         help="YAML config file; it changes only what it lists.  [default: $RAGKIT_CONFIG, else none]")
 JsonOpt = typer.Option(False, "--json", help="Print machine-readable JSON on stdout instead of tables.")
+ModeOpt = typer.Option(None, "--mode", "-m", metavar="MODE",
+                       help="Retrieval: dense, sparse (BM25) or hybrid (both, fused by reciprocal rank fusion).  "
+                            "[default: search.mode in the config, else hybrid]")
+FilterOpt = typer.Option(None, "--filter", "-f", metavar="KEY=VALUE",
+                         help="Metadata filter, repeatable; globs allowed: source='notes/*.md'.")
+
+
+def at_least_one(value: Optional[int]) -> Optional[int]:
+    """A count option (``-k``): 1 or more, else a usage error."""
+    if value is not None and value < 1:
+        raise typer.BadParameter(f"{value} is not a count of 1 or more.")
+    return value
+
+
+def _known_llm(value: Optional[str]) -> Optional[str]:
+    """``--llm``: a registered chat-model backend, else a usage error naming the choices."""
+    if value is None:
+        return value
+    from ragkit.llm import LLMS  # the registry (plugins included); only when --llm is given
+
+    if value not in LLMS:
+        raise typer.BadParameter(f"{value!r} is not one of {', '.join(map(repr, sorted(LLMS)))}.")
+    return value
+
+
+LlmOpt = typer.Option(None, "--llm", metavar="KIND", envvar="RAGKIT_LLM", callback=_known_llm,
+                      help="Chat model backend: local (SmolLM2, offline), openai (OPENAI_API_KEY, or any "
+                           "OpenAI-compatible server with --base-url) or langchain (--model provider:model). "
+                           "'ragkit models' lists them.  [default: llm.kind in the config, else local; "
+                           "openai when only --base-url is given]")
+ModelOpt = typer.Option(None, "--model", metavar="NAME", envvar="RAGKIT_MODEL",
+                        help="Model name: gpt-4o-mini, llama3.2, anthropic:claude-sonnet-4-5 (langchain), or a "
+                             ".gguf file (local).  [default: llm.model in the config, else the backend's]")
+BaseUrlOpt = typer.Option(None, "--base-url", metavar="URL", envvar="RAGKIT_BASE_URL",
+                          help="OpenAI-compatible server: Ollama http://localhost:11434/v1, vLLM, llama.cpp.  "
+                               "[default: llm.base_url in the config]")
 
 
 def print_error(message: str) -> None:
@@ -43,5 +91,26 @@ def setup(config: Optional[Path], index: Optional[Path]) -> tuple["Config", Path
     from ragkit.config import load_config
 
     cfg = load_config(config)
-    chosen = index or os.environ.get("RAGKIT_INDEX") or cfg.index
-    return cfg, Path(chosen)
+    chosen = Path(index or os.environ.get("RAGKIT_INDEX") or cfg.index)
+    if chosen.exists() and not chosen.is_dir():
+        raise StoreError(f"the index {chosen} is a file; an index is a folder (check --index or $RAGKIT_INDEX)")
+    return cfg, chosen
+
+
+def llm_overrides(kind: Optional[str], model: Optional[str], base_url: Optional[str], configured: str) -> dict:
+    """The ``llm:`` settings that ``--llm``/``--model``/``--base-url`` (or ``$RAGKIT_*``) change.
+
+    ``configured`` is the config's ``llm.kind``: a base URL alone means an OpenAI-compatible server,
+    so ``--base-url URL --model NAME`` is enough to use Ollama or vLLM instead of the local model.
+    """
+    chosen = {"kind": kind, "model": model, "base_url": base_url}
+    if base_url is not None and kind is None and configured == "local":
+        chosen["kind"] = "openai"
+    return {key: value for key, value in chosen.items() if value is not None}
+
+
+def with_llm(cfg: "Config", overrides: dict) -> "Config":
+    """``cfg`` with its ``llm:`` section changed by :func:`llm_overrides`."""
+    if not overrides:
+        return cfg
+    return dataclasses.replace(cfg, llm=dataclasses.replace(cfg.llm, **overrides))

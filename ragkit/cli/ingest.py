@@ -13,7 +13,8 @@ from ragkit.errors import EXIT_INTERRUPTED
 
 
 def ingest(
-    path: Path = typer.Argument(..., help="Folder to index (txt, md, pdf, html, jsonl BEIR corpora)."),
+    path: Path = typer.Argument(..., metavar="FOLDER", show_default=False,
+                                help="Folder to index (txt, md, pdf, html, jsonl BEIR corpora)."),
     index: Optional[Path] = IndexOpt,
     config: Optional[Path] = ConfigOpt,
     rebuild: bool = typer.Option(False, "--rebuild", help="Re-read and re-embed every file instead of only the changed ones."),
@@ -25,7 +26,12 @@ def ingest(
     one-line reason and the rest is indexed (exit code 3). The live index is switched
     atomically, so an interrupted ingest leaves the previous one intact.
 
-    Example: ragkit ingest sample_docs --index .ragkit
+    Examples:
+
+    \b
+      ragkit ingest sample_docs
+      ragkit ingest ~/papers --index ~/.ragkit/papers --config my.yaml --json
+      ragkit ingest sample_docs --rebuild
     """
     from ragkit.cli.render import IngestProgressDisplay, ingest_summary
     from ragkit.ingest.pipeline import ingest as run_ingest

@@ -32,7 +32,7 @@ class IngestProgressDisplay:
     def __enter__(self) -> "IngestProgressDisplay":
         if self.live:
             self.progress = Progress(
-                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
                 TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), console=self.console, transient=False,
             )
             self.progress.start()
@@ -54,7 +54,8 @@ class IngestProgressDisplay:
         if self.progress is not None:
             self.tasks[stage] = self.progress.add_task(_LABELS.get(stage, stage), total=total, rate="")
         elif total:
-            self.console.print(f"{_LABELS.get(stage, stage)}: {total} {_UNITS.get(stage, 'items')}", highlight=False)
+            self.console.print(f"{_LABELS.get(stage, stage)}: {total} {_UNITS.get(stage, 'items')}",
+                               highlight=False, markup=False)
 
     def advance(self, stage: str, amount: int = 1) -> None:
         """``amount`` more units of ``stage`` are done."""
@@ -71,7 +72,7 @@ class IngestProgressDisplay:
         if self.enabled and not self.live:
             for other in list(self.started):
                 self._finish_plain(other)
-            self.console.print(f"{message[:1].upper()}{message[1:]}…", highlight=False)
+            self.console.print(f"{message[:1].upper()}{message[1:]}…", highlight=False, markup=False)
 
     def _finish_plain(self, stage: str) -> None:
         started = self.started.pop(stage)
@@ -214,10 +215,10 @@ def results_tables(outcomes) -> list[Table]:
     tables = []
     for dataset in dict.fromkeys(o.dataset for o in outcomes):
         runs = [o for o in outcomes if o.dataset == dataset]
-        table = Table(title=f"ragkit eval — {dataset}", title_justify="left")
+        table = Table(title=f"ragkit eval — {escape(dataset)}", title_justify="left")
         table.add_column("metric")
         for o in runs:
-            table.add_column(o.name if o.status == "ok" else f"{o.name} (failed)", justify="right")
+            table.add_column(Text(o.name if o.status == "ok" else f"{o.name} (failed)"), justify="right")
         for metric in metric_columns(runs):
             best = best_value(outcomes, dataset, metric)
             cells = []

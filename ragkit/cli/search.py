@@ -9,18 +9,21 @@ from typing import List, Optional
 
 import typer
 
-from ragkit.cli.common import ConfigOpt, IndexOpt, JsonOpt, err, out, setup
+from ragkit.cli.common import ConfigOpt, FilterOpt, IndexOpt, JsonOpt, Mode, ModeOpt, at_least_one, err, out, setup
 from ragkit.errors import EXIT_PARTIAL, RagkitError, UsageError
 
 
 def search(
-    query: Optional[str] = typer.Argument(None, help="What to look for."),
+    query: Optional[str] = typer.Argument(None, metavar="QUERY", help="What to look for, in quotes.", show_default=False),
     index: Optional[Path] = IndexOpt,
     config: Optional[Path] = ConfigOpt,
-    mode: Optional[str] = typer.Option(None, "--mode", "-m", help="dense | sparse | hybrid (default: hybrid, RRF of both)."),
-    k: Optional[int] = typer.Option(None, "-k", "--top-k", help="Number of results (default 10)."),
-    filters: Optional[List[str]] = typer.Option(None, "--filter", "-f", help="KEY=VALUE metadata filter, repeatable; globs allowed: source='notes/*.md'."),
-    queries: Optional[Path] = typer.Option(None, "--queries", "-q", help="JSONL file of {\"_id\",\"text\"} queries: prints one JSON line per query."),
+    mode: Optional[Mode] = ModeOpt,
+    k: Optional[int] = typer.Option(None, "-k", "--top-k", metavar="N", callback=at_least_one,
+                                    help="Number of results.  [default: search.k in the config, else 10]"),
+    filters: Optional[List[str]] = FilterOpt,
+    queries: Optional[Path] = typer.Option(None, "--queries", "-q", metavar="FILE",
+                                           help="JSONL file of {\"_id\",\"text\"} queries instead of QUERY: "
+                                                "prints one JSON line per query."),
     as_json: bool = JsonOpt,
 ) -> None:
     """Search the index: hybrid (dense + BM25, fused by reciprocal rank fusion) by default.
@@ -64,7 +67,8 @@ def _read_queries(path: Path) -> tuple[list[tuple[str, str]], int]:
             continue
         query, problem = _parse_query(line)
         if query is None:  # malformed user input: reported per line, the batch goes on
-            err.print(f"{path}:{number}: skipped, not a {{\"_id\",\"text\"}} query ({problem})", highlight=False)
+            err.print(f"{path}:{number}: skipped, not a {{\"_id\",\"text\"}} query ({problem})",
+                      highlight=False, markup=False)
             bad += 1
             continue
         batch.append(query)
@@ -101,7 +105,14 @@ def _batch_search(searcher, path: Path, mode: Optional[str], k: Optional[int], f
 
 
 def info(index: Optional[Path] = IndexOpt, config: Optional[Path] = ConfigOpt, as_json: bool = JsonOpt) -> None:
-    """Describe the index: files, chunks, embedder, sizes, generation, last ingest."""
+    """Describe the index: files, chunks, embedder, sizes, generation, last ingest.
+
+    Examples:
+
+    \b
+      ragkit info
+      ragkit info --index .ragkit --json
+    """
     from ragkit.cli.render import info_table
     from ragkit.store.info import index_info
 

@@ -243,9 +243,9 @@ def test_extract_respects_max_sentences_and_orders_by_score():
     assert len(answer.text.splitlines()) == 1 and answer.citations in ([2], [3])
 
 
-def test_extract_drops_bracketed_numbers_of_the_document_itself_from_quotes():
+def test_extract_quotes_the_document_literally_brackets_included():
     answer = extract_answer("does aspirin reduce fever?", [chunk(1, "Aspirin reduces fever [12] in adults.")])
-    assert answer.text == '"Aspirin reduces fever in adults." [1]' and answer.citations == [1]
+    assert answer.text == '"Aspirin reduces fever [12] in adults." [1]' and answer.citations == [1]
 
 
 def test_extract_refuses_when_nothing_matches_even_question_words():

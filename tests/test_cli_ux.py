@@ -63,6 +63,7 @@ def test_ask_extract_quotes_brackets_literally(bracket_index, fast_config):
     assert "options[debug]" in result.stdout.splitlines()[0]
     flat = " ".join(result.stdout.split())
     assert "[1] notes[draft].txt" in flat and "[/]" in flat
+    assert "note [1] and [/] here" in flat  # the document's own "[1]" stays in the quote
 
 
 def test_info_and_error_messages_show_paths_literally(bracket_index, tmp_path, fast_config):

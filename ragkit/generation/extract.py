@@ -8,7 +8,7 @@ from typing import Sequence
 import numpy as np
 
 from ragkit.generation.answer import Answer, number_sources
-from ragkit.generation.citations import NO_ANSWER, strip_citations
+from ragkit.generation.citations import NO_ANSWER
 from ragkit.store.sparse import BM25Index
 from ragkit.text import split_sentences, tokenize
 
@@ -41,8 +41,9 @@ def extract_answer(question: str, chunks: Sequence, max_sentences: int = 3) -> A
                 picked.append(sentences[i])
     if not picked:
         return Answer(NO_ANSWER, [], sources, 0, True, "extract", 0)
-    # A paper's own "[12]" inside a quote would read as one of our citations: it goes.
-    text = "\n".join(f'"{" ".join(strip_citations(sentence).split())}" [{n}]' for n, sentence in picked)
+    # A quote is the document's text, brackets and all (a paper's own "[12]", code's options[1]): ours
+    # stand outside the quotes, and Answer.citations lists them, so nothing downstream parses the quote.
+    text = "\n".join(f'"{" ".join(sentence.split())}" [{n}]' for n, sentence in picked)
     return Answer(text, list(dict.fromkeys(n for n, _ in picked)), sources, 0, False, "extract", 0)
 
 

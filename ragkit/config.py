@@ -158,7 +158,8 @@ class SearchConfig:
         description="a mapping of weights, e.g. {dense: 1.0, sparse: 1.0}")
     candidates: Int = Field(300, ge=1)
     fusion_unit: Literal["document", "chunk"] = "document"   # document (doc_id + page) | chunk
-    fusion: Literal["rrf", "convex"] = "rrf"                 # convex: weighted sum of min-max normalised scores
+    fusion: Literal["rrf", "convex"] = "rrf"                 # convex: weighted sum of normalised scores
+    normalization: Literal["minmax", "max", "zscore"] = "minmax"   # how convex puts both sides' scores on one scale
 
 
 @_section("ask")

@@ -116,3 +116,31 @@ def test_convex_fusion_is_selectable(searcher, fast_cfg, tmp_path):
     results = s.search("Jupiter largest planet", mode="hybrid", k=3)
     assert results[0].source == "space/planets.txt" and 0 < results[0].score <= 1.0
     s.close()
+
+
+def test_hybrid_with_a_side_that_finds_nothing_is_the_other_side(searcher):
+    # a made-up word: BM25 has no match at all, so hybrid must be exactly the dense ranking
+    query = "zqxvbnm"
+    assert searcher.search(query, mode="sparse", k=5) == []
+    dense = [r.chunk_id for r in searcher.search(query, mode="dense", k=5)]
+    assert [r.chunk_id for r in searcher.search(query, mode="hybrid", k=5)] == dense
+
+
+@pytest.mark.parametrize("normalization", ["minmax", "max", "zscore"])
+def test_convex_normalisation_is_selectable_and_shown(searcher, fast_cfg, normalization):
+    search = dataclasses.replace(fast_cfg.search, fusion="convex", normalization=normalization,
+                                 weights={"dense": 0.6, "sparse": 0.4})
+    s = Searcher(searcher.index.path, dataclasses.replace(fast_cfg, search=search))
+    assert s.search("Jupiter largest planet", mode="hybrid", k=3)[0].source == "space/planets.txt"
+    assert s.fusion_summary() == f"convex ({normalization}), weights dense 0.6, sparse 0.4, by document"
+    s.close()
+
+
+def test_trace_labels_each_hybrid_query_with_its_fusion_weights(searcher):
+    from ragkit.retrieval.plan import retrieve
+    from ragkit.retrieval.transforms import QueryPlan
+
+    _, trace = retrieve(searcher, QueryPlan(strategy="none", question="Jupiter largest planet", queries=["Jupiter largest planet"]), "hybrid", 5)
+    labels = [entry["query"] for entry in trace]
+    assert labels[:2] == ["dense: Jupiter largest planet", "sparse: Jupiter largest planet"]
+    assert labels[2] == "hybrid: Jupiter largest planet (fused by rrf (k=60), weights dense 1, sparse 1, by document)"

@@ -25,7 +25,8 @@ def retrieve(searcher: Searcher, plan: QueryPlan, mode: str, depth: int,
     """
     sides: list[dict] = []
     lists: list[list[SearchResult]] = searcher.search_many(plan.queries, mode=mode, k=depth, filters=filters, trace=sides)
-    labels = [f"{mode}: {q}" for q in plan.queries]
+    fused_by = f" (fused by {searcher.fusion_summary()})" if mode == "hybrid" else ""
+    labels = [f"{mode}: {q}{fused_by}" for q in plan.queries]
     if plan.dense_only:
         lists += searcher.search_many(plan.dense_only, mode="dense", k=depth, filters=filters)
         labels += [f"dense (hypothetical passage): {p[:80]}" for p in plan.dense_only]

@@ -135,18 +135,31 @@ class Searcher:
         """Hybrid fusion of two rankings (rows, or (row, score) pairs), best first.
 
         ``search.fusion``: ``rrf`` (default) — weighted reciprocal rank fusion; ``convex`` — a
-        weighted sum of min-max normalised scores (needs scores). ``search.fusion_unit``:
+        weighted sum of scores normalised by ``search.normalization`` (needs scores). When one
+        side returns nothing, the fused list is the other side's order (both methods). ``search.fusion_unit``:
         ``chunk`` fuses chunk ranks; ``document`` (default) fuses the ranks of each chunk's
         document (doc_id and page) with :func:`~ragkit.retrieval.fusion.unit_fusion` (on SciFact
         train queries, +0.002-0.003 nDCG@10 over chunk RRF).
         """
         pairs = [[item if isinstance(item, tuple) else (item, 0.0) for item in side] for side in (dense, sparse)]
         search = self.cfg.search
-        weights = [float(search.weights.get("dense", 1.0)), float(search.weights.get("sparse", 1.0))]
+        weights = list(self.fusion_weights().values())
         if search.fusion_unit == "chunk":
-            return fuse_scored(pairs, weights, search.fusion, search.rrf_k)
+            return fuse_scored(pairs, weights, search.fusion, search.rrf_k, search.normalization)
         units = self.index.docstore.units({row for side in pairs for row, _ in side})
-        return unit_fusion(pairs, units, weights, search.fusion, search.rrf_k)
+        return unit_fusion(pairs, units, weights, search.fusion, search.rrf_k, search.normalization)
+
+    def fusion_weights(self) -> dict[str, float]:
+        """The dense and sparse weights hybrid fusion uses (``search.weights``; a missing side weighs 1)."""
+        weights = self.cfg.search.weights
+        return {side: float(weights.get(side, 1.0)) for side in ("dense", "sparse")}
+
+    def fusion_summary(self) -> str:
+        """How hybrid results are fused, for ``--trace``: method, weights, unit (and normalisation for convex)."""
+        search = self.cfg.search
+        method = f"convex ({search.normalization})" if search.fusion == "convex" else f"rrf (k={search.rrf_k})"
+        weights = ", ".join(f"{side} {weight:g}" for side, weight in self.fusion_weights().items())
+        return f"{method}, weights {weights}, by {search.fusion_unit}"
 
     def _results(self, ranked: list[tuple[int, float]]) -> list[SearchResult]:
         chunks = self.index.docstore.get(r for r, _ in ranked)

@@ -129,6 +129,7 @@ def test_tracing_off_sends_nothing_and_makes_no_run(stand_in, searcher, monkeypa
 
     monkeypatch.setattr(ask_module, "answer_question", spy)
     result = ask("how are rankings fused?", searcher, fake_llm(_script), AskConfig(strategy="rag-fusion", chain="stuff"))
-    _flush()
+    wait_for_all_tracers()
     assert result.answer.citations == [1] and seen == [None]
-    assert stand_in == []                                        # not even a GET /info
+    assert langsmith.run_trees._CLIENT is None                  # no LangSmith client was even made
+    assert stand_in == []                                        # and nothing was sent, not even a GET /info

@@ -13,7 +13,7 @@ from ragkit.errors import EXIT_INTERRUPTED, EXIT_PARTIAL
 
 def eval_command(
     config: Path = typer.Argument(..., help="Eval config (YAML): data sets, pipelines, metrics, output folder."),
-    out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default: the config's `out`)."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default: the config's `out`, else ~/.cache/ragkit/eval/<config name>)."),
 ) -> None:
     """Run every pipeline of an eval config over every data set and compare them.
 

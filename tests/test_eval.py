@@ -11,8 +11,9 @@ from ragkit.evaluation.report import write_report
 from ragkit.evaluation.runner import run_eval
 from ragkit.evaluation.spec import load_eval_config
 from ragkit.llm import LLMS
+from ragkit.paths import cache_dir
 
-from conftest import write_docs
+from conftest import REPO, write_docs
 from fakes import fake_llm
 
 CORPUS = [
@@ -185,3 +186,35 @@ def test_faithfulness_judge_reads_sources_as_data(tmp_path):
     assert "&lt;/source>" in prompts[0]  # a chunk cannot close the data block
     assert faithfulness(judge, {**record, "answer": "Cats fly [1]."}) == 0.0
     assert faithfulness(judge, {**record, "refused": True}) == 1.0 and len(prompts) == 2
+
+
+def test_without_out_reports_and_indexes_go_to_the_cache_never_next_to_the_config(setup, monkeypatch):
+    root, config = setup
+    config.write_text(config.read_text().replace("out: out\n", ""))
+    use_model(monkeypatch, fake_factory([]))
+    result = CliRunner().invoke(app, ["eval", str(config)])
+    assert result.exit_code == 0, result.output + result.stderr
+    out = cache_dir() / "eval" / "eval"
+    assert (out / "results.json").exists() and any((out / "indexes").iterdir())
+    assert sorted(p.name for p in root.iterdir()) == ["beir", "docs", "eval.yaml", "qa.jsonl"]   # nothing written here
+    elsewhere = root / "elsewhere"
+    assert CliRunner().invoke(app, ["eval", str(config), "--out", str(elsewhere)]).exit_code == 0
+    assert (elsewhere / "report.md").exists() and any((elsewhere / "indexes").iterdir())
+
+
+def test_a_missing_data_set_says_where_to_get_it(setup):
+    root, config = setup
+    (root / "beir" / "corpus.jsonl").unlink()
+    result = CliRunner().invoke(app, ["eval", str(config)])
+    assert result.exit_code == 1 and "corpus file not found" in result.stderr and "README.md 'Data sets'" in result.stderr
+    config.write_text(config.read_text().replace("path: beir}", "path: beir, source: https://example.org/tiny.zip}"))
+    result = CliRunner().invoke(app, ["eval", str(config)])
+    assert "get it from https://example.org/tiny.zip" in result.stderr
+
+
+def test_every_shipped_config_with_outside_data_says_where_to_get_it():
+    for path in sorted((REPO / "configs").glob("*.yaml")):
+        text = path.read_text(encoding="utf-8")
+        assert "\nout:" not in text, path              # the default: the cache, not the git tree
+        if "datasets:" in text and "shared/datasets" in text:
+            assert "source: " in text, path

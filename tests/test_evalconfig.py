@@ -9,6 +9,7 @@ import pytest
 
 from ragkit.errors import EvalConfigError
 from ragkit.evaluation.spec import DatasetSpec, EvalSpec, PipelineSpec, load_eval_config, metrics_for, pipeline_config
+from ragkit.paths import cache_dir
 
 from conftest import REPO, SHARED
 
@@ -99,7 +100,7 @@ def test_valid_config_round_trip(data):
 
 def test_defaults_for_out_and_metrics(data):
     spec = load_eval_config(write(data, BEIR + "pipelines:\n  - name: sparse\n    search: {mode: sparse}\n"))
-    assert spec.out == data / "conf" / "eval-out" / "eval"
+    assert spec.out == cache_dir() / "eval" / "eval"      # never next to the config, in the git tree
     assert spec.metrics == ["ndcg@10", "recall@100", "mrr@10"]
     qa_only = """\
         datasets:
@@ -183,7 +184,7 @@ def test_bad_configs_name_line_and_key(data, text, line, expected):
     ("  - name: tiny\n    kind: beir\n    path: ../data/beir\n    limit: 2.5\n", 5, "'datasets[0].limit' must be"),
     ("  - name: a/b\n    kind: beir\n    path: ../data/beir\n", 2, "'datasets[0].name' must be a non-empty string without /"),
     ("  - name: tiny\n    kind: beir\n    path: ../data/beir\n    documents: ../data/qa/docs\n", 5,
-     "unknown key 'datasets[0].documents'; known keys: name, kind, path, limit, corpus, queries, qrels"),
+     "unknown key 'datasets[0].documents'; known keys: name, kind, path, limit, source, corpus, queries, qrels"),
     ("  - 3\n", 2, "'datasets[0]' must be a mapping, got 3"),
     ("  - {name: tiny, kind: beir}\n", 2, "data set 'tiny' needs 'path'"),
 ])

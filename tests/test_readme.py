@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from ragkit.cli import app
+from ragkit.paths import cache_dir
 
 from conftest import REPO, have_local_model
 
@@ -57,4 +58,5 @@ def test_every_readme_command_runs_with_the_embedded_default(tmp_path, monkeypat
     assert hits and all(h["source"] == "field-notes.pdf" for h in hits) and hits[0]["page"] == 3
     batch = next(v for k, v in outputs.items() if "--queries" in k)
     assert len(batch.strip().splitlines()) == 3
-    assert (tmp_path / "benchmarks" / "out" / "eval" / "sample-qa" / "results.json").exists()
+    assert (cache_dir() / "eval" / "sample-qa" / "results.json").exists()  # the default out: never the git tree
+    assert not (tmp_path / "configs" / "eval-out").exists() and not (tmp_path / "benchmarks" / "out").exists()

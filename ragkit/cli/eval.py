@@ -43,8 +43,8 @@ def eval_command(
     config: Path = typer.Argument(..., metavar="CONFIG", show_default=False,
                                   help="Eval config (YAML): data sets, pipelines, metrics, output folder."),
     out_dir: Optional[Path] = typer.Option(None, "--out", "-o", metavar="DIR",
-                                           help="Output folder.  [default: the config's out; with --llm, --model "
-                                                "or --base-url, a llm-<model> folder inside it]"),
+                                           help="Output folder.  [default: the config's out, else ~/.cache/ragkit/eval/<config name>; "
+                                                "with --llm, --model or --base-url, a llm-<model> folder inside it]"),
     as_json: bool = typer.Option(False, "--json", help="Print the results document (what results.json holds) on stdout instead of tables."),
     llm: Optional[str] = LlmOpt,
     model: Optional[str] = ModelOpt,

@@ -10,7 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 from rich.text import Text
 
-from ragkit.evaluation.report import best_value, metric_columns
+from ragkit.evaluation.report import LATENCY_METRICS, best_value, format_value, metric_columns, run_values
 
 _UNITS = {"load": "files", "embed": "chunks"}
 _LABELS = {"load": "Reading files", "embed": "Embedding chunks"}
@@ -211,7 +211,8 @@ def trace_view(result) -> Table:
 
 
 def results_tables(outcomes) -> list[Table]:
-    """The terminal summary, one table per data set: a row per metric, a column per run, best in bold green."""
+    """The terminal summary, one table per data set: a row per metric (latencies last), a column per run,
+    best in bold green; a failed run's column is empty."""
     tables = []
     for dataset in dict.fromkeys(o.dataset for o in outcomes):
         runs = [o for o in outcomes if o.dataset == dataset]
@@ -219,15 +220,14 @@ def results_tables(outcomes) -> list[Table]:
         table.add_column("metric")
         for o in runs:
             table.add_column(Text(o.name if o.status == "ok" else f"{o.name} (failed)"), justify="right")
-        for metric in metric_columns(runs):
+        values = [run_values(o) for o in runs]
+        table.add_row("queries", *[str(o.n_queries) if o.status == "ok" else "" for o in runs])
+        for metric in metric_columns(runs) + list(LATENCY_METRICS):
             best = best_value(outcomes, dataset, metric)
             cells = []
-            for o in runs:
-                value = o.metrics.get(metric)
-                text = "" if value is None else f"{value:.4f}"
-                cells.append(f"[bold green]{text}[/]" if value is not None and value == best else text)
+            for value in (v.get(metric) for v in values):
+                text = format_value(metric, value)
+                cells.append(f"[bold green]{text}[/]" if text and value == best else text)
             table.add_row(metric, *cells)
-        table.add_row("latency p50 ms", *[f"{o.timings.get('latency_p50_s', 0) * 1000:.1f}" for o in runs])
-        table.add_row("latency p95 ms", *[f"{o.timings.get('latency_p95_s', 0) * 1000:.1f}" for o in runs])
         tables.append(table)
     return tables

@@ -46,6 +46,7 @@ class _DataSetEntry(BaseModel):
     kind: str                       # narrowed to one Literal by each kind's entry
     path: Text | None = None        # the folder holding the kind's files, unless each is given
     limit: Annotated[int, Strict()] | None = Field(None, ge=1, description="a positive integer or null")
+    source: Text | None = None      # where to get the data (a URL, a command): said when a file is missing
 
 
 class BeirEntry(_DataSetEntry):

@@ -1,9 +1,11 @@
 """Eval reports: results.json, results.csv, report.md, timings.json and PNG charts. The terminal tables are the CLI's (:mod:`ragkit.cli.render`).
 
-results.json, results.csv and report.md hold only deterministic numbers (quality, calls,
-tokens), the config's hash, package versions and model ids — no clock times, so the same
-config with the fake model gives byte-identical files. Wall-clock numbers (latency p50/p95,
-run time) go to timings.json and the charts.
+results.json holds only deterministic numbers (quality, calls, tokens), the config's hash,
+package versions and model ids — no clock times, so the same config with the fake model gives a
+byte-identical file. Wall-clock numbers go to timings.json and the charts; report.md and
+results.csv also show latency p50/p95 in ms when the config's metrics ask for them
+(``latency_p50_ms``, ``latency_p95_ms``) — those two files then differ from run to run, and
+results.json still does not. Counts are integers; a failed run's cells are empty, never 0.
 """
 
 from __future__ import annotations
@@ -15,10 +17,14 @@ from importlib import metadata
 from pathlib import Path
 
 from ragkit import __version__
+from ragkit.evaluation.charts import write_charts
+from ragkit.evaluation.glossary import meaning
+from ragkit.evaluation.spec import LATENCY_METRICS
 
 PACKAGES = ("langchain-core", "langchain-community", "faiss-cpu", "bm25s", "onnxruntime", "llama-cpp-python",
             "tiktoken", "pypdf")
-LOWER_IS_BETTER = ("llm_calls", "prompt_tokens", "completion_tokens")
+COUNT_METRICS = ("llm_calls", "prompt_tokens", "completion_tokens")
+LOWER_IS_BETTER = (*COUNT_METRICS, *LATENCY_METRICS)
 
 
 def _versions() -> dict:
@@ -31,14 +37,48 @@ def _versions() -> dict:
     return out
 
 
+def number(metric: str, value):
+    """A metric value as reported: a whole count as an int, a latency to 0.1 ms; None stays None."""
+    if value is None:
+        return None
+    if metric in COUNT_METRICS and float(value).is_integer():
+        return int(value)
+    return round(value, 1) if metric in LATENCY_METRICS else value
+
+
+def format_value(metric: str, value) -> str:
+    """A metric value as a table cell: counts as integers, 4 decimals for scores, "" for nothing."""
+    value = number(metric, value)
+    if value is None:
+        return ""
+    if isinstance(value, int):
+        return str(value)
+    if metric in LATENCY_METRICS:
+        return f"{value:.1f}"
+    return f"{value:.2f}" if metric in COUNT_METRICS else f"{value:.4f}"
+
+
+def run_values(outcome) -> dict:
+    """A run's metrics and its latencies in ms (``latency_p50_ms``…); nothing for a failed run."""
+    if outcome.status != "ok":
+        return {}
+    values = dict(outcome.metrics)
+    for name, seconds in LATENCY_METRICS.items():
+        if outcome.timings.get(seconds) is not None:
+            values[name] = outcome.timings[seconds] * 1000
+    return values
+
+
 def build_results(spec, outcomes) -> dict:
-    """The results document (``results.json``)."""
+    """The results document (``results.json``): deterministic values only, no latencies."""
     return {
         "config": spec.path.name,
         "config_hash": spec.text_hash,
         "versions": _versions(),
         "runs": [{"name": o.name, "dataset": o.dataset, "status": o.status, "error": o.error,
-                  "n_queries": o.n_queries, "metrics": o.metrics, "models": o.models, "warnings": o.warnings}
+                  "n_queries": o.n_queries if o.status == "ok" else None,
+                  "metrics": {k: number(k, v) for k, v in o.metrics.items()}, "models": o.models,
+                  "warnings": o.warnings}
                  for o in outcomes],
     }
 
@@ -53,9 +93,14 @@ def metric_columns(outcomes) -> list[str]:
     return columns
 
 
+def report_columns(spec, outcomes) -> list[str]:
+    """The columns of report.md and results.csv: the metrics, then the latencies the config asks for."""
+    return metric_columns(outcomes) + [name for name in LATENCY_METRICS if name in spec.metrics]
+
+
 def best_value(outcomes, dataset: str, metric: str):
     """The best value of a metric among a data set's runs; None when there is nothing to single out."""
-    values = [o.metrics[metric] for o in outcomes if o.dataset == dataset and metric in o.metrics and o.status == "ok"]
+    values = [v for o in outcomes if o.dataset == dataset and (v := run_values(o).get(metric)) is not None]
     if len(set(values)) < 2:
         return None
     return min(values) if metric in LOWER_IS_BETTER else max(values)
@@ -68,77 +113,56 @@ def write_report(spec, outcomes, out: Path) -> dict:
     paths = {"json": out / "results.json", "csv": out / "results.csv", "markdown": out / "report.md",
              "timings": out / "timings.json"}
     paths["json"].write_text(json.dumps(results, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    columns = metric_columns(outcomes)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["dataset", "run", "status", "n_queries", *columns])
-    for o in outcomes:
-        writer.writerow([o.dataset, o.name, o.status, o.n_queries, *[o.metrics.get(c, "") for c in columns]])
-    paths["csv"].write_text(buffer.getvalue(), encoding="utf-8")
+    columns = report_columns(spec, outcomes)
+    paths["csv"].write_text(_csv(outcomes, columns), encoding="utf-8")
     paths["markdown"].write_text(_markdown(spec, results, outcomes, columns), encoding="utf-8")
     paths["timings"].write_text(json.dumps({"runs": [{"name": o.name, "dataset": o.dataset, **o.timings}
                                                      for o in outcomes]}, indent=2) + "\n", encoding="utf-8")
-    paths.update(_charts(outcomes, columns, out))
+    ok = [o for o in outcomes if o.status == "ok"]
+    latency = {(o.dataset, o.name): run_values(o).get("latency_p50_ms") for o in ok}
+    paths.update(write_charts(ok, [c for c in metric_columns(ok) if c not in LOWER_IS_BETTER], latency, out))
     return paths
+
+
+def _csv(outcomes, columns) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["dataset", "run", "status", "error", "n_queries", *columns])
+    for o in outcomes:
+        values = run_values(o)
+        cells = [number(c, values.get(c)) for c in columns]
+        writer.writerow([o.dataset, o.name, o.status, o.error or "", o.n_queries if o.status == "ok" else "",
+                         *["" if v is None else v for v in cells]])
+    return buffer.getvalue()
+
+
+def _cell(text) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
 
 
 def _markdown(spec, results, outcomes, columns) -> str:
     lines = [f"# Evaluation: {spec.path.name}", "", f"- config sha256: `{spec.text_hash}`",
              "- versions: " + ", ".join(f"{k} {v}" for k, v in results["versions"].items() if v), ""]
+    shown: list[str] = []
     for dataset in dict.fromkeys(o.dataset for o in outcomes):
         rows = [o for o in outcomes if o.dataset == dataset]
-        used = [c for c in columns if any(c in o.metrics for o in rows)]
-        lines += [f"## {dataset}", "", "| run | " + " | ".join(used) + " |", "|---|" + "---|" * len(used)]
+        used = [c for c in columns if any(c in run_values(o) for o in rows)]
+        shown += [c for c in used if c not in shown]
+        lines += [f"## {dataset}", "", "| run | status | queries | " + " | ".join(used) + " |",
+                  "|---|---|---|" + "---|" * len(used)]
         for o in rows:
-            if o.status != "ok":
-                lines.append(f"| {o.name} | failed: {o.error} |" + " |" * (len(used) - 1))
-                continue
+            values = run_values(o)
             cells = []
             for c in used:
-                value = o.metrics.get(c)
-                text = "" if value is None else f"{value:.4f}"
-                cells.append(f"**{text}**" if value is not None and value == best_value(outcomes, dataset, c) else text)
-            lines.append(f"| {o.name} | " + " | ".join(cells) + " |")
+                text = format_value(c, values.get(c))
+                best = text and values.get(c) == best_value(outcomes, dataset, c)
+                cells.append(f"**{text}**" if best else text)
+            status = "ok" if o.status == "ok" else f"failed: {o.error}"
+            queries = o.n_queries if o.status == "ok" else ""
+            lines.append(f"| {_cell(o.name)} | {_cell(status)} | {queries} | " + " | ".join(cells) + " |")
         models = {k: v for o in rows for k, v in o.models.items()}
         warnings = sorted({w for o in rows for w in o.warnings})
         lines += [""] + [f"- {k}: `{v}`" for k, v in sorted(models.items())] + [f"- warning: {w}" for w in warnings] + [""]
+    lines += ["## What the metrics mean", "", "- queries: questions (or queries) run and traced; bold: the best run "
+              "of a data set", *[f"- `{c}`: {meaning(c)}" for c in shown], ""]
     return "\n".join(lines)
-
-
-def _charts(outcomes, columns, out: Path) -> dict:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    ok = [o for o in outcomes if o.status == "ok"]
-    quality = [c for c in columns if c not in LOWER_IS_BETTER]
-    paths = {}
-    if ok and quality:
-        fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(ok) * len(quality) / 2), 4))
-        width = 0.8 / len(ok)
-        for i, o in enumerate(ok):
-            ax.bar([j + i * width for j in range(len(quality))], [o.metrics.get(c, 0) for c in quality], width,
-                   label=f"{o.dataset}/{o.name}")
-        ax.set_xticks([j + 0.4 - width / 2 for j in range(len(quality))], quality, rotation=20)
-        ax.set_ylim(0, 1)
-        ax.set_title("Quality per run")
-        ax.legend(fontsize=7)
-        fig.tight_layout()
-        paths["metrics_png"] = out / "metrics.png"
-        fig.savefig(paths["metrics_png"], dpi=100, metadata={"Software": None})
-        plt.close(fig)
-        fig, ax = plt.subplots(figsize=(6, 4))
-        main = quality[0]
-        for o in ok:
-            ax.scatter(o.timings.get("latency_p50_s", 0) * 1000, o.metrics.get(main, 0))
-            ax.annotate(f"{o.dataset}/{o.name}", (o.timings.get("latency_p50_s", 0) * 1000, o.metrics.get(main, 0)),
-                        fontsize=7)
-        ax.set_xlabel("latency p50 (ms per query)")
-        ax.set_ylabel(main)
-        ax.set_title(f"{main} against latency")
-        fig.tight_layout()
-        paths["quality_latency_png"] = out / "quality_latency.png"
-        fig.savefig(paths["quality_latency_png"], dpi=100, metadata={"Software": None})
-        plt.close(fig)
-    return paths

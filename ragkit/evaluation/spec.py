@@ -4,8 +4,8 @@ Paths are relative to the config file; errors name the file, the line and the ke
 in configs/ (scifact.yaml, docugami-10q.yaml, sample-qa.yaml)::
 
     datasets:
-      - {name: scifact, kind: beir, path: ../../shared/datasets/scifact, limit: 50}
-            # beir: <path>/corpus.jsonl, queries.jsonl, qrels.tsv (or corpus:, queries:, qrels:); limit: first N queries
+      - {name: scifact, kind: beir, path: ../../shared/datasets/scifact, limit: 50, source: "https://..."}
+            # source: where to get the data, said when it is missing; beir: <path>/corpus.jsonl, queries.jsonl, qrels.tsv (or corpus:, queries:, qrels:); limit: first N queries
       - {name: notes, kind: qa, documents: ../sample_docs, qa: ../benchmarks/sample_docs_qa.jsonl}
             # qa: <path>/docs and <path>/qa.jsonl unless given; fields: {answers: answer} names the file's
             # fields where they differ from id, question, answers, source, page
@@ -17,7 +17,7 @@ in configs/ (scifact.yaml, docugami-10q.yaml, sample-qa.yaml)::
           search: {mode: [dense, hybrid]}
           ask: {chain: [extract, stuff]}
     metrics: [ndcg@10, recall@100, mrr@10]   # default: by the kinds of data set present
-    out: eval-out/scifact              # default: eval-out/<config stem>
+    out: results/scifact               # default: <XDG cache>/ragkit/eval/<config stem>; --out wins
     judge: {kind: openai}              # an llm: mapping; the faithfulness metric needs it
 
 A run may set any section of the main config but ``index`` (the runner chooses index folders); its
@@ -42,17 +42,22 @@ from typing import Any
 from ragkit.config import SECTIONS, Config, config_from_dict
 from ragkit.errors import EvalConfigError, SettingError
 from ragkit.evaluation.evalfile import FILES, NAME_RULE, BeirEntry, QAEntry, QAFields, read_eval_file
+from ragkit.paths import cache_dir
 from ragkit.yamlfile import YamlFile, dotted, line_suffix
 
-__all__ = ["EvalConfigError", "DatasetSpec", "PipelineSpec", "EvalSpec", "load_eval_config", "metrics_for",
-           "pipeline_config"]
+__all__ = ["EvalConfigError", "DatasetSpec", "PipelineSpec", "EvalSpec", "LATENCY_METRICS", "default_out",
+           "load_eval_config", "metrics_for", "pipeline_config"]
 
 RUN_KEYS = ("name", "answer", *SECTIONS)
 RANKED_METRICS = {"recall": "beir", "precision": "beir", "mrr": "beir", "ndcg": "beir", "map": "beir",
                   "hit": "beir", "source_hit": "qa", "page_hit": "qa"}            # all take @k
 PLAIN_METRICS = {"map": "beir", "exact_match": "answer", "f1": "answer", "contains": "answer",
                  "refusal_accuracy": "answer", "citation_validity": "answer", "faithfulness": "answer",
-                 "llm_calls": "any", "prompt_tokens": "any", "completion_tokens": "any"}
+                 "llm_calls": "any", "prompt_tokens": "any", "completion_tokens": "any",
+                 "latency_p50_ms": "any", "latency_p95_ms": "any"}
+# Wall-clock columns of report.md and results.csv (from timings.json's seconds); never in results.json,
+# which stays byte-reproducible.
+LATENCY_METRICS = {"latency_p50_ms": "latency_p50_s", "latency_p95_ms": "latency_p95_s"}
 DEFAULT_METRICS = {"beir": ["ndcg@10", "recall@100", "mrr@10"], "qa": ["source_hit@5", "page_hit@5"],
                    "answer": ["exact_match", "f1", "contains", "refusal_accuracy", "citation_validity"]}
 _MAPPING_DEFAULTS = {name: {k: v for k, v in dataclasses.asdict(section).items() if isinstance(v, dict)}
@@ -135,16 +140,17 @@ def _datasets(src: YamlFile, entries: list[BeirEntry | QAEntry]) -> list[Dataset
             else:
                 raise src.error(kp, f"data set '{name}' needs 'path' (a folder holding "
                                 f"{', '.join(FILES[entry.kind].values())}) or '{key}'")
-            _check_exists(src, at, name, key, paths[key])
+            _check_exists(src, at, name, key, paths[key], entry.source)
         fields = (getattr(entry, "fields", None) or QAFields()).model_dump()
         specs.append(DatasetSpec(name=name, kind=entry.kind, limit=entry.limit, fields=fields, **paths))
     return specs
 
 
-def _check_exists(src: YamlFile, keypath: tuple, name: str, key: str, path: Path) -> None:
+def _check_exists(src: YamlFile, keypath: tuple, name: str, key: str, path: Path, source: str | None) -> None:
     what = "folder" if key == "documents" else "file"
     if not (path.is_dir() if what == "folder" else path.is_file()):
-        raise src.error(keypath, f"data set '{name}': {key} {what} not found: {path}")
+        where = f"get it from {source}" if source else "README.md 'Data sets' says where to get the shipped configs' data"
+        raise src.error(keypath, f"data set '{name}': {key} {what} not found: {path} ({where})")
     if not (any(p.is_file() for p in path.rglob("*")) if what == "folder" else path.stat().st_size):
         raise src.error(keypath, f"data set '{name}': {key} {what} is empty: {path}")
 
@@ -311,12 +317,18 @@ def load_eval_config(path: str | Path) -> EvalSpec:
         src.check_keys(("judge",), raw.judge, [f.name for f in dataclasses.fields(SECTIONS["llm"])], "an llm: mapping")
         _section_check(src, ("judge",), {"llm": raw.judge})
     metrics = _metrics(src, raw.metrics, datasets, pipelines, raw.judge)
-    out = src.path_at(("out",), raw.out if raw.out is not None else f"eval-out/{src.path.stem}")
+    out = src.path_at(("out",), raw.out) if raw.out is not None else default_out(src.path)
     spec = EvalSpec(path=src.path, text_hash=src.hash, base=base, datasets=datasets, pipelines=pipelines,
                     metrics=metrics, out=out, judge=raw.judge, lines=src.lines)
     for pipeline in pipelines:
         pipeline_config(spec, pipeline)
     return spec
+
+
+def default_out(config_path: Path) -> Path:
+    """Where a config without ``out:`` writes its reports, traces and indexes: the XDG cache, never
+    next to the config (configs/ is in the git tree)."""
+    return cache_dir() / "eval" / config_path.stem
 
 
 def _merge(base: dict, over: dict) -> dict:

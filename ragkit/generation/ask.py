@@ -1,7 +1,8 @@
 """Ask: question -> transforms -> retrievers -> fusion -> expansion -> generation chain -> answer.
 
 This module only wires the stages together and records what each did (the trace); the work
-is done in transforms, search, fusion, expansion and chains.
+is done in transforms, search, fusion, expansion and chains. With LangSmith tracing on, one ask
+is one trace: query transform, retrieval, fusion and generation runs, model calls inside them.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from ragkit.retrieval.expansion import expand
 from ragkit.retrieval.plan import retrieve
 from ragkit.retrieval.search import Searcher, SearchResult
 from ragkit.retrieval.transforms import QueryPlan, plan_queries
+from ragkit.tracing import stage, traced
 
 
 @dataclass
@@ -69,6 +71,12 @@ def usage_json(usage: Mapping[str, int]) -> dict:
             "completion_tokens": int(usage.get("completion_tokens", 0))}
 
 
+def _traced_answer(result: AskResult) -> dict:
+    return {"answer": result.answer.text, "citations": result.answer.citations, "refused": result.answer.refused,
+            "sources": [s.label() for s in result.answer.sources]}
+
+
+@traced("ragkit ask", "chain", inputs=lambda question, *_, **__: {"question": question}, outputs=_traced_answer)
 def ask(question: str, searcher: Searcher, llm: ChatModel | None, cfg: AskConfig, *, mode: str | None = None,
         filters: Mapping[str, str] | None = None, on_token: Callable[[str], None] | None = None,
         retrieval_query: str | None = None) -> AskResult:
@@ -86,7 +94,9 @@ def ask(question: str, searcher: Searcher, llm: ChatModel | None, cfg: AskConfig
     mode = mode or searcher.cfg.search.mode
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    plan = plan_queries(retrieval_query or question, cfg.strategy, llm, n=cfg.n_queries)
+    with stage("query transform", "chain", {"question": retrieval_query or question, "strategy": cfg.strategy}) as record:
+        plan = plan_queries(retrieval_query or question, cfg.strategy, llm, n=cfg.n_queries)
+        record({"queries": plan.queries + plan.dense_only})
     timings["transform_s"] = round(time.perf_counter() - started, 4)
 
     clock = time.perf_counter()
@@ -98,10 +108,14 @@ def ask(question: str, searcher: Searcher, llm: ChatModel | None, cfg: AskConfig
     clock = time.perf_counter()
     sub_answers: list[dict] = []
     final_question = question
-    if plan.strategy == "decompose" and plan.sub_questions and plan.sub_questions != [plan.question]:
-        findings, sub_answers = _answer_sub_questions(plan.sub_questions, searcher, llm, cfg, mode=mode, filters=filters)
-        final_question = f"{question}\n\nFindings from simpler sub-questions:\n" + "\n".join(findings)
-    answer = answer_question(final_question, context, cfg.chain, llm, on_token=on_token)
+    with stage("generation", "chain", {"question": question, "chain": cfg.chain,
+                                       "sources": [c.chunk_id for c in context]}) as record:
+        if plan.strategy == "decompose" and plan.sub_questions and plan.sub_questions != [plan.question]:
+            findings, sub_answers = _answer_sub_questions(plan.sub_questions, searcher, llm, cfg, mode=mode,
+                                                          filters=filters)
+            final_question = f"{question}\n\nFindings from simpler sub-questions:\n" + "\n".join(findings)
+        answer = answer_question(final_question, context, cfg.chain, llm, on_token=on_token)
+        record({"answer": answer.text, "citations": answer.citations})
     timings["generate_s"] = round(time.perf_counter() - clock, 4)
     notes = notes + list(answer.notes)
     timings["total_s"] = round(time.perf_counter() - started, 4)

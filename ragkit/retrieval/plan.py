@@ -3,7 +3,8 @@
 The plan (from :mod:`ragkit.retrieval.transforms`) holds the texts to search with and the
 fusion its strategy calls for: ``single`` (one list), ``union`` (multi-query) or ``rrf``
 (RAG-fusion, HyDE, step-back, decompose). The fusions themselves are in
-:mod:`ragkit.retrieval.fusion`.
+:mod:`ragkit.retrieval.fusion`. When LangSmith tracing is on, the searches are a ``retrieval``
+run and the fusion a ``fusion`` run (:mod:`ragkit.tracing`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Mapping
 from ragkit.retrieval.fusion import reciprocal_rank_fusion, union_fusion
 from ragkit.retrieval.search import TRACE_DEPTH, Searcher, SearchResult
 from ragkit.retrieval.transforms import QueryPlan
+from ragkit.tracing import stage
 
 
 def retrieve(searcher: Searcher, plan: QueryPlan, mode: str, depth: int,
@@ -24,25 +26,33 @@ def retrieve(searcher: Searcher, plan: QueryPlan, mode: str, depth: int,
     search, each retriever's before the fused one) and then the plan's fused ranking.
     """
     sides: list[dict] = []
-    lists: list[list[SearchResult]] = searcher.search_many(plan.queries, mode=mode, k=depth, filters=filters, trace=sides)
-    fused_by = f" (fused by {searcher.fusion_summary()})" if mode == "hybrid" else ""
-    labels = [f"{mode}: {q}{fused_by}" for q in plan.queries]
-    if plan.dense_only:
-        lists += searcher.search_many(plan.dense_only, mode="dense", k=depth, filters=filters)
-        labels += [f"dense (hypothetical passage): {p[:80]}" for p in plan.dense_only]
-    by_id = {r.chunk_id: r for results in lists for r in results}
-    keys = [[r.chunk_id for r in results] for results in lists]
-    if plan.fusion == "single" or len(lists) == 1:
-        fused = [(r.chunk_id, r.score) for r in lists[0]]
-    elif plan.fusion == "union":
-        fused = union_fusion(keys)
-    else:
-        fused = reciprocal_rank_fusion(keys, k=searcher.cfg.search.rrf_k)
-    combined = [
-        SearchResult(rank=i, score=float(score), chunk_id=cid, doc_id=by_id[cid].doc_id, source=by_id[cid].source,
-                     page=by_id[cid].page, text=by_id[cid].text, metadata=by_id[cid].metadata)
-        for i, (cid, score) in enumerate(fused, start=1)
-    ]
+    with stage("retrieval", "retriever", {"queries": plan.queries, "dense_only": plan.dense_only, "mode": mode,
+                                          "depth": depth, "filters": dict(filters or {})}) as record:
+        lists: list[list[SearchResult]] = searcher.search_many(plan.queries, mode=mode, k=depth, filters=filters,
+                                                               trace=sides)
+        fused_by = f" (fused by {searcher.fusion_summary()})" if mode == "hybrid" else ""
+        labels = [f"{mode}: {q}{fused_by}" for q in plan.queries]
+        if plan.dense_only:
+            lists += searcher.search_many(plan.dense_only, mode="dense", k=depth, filters=filters)
+            labels += [f"dense (hypothetical passage): {p[:80]}" for p in plan.dense_only]
+        record({"rankings": [{"query": label, "ranking": _ranking(results)} for label, results in zip(labels, lists)]})
+    with stage("fusion", "chain", {"fusion": plan.fusion, "rankings": len(lists)}) as record:
+        by_id = {r.chunk_id: r for results in lists for r in results}
+        keys = [[r.chunk_id for r in results] for results in lists]
+        if plan.fusion == "single" or len(lists) == 1:
+            fused = [(r.chunk_id, r.score) for r in lists[0]]
+        elif plan.fusion == "union":
+            fused = union_fusion(keys)
+        else:
+            fused = reciprocal_rank_fusion(keys, k=searcher.cfg.search.rrf_k)
+        combined = [
+            SearchResult(rank=i, score=float(score), chunk_id=cid, doc_id=by_id[cid].doc_id, source=by_id[cid].source,
+                         page=by_id[cid].page, text=by_id[cid].text, metadata=by_id[cid].metadata)
+            for i, (cid, score) in enumerate(fused, start=1)
+        ]
+        record({"documents": [{"page_content": r.text, "metadata": {"chunk_id": r.chunk_id, "source": r.source,
+                                                                    "page": r.page, "score": r.score}}
+                              for r in combined[:TRACE_DEPTH]]})
     trace = []
     for position, (label, results) in enumerate(zip(labels, lists)):
         if position < len(sides):  # hybrid: each retriever's ranks before the fused ones

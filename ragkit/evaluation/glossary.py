@@ -1,0 +1,45 @@
+"""One line per metric saying what it measures, for the "What the metrics mean" section of report.md."""
+
+from __future__ import annotations
+
+_RANKED = {
+    "recall": "share of a query's relevant documents found in the top {k} (mean over queries)",
+    "precision": "relevant documents in the top {k} divided by {k} (mean over queries)",
+    "mrr": "1 / rank of the first relevant document in the top {k}, 0 when none is there (mean over queries)",
+    "ndcg": "how close the top {k} comes to the ideal order of the graded relevant documents (1 = ideal)",
+    "map": "average precision over the top {k}, divided by all of a query's relevant documents",
+    "hit": "share of queries with at least one relevant document in the top {k}",
+    "source_hit": "share of questions whose expected file is the source of one of the top {k} chunks "
+                  "(questions without an expected file are left out)",
+    "page_hit": "share of questions whose expected file and page are among the top {k} chunks "
+                "(questions without an expected page are left out)",
+}
+
+_PLAIN = {
+    "map": "average precision over the whole ranking, divided by all of a query's relevant documents",
+    "exact_match": "share of answers equal to a reference answer after SQuAD normalisation (case, punctuation, "
+                   "a/an/the). An answer that quotes sentences with citations — the extract chain's, or any "
+                   "long answer — is never equal to a short reference, so it scores 0 even when right: read "
+                   "contains and f1 for those",
+    "f1": "token overlap between the answer and the best reference answer (SQuAD F1); long answers around a "
+          "short reference score low",
+    "contains": "share of answers that contain a reference answer as whole words (after normalisation)",
+    "refusal_accuracy": "share of questions handled the right way: unanswerable ones refused, answerable ones "
+                        "answered",
+    "citation_validity": "share of an answer's [n] citations that point at a source it was given (mean per answer)",
+    "faithfulness": "share of answers the judge model finds supported by their sources (refusals count as supported)",
+    "llm_calls": "chat-model calls per question (mean; cached calls included)",
+    "prompt_tokens": "tokens sent to the chat model per question (mean; the model's count, else a cl100k estimate)",
+    "completion_tokens": "tokens the chat model wrote per question (mean; the model's count, else a cl100k estimate)",
+    "latency_p50_ms": "median wall-clock time per question, in ms (varies from run to run, so it is in report.md "
+                      "and results.csv but not results.json; timings.json has the seconds)",
+    "latency_p95_ms": "95th-percentile wall-clock time per question, in ms (varies from run to run, as p50)",
+}
+
+
+def meaning(metric: str) -> str:
+    """What ``metric`` (e.g. ``ndcg@10``, ``exact_match``) measures, in one line."""
+    base, _, k = metric.partition("@")
+    if k and base in _RANKED:
+        return _RANKED[base].format(k=k)
+    return _PLAIN.get(metric, "")

@@ -218,3 +218,16 @@ def test_every_shipped_config_with_outside_data_says_where_to_get_it():
         assert "\nout:" not in text, path              # the default: the cache, not the git tree
         if "datasets:" in text and "shared/datasets" in text:
             assert "source: " in text, path
+
+
+def test_a_metric_with_nothing_to_score_is_absent_not_zero():
+    from ragkit.evaluation.datasets import Dataset, QAItem
+    from ragkit.evaluation.runner import compute_metrics
+
+    items = {"q1": QAItem(id="q1", question="Where?", answers=(), sources=("a.md",), page=None)}
+    dataset = Dataset(name="d", kind="qa", queries=[("q1", "Where?")], items=items)
+    records = {"q1": {"chunks": [{"source": "a.md", "page": None}], "answer": "x", "refused": True,
+                      "citations": [], "n_sources": 1}}
+    metrics = compute_metrics(dataset, records, ["source_hit@5", "page_hit@5", "exact_match", "refusal_accuracy"])
+    assert metrics["source_hit@5"] == 1.0 and metrics["refusal_accuracy"] == 1.0
+    assert "page_hit@5" not in metrics and "exact_match" not in metrics  # no page, no reference answer

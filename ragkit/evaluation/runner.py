@@ -166,13 +166,15 @@ def compute_metrics(dataset: Dataset, records: dict[str, dict], metric_names: li
                 else:
                     values.append(max(M.page_hit_at_k(s, item.page, [(c["source"], c["page"]) for c in chunks], k)
                                       for s in item.sources))
-            out[name] = sum(values) / len(values) if values else 0.0
+            if values:  # no question to score (e.g. page_hit on a set without pages): no number, not 0.0
+                out[name] = sum(values) / len(values)
     answered = [qid for qid in ids if "answer" in records[qid]]
     scorers = {"exact_match": M.exact_match, "f1": M.token_f1, "contains": M.answer_contains}
     for name, scorer in scorers.items():
         if name in metric_names and answered:
             values = [scorer(records[q]["answer"], dataset.items[q].answers) for q in answered if dataset.items[q].answers]
-            out[name] = sum(values) / len(values) if values else 0.0
+            if values:
+                out[name] = sum(values) / len(values)
     if "refusal_accuracy" in metric_names and answered:
         out["refusal_accuracy"] = sum(M.refusal_correct(records[q]["refused"], bool(dataset.items[q].answers))
                                       for q in answered) / len(answered)

@@ -13,6 +13,8 @@ from ragkit.store.generations import WriterLock, current_generation
 from ragkit.store.index import open_index
 from ragkit.store.manifest import read_manifest
 
+from conftest import have_local_model, write_docs
+
 
 def _sources(index_dir):
     loaded = open_index(index_dir)
@@ -274,3 +276,108 @@ def test_an_index_in_another_format_is_refused_for_search_and_rebuilt_by_ingest(
     report = ingest(docs, index_dir, fast_cfg)
     assert report.rebuilt and "format" in report.notes[0]
     assert Searcher(index_dir, fast_cfg).search("cats", k=1)[0].source == "cats.txt"
+
+
+# ---------------------------------------------------------------- loading and embedding overlap
+
+class _RecordingProgress:
+    """A Progress that records which stage advanced, in order."""
+
+    def __init__(self):
+        self.events = []
+
+    def start(self, stage, total):
+        pass
+
+    def advance(self, stage, amount=1):
+        self.events.append(stage)
+
+    def grow(self, stage, amount):
+        pass
+
+    def note(self, message):
+        pass
+
+
+def _pdfs_and_text(root):
+    """PDFs (one slow, one broken) and text files; the slow PDF sorts first, so it is first in the load list."""
+    from test_loaders import make_pdf, raw_pdf
+
+    words = "ledger revenue quarter margin segment outlook liquidity filing".split()
+    write_docs(root, {"b-notes.txt": " ".join(words * 30), "d-guide.md": "# Guide\n\n" + " ".join(reversed(words)) * 20})
+    (root / "a-slow.pdf").write_bytes(raw_pdf(80, lines=12))
+    (root / "c-report.pdf").write_bytes(make_pdf([f"{w} " * 5 for w in words]))
+    good = make_pdf(["never read"])
+    (root / "e-broken.pdf").write_bytes(good[: len(good) // 2])
+    (root / "f-brief.pdf").write_bytes(make_pdf(["alpha beta", None, "gamma delta"]))
+    return root
+
+
+def _index_contents(index_dir):
+    """(row, chunk id, source, text) of every chunk in row order, the parent ids in order, the vectors."""
+    loaded = open_index(index_dir)
+    try:
+        chunks = list(loaded.docstore.iter_chunks())
+        parents = [p.metadata["parent_id"] for p in loaded.docstore.iter_parents({c.source for c in chunks})]
+        return [(c.row, c.chunk_id, c.source, c.text) for c in chunks], parents, loaded.dense.vectors()
+    finally:
+        loaded.close()
+
+
+@pytest.mark.parametrize("kind", [
+    pytest.param("hash", id="hash"),
+    pytest.param("local", id="local", marks=[pytest.mark.integration,
+                 pytest.mark.skipif(not have_local_model(), reason="local model packages not installed")])])
+def test_overlapped_ingest_gives_the_index_of_loading_everything_first(tmp_path, monkeypatch, kind):
+    from ragkit.config import config_from_dict
+    from ragkit.embedders import build_embedder
+    from ragkit.ingest import streaming
+
+    monkeypatch.setattr(streaming, "EMBED_STEP", 5)  # many small steps between looks for parsed PDFs
+    folder = _pdfs_and_text(tmp_path / "docs")
+    settings = {"embedder": {"kind": kind}, "splitter": {"chunk_size": 200, "chunk_overlap": 20}}
+    overlapped_cfg = config_from_dict({**settings, "loader": {"workers": 2}})
+    progress = _RecordingProgress()
+    report = ingest(folder, tmp_path / "overlapped", overlapped_cfg, progress=progress)
+    assert report.added == ["a-slow.pdf", "b-notes.txt", "c-report.pdf", "d-guide.md", "f-brief.pdf"]
+    assert [(f["source"], f["reason"].split(":")[0]) for f in report.failed] == [("e-broken.pdf", "not a readable PDF")]
+    # It did overlap: chunks were embedded before the last file had loaded.
+    assert "embed" in progress.events[:max(i for i, stage in enumerate(progress.events) if stage == "load")]
+    # Loading everything first: PDFs in-process, then one embedding call for all chunks.
+    sequential = ingest(folder, tmp_path / "sequential", config_from_dict({**settings, "loader": {"workers": 0}}))
+    assert sequential.counts() == report.counts() and sequential.chunks_total == report.chunks_total
+    rows, parents, vectors = _index_contents(tmp_path / "overlapped")
+    rows_first, parents_first, vectors_first = _index_contents(tmp_path / "sequential")
+    assert rows == rows_first and parents == parents_first
+    np.testing.assert_allclose(vectors, vectors_first, rtol=0, atol=1e-6)
+    # Rows follow the load list (sorted paths), not the order the files finished in.
+    sources = [source for _, _, source, _ in rows]
+    assert sorted(set(sources)) == report.added and sources == sorted(sources)
+    expected = build_embedder(overlapped_cfg.embedder).embed_array([text for _, _, _, text in rows])
+    np.testing.assert_allclose(vectors, expected, rtol=0, atol=1e-6)
+
+
+def test_streaming_embedder_returns_chunks_in_load_order_whatever_order_they_arrive():
+    from langchain_core.documents import Document
+
+    from ragkit.embedders import HashEmbeddings
+    from ragkit.ingest.report import SilentProgress
+    from ragkit.ingest.streaming import StreamingEmbedder
+
+    def chunks(name, n):
+        return [Document(page_content=f"{name} chunk {i} " * (i + 1), metadata={"source": name}) for i in range(n)]
+
+    embedder = HashEmbeddings(64)
+    stream = StreamingEmbedder(embedder, SilentProgress(), step=2)
+    assert stream.embed_some() is False  # nothing waiting
+    stream.add(2, chunks("c", 3))
+    assert stream.embed_some() is True
+    stream.add(0, chunks("a", 1))
+    stream.add(1, [])
+    stream.add(3, chunks("d", 2))
+    assert stream.embed_some() is True
+    ordered, vectors = stream.finish()
+    texts = [c.page_content for c in chunks("a", 1) + chunks("c", 3) + chunks("d", 2)]
+    assert [c.page_content for c in ordered] == texts
+    np.testing.assert_array_equal(vectors, embedder.embed_array(texts))
+    assert StreamingEmbedder(embedder, SilentProgress()).finish()[1].shape == (0, 64)

@@ -49,7 +49,8 @@ class IngestProgressDisplay:
         if not self.enabled:
             return
         for other in list(self.started):
-            self._finish_plain(other)
+            if self.done[other] >= self.totals[other]:  # a stage still running goes on beside the new one
+                self._finish_plain(other)
         self.started[stage], self.done[stage], self.totals[stage] = time.perf_counter(), 0, total
         if self.progress is not None:
             self.tasks[stage] = self.progress.add_task(_LABELS.get(stage, stage), total=total, rate="")
@@ -66,6 +67,14 @@ class IngestProgressDisplay:
             elapsed = max(time.perf_counter() - self.started[stage], 1e-9)
             rate = f"{self.done[stage] / elapsed:,.1f} {_UNITS.get(stage, 'items')}/s"
             self.progress.update(self.tasks[stage], advance=amount, rate=rate)
+
+    def grow(self, stage: str, amount: int) -> None:
+        """``stage``'s total grows by ``amount``."""
+        if not self.enabled or stage not in self.started:
+            return
+        self.totals[stage] += amount
+        if self.progress is not None:
+            self.progress.update(self.tasks[stage], total=self.totals[stage])
 
     def note(self, message: str) -> None:
         """A one-off status line."""

@@ -11,7 +11,7 @@ import json
 import os
 import re
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from bs4 import BeautifulSoup
@@ -149,12 +149,15 @@ def _load_jsonl(source: SourceFile) -> list[Document]:
 
 # ---------------------------------------------------------------- many files
 
-def load_files(root: Path, sources: list[SourceFile],
-               limits: LoaderLimits = LoaderLimits()) -> Iterator[tuple[SourceFile, list[Document] | LoadError]]:
+def load_files(root: Path, sources: list[SourceFile], limits: LoaderLimits = LoaderLimits(),
+               idle: Callable[[], bool] | None = None) -> Iterator[tuple[SourceFile, list[Document] | LoadError]]:
     """Load many files, yielding (source, Documents or LoadError) exactly once per source, in no fixed order.
 
     PDFs are parsed in `limits.workers` spawned processes, where the memory and time limits are
     enforced, while the other files load in this process. With workers <= 0 PDFs load in-process.
+    Once only PDFs are left, ``idle()`` is called before each look for finished ones: the caller's
+    chance to work (embed) while the workers parse. It returns whether it did some work; when it
+    did not, load_files waits for the next PDF instead of asking again.
     """
     pdfs, others = [], []
     for src in sources:
@@ -180,8 +183,8 @@ def load_files(root: Path, sources: list[SourceFile],
                 yield src, error
             if runner:
                 yield from runner.results(block=False)
-        if runner:
-            yield from runner.results(block=True)
+        while runner and runner.busy:
+            yield from runner.results(block=not (idle and idle()))
     finally:
         if runner:
             runner.close()

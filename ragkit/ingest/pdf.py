@@ -18,7 +18,7 @@ import resource
 import signal
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
@@ -185,44 +185,64 @@ class PdfPool:
             except Exception as e:
                 yield src, LoadError(one_line(f"could not start a PDF worker: {type(e).__name__}: {e}"))
 
+    @property
+    def busy(self) -> bool:
+        """Whether some PDF is still waiting for its result."""
+        return bool(self.in_flight or self.pending or self.suspects)
+
     def results(self, block: bool) -> Iterator[tuple[SourceFile, list[Document] | LoadError]]:
-        """Yield finished PDFs: all of them with block=True, else only those already done."""
-        while self.in_flight or self.pending or self.suspects:
+        """Yield the PDFs finished so far; with block=True first wait until at least one is finished.
+
+        Each call also hands idle workers their next files, so a caller busy with other work (embedding)
+        should call it now and then: a worker that finished waits for the next call.
+        """
+        while self.busy:
             yield from self._fill()
             if not self.in_flight:
                 continue
             done = wait(self.in_flight, timeout=None if block else 0, return_when=FIRST_COMPLETED)[0]
             if not done:
                 return
-            broken: list[tuple[SourceFile, bool]] = []
-            while done:
-                for fut in done:
-                    src, alone = self.in_flight.pop(fut)
-                    try:
-                        status, payload, warnings = fut.result()
-                    except BrokenProcessPool:
-                        broken.append((src, alone))
-                        continue
-                    except Exception as e:
-                        yield src, LoadError(one_line(f"{type(e).__name__}: {e}"))
-                        continue
-                    yield src, LoadError(payload) if status == "error" else pdf_docs(src, payload, warnings)
-                # A broken pool fails every task in flight: collect them all, then start a fresh pool.
-                done = wait(self.in_flight)[0] if broken else set()
-            if broken:
-                no_start = self.probe.exception() is not None
-                self.pool.shutdown(wait=True, cancel_futures=True)
-                self.pool = None
-                if no_start:
-                    lost = [src for src, _ in broken] + [*self.suspects, *self.pending]
-                    self.suspects.clear()
-                    self.pending.clear()
-                    broken = [(src, True) for src in lost]
-                for src, alone in broken:
-                    if alone:
-                        yield src, LoadError(_NO_START if no_start else _DIED)
-                    else:
-                        self.suspects.append(src)
+            yielded = yield from self._collect(done)
+            if block and yielded:
+                return
+
+    def _collect(self, done: set[Future]) -> Generator[tuple[SourceFile, list[Document] | LoadError], None, int]:
+        """Yield the results of ``done``; after a worker died, queue its suspects. Returns how many it yielded."""
+        yielded = 0
+        broken: list[tuple[SourceFile, bool]] = []
+        while done:
+            for fut in done:
+                src, alone = self.in_flight.pop(fut)
+                try:
+                    status, payload, warnings = fut.result()
+                except BrokenProcessPool:
+                    broken.append((src, alone))
+                    continue
+                except Exception as e:
+                    yielded += 1
+                    yield src, LoadError(one_line(f"{type(e).__name__}: {e}"))
+                    continue
+                yielded += 1
+                yield src, LoadError(payload) if status == "error" else pdf_docs(src, payload, warnings)
+            # A broken pool fails every task in flight: collect them all, then start a fresh pool.
+            done = wait(self.in_flight)[0] if broken else set()
+        if broken:
+            no_start = self.probe.exception() is not None
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool = None
+            if no_start:
+                lost = [src for src, _ in broken] + [*self.suspects, *self.pending]
+                self.suspects.clear()
+                self.pending.clear()
+                broken = [(src, True) for src in lost]
+            for src, alone in broken:
+                if alone:
+                    yielded += 1
+                    yield src, LoadError(_NO_START if no_start else _DIED)
+                else:
+                    self.suspects.append(src)
+        return yielded
 
     def close(self) -> None:
         """Stop the workers, without waiting for a running task if the caller stopped early."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -27,6 +27,7 @@ from ragkit.ingest.loaders import load_files
 from ragkit.ingest.report import IngestReport, Progress, SilentProgress
 from ragkit.ingest.scan import ScanResult, scan_folder
 from ragkit.ingest.splitters import make_splitter, split_with_parents
+from ragkit.ingest.streaming import StreamingEmbedder
 from ragkit.store.backends import DENSE_BACKEND, SPARSE_BACKEND, sparse_store_class
 from ragkit.store.generations import WriterLock, collect_garbage, current_generation
 from ragkit.store.info import record_last_ingest
@@ -53,7 +54,9 @@ class LoadedFiles:
 
     ``files`` is ``Changes.files`` minus files that failed or held no text (a failed file with
     an indexed version keeps that version's record); ``kept`` are those failed files, whose
-    indexed chunks stay; ``emptied`` were indexed and now hold no text.
+    indexed chunks stay; ``emptied`` were indexed and now hold no text. ``chunks`` and ``parents``
+    are in load-list order whatever order the files finished in; ``vectors`` row i embeds
+    chunks[i]; ``embed_s`` is the time spent inside the embedder.
     """
 
     added: list[str]
@@ -65,6 +68,8 @@ class LoadedFiles:
     files: dict[str, dict]
     chunks: list[Document]
     parents: list[Document]
+    vectors: np.ndarray
+    embed_s: float
 
 
 def ingest(folder: Path, index_dir: Path, cfg: Config, *, rebuild: bool = False,
@@ -93,19 +98,20 @@ def ingest(folder: Path, index_dir: Path, cfg: Config, *, rebuild: bool = False,
         with _timed(report, "scan_s"):
             changes = detect_changes(scan.files, baseline.files, index_dir)
         with _timed(report, "load_split_s"):
-            loaded = load_and_split(folder, changes, baseline.files, cfg, progress)
+            loaded = load_and_split(folder, changes, baseline.files, cfg, progress, embedder)
+        # Embedding overlaps loading: embed_s is the time inside the embedder, load_split_s the rest of the step.
+        report.timings["embed_s"] = round(loaded.embed_s, 4)
+        report.timings["load_split_s"] = round(report.timings["load_split_s"] - loaded.embed_s, 4)
         _record_changes(report, changes, loaded)
         save_stat_cache(index_dir, changes)
         if previous and not (baseline.rebuilt or report.added or report.updated or report.removed):
             report.generation = live.name  # nothing to write: the live generation stays
             report.chunks_total, report.files_total = previous["chunks"], len(previous["files"])
         else:
-            with _timed(report, "embed_s"):
-                vectors = embed_chunks(embedder, loaded.chunks, progress)
-                report.chunks_embedded = len(loaded.chunks)
+            report.chunks_embedded = len(loaded.chunks)
             with _timed(report, "write_s"):
                 progress.note("writing index")
-                content = generation_content(baseline, changes, loaded, vectors)
+                content = generation_content(baseline, changes, loaded)
                 written = write_generation(index_dir, content, settings, stats=_ingest_stats(report))
                 report.generation, report.chunks_total, report.files_total = written.name, written.chunks, written.files
                 collect_garbage(index_dir)
@@ -152,47 +158,49 @@ def choose_baseline(live: Path | None, previous: dict | None, settings: IndexSet
 
 
 def load_and_split(folder: Path, changes: Changes, indexed: dict[str, dict], cfg: Config,
-                   progress: Progress) -> LoadedFiles:
-    """Load the changed files and split them into chunks and parent sections."""
+                   progress: Progress, embedder: RagkitEmbeddings) -> LoadedFiles:
+    """Load the changed files, split them into chunks and parent sections, and embed the chunks.
+
+    Chunks are embedded while PDF workers parse the remaining files (see ragkit.ingest.streaming).
+    """
     splitter = make_splitter(cfg.splitter)
     files = dict(changes.files)
     added, updated, emptied, kept, failed, skipped = [], [], [], [], [], []
-    chunks: list[Document] = []
-    parents: list[Document] = []
+    parents: dict[int, list[Document]] = {}
+    position = {source.rel: n for n, source in enumerate(changes.to_load)}
+    stream = StreamingEmbedder(embedder, progress)
     progress.start("load", len(changes.to_load))
-    for source, result in load_files(folder, changes.to_load, cfg.loader):
-        progress.advance("load")
-        rel, before = source.rel, indexed.get(source.rel)
-        if isinstance(result, LoadError):
-            failed.append({"source": rel, "reason": str(result), "kept_previous": bool(before)})
-            if before:
-                kept.append(rel)
-                files[rel] = before  # the old hash, so the next ingest retries it
-            else:
+    progress.start("embed", 0)
+    with closing(load_files(folder, changes.to_load, cfg.loader, idle=stream.embed_some)) as results:
+        for source, result in results:  # closed on any error, which stops the PDF workers
+            progress.advance("load")
+            rel, before = source.rel, indexed.get(source.rel)
+            if isinstance(result, LoadError):
+                failed.append({"source": rel, "reason": str(result), "kept_previous": bool(before)})
+                if before:
+                    kept.append(rel)
+                    files[rel] = before  # the old hash, so the next ingest retries it
+                else:
+                    del files[rel]
+                continue
+            doc_chunks, parents[position[rel]] = split_with_parents(result, cfg.splitter, splitter)
+            if not doc_chunks:
                 del files[rel]
-            continue
-        doc_chunks, doc_parents = split_with_parents(result, cfg.splitter, splitter)
-        if not doc_chunks:
-            del files[rel]
-            if rel.lower().endswith(".pdf"):
-                failed.append({"source": rel, "kept_previous": False,
-                               "reason": "no extractable text (a scanned PDF needs OCR first)"})
-            else:
-                skipped.append({"source": rel, "reason": "no text"})
-            if before:
-                emptied.append(rel)
-            continue
-        (updated if before else added).append(rel)
-        chunks.extend(doc_chunks)
-        parents.extend(doc_parents)
+                if rel.lower().endswith(".pdf"):
+                    failed.append({"source": rel, "kept_previous": False,
+                                   "reason": "no extractable text (a scanned PDF needs OCR first)"})
+                else:
+                    skipped.append({"source": rel, "reason": "no text"})
+                if before:
+                    emptied.append(rel)
+                continue
+            (updated if before else added).append(rel)
+            stream.add(position[rel], doc_chunks)
+    chunks, vectors = stream.finish()
     return LoadedFiles(added=added, updated=updated, emptied=emptied, kept=kept, failed=failed,
-                       skipped=skipped, files=files, chunks=chunks, parents=parents)
-
-
-def embed_chunks(embedder: RagkitEmbeddings, chunks: list[Document], progress: Progress) -> np.ndarray:
-    """The embeddings of ``chunks``, row i for chunks[i]."""
-    progress.start("embed", len(chunks))
-    return embedder.embed_array([c.page_content for c in chunks], progress=lambda n: progress.advance("embed", n))
+                       skipped=skipped, files=files, chunks=chunks,
+                       parents=[p for n in sorted(parents) for p in parents[n]], vectors=vectors,
+                       embed_s=stream.embed_s)
 
 
 def _record_changes(report: IngestReport, changes: Changes, loaded: LoadedFiles) -> None:
@@ -204,12 +212,11 @@ def _record_changes(report: IngestReport, changes: Changes, loaded: LoadedFiles)
     report.skipped = sorted(report.skipped + loaded.skipped, key=lambda s: s["source"])
 
 
-def generation_content(baseline: Baseline, changes: Changes, loaded: LoadedFiles,
-                       vectors: np.ndarray) -> GenerationContent:
+def generation_content(baseline: Baseline, changes: Changes, loaded: LoadedFiles) -> GenerationContent:
     """What the new generation holds: unchanged (and failed but indexed) files carried forward, plus the new chunks."""
     return GenerationContent(carry_from=baseline.carry_from,
                              keep_sources=frozenset(changes.unchanged) | frozenset(loaded.kept),
-                             chunks=loaded.chunks, parents=loaded.parents, vectors=vectors, files=loaded.files)
+                             chunks=loaded.chunks, parents=loaded.parents, vectors=loaded.vectors, files=loaded.files)
 
 
 @contextmanager

@@ -17,6 +17,9 @@ class Progress(Protocol):
     def advance(self, stage: str, amount: int = 1) -> None:
         """``amount`` more items of ``stage`` are done."""
 
+    def grow(self, stage: str, amount: int) -> None:
+        """``stage``'s total grows by ``amount`` (embedding starts before loading ends, so its total grows)."""
+
     def note(self, message: str) -> None:
         """A step without a count ("writing index")."""
 
@@ -28,6 +31,9 @@ class SilentProgress:
         """Ignored."""
 
     def advance(self, stage: str, amount: int = 1) -> None:
+        """Ignored."""
+
+    def grow(self, stage: str, amount: int) -> None:
         """Ignored."""
 
     def note(self, message: str) -> None:

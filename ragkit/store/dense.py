@@ -3,8 +3,9 @@
 Saved with ``faiss.write_index`` and read with ``faiss.read_index``: no pickle. Rows are the
 docstore's rows, so a search returns rows that the docstore turns into chunks. Every vector
 is unit length (or zero, for a text without words); a search checks the length of the vectors
-it returns, so a vector damaged on disk cannot pass as a "cosine" above 1 (the cheap guard of
-an index too big to hash on every open).
+it returns (and that none scored NaN), so a vector damaged on disk cannot pass as a "cosine"
+above 1 (the cheap guard of an index too big to hash on every open; a damaged vector that
+stays finite and of length ~1, or that never ranks, is for the sha256 check).
 """
 
 from __future__ import annotations
@@ -71,12 +72,18 @@ class FaissIndex:
                 faiss.omp_set_num_threads(previous)
         else:
             scores, rows = self.index.search(queries, k, params=params)
+        self._check_found(queries, rows)
         keep = rows[0] >= 0 if len(rows) == 1 else np.all(rows >= 0, axis=0)
-        self._check_lengths(rows[:, keep])
         return rows[:, keep], scores[:, keep]
 
-    def _check_lengths(self, rows: np.ndarray) -> None:
-        """IndexDamaged unless every vector among ``rows`` has length 1 (or 0)."""
+    def _check_found(self, queries: np.ndarray, rows: np.ndarray) -> None:
+        """IndexDamaged unless every vector found has length 1 (or 0) and none is missing.
+
+        An exact search asked for at most as many rows as it may return always fills them:
+        a gap (row -1) means a stored vector scored NaN, i.e. is not a number.
+        """
+        if np.any(rows < 0) and np.all(np.isfinite(queries)):
+            raise IndexDamaged(FILE_NAME, "a stored vector is not a number")
         found = np.unique(rows[rows >= 0])
         if not len(found):
             return

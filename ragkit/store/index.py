@@ -67,14 +67,18 @@ def checked_manifest(pointer: Pointer) -> dict:
 
 
 def live_manifest(index_dir: Path) -> tuple[Path | None, dict | None]:
-    """(live generation, its manifest), or (None, None) without one. An index in an older
-    format is returned unchecked (ingest rebuilds it); a damaged one raises IndexDamaged."""
+    """(live generation, its manifest), or (None, None) without one; for ingest.
+
+    Checks CURRENT, the manifest and the files' sizes (and hashes, for a small index) without
+    loading the indexes; an index in an older format is returned unchecked (ingest rebuilds it).
+    """
     pointer = read_current(Path(index_dir))
     if pointer is None:
         return None, None
     manifest = read_manifest(pointer.generation)
     if manifest.get("format_version") == FORMAT_VERSION:
         checked_manifest(pointer)
+        verify_files(pointer.generation, manifest, full=should_hash(manifest, None))
     return pointer.generation, manifest
 
 

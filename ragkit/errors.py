@@ -104,3 +104,13 @@ class SettingError(ConfigError):
         super().__init__(message)
         self.keypath = tuple(keypath)
         self.reason = message if reason is None else reason
+
+
+class IndexDamaged(StoreError):
+    """A file of an index generation is damaged: missing, or its size, checksum, content or counts
+    differ from what its manifest recorded. ``file`` names it (relative to the index folder)."""
+
+    def __init__(self, file: str, what: str):
+        super().__init__(f"index damaged: {file} ({what}); run `ragkit ingest --rebuild`")
+        self.file = file
+        self.what = what

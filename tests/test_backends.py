@@ -86,7 +86,8 @@ def test_unknown_backend_names_are_a_store_error(docs, tmp_path, fast_cfg):
     generation = current_generation(tmp_path / "idx")
     manifest = read_manifest(generation)
     assert manifest["dense"]["backend"] == "faiss" and manifest["sparse"]["backend"] == "bm25s"
-    write_manifest(generation, {**manifest, "sparse": {**manifest["sparse"], "backend": "nope"}})
+    checksum = write_manifest(generation, {**manifest, "sparse": {**manifest["sparse"], "backend": "nope"}})
+    (tmp_path / "idx" / "CURRENT").write_text(f"{generation.name} {checksum}\n")  # CURRENT pins the manifest
     with pytest.raises(StoreError, match="unknown sparse index backend 'nope'"):
         open_index(tmp_path / "idx")
 

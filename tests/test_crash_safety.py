@@ -1,6 +1,7 @@
 """Crash safety: a failure or a kill at any point leaves the previous generation live and correct."""
 
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -84,13 +85,53 @@ def test_sigkill_at_random_moments_never_breaks_the_index(tmp_path):
     started = time.perf_counter()
     subprocess.run([sys.executable, "-c", _CHILD, str(folder), str(index_dir)], check=True, env=env)
     full_run = time.perf_counter() - started
-    # Kill the child at moments spread over a whole run (imports, loading, embedding, writing).
-    for fraction in (0.3, 0.5, 0.65, 0.75, 0.85, 0.9, 0.95):
+    # 24 kills at random moments of a whole run (imports, loading, embedding, writing, publishing).
+    moments = random.Random(13).sample(range(5, 100), 24)
+    for percent in moments:
         child = subprocess.Popen([sys.executable, "-c", _CHILD, str(folder), str(index_dir)], env=env)
-        time.sleep(full_run * fraction)
+        time.sleep(full_run * percent / 100)
         child.send_signal(signal.SIGKILL)
         child.wait()
         assert current_generation(index_dir) is not None
+        loaded = open_index(index_dir, full_check=True)  # every file matches its sha256
+        loaded.close()
         assert _snapshot(index_dir)[1] == good  # same content, whichever generation is live
     subprocess.run([sys.executable, "-c", _CHILD, str(folder), str(index_dir)], check=True, env=env)
     assert _snapshot(index_dir)[1] == good
+
+
+_READER = """
+import sys, time
+from ragkit.config import config_from_dict
+from ragkit.retrieval.search import Searcher
+cfg = config_from_dict({"embedder": {"kind": "hash"}})
+deadline, searches = time.time() + float(sys.argv[2]), 0
+while time.time() < deadline:
+    searcher = Searcher(sys.argv[1], cfg)
+    assert searcher.search("topic 3", k=5), "no results"
+    searcher.close()
+    searches += 1
+print(searches)
+"""
+
+
+@pytest.mark.integration
+def test_readers_survive_a_writer_publishing_again_and_again(tmp_path):
+    """Item 9 under load: readers open and search while ingests publish and collect generations."""
+    folder = write_docs(tmp_path / "docs", {f"f{i:03d}.txt": f"Document {i} talks about topic {i % 7}. " * 20
+                                            for i in range(60)})
+    index_dir = tmp_path / "idx"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    subprocess.run([sys.executable, "-c", _CHILD, str(folder), str(index_dir)], check=True, env=env)
+    readers = [subprocess.Popen([sys.executable, "-c", _READER, str(index_dir), "20"], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    published = 0
+    while any(r.poll() is None for r in readers):
+        subprocess.run([sys.executable, "-c", _CHILD, str(folder), str(index_dir)], check=True, env=env)
+        published += 1
+    for reader in readers:
+        out, err = reader.communicate()
+        assert reader.returncode == 0, err
+        assert int(out) > 0
+    assert published >= 3
+    assert _snapshot(index_dir)[1]

@@ -269,8 +269,11 @@ def test_an_index_in_another_format_is_refused_for_search_and_rebuilt_by_ingest(
     ingest(docs, index_dir, fast_cfg)
     manifest_path = current_generation(index_dir) / "manifest.json"
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    # As format 2 wrote it: no checksum or integrity records, CURRENT holds the name alone.
     manifest["format_version"] = FORMAT_VERSION - 1
+    del manifest["checksum"], manifest["integrity"]
     manifest_path.write_text(json.dumps(manifest), encoding="utf-8")
+    (index_dir / "CURRENT").write_text(f"{manifest_path.parent.name}\n", encoding="utf-8")
     with pytest.raises(StoreError, match="re-ingest"):
         Searcher(index_dir, fast_cfg)
     report = ingest(docs, index_dir, fast_cfg)

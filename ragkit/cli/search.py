@@ -104,7 +104,9 @@ def _batch_search(searcher, path: Path, mode: Optional[str], k: Optional[int], f
     return EXIT_PARTIAL if bad else 0
 
 
-def info(index: Optional[Path] = IndexOpt, config: Optional[Path] = ConfigOpt, as_json: bool = JsonOpt) -> None:
+def info(index: Optional[Path] = IndexOpt, config: Optional[Path] = ConfigOpt, as_json: bool = JsonOpt,
+         check: bool = typer.Option(False, "--check", help="Also check every index file against the sha256 "
+                                                             "its manifest recorded (reads the whole index).")) -> None:
     """Describe the index: files, chunks, embedder, sizes, generation, last ingest.
 
     Examples:
@@ -112,11 +114,14 @@ def info(index: Optional[Path] = IndexOpt, config: Optional[Path] = ConfigOpt, a
     \b
       ragkit info
       ragkit info --index .ragkit --json
+      ragkit info --check
     """
     from ragkit.cli.render import info_table
-    from ragkit.store.info import index_info
+    from ragkit.store.info import check_index, index_info
 
     _cfg, index_dir = setup(config, index)
+    if check:
+        check_index(index_dir)
     data = index_info(index_dir)
     if as_json:
         out.print_json(json.dumps(data))

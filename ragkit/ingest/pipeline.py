@@ -29,9 +29,10 @@ from ragkit.ingest.scan import ScanResult, scan_folder
 from ragkit.ingest.splitters import make_splitter, split_with_parents
 from ragkit.ingest.streaming import StreamingEmbedder
 from ragkit.store.backends import DENSE_BACKEND, SPARSE_BACKEND, sparse_store_class
-from ragkit.store.generations import WriterLock, collect_garbage, current_generation
+from ragkit.store.generations import WriterLock, collect_garbage
+from ragkit.store.index import live_manifest
 from ragkit.store.info import record_last_ingest
-from ragkit.store.manifest import FORMAT_VERSION, IndexSettings, changed_settings, read_manifest
+from ragkit.store.manifest import FORMAT_VERSION, IndexSettings, changed_settings
 from ragkit.store.writer import GenerationContent, write_generation
 
 
@@ -89,8 +90,8 @@ def ingest(folder: Path, index_dir: Path, cfg: Config, *, rebuild: bool = False,
     report.skipped = [{"source": s.rel, "reason": s.reason} for s in scan.skipped]
     with WriterLock(index_dir):
         collect_garbage(index_dir)
-        live = current_generation(index_dir)
-        previous = read_manifest(live) if live else None
+        # A rebuild reads nothing of the old generation, so it repairs any damage to it.
+        live, previous = (None, None) if rebuild else live_manifest(index_dir)
         baseline = choose_baseline(live, previous, settings, rebuild)
         report.rebuilt = baseline.rebuilt
         if baseline.note:

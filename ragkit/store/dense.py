@@ -1,7 +1,11 @@
 """Dense index: FAISS inner-product search over L2-normalised vectors (cosine similarity).
 
 Saved with ``faiss.write_index`` and read with ``faiss.read_index``: no pickle. Rows are the
-docstore's rows, so a search returns rows that the docstore turns into chunks.
+docstore's rows, so a search returns rows that the docstore turns into chunks. Every vector
+is unit length (or zero, for a text without words); a search checks the length of the vectors
+it returns (and that none scored NaN), so a vector damaged on disk cannot pass as a "cosine"
+above 1 (the cheap guard of an index too big to hash on every open; a damaged vector that
+stays finite and of length ~1, or that never ranks, is for the sha256 check).
 """
 
 from __future__ import annotations
@@ -11,7 +15,10 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from ragkit.errors import IndexDamaged
+
 FILE_NAME = "dense.faiss"
+LENGTH_TOLERANCE = 1e-3  # float32 normalisation is exact to ~1e-6
 
 
 class FaissIndex:
@@ -65,8 +72,26 @@ class FaissIndex:
                 faiss.omp_set_num_threads(previous)
         else:
             scores, rows = self.index.search(queries, k, params=params)
+        self._check_found(queries, rows)
         keep = rows[0] >= 0 if len(rows) == 1 else np.all(rows >= 0, axis=0)
         return rows[:, keep], scores[:, keep]
+
+    def _check_found(self, queries: np.ndarray, rows: np.ndarray) -> None:
+        """IndexDamaged unless every vector found has length 1 (or 0) and none is missing.
+
+        An exact search asked for at most as many rows as it may return always fills them:
+        a gap (row -1) means a stored vector scored NaN, i.e. is not a number.
+        """
+        if np.any(rows < 0) and np.all(np.isfinite(queries)):
+            raise IndexDamaged(FILE_NAME, "a stored vector is not a number")
+        found = np.unique(rows[rows >= 0])
+        if not len(found):
+            return
+        lengths = np.linalg.norm(self.index.reconstruct_batch(found.astype(np.int64)), axis=1)
+        bad = ~(np.isclose(lengths, 1.0, rtol=0, atol=LENGTH_TOLERANCE) | (lengths == 0))
+        if bad.any():
+            row, length = int(found[bad][0]), float(lengths[bad][0])
+            raise IndexDamaged(FILE_NAME, f"the vector of row {row} has length {length:.3g}, not 1")
 
     def save(self, directory: Path) -> None:
         """Write the index file into ``directory``."""

@@ -2,21 +2,25 @@
 
 A chunk's ``row`` is its position in the dense and sparse indexes of the same generation, so
 one integer joins all three. Metadata is stored as JSON; the common keys (``source``,
-``doc_id``, ``page``) also have their own columns for fast filtering.
+``doc_id``, ``page``) also have their own columns for fast filtering. A damaged file makes
+SQLite (or the JSON of a row) fail at query time; the reading methods then raise
+``IndexDamaged`` naming the file, never a traceback.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping, Set
+from collections.abc import Callable, Iterable, Iterator, Mapping, Set
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from langchain_core.documents import Document
 
-from ragkit.errors import FilterError
+from ragkit.errors import FilterError, IndexDamaged
 
 FILE_NAME = "docstore.sqlite"
 
@@ -44,6 +48,29 @@ CREATE INDEX IF NOT EXISTS parents_source ON parents(source);
 """
 
 _COLUMNS = {"source", "doc_id", "page", "chunk_id"}
+
+
+def _damage_is_an_error(method: Callable) -> Callable:
+    """Make a reading method (or generator) raise IndexDamaged where a damaged file makes SQLite fail."""
+    def damaged(exc: Exception) -> IndexDamaged:
+        return IndexDamaged(FILE_NAME, f"unreadable: {type(exc).__name__}: {str(exc)[:120]}")
+
+    if inspect.isgeneratorfunction(method):
+        @functools.wraps(method)
+        def generator(*args, **kwargs):
+            try:
+                yield from method(*args, **kwargs)
+            except (sqlite3.DatabaseError, ValueError) as exc:
+                raise damaged(exc) from exc
+        return generator
+
+    @functools.wraps(method)
+    def function(*args, **kwargs):
+        try:
+            return method(*args, **kwargs)
+        except (sqlite3.DatabaseError, ValueError) as exc:
+            raise damaged(exc) from exc
+    return function
 
 
 @dataclass(frozen=True)
@@ -108,6 +135,7 @@ class DocStore:
 
     # ----------------------------------------------------------------- reading
 
+    @_damage_is_an_error
     def count(self) -> int:
         """Number of chunks."""
         return self.conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
@@ -116,6 +144,7 @@ class DocStore:
         row, chunk_id, doc_id, source, page, text, metadata = record
         return Chunk(row, chunk_id, doc_id, source, page, text, json.loads(metadata))
 
+    @_damage_is_an_error
     def get(self, rows: Iterable[int]) -> dict[int, Chunk]:
         """Chunks by row."""
         rows = [int(r) for r in rows]
@@ -130,6 +159,7 @@ class DocStore:
                 out[chunk.row] = chunk
         return out
 
+    @_damage_is_an_error
     def units(self, rows: Iterable[int]) -> dict[int, tuple[str, object]]:
         """(doc_id, page) of each row: the unit hybrid search fuses by."""
         rows = [int(r) for r in rows]
@@ -143,6 +173,7 @@ class DocStore:
                 out[row] = (doc_id, page)
         return out
 
+    @_damage_is_an_error
     def iter_chunks(self, sources: Set[str] | None = None) -> Iterator[Chunk]:
         """All chunks in row order, optionally only those of ``sources``."""
         cursor = self.conn.execute(
@@ -152,6 +183,7 @@ class DocStore:
             if sources is None or record[3] in sources:
                 yield self._chunk(record)
 
+    @_damage_is_an_error
     def parents(self, parent_ids: Iterable[str]) -> dict[str, Document]:
         """Parent sections by id, as Documents."""
         ids = [i for i in dict.fromkeys(parent_ids) if i]
@@ -165,6 +197,7 @@ class DocStore:
                 out[parent_id] = Document(page_content=text, metadata=json.loads(metadata), id=parent_id)
         return out
 
+    @_damage_is_an_error
     def iter_parents(self, sources: Set[str]) -> Iterator[Document]:
         """The parent sections of ``sources``."""
         for text, metadata in self.conn.execute("SELECT text, metadata FROM parents ORDER BY rowid"):
@@ -172,6 +205,7 @@ class DocStore:
             if meta.get("source") in sources:
                 yield Document(page_content=text, metadata=meta)
 
+    @_damage_is_an_error
     def chunk_ids_by_source(self) -> dict[str, list[str]]:
         """Chunk ids of each source file, in row order."""
         out: dict[str, list[str]] = {}
@@ -179,6 +213,7 @@ class DocStore:
             out.setdefault(source, []).append(chunk_id)
         return out
 
+    @_damage_is_an_error
     def rows_matching(self, filters: Mapping[str, str]) -> np.ndarray:
         """Rows whose metadata matches every ``key=value`` filter (glob patterns allowed).
 

@@ -3,14 +3,16 @@
 Layout::
 
     <index>/
-      CURRENT              name of the live generation ("gen-000003"), switched atomically
+      CURRENT              the live generation's name and its manifest's checksum, switched atomically
       lock                 held (flock) by the one writer; holds its pid
       gen-000003/          manifest.json, docstore.sqlite, dense.faiss, sparse/
       gen-000002/          the previous generation, kept as a fallback until the next ingest
 
 A writer builds a new generation in a temporary directory, fsyncs every file, renames the
 directory into place, then replaces CURRENT (write, fsync, rename, fsync the directory).
-A crash at any point leaves CURRENT naming a complete generation. What goes into a
+A crash at any point leaves CURRENT naming a complete generation. Garbage collection keeps the
+live generation and its predecessor; a reader that resolved CURRENT just before two ingests
+published finds its generation gone and opens the new one (:func:`ragkit.store.index.open_index`). What goes into a
 generation is :mod:`ragkit.store.writer`'s business; opening one is :mod:`ragkit.store.index`'s.
 """
 
@@ -19,9 +21,10 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
-from ragkit.errors import IndexLocked, StoreError
+from ragkit.errors import IndexDamaged, IndexLocked
 
 CURRENT = "CURRENT"
 GEN_PREFIX = "gen-"
@@ -60,16 +63,41 @@ def write_atomic(path: Path, text: str) -> None:
     fsync_dir(path.parent)
 
 
-def current_generation(index_dir: Path) -> Path | None:
-    """The live generation's directory, or None when the index has none yet."""
+@dataclass(frozen=True)
+class Pointer:
+    """What CURRENT says: the live generation's directory and its manifest's checksum.
+
+    ``checksum`` is None in an index of format 2 or older, whose CURRENT held the name alone.
+    """
+
+    generation: Path
+    checksum: str | None
+
+
+def read_current(index_dir: Path) -> Pointer | None:
+    """CURRENT's content, or None when the index has no generation yet; IndexDamaged when unreadable."""
     pointer = Path(index_dir) / CURRENT
     try:
-        name = pointer.read_text(encoding="utf-8").strip()
+        text = pointer.read_bytes().decode("utf-8")
     except FileNotFoundError:
         return None
-    if not name.startswith(GEN_PREFIX) or "/" in name:
-        raise StoreError(f"{pointer} is damaged (names {name!r}); delete the index folder and re-ingest")
-    return Path(index_dir) / name
+    except (OSError, UnicodeDecodeError):
+        raise IndexDamaged(CURRENT, "not readable text") from None
+    parts = text.split()
+    name = parts[0] if parts else ""
+    number = name[len(GEN_PREFIX):]
+    if not name.startswith(GEN_PREFIX) or not number.isdigit() or len(parts) > 2 or text.count("\n") > 1:
+        raise IndexDamaged(CURRENT, f"names {text.strip()[:40]!r}, not a generation")
+    checksum = parts[1] if len(parts) == 2 else None
+    if checksum is not None and (len(checksum) != 64 or any(c not in "0123456789abcdef" for c in checksum)):
+        raise IndexDamaged(CURRENT, "its checksum is malformed")
+    return Pointer(Path(index_dir) / name, checksum)
+
+
+def current_generation(index_dir: Path) -> Path | None:
+    """The live generation's directory, or None when the index has none yet."""
+    pointer = read_current(index_dir)
+    return pointer.generation if pointer else None
 
 
 class WriterLock:
@@ -117,20 +145,31 @@ def new_generation_dir(index_dir: Path) -> tuple[Path, Path]:
     return tmp, final
 
 
-def publish_generation(index_dir: Path, tmp: Path, final: Path) -> None:
-    """Make a finished generation live: fsync it, rename it into place, switch CURRENT."""
+def publish_generation(index_dir: Path, tmp: Path, final: Path, checksum: str) -> None:
+    """Make a finished generation live: fsync it, rename it into place, switch CURRENT.
+
+    CURRENT records the manifest's ``checksum`` too, so a damaged name cannot silently
+    point at another complete generation.
+    """
     fsync_tree(tmp)
     os.rename(tmp, final)
     fsync_dir(Path(index_dir))
-    write_atomic(Path(index_dir) / CURRENT, final.name + "\n")
+    write_atomic(Path(index_dir) / CURRENT, f"{final.name} {checksum}\n")
 
 
 def collect_garbage(index_dir: Path) -> None:
     """Remove unfinished and old generations (the live one and its predecessor stay).
 
     Called with the writer lock held, so no other writer's temporary directory is removed.
+    When CURRENT is damaged or names no generation, only unfinished ones go: which complete
+    generation is worth keeping is then unknown (a rebuild publishes a new one and collects again).
     """
-    live = current_generation(index_dir)
+    try:
+        live = current_generation(index_dir)
+    except IndexDamaged:
+        live = None
+    if live is not None and not live.is_dir():
+        live = None
     generations = sorted(p for p in Path(index_dir).glob(f"{GEN_PREFIX}*") if p.is_dir() and TMP_MARK not in p.name)
     keep = {live.name} if live else set()
     if live:
@@ -139,7 +178,7 @@ def collect_garbage(index_dir: Path) -> None:
             keep.add(older[-1])
     for path in Path(index_dir).iterdir():
         stale_tmp = TMP_MARK in path.name
-        old_gen = path.name.startswith(GEN_PREFIX) and path.name not in keep
+        old_gen = live is not None and path.name.startswith(GEN_PREFIX) and path.name not in keep
         if stale_tmp or old_gen:
             if path.is_dir():
                 shutil.rmtree(path, ignore_errors=True)

@@ -1,16 +1,31 @@
-"""Open the live generation of an index for querying: manifest, docstore, dense and sparse indexes."""
+"""Open the live generation of an index for querying: manifest, docstore, dense and sparse indexes.
+
+Opening checks the generation (:mod:`ragkit.store.integrity`): CURRENT against the manifest's
+checksum, every file's size, the row counts of the three indexes, and, for an index of at most
+``FULL_CHECK_BYTES`` or when asked, every file's sha256. Damage raises ``IndexDamaged``.
+
+A reader that read CURRENT just before two ingests published may find its generation
+removed by garbage collection; it then opens the generation CURRENT names now.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
-from ragkit.errors import IndexMissing
+from ragkit.errors import IndexDamaged, IndexMissing
+from ragkit.store import dense as dense_module
 from ragkit.store import docstore
+from ragkit.store import sparse as sparse_module
 from ragkit.store.backends import DenseStore, SparseStore, load_dense, load_sparse
 from ragkit.store.docstore import DocStore
-from ragkit.store.generations import current_generation
-from ragkit.store.manifest import check_format, read_manifest
+from ragkit.store.generations import CURRENT, Pointer, read_current
+from ragkit.store.integrity import reading, should_hash, verify_counts, verify_files
+from ragkit.store.manifest import FORMAT_VERSION, check_format, read_manifest
+
+# Attempts at opening when the generation CURRENT named vanished meanwhile (each attempt follows
+# a new CURRENT, so a second one succeeds unless ingests keep publishing faster than a load).
+OPEN_ATTEMPTS = 3
 
 
 @dataclass
@@ -29,25 +44,79 @@ class LoadedIndex:
         self.docstore.close()
 
 
+def live_pointer(index_dir: Path) -> Pointer:
+    """What CURRENT says; IndexMissing when nothing was ingested there yet."""
+    pointer = read_current(Path(index_dir))
+    if pointer is None:
+        raise IndexMissing(f"no index at {index_dir}; run `ragkit ingest <folder> --index {index_dir}` first")
+    return pointer
+
+
 def live_generation(index_dir: Path) -> Path:
     """The live generation's directory; IndexMissing when nothing was ingested there yet."""
-    generation = current_generation(Path(index_dir))
-    if generation is None:
-        raise IndexMissing(f"no index at {index_dir}; run `ragkit ingest <folder> --index {index_dir}` first")
-    return generation
+    return live_pointer(index_dir).generation
 
 
-def open_index(index_dir: Path) -> LoadedIndex:
-    """Load the live generation of an index (read-only), each index with the backend its manifest names."""
-    index_dir = Path(index_dir)
-    generation = live_generation(index_dir)
-    manifest = read_manifest(generation)
+def checked_manifest(pointer: Pointer) -> dict:
+    """The manifest of the generation ``pointer`` names, in this format and matching CURRENT's checksum."""
+    manifest = read_manifest(pointer.generation)
     check_format(manifest)
-    return LoadedIndex(
-        path=index_dir,
-        generation=generation,
-        manifest=manifest,
-        docstore=DocStore(generation / docstore.FILE_NAME, readonly=True),
-        dense=load_dense(generation, manifest),
-        sparse=load_sparse(generation, manifest),
-    )
+    if pointer.checksum != manifest.get("checksum") or manifest.get("generation") != pointer.generation.name:
+        raise IndexDamaged(CURRENT, f"names {pointer.generation.name}, whose manifest does not match it")
+    return manifest
+
+
+def live_manifest(index_dir: Path) -> tuple[Path | None, dict | None]:
+    """(live generation, its manifest), or (None, None) without one; for ingest.
+
+    Checks CURRENT, the manifest and the files' sizes (and hashes, for a small index) without
+    loading the indexes; an index in an older format is returned unchecked (ingest rebuilds it).
+    """
+    pointer = read_current(Path(index_dir))
+    if pointer is None:
+        return None, None
+    manifest = read_manifest(pointer.generation)
+    if manifest.get("format_version") == FORMAT_VERSION:
+        checked_manifest(pointer)
+        verify_files(pointer.generation, manifest, full=should_hash(manifest, None))
+    return pointer.generation, manifest
+
+
+def open_index(index_dir: Path, *, full_check: bool | None = None) -> LoadedIndex:
+    """Load the live generation of an index (read-only), each index with the backend its manifest names.
+
+    ``full_check`` hashes every file (True), never (False) or when the index is small (None).
+    """
+    index_dir = Path(index_dir)
+    pointer = live_pointer(index_dir)
+    for _ in range(OPEN_ATTEMPTS - 1):
+        try:
+            return _open_generation(index_dir, pointer, full_check)
+        except IndexDamaged:
+            # Removed under us by an ingest's garbage collection? Then CURRENT names another one now.
+            now = live_pointer(index_dir)
+            if now == pointer:
+                raise
+            pointer = now
+    return _open_generation(index_dir, pointer, full_check)
+
+
+def _open_generation(index_dir: Path, pointer: Pointer, full_check: bool | None) -> LoadedIndex:
+    generation = pointer.generation
+    manifest = checked_manifest(pointer)
+    verify_files(generation, manifest, full=should_hash(manifest, full_check))
+    with reading(generation, docstore.FILE_NAME):
+        store = DocStore(generation / docstore.FILE_NAME, readonly=True)
+        rows = store.count()
+    try:
+        with reading(generation, dense_module.FILE_NAME):
+            dense = load_dense(generation, manifest)
+        with reading(generation, sparse_module.DIR_NAME):
+            sparse = load_sparse(generation, manifest)
+        verify_counts(generation, manifest, {docstore.FILE_NAME: rows, dense_module.FILE_NAME: dense.size,
+                                             sparse_module.DIR_NAME: sparse.size})
+    except BaseException:
+        store.close()
+        raise
+    return LoadedIndex(path=index_dir, generation=generation, manifest=manifest,
+                       docstore=store, dense=dense, sparse=sparse)

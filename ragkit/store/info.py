@@ -2,7 +2,8 @@
 
 What the latest ingest did is kept beside the generations (``last-ingest.json``): an ingest that
 changes nothing writes no generation, so the manifest alone would go on showing the ingest
-that wrote the live generation.
+that wrote the live generation. ``ragkit info`` opens the index, so it runs the checks of every
+open (sizes, counts; hashes when the index is small); ``ragkit info --check`` hashes every file.
 """
 
 from __future__ import annotations
@@ -13,8 +14,7 @@ from pathlib import Path
 
 from ragkit.store import dense, docstore, sparse
 from ragkit.store.generations import write_atomic
-from ragkit.store.index import live_generation
-from ragkit.store.manifest import read_manifest
+from ragkit.store.index import open_index
 
 LAST_INGEST = "last-ingest.json"
 
@@ -48,9 +48,13 @@ def _size(path: Path) -> int:
 
 
 def index_info(index_dir: Path) -> dict:
-    """Files, chunks, embedder, settings, sizes in bytes, generation and last ingest of an index."""
-    generation = live_generation(Path(index_dir))
-    manifest = read_manifest(generation)
+    """Files, chunks, embedder, settings, sizes in bytes, generation and last ingest of an index.
+
+    IndexDamaged when the opening checks fail.
+    """
+    loaded = open_index(Path(index_dir))
+    loaded.close()
+    generation, manifest = loaded.generation, loaded.manifest
     return {
         "index": str(index_dir),
         "generation": manifest["generation"],
@@ -70,3 +74,8 @@ def index_info(index_dir: Path) -> dict:
         },
         "last_ingest": last_ingest(index_dir, generation, manifest),
     }
+
+
+def check_index(index_dir: Path) -> None:
+    """Check every file of the live generation against its sha256, and the row counts; IndexDamaged if any differs."""
+    open_index(Path(index_dir), full_check=True).close()

@@ -2,7 +2,9 @@
 
 ``manifest.json`` records the embedder (id and dimension), the splitter and sparse settings,
 the backend name of the dense and of the sparse index, every indexed file (size, mtime, sha256,
-chunk ids) and what the last ingest did. Ingest compares the recorded settings with the
+chunk ids), what the last ingest did, and, for integrity (:mod:`ragkit.store.integrity`), the
+size and sha256 of every other file of the generation, the row count of each index and a
+checksum of the manifest itself. Ingest compares the recorded settings with the
 configured ones (a change rebuilds everything); search refuses an embedder other than the
 recorded one.
 """
@@ -16,10 +18,13 @@ from pathlib import Path
 from typing import Protocol
 
 from ragkit import __version__
-from ragkit.errors import EmbedderMismatch, StoreError
+from ragkit.errors import EmbedderMismatch, IndexDamaged, StoreError
+from ragkit.store.integrity import CHECKSUM_KEY, MANIFEST, label, manifest_checksum
 
-FORMAT_VERSION = 2  # 2: the manifest names the sparse backend too
-MANIFEST = "manifest.json"
+# 2: the manifest names the sparse backend too. 3: it records every file's size and sha256, the
+# row counts and its own checksum (CURRENT repeats it). An index in an older format is rebuilt
+# by the next ingest and refused by search ("re-ingest with --rebuild").
+FORMAT_VERSION = 3
 
 
 class EmbedderIdentity(Protocol):
@@ -50,8 +55,9 @@ class IndexSettings:
                 "sparse": {"backend": self.sparse_backend, **self.sparse}}
 
 
-def make_manifest(*, generation: str, settings: IndexSettings, files: dict, chunks: int, stats: dict) -> dict:
-    """The manifest of a new generation."""
+def make_manifest(*, generation: str, settings: IndexSettings, files: dict, chunks: int, stats: dict,
+                  integrity: dict) -> dict:
+    """The manifest of a new generation; ``integrity`` holds ``files`` (size and sha256 by path) and ``counts``."""
     return {
         "format_version": FORMAT_VERSION,
         "ragkit_version": __version__,
@@ -62,17 +68,39 @@ def make_manifest(*, generation: str, settings: IndexSettings, files: dict, chun
         "chunks": chunks,
         "files": files,
         "last_ingest": stats,
+        "integrity": integrity,
     }
 
 
-def write_manifest(generation: Path, manifest: dict) -> None:
-    """Write ``manifest.json`` into a generation directory that is still being built."""
-    (generation / MANIFEST).write_text(json.dumps(manifest, indent=1, ensure_ascii=False), encoding="utf-8")
+def write_manifest(generation: Path, manifest: dict) -> str:
+    """Write ``manifest.json`` (with its checksum) into a generation still being built; return the checksum."""
+    checksum = manifest_checksum(manifest)
+    text = json.dumps({**manifest, CHECKSUM_KEY: checksum}, indent=1, ensure_ascii=False)
+    (generation / MANIFEST).write_text(text, encoding="utf-8")
+    return checksum
 
 
 def read_manifest(generation: Path) -> dict:
-    """The manifest of a generation."""
-    return json.loads((generation / MANIFEST).read_text(encoding="utf-8"))
+    """The manifest of a generation; IndexDamaged when it is missing, unreadable or fails its checksum.
+
+    A manifest of an older format has no checksum; it is returned as it is, for
+    :func:`check_format` to refuse (or ingest to rebuild).
+    """
+    name = label(generation, MANIFEST)
+    try:
+        manifest = json.loads((Path(generation) / MANIFEST).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise IndexDamaged(name, "missing") from None
+    except (OSError, ValueError) as exc:
+        raise IndexDamaged(name, f"not readable JSON: {type(exc).__name__}") from None
+    if not isinstance(manifest, dict):
+        raise IndexDamaged(name, "not a JSON object")
+    recorded = manifest.get(CHECKSUM_KEY)
+    if recorded is None and manifest.get("format_version") == FORMAT_VERSION:
+        raise IndexDamaged(name, "no checksum")
+    if recorded is not None and recorded != manifest_checksum(manifest):
+        raise IndexDamaged(name, "its content does not match its checksum")
+    return manifest
 
 
 def changed_settings(manifest: dict, settings: IndexSettings) -> list[str]:

@@ -7,6 +7,11 @@ loses ~0.16 nDCG@10 on SciFact for it). Persisted as bm25s arrays (``.npy``, loa
 
 Scores follow Lucene 8+: the constant ``(k1 + 1)`` factor of the classic numerator is left
 out, which changes no ranking (tests check scores x (k1 + 1) against rank-bm25).
+
+Loading checks the arrays' structure (pointers in order and in bounds, document numbers below
+the document count, scores finite and not negative): O(non-zeros) in numpy, cheap beside
+reading them. Damage that keeps the structure (a changed score or document number) is for
+the sha256 check (:mod:`ragkit.store.integrity`).
 """
 
 from __future__ import annotations
@@ -98,4 +103,26 @@ class BM25Index:
         index.size = size
         if size:
             index.model = bm25s.BM25.load(str(source), allow_pickle=False, show_progress=False)
+            check_structure(index.model, size)
         return index
+
+
+def check_structure(model: bm25s.BM25, size: int) -> None:
+    """ValueError unless the loaded BM25 arrays hang together for ``size`` documents."""
+    scores = model.scores
+    data, indices, indptr = scores["data"], scores["indices"], scores["indptr"]
+    term_ids = np.sort(np.fromiter(model.vocab_dict.values(), dtype=np.int64, count=len(model.vocab_dict)))
+    problems = [
+        (not np.array_equal(term_ids, np.arange(len(term_ids))), "term numbers not 0..n-1"),
+        (int(scores.get("num_docs", -1)) != size, f"{scores.get('num_docs')} documents, not {size}"),
+        # bm25s keeps an empty token in the vocabulary with no column of its own: V or V + 1 pointers.
+        (indptr.ndim != 1 or len(indptr) - len(model.vocab_dict) not in (0, 1), "pointers do not match the vocabulary"),
+        (len(indptr) and (indptr[0] != 0 or indptr[-1] != len(data)), "pointers out of bounds"),
+        (len(indptr) and bool(np.any(np.diff(indptr) < 0)), "pointers out of order"),
+        (len(indices) != len(data), "documents and scores differ in number"),
+        (len(indices) and (indices.min() < 0 or indices.max() >= size), "document numbers out of range"),
+        (not np.all(np.isfinite(data)) or bool(np.any(data < 0)), "scores not finite or negative"),
+    ]
+    for broken, what in problems:
+        if broken:
+            raise ValueError(f"BM25 arrays damaged: {what}")

@@ -4,7 +4,9 @@ Unchanged files' chunks are carried forward from the live generation (their text
 vectors: nothing is embedded twice); new chunks follow them. Rows are assigned in that order
 and are the same in all three indexes. The generation is built in a temporary directory and
 published by :func:`ragkit.store.generations.publish_generation`, so a failure at any point
-leaves the live generation as it was.
+leaves the live generation as it was. Before anything is carried forward, every file of the
+generation carried from is checked against its sha256 (damaged vectors or text are never
+copied into a new generation); the new manifest records the new files' sizes, hashes and counts.
 """
 
 from __future__ import annotations
@@ -15,11 +17,13 @@ from pathlib import Path
 import numpy as np
 from langchain_core.documents import Document
 
+from ragkit.store import dense as dense_module
 from ragkit.store import docstore
 from ragkit.store.backends import dense_store_class, load_dense, sparse_store_class
 from ragkit.store.docstore import DocStore
 from ragkit.store.generations import new_generation_dir, publish_generation
-from ragkit.store.manifest import IndexSettings, make_manifest, read_manifest, write_manifest
+from ragkit.store.integrity import reading, record_files, verify_counts, verify_files
+from ragkit.store.manifest import IndexSettings, check_format, make_manifest, read_manifest, write_manifest
 
 
 @dataclass(frozen=True)
@@ -62,18 +66,29 @@ class _Rows:
 def write_generation(index_dir: Path, content: GenerationContent, settings: IndexSettings, *,
                      stats: dict) -> WrittenGeneration:
     """Build a new generation beside the live one and switch to it; ``stats`` go in the manifest."""
+    old_manifest = _verified_manifest(content.carry_from) if content.carry_from is not None else None
     tmp, final = new_generation_dir(index_dir)
     rows = _write_docstore(tmp, content)
-    _write_dense(tmp, content, rows, settings)
+    dense_rows = _write_dense(tmp, content, rows, settings, old_manifest)
     sparse = sparse_store_class(settings.sparse_backend)(**settings.sparse)
     sparse.build(rows.texts)
     sparse.save(tmp)
     files = {rel: {**meta, "chunks": len(rows.chunk_ids[rel]), "chunk_ids": rows.chunk_ids[rel]}
              for rel, meta in sorted(content.files.items()) if rel in rows.chunk_ids}
-    write_manifest(tmp, make_manifest(generation=final.name, settings=settings, files=files,
-                                      chunks=len(rows.texts), stats=stats))
-    publish_generation(index_dir, tmp, final)
+    integrity = {"files": record_files(tmp),
+                 "counts": {"docstore": len(rows.texts), "dense": dense_rows, "sparse": sparse.size}}
+    checksum = write_manifest(tmp, make_manifest(generation=final.name, settings=settings, files=files,
+                                                 chunks=len(rows.texts), stats=stats, integrity=integrity))
+    publish_generation(index_dir, tmp, final, checksum)
     return WrittenGeneration(name=final.name, chunks=len(rows.texts), files=len(files))
+
+
+def _verified_manifest(generation: Path) -> dict:
+    """The manifest of the generation chunks are carried from, once all its files pass their sha256."""
+    manifest = read_manifest(generation)
+    check_format(manifest)
+    verify_files(generation, manifest, full=True)
+    return manifest
 
 
 def _write_docstore(directory: Path, content: GenerationContent) -> _Rows:
@@ -83,16 +98,17 @@ def _write_docstore(directory: Path, content: GenerationContent) -> _Rows:
     carried: list[int] = []
     seen: set[str] = set()
     if content.carry_from is not None:
-        old = DocStore(content.carry_from / docstore.FILE_NAME)
-        kept = []
-        for chunk in old.iter_chunks(content.keep_sources):
-            carried.append(chunk.row)
-            kept.append((len(texts), chunk.to_document()))
-            texts.append(chunk.text)
-            seen.add(chunk.chunk_id)
-        store.add(kept)
-        store.add_parents(old.iter_parents(content.keep_sources))
-        old.close()
+        with reading(content.carry_from, docstore.FILE_NAME):
+            old = DocStore(content.carry_from / docstore.FILE_NAME)
+            kept = []
+            for chunk in old.iter_chunks(content.keep_sources):
+                carried.append(chunk.row)
+                kept.append((len(texts), chunk.to_document()))
+                texts.append(chunk.text)
+                seen.add(chunk.chunk_id)
+            store.add(kept)
+            store.add_parents(old.iter_parents(content.keep_sources))
+            old.close()
     fresh, positions = [], []
     for position, chunk in enumerate(content.chunks):
         if chunk.metadata["chunk_id"] in seen:  # the same text at the same place: one copy
@@ -109,11 +125,15 @@ def _write_docstore(directory: Path, content: GenerationContent) -> _Rows:
     return _Rows(texts, np.asarray(carried, dtype=np.int64), np.asarray(positions, dtype=np.int64), chunk_ids)
 
 
-def _write_dense(directory: Path, content: GenerationContent, rows: _Rows, settings: IndexSettings) -> None:
-    """The carried chunks' vectors (read from the old generation), then the new chunks'."""
+def _write_dense(directory: Path, content: GenerationContent, rows: _Rows, settings: IndexSettings,
+                 old_manifest: dict | None) -> int:
+    """The carried chunks' vectors (read from the old generation), then the new chunks'; returns the row count."""
     dense = dense_store_class(settings.dense_backend)(settings.embedder.dimension)
     if content.carry_from is not None:
-        old = load_dense(content.carry_from, read_manifest(content.carry_from))
+        with reading(content.carry_from, dense_module.FILE_NAME):
+            old = load_dense(content.carry_from, old_manifest)
+        verify_counts(content.carry_from, old_manifest, {dense_module.FILE_NAME: old.size})
         dense.add(old.vectors(rows.carried))
     dense.add(content.vectors[rows.fresh])
     dense.save(directory)
+    return dense.size

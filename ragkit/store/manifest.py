@@ -67,7 +67,10 @@ def make_manifest(*, generation: str, settings: IndexSettings, files: dict, chun
 
 def write_manifest(generation: Path, manifest: dict) -> None:
     """Write ``manifest.json`` into a generation directory that is still being built."""
-    (generation / MANIFEST).write_text(json.dumps(manifest, indent=1, ensure_ascii=False), encoding="utf-8")
+    text = json.dumps(manifest, indent=1, ensure_ascii=False)
+    # A lone surrogate (a path's undecodable byte, as os.fsdecode keeps it) has no UTF-8 form; written
+    # as the JSON escape \udcff it stays valid JSON and reads back as the same string.
+    (generation / MANIFEST).write_bytes(text.encode("utf-8", "backslashreplace"))
 
 
 def read_manifest(generation: Path) -> dict:

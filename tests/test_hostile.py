@@ -22,10 +22,10 @@ import pytest
 from typer.testing import CliRunner
 
 from ragkit.cli import app
-from ragkit.cli.common import printable
 from ragkit.errors import FilterError
 from ragkit.ingest.scan import scan_folder
 from ragkit.retrieval.search import parse_filters
+from ragkit.text import printable
 
 runner = CliRunner()
 

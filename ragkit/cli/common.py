@@ -3,14 +3,13 @@
 Imports only typer, rich and the light parts of ragkit, so that ``ragkit --help`` starts fast;
 each command imports the stage it runs inside its own body. Text that comes from documents,
 paths or the user is printed literally: never as rich markup (``options[debug]`` stays as is),
-and never as terminal control: :func:`printable` shows control characters as escapes.
+and never as terminal control: :func:`ragkit.text.printable` shows control characters as escapes.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, NoReturn, Optional
 
@@ -19,6 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from ragkit.errors import EXIT_ERROR, StoreError
+from ragkit.text import printable
 
 if TYPE_CHECKING:
     from ragkit.config import Config
@@ -44,33 +44,6 @@ ModeOpt = typer.Option(None, "--mode", "-m", metavar="MODE",
                             "[default: search.mode in the config, else hybrid]")
 FilterOpt = typer.Option(None, "--filter", "-f", metavar="KEY=VALUE",
                          help="Metadata filter, repeatable; globs allowed: source='notes/*.md'.")
-
-
-# What a terminal would obey rather than show: C0 controls and DEL (ESC starts clear-screen, window
-# title and hyperlink sequences; CR and BS overwrite), C1 controls (0x9b is a one-byte CSI), Unicode
-# line separators, bidirectional overrides (they reorder what is shown), and lone surrogates.
-_CONTROL = "\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff"
-_UNSAFE_IN_TEXT = re.compile(f"[{_CONTROL}]")
-_UNSAFE_IN_LINE = re.compile(f"[\t\n{_CONTROL}]")
-_NAMED = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
-
-
-def _escaped(match: re.Match) -> str:
-    code = ord(match.group())
-    if 0xDC80 <= code <= 0xDCFF:  # os.fsdecode's stand-in for the undecodable byte code - 0xDC00
-        code -= 0xDC00
-    return _NAMED.get(match.group()) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
-
-
-def printable(text: object, *, one_line: bool = False) -> str:
-    """``text`` safe to show on a terminal: every control character written as an escape (``\\x1b``,
-    ``\\u202e``) instead of sent raw. Document text keeps its tabs and newlines; with ``one_line``
-    (file names, queries, session names) they are escaped too, so a name cannot forge a line.
-
-    Use it on all text from documents, file names, models and users before it reaches human
-    output; ``--json`` output needs nothing (JSON escapes control characters itself).
-    """
-    return (_UNSAFE_IN_LINE if one_line else _UNSAFE_IN_TEXT).sub(_escaped, str(text))
 
 
 def at_least_one(value: Optional[int]) -> Optional[int]:

@@ -1,7 +1,7 @@
 """Terminal rendering for the CLI: progress, tables and summaries (rich). No logic lives here.
 
 Every text that comes from a document, a file name, a model or a user goes through
-:func:`~ragkit.cli.common.printable` (control characters shown as escapes) and is never read as markup.
+:func:`~ragkit.text.printable` (control characters shown as escapes) and is never read as markup.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 from rich.text import Text
 
-from ragkit.cli.common import printable
 from ragkit.evaluation.report import LATENCY_METRICS, best_value, format_value, metric_columns, run_values
+from ragkit.text import printable
 
 _UNITS = {"load": "files", "embed": "chunks"}
 _LABELS = {"load": "Reading files", "embed": "Embedding chunks"}

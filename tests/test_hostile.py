@@ -14,6 +14,7 @@ character in the human output came from the fixture.
 from __future__ import annotations
 
 import builtins
+import io
 import json
 import os
 import stat
@@ -269,3 +270,21 @@ def test_a_filter_key_given_twice_is_refused(index, config):
     assert result.exit_code == 1
     assert result.stderr.startswith("Error: --filter source is given twice ('good.txt' and 'escapes.md')")
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_eval_tables_and_sessions_show_names_escaped():
+    from rich.console import Console
+
+    from ragkit.cli.render import results_tables, sessions_table
+    from ragkit.evaluation.runner import RunOutcome
+
+    outcomes = [RunOutcome(name="run\x1b]0;t\x07", dataset="set\x1b[2J", n_queries=2, metrics={"recall@5": 0.5}),
+                RunOutcome(name="other\nline", dataset="set\x1b[2J", status="failed", error="boom")]
+    session = type("Summary", (), {"name": "s\x9b31m", "turns": 1, "last_used": 0.0})()
+    console = Console(record=True, width=200, file=io.StringIO())
+    for table in [*results_tables(outcomes), sessions_table([session])]:
+        console.print(table)
+    shown = console.export_text()
+    assert not any(control in shown for control in CONTROLS)
+    assert "set\\x1b[2J" in shown and "run\\x1b]0;t\\x07" in shown and "other\\nline (failed)" in shown
+    assert "s\\x9b31m" in shown

@@ -30,6 +30,7 @@ from ragkit.cli.common import (
     llm_overrides,
     out,
     print_error,
+    printable,
     setup,
     with_llm,
 )
@@ -76,14 +77,14 @@ def _model(cfg: "Config"):
 
 
 class TokenEcho:
-    """An ``on_token`` callback: writes each streamed piece to stdout at once and keeps the text."""
+    """An ``on_token`` callback: writes each streamed piece to stdout at once (controls escaped) and keeps the text."""
 
     def __init__(self) -> None:
         self.pieces: list[str] = []
 
     def __call__(self, piece: str) -> None:
         self.pieces.append(piece)
-        sys.stdout.write(piece)
+        sys.stdout.write(printable(piece))  # quotes and model output are data, never terminal control
         sys.stdout.flush()
 
     @property
@@ -158,12 +159,12 @@ def _finish_answer(result, streamed: str) -> None:
     a removed citation alone is reported under the sources instead.
     """
     if not streamed:
-        out.print(result.answer.text, highlight=False, markup=False)
+        out.print(printable(result.answer.text), highlight=False, markup=False)
         return
     sys.stdout.write("\n")
     if _plain(streamed) != _plain(result.answer.text):
         out.print("[bold]Checked answer:[/] ", end="")
-        out.print(result.answer.text, highlight=False, markup=False)
+        out.print(printable(result.answer.text), highlight=False, markup=False)
 
 
 def _plain(text: str) -> str:
@@ -258,7 +259,7 @@ def _list_sessions(history: Optional[Path], as_json: bool) -> None:
     elif summaries:
         out.print(sessions_table(summaries))
     else:
-        err.print(f"No sessions yet in {path}.", highlight=False, markup=False)
+        err.print(printable(f"No sessions yet in {path}.", one_line=True), highlight=False, markup=False)
 
 
 def _iso(epoch: float) -> str:
@@ -273,7 +274,7 @@ def _greet(conversation) -> None:
     from ragkit.cli.render import chat_recap
 
     earlier = sum(1 for role, _ in conversation.history.messages(conversation.name) if role == "user")
-    err.print(f"Session [bold]{escape(conversation.name)}[/] ({earlier} earlier turns). "
+    err.print(f"Session [bold]{escape(printable(conversation.name, one_line=True))}[/] ({earlier} earlier turns). "
               "/help lists the commands; Ctrl-D or /exit leaves.", highlight=False)
     recent = conversation.history.last_turns(conversation.name, RECAP_TURNS)
     if recent:

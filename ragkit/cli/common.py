@@ -2,7 +2,8 @@
 
 Imports only typer, rich and the light parts of ragkit, so that ``ragkit --help`` starts fast;
 each command imports the stage it runs inside its own body. Text that comes from documents,
-paths or the user is printed literally: never as rich markup (``options[debug]`` stays as is).
+paths or the user is printed literally: never as rich markup (``options[debug]`` stays as is),
+and never as terminal control: :func:`ragkit.text.printable` shows control characters as escapes.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from ragkit.errors import EXIT_ERROR, StoreError
+from ragkit.text import printable
 
 if TYPE_CHECKING:
     from ragkit.config import Config
@@ -76,8 +78,8 @@ BaseUrlOpt = typer.Option(None, "--base-url", metavar="URL", envvar="RAGKIT_BASE
 
 
 def print_error(message: str) -> None:
-    """Print ``Error: message`` on stderr; the message is shown as is (brackets are not styles)."""
-    err.print(f"[bold red]Error:[/] {escape(message)}", highlight=False, markup=True)
+    """Print ``Error: message`` on stderr; the message is shown as is (brackets are not styles, controls escaped)."""
+    err.print(f"[bold red]Error:[/] {escape(printable(message, one_line=True))}", highlight=False, markup=True)
 
 
 def fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
@@ -92,6 +94,10 @@ def setup(config: Optional[Path], index: Optional[Path]) -> tuple["Config", Path
 
     cfg = load_config(config)
     chosen = Path(index or os.environ.get("RAGKIT_INDEX") or cfg.index)
+    if printable(chosen, one_line=True) != str(chosen):
+        # faiss takes paths as UTF-8 text only, and a control character would reach every message
+        raise StoreError(f"the index path {printable(chosen, one_line=True)} holds a control character or "
+                         "a byte that is not UTF-8; choose another --index")
     if chosen.exists() and not chosen.is_dir():
         raise StoreError(f"the index {chosen} is a file; an index is a folder (check --index or $RAGKIT_INDEX)")
     return cfg, chosen

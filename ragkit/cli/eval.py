@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Optional
 import typer
 from rich.markup import escape
 
-from ragkit.cli.common import BaseUrlOpt, LlmOpt, ModelOpt, err, fail, llm_overrides, out
+from ragkit.cli.common import BaseUrlOpt, LlmOpt, ModelOpt, err, fail, llm_overrides, out, printable
 from ragkit.errors import EXIT_INTERRUPTED, EXIT_PARTIAL
 
 if TYPE_CHECKING:
@@ -87,13 +87,14 @@ def eval_command(
             out.print(table)
     for outcome in outcomes:
         for warning in outcome.warnings:
-            err.print(f"[yellow]warning[/] {escape(f'{outcome.dataset}: {warning}')}", highlight=False)
-    err.print(f"Report: {paths['markdown']} (also results.json, results.csv, timings.json, charts)",
+            err.print(f"[yellow]warning[/] {escape(printable(f'{outcome.dataset}: {warning}', one_line=True))}", highlight=False)
+    err.print(f"Report: {printable(paths['markdown'], one_line=True)} (also results.json, results.csv, timings.json, charts)",
               highlight=False, markup=False)
     failed = [o for o in outcomes if o.status != "ok"]
     if failed:
         err.print(f"[red]{len(failed)} run(s) failed[/]: "
-                  + escape("; ".join(f"{o.dataset}/{o.name}: {o.error}" for o in failed)), highlight=False)
+                  + escape(printable("; ".join(f"{o.dataset}/{o.name}: {o.error}" for o in failed), one_line=True)),
+                  highlight=False)
         raise typer.Exit(EXIT_PARTIAL)
 
 

@@ -1,4 +1,8 @@
-"""Terminal rendering for the CLI: progress, tables and summaries (rich). No logic lives here."""
+"""Terminal rendering for the CLI: progress, tables and summaries (rich). No logic lives here.
+
+Every text that comes from a document, a file name, a model or a user goes through
+:func:`~ragkit.text.printable` (control characters shown as escapes) and is never read as markup.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ragkit.evaluation.report import LATENCY_METRICS, best_value, format_value, metric_columns, run_values
+from ragkit.text import printable
 
 _UNITS = {"load": "files", "embed": "chunks"}
 _LABELS = {"load": "Reading files", "embed": "Embedding chunks"}
@@ -81,7 +86,8 @@ class IngestProgressDisplay:
         if self.enabled and not self.live:
             for other in list(self.started):
                 self._finish_plain(other)
-            self.console.print(f"{message[:1].upper()}{message[1:]}…", highlight=False, markup=False)
+            self.console.print(printable(f"{message[:1].upper()}{message[1:]}…", one_line=True),
+                               highlight=False, markup=False)
 
     def _finish_plain(self, stage: str) -> None:
         started = self.started.pop(stage)
@@ -95,43 +101,54 @@ class IngestProgressDisplay:
 def ingest_summary(out: Console, err: Console, report) -> None:
     """The end-of-ingest summary: counts, failures with reasons, skipped files, notes."""
     for note in report.notes:
-        err.print(f"[yellow]Note:[/] {escape(note)}", highlight=False)
+        err.print(f"[yellow]Note:[/] {_shown(note)}", highlight=False)
     for item in report.skipped:
-        err.print(f"[dim]skipped[/] {escape(item['source'])}: {escape(item['reason'])}", highlight=False)
+        err.print(f"[dim]skipped[/] {_shown(item['source'])}: {_shown(item['reason'])}", highlight=False)
     for item in report.failed:
         kept = " (its previous version stays in the index)" if item.get("kept_previous") else ""
-        err.print(f"[red]failed[/] {escape(item['source'])}: {escape(item['reason'])}{kept}", highlight=False)
+        err.print(f"[red]failed[/] {_shown(item['source'])}: {_shown(item['reason'])}{kept}", highlight=False)
     c = report.counts()
     line = (f"{c['added']} added, {c['updated']} updated, {c['unchanged']} unchanged, "
             f"{c['removed']} removed, {c['failed']} failed")
     seconds = report.timings.get("total_s", 0.0)
     out.print(f"[bold]{line}[/] — {report.files_total} files, {report.chunks_total} chunks "
-              f"({report.chunks_embedded} embedded) in {seconds:.1f} s → {escape(str(report.index))}", highlight=False)
+              f"({report.chunks_embedded} embedded) in {seconds:.1f} s → {_shown(report.index)}", highlight=False)
     if report.failed:
         err.print(f"[yellow]Partial ingest:[/] {c['failed']} file(s) failed; the rest is indexed.")
 
 
+def _shown(text: object) -> str:
+    """User text on one line, inside a markup string: controls escaped, brackets literal."""
+    return escape(printable(text, one_line=True))
+
+
+def _line(text: object) -> Text:
+    """User text on one line, as a table cell or title: controls escaped, never markup."""
+    return Text(printable(text, one_line=True))
+
+
 def _snippet(text: str, width: int = 160) -> str:
-    flat = " ".join(text.split())
+    """``text`` flattened to one line of at most ``width`` characters, controls escaped."""
+    flat = " ".join(printable(text).split())
     return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
 def results_table(query: str, results) -> Table:
     """Search results as a table: rank, score, source:page, snippet."""
-    table = Table(title=f"Results for: {escape(query)}", title_justify="left", expand=True)
+    table = Table(title=f"Results for: {_shown(query)}", title_justify="left", expand=True)
     table.add_column("#", justify="right", no_wrap=True)
     table.add_column("score", justify="right", no_wrap=True)
     table.add_column("source", overflow="fold", max_width=40)
     table.add_column("text", ratio=1)
     for r in results:
         where = f"{r.source}:{r.page}" if r.page is not None else r.source
-        table.add_row(str(r.rank), f"{r.score:.4f}", Text(where), Text(_snippet(r.text)))
+        table.add_row(str(r.rank), f"{r.score:.4f}", _line(where), Text(_snippet(r.text)))
     return table
 
 
 def info_table(data: dict) -> Table:
     """``ragkit info`` as a two-column table."""
-    table = Table(show_header=False, title=f"Index {escape(str(data['index']))}", title_justify="left")
+    table = Table(show_header=False, title=f"Index {_shown(data['index'])}", title_justify="left")
     table.add_column("key", style="bold")
     table.add_column("value", overflow="fold")
     last = data.get("last_ingest") or {}
@@ -148,7 +165,7 @@ def info_table(data: dict) -> Table:
         ("last ingest", f"{counts} (from {last.get('folder', '?')}, {last.get('finished_at', '?')})"),
     ]
     for key, value in rows:
-        table.add_row(key, Text(value))
+        table.add_row(key, _line(value))
     return table
 
 
@@ -162,7 +179,7 @@ def answer_sources(result) -> Table:
     table.add_column("text", ratio=1, style="dim")
     for source in result.answer.sources:
         mark = Text(f"[{source.n}]", style="bold" if source.n in cited else "")
-        table.add_row(mark, Text(source.label()), source.chunk_id[:12], Text(_snippet(source.text, 90)))
+        table.add_row(mark, _line(source.label()), source.chunk_id[:12], Text(_snippet(source.text, 90)))
     if result.answer.removed_citations:
         table.caption = f"{result.answer.removed_citations} citation(s) to nothing retrieved were removed"
     return table
@@ -175,7 +192,7 @@ def sessions_table(summaries) -> Table:
     table.add_column("turns", justify="right")
     table.add_column("last used", no_wrap=True)
     for s in summaries:
-        table.add_row(Text(s.name), str(s.turns), time.strftime("%Y-%m-%d %H:%M", time.localtime(s.last_used)))
+        table.add_row(_line(s.name), str(s.turns), time.strftime("%Y-%m-%d %H:%M", time.localtime(s.last_used)))
     return table
 
 
@@ -184,9 +201,9 @@ def chat_recap(turns: list[tuple[str, str]], total: int) -> Text:
     text = Text(f"Last {len(turns)} of {total} turns:", style="dim")
     for question, answer in turns:
         text.append("\nyou> ", style="bold dim")
-        text.append(question, style="dim")
+        text.append(printable(question, one_line=True), style="dim")
         text.append("\nragkit> ", style="bold dim")
-        text.append(answer, style="dim")
+        text.append(printable(answer), style="dim")
     return text
 
 
@@ -206,12 +223,12 @@ def trace_view(result) -> Table:
     table.add_column("step", overflow="fold", max_width=50)
     table.add_column("top ranks (chunk id: score)", overflow="fold")
     for text in result.plan.raw:
-        table.add_row("model output", Text(text))
+        table.add_row("model output", Text(printable(text)))
     for entry in result.rankings:
         ranks = ", ".join(f"{cid[:8]}:{score:.3f}" for cid, score in entry["ranking"][:8])
-        table.add_row(Text(entry["query"]), ranks or "(nothing)")
+        table.add_row(_line(entry["query"]), ranks or "(nothing)")
     for note in result.notes:
-        table.add_row("note", Text(note))
+        table.add_row("note", _line(note))
     usage = result.usage
     table.add_row("cost", f"{usage.get('calls', 0)} model calls ({usage.get('cached_calls', 0)} cached), "
                           f"{usage.get('prompt_tokens', 0)} prompt + {usage.get('completion_tokens', 0)} completion tokens; "
@@ -225,10 +242,10 @@ def results_tables(outcomes) -> list[Table]:
     tables = []
     for dataset in dict.fromkeys(o.dataset for o in outcomes):
         runs = [o for o in outcomes if o.dataset == dataset]
-        table = Table(title=f"ragkit eval — {escape(dataset)}", title_justify="left")
+        table = Table(title=f"ragkit eval — {_shown(dataset)}", title_justify="left")
         table.add_column("metric")
         for o in runs:
-            table.add_column(Text(o.name if o.status == "ok" else f"{o.name} (failed)"), justify="right")
+            table.add_column(_line(o.name if o.status == "ok" else f"{o.name} (failed)"), justify="right")
         values = [run_values(o) for o in runs]
         table.add_row("queries", *[str(o.n_queries) if o.status == "ok" else "" for o in runs])
         for metric in metric_columns(runs) + list(LATENCY_METRICS):

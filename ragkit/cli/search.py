@@ -9,7 +9,19 @@ from typing import List, Optional
 
 import typer
 
-from ragkit.cli.common import ConfigOpt, FilterOpt, IndexOpt, JsonOpt, Mode, ModeOpt, at_least_one, err, out, setup
+from ragkit.cli.common import (
+    ConfigOpt,
+    FilterOpt,
+    IndexOpt,
+    JsonOpt,
+    Mode,
+    ModeOpt,
+    at_least_one,
+    err,
+    out,
+    printable,
+    setup,
+)
 from ragkit.errors import EXIT_PARTIAL, RagkitError, UsageError
 
 
@@ -57,7 +69,7 @@ def search(
 def _read_queries(path: Path) -> tuple[list[tuple[str, str]], int]:
     """The ``(id, text)`` queries of a JSONL file, and how many lines were malformed (each reported)."""
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = path.read_text(encoding="utf-8-sig").splitlines()  # -sig: a BOM is not part of line 1
     except (OSError, UnicodeDecodeError) as exc:
         raise RagkitError(f"cannot read --queries file {path}: {exc}") from exc
     batch: list[tuple[str, str]] = []
@@ -67,8 +79,8 @@ def _read_queries(path: Path) -> tuple[list[tuple[str, str]], int]:
             continue
         query, problem = _parse_query(line)
         if query is None:  # malformed user input: reported per line, the batch goes on
-            err.print(f"{path}:{number}: skipped, not a {{\"_id\",\"text\"}} query ({problem})",
-                      highlight=False, markup=False)
+            err.print(printable(f"{path}:{number}: skipped, not a {{\"_id\",\"text\"}} query ({problem})",
+                                one_line=True), highlight=False, markup=False)
             bad += 1
             continue
         batch.append(query)

@@ -1,7 +1,9 @@
 """``embedder.kind: openai``: OpenAI (or any OpenAI-compatible endpoint) embeddings via LangChain.
 
 The client is built at the first text embedded, so building needs neither the network nor a key;
-the key comes from ``OPENAI_API_KEY`` and never appears in a message or a repr.
+the key comes from ``OPENAI_API_KEY`` and never appears in a message or a repr. The only host
+contacted is the configured one: LangChain's token counting would otherwise download tiktoken's
+tables from a third-party host (see :meth:`OpenAIEmbedder._client_settings`).
 """
 
 from __future__ import annotations
@@ -45,13 +47,34 @@ class OpenAIEmbedder(RagkitEmbeddings):
                 raise EmbedderError("embedder.kind is 'openai' but OPENAI_API_KEY is not set")
             from langchain_openai import OpenAIEmbeddings
 
-            kwargs = {"model": self.model, "chunk_size": self.batch_size}
-            if self.base_url:
-                kwargs["base_url"] = self.base_url
-            if self.model not in _OPENAI_DIMS:
-                kwargs["check_embedding_ctx_length"] = False
-            self._client = OpenAIEmbeddings(**kwargs)
+            self._client = OpenAIEmbeddings(**self._client_settings())
         return self._client
+
+    def _client_settings(self) -> dict:
+        """``OpenAIEmbeddings`` arguments that reach no host but the configured one.
+
+        LangChain splits long texts by tiktoken tokens (``check_embedding_ctx_length``) and sends
+        token ids; tiktoken downloads its tables on first use. Another server (``base_url``) gets
+        the text itself: its tokenizer is not OpenAI's, and it may not accept token ids. OpenAI
+        itself gets token ids counted with the tables ragkit ships (no download).
+        """
+        settings: dict = {"model": self.model, "chunk_size": self.batch_size}
+        if self.base_url or self.model not in _OPENAI_DIMS:
+            settings["check_embedding_ctx_length"] = False
+        else:
+            from ragkit.text.tiktoken_offline import prepare_tiktoken_cache
+
+            prepare_tiktoken_cache()
+        if self.base_url:
+            settings["base_url"] = self.base_url
+        return settings
+
+    def _failure(self, exc: Exception) -> str:
+        """One line on what failed: the key only when the server refused it."""
+        where = "embedder.base_url" if self.base_url else "the network"
+        if type(exc).__name__ in ("AuthenticationError", "PermissionDeniedError"):
+            return f"OpenAI embeddings failed: the server refused OPENAI_API_KEY ({type(exc).__name__})"
+        return f"OpenAI embeddings failed ({type(exc).__name__}); check {where} and OPENAI_API_KEY"
 
     def embed_array(self, texts: list[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
         """Embed ``texts`` in requests of ``batch_size``; any failure is one :class:`EmbedderError` line."""
@@ -64,8 +87,7 @@ class OpenAIEmbedder(RagkitEmbeddings):
             try:
                 out.extend(client.embed_documents(batch))
             except Exception as exc:  # network, auth: one clear line, never the key
-                raise EmbedderError(f"OpenAI embeddings failed ({type(exc).__name__}); check "
-                                    "OPENAI_API_KEY and embedder.base_url") from None
+                raise EmbedderError(self._failure(exc)) from None
             if progress:
                 progress(len(batch))
         array = np.asarray(out, dtype=np.float32)

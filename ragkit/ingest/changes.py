@@ -17,6 +17,7 @@ from ragkit.ingest.scan import SourceFile
 from ragkit.store.generations import write_atomic
 
 STAT_CACHE = "stat-cache.json"
+UNREADABLE = ""  # the sha256 of a file that could not be read: equal to no real hash, so it is read again
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,18 @@ def file_sha256(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def _hash_or_unreadable(path: Path) -> str:
+    """``file_sha256(path)``, or UNREADABLE when it cannot be read (mode 000, removed, an I/O error).
+
+    An unreadable file is not this step's to judge: it goes on to the loader, which reports it
+    as failed with a one-line reason, so one such file never stops the ingest of the others.
+    """
+    try:
+        return file_sha256(path)
+    except OSError:
+        return UNREADABLE
 
 
 def read_stat_cache(index_dir: Path) -> dict:
@@ -71,14 +84,19 @@ def detect_changes(files: list[SourceFile], indexed: dict[str, dict], index_dir:
     to_load: list[SourceFile] = []
     touched: dict[str, dict] = {}
     for source in files:
-        stat = source.path.stat()
+        try:
+            stat = source.path.stat()
+        except OSError:  # gone since the scan: the loader says why, and an indexed version is kept
+            metas[source.rel] = {"size": source.size, "mtime_ns": 0, "sha256": UNREADABLE}
+            to_load.append(source)
+            continue
         meta = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
         before = _as_cached(indexed.get(source.rel), stat_cache.get(source.rel), meta)
         if before and (before["size"], before["mtime_ns"]) == (meta["size"], meta["mtime_ns"]):
             metas[source.rel] = {**before}
             unchanged.append(source.rel)
             continue
-        meta["sha256"] = file_sha256(source.path)
+        meta["sha256"] = _hash_or_unreadable(source.path)
         if before and before["sha256"] == meta["sha256"]:
             metas[source.rel] = {**before, **meta}
             touched[source.rel] = meta

@@ -53,6 +53,8 @@ def load_file(root: Path, source: SourceFile, limits: LoaderLimits = LoaderLimit
         raise
     except MemoryError as e:
         raise LoadError("ran out of memory while loading") from e
+    except OSError as e:  # unreadable (permissions, removed, I/O): the reason, not the path again
+        raise LoadError(f"cannot read: {e.strerror or type(e).__name__}") from e
     except Exception as e:  # one odd file must not abort a whole ingest
         raise LoadError(one_line(f"{type(e).__name__}: {e}")) from e
 
@@ -107,6 +109,9 @@ def _html_text(markup: str) -> tuple[str, str | None]:
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip(), title or None
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _load_jsonl(source: SourceFile) -> list[Document]:
     docs: list[Document] = []
     first_line: dict[str, int] = {}
@@ -134,7 +139,8 @@ def _load_jsonl(source: SourceFile) -> list[Document]:
                 raise LoadError(f'line {n}: "_id" must be a non-empty string or integer')
             if not isinstance(text, str) or not isinstance(title, str):
                 raise LoadError(f'line {n}: "text" and "title" must be strings')
-            doc_id = str(doc_id)
+            # JSON may escape a lone surrogate ("\\ud800"): not Unicode text, so it could not be stored.
+            doc_id, title, text = (_LONE_SURROGATE.sub("\ufffd", s) for s in (str(doc_id), title, text))
             if doc_id in first_line:
                 raise LoadError(f'line {n}: duplicate _id "{one_line(doc_id, 60)}" '
                                 f"(first on line {first_line[doc_id]})")

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
 from ragkit.errors import EXIT_OK, EXIT_PARTIAL
+from ragkit.ingest.scan import name_as_text
 
 
 class Progress(Protocol):
@@ -59,6 +60,10 @@ class IngestReport:
     rebuilt: bool = False
     notes: list[str] = field(default_factory=list)
     timings: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # Paths as valid text (undecodable bytes as \xNN): they are shown, and stored as JSON.
+        self.index, self.folder = name_as_text(self.index), name_as_text(self.folder)
 
     def counts(self) -> dict:
         """The five counts: added / updated / unchanged / removed / failed."""

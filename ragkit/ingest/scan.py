@@ -45,8 +45,15 @@ def inside(path: str, real_root: str) -> bool:
     return path == real_root or path.startswith(real_root.rstrip(os.sep) + os.sep)
 
 
+def name_as_text(name: str) -> str:
+    """A file name as valid UTF-8 text: bytes that are not UTF-8 (which ``os.fsdecode`` keeps as lone
+    surrogates) become ``\\xNN``, so the name can be hashed, stored, written to JSON and shown."""
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
+
+
 def _join(prefix: str, sub: str) -> str:
-    return "/".join(p for p in (prefix, sub.replace(os.sep, "/")) if p and p != ".")
+    """``prefix/sub`` as a POSIX ``rel``: always valid text (see :func:`name_as_text`)."""
+    return "/".join(name_as_text(p) for p in (prefix, sub.replace(os.sep, "/")) if p and p != ".")
 
 
 # ---------------------------------------------------------------- scanning
@@ -136,7 +143,7 @@ class _Walk:
                     dirnames.remove(name)
                     if not name.startswith("."):
                         self.dir_links.append((os.path.join(dirpath, name), _join(rel_dir, name)))
-            for name in filenames:
+            for name in sorted(filenames):  # stable: which of two same-looking names is skipped
                 if not name.startswith("."):
                     self.check_file(dirpath, name, _join(rel_dir, name), real_dir)
 
@@ -162,6 +169,8 @@ class _Walk:
             self.skipped.append(Skipped(rel, f"unsupported type {suffix}" if suffix else "unsupported type (no extension)"))
         elif st.st_size == 0:
             self.skipped.append(Skipped(rel, "empty file (0 bytes)"))
+        elif rel in self.found:  # two names that read alike once undecodable bytes are written as \xNN
+            self.skipped.append(Skipped(rel, "its name, shown escaped, is the same as another file's"))
         else:
             self.found[rel] = (real, st.st_size, is_link)
 

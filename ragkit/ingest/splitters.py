@@ -99,7 +99,8 @@ def make_splitter(cfg: SplitterConfig) -> TextSplitter:
 def chunk_id_for(source: str, doc_id: str, page: object, start: int, text: str) -> str:
     """A stable chunk id: the same content at the same place always gets the same id."""
     key = "\x1f".join([source, doc_id, str(page if page is not None else ""), str(start), text])
-    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:24]
+    # surrogatepass: a lone surrogate (a JSONL "\\ud800") must not crash the hash; valid text hashes as UTF-8.
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:24]
 
 
 def _header_path(text: str, offset: int) -> str:

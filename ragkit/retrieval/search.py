@@ -14,7 +14,7 @@ import numpy as np
 
 from ragkit.config import Config
 from ragkit.embedders import RagkitEmbeddings, build_embedder
-from ragkit.errors import SearchError
+from ragkit.errors import FilterError, SearchError
 from ragkit.retrieval.fusion import fuse_scored, unit_fusion
 from ragkit.store.index import open_index
 from ragkit.store.manifest import check_embedder
@@ -43,13 +43,21 @@ class SearchResult:
 
 
 def parse_filters(items: Sequence[str] | None) -> dict[str, str]:
-    """``["source=a.md", "page=2"]`` -> ``{"source": "a.md", "page": "2"}``; malformed items raise."""
+    """``["source=a.md", "page=2"]`` -> ``{"source": "a.md", "page": "2"}``; malformed items raise.
+
+    Filters combine with AND, so a key given twice with different values could match nothing:
+    that raises FilterError instead of silently keeping one of them.
+    """
     filters: dict[str, str] = {}
     for item in items or ():
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise SearchError(f"--filter {item!r} must look like KEY=VALUE (for example source=notes.md)")
-        filters[key.strip()] = value.strip()
+        key, value = key.strip(), value.strip()
+        if filters.get(key, value) != value:
+            raise FilterError(f"--filter {key} is given twice ({filters[key]!r} and {value!r}); filters must all "
+                              f"match, so give each key once (a glob matches many: {key}='notes/*.md')")
+        filters[key] = value
     return filters
 
 

@@ -53,7 +53,8 @@ def record_files(generation: Path) -> dict[str, dict]:
 def manifest_checksum(manifest: dict) -> str:
     """The sha256 of a manifest's content (its keys sorted), leaving out the checksum itself."""
     body = {k: v for k, v in manifest.items() if k != CHECKSUM_KEY}
-    return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
+    # ensure_ascii: the canonical form is plain ASCII, so a lone surrogate in a path hashes too
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode("ascii")).hexdigest()
 
 
 def label(generation: Path, rel: str) -> str:

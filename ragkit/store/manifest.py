@@ -76,7 +76,9 @@ def write_manifest(generation: Path, manifest: dict) -> str:
     """Write ``manifest.json`` (with its checksum) into a generation still being built; return the checksum."""
     checksum = manifest_checksum(manifest)
     text = json.dumps({**manifest, CHECKSUM_KEY: checksum}, indent=1, ensure_ascii=False)
-    (generation / MANIFEST).write_text(text, encoding="utf-8")
+    # A lone surrogate (a path's undecodable byte, as os.fsdecode keeps it) has no UTF-8 form; written
+    # as the JSON escape \udcff it stays valid JSON and reads back as the same string.
+    (generation / MANIFEST).write_bytes(text.encode("utf-8", "backslashreplace"))
     return checksum
 
 

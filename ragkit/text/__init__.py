@@ -1,5 +1,5 @@
 """Text helpers every stage shares: one line for messages, the one tokenizer, the one sentence splitter,
-and the one way untrusted text is escaped inside prompt delimiters.
+the one way untrusted text is escaped inside prompt delimiters, and the one way it is shown on a terminal.
 
 The tokenizer is BM25's (lowercase word tokens, stopwords removed, Snowball-stemmed), so whatever
 matches words against a question — sparse search, the extract chain, sentence-window expansion —
@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-__all__ = ["escape_attribute", "escape_tags", "one_line", "split_sentences", "tokenize"]
+__all__ = ["escape_attribute", "escape_tags", "one_line", "printable", "split_sentences", "tokenize"]
 
 
 def one_line(text: str, limit: int = 200) -> str:
@@ -89,3 +89,32 @@ def escape_attribute(value: str) -> str:
     """``value`` made safe inside a double-quoted attribute of a delimiter tag, on one line."""
     value = " ".join(value.split())
     return value.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+# --------------------------------------------------------------------------- terminal output
+
+# What a terminal would obey rather than show: C0 controls and DEL (ESC starts clear-screen, window
+# title and hyperlink sequences; CR and BS overwrite), C1 controls (0x9b is a one-byte CSI), Unicode
+# line separators, bidirectional overrides (they reorder what is shown), and lone surrogates.
+_CONTROL = "\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff"
+_UNSAFE_IN_TEXT = re.compile(f"[{_CONTROL}]")
+_UNSAFE_IN_LINE = re.compile(f"[\t\n{_CONTROL}]")
+_NAMED = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
+
+
+def _escaped(match: re.Match) -> str:
+    code = ord(match.group())
+    if 0xDC80 <= code <= 0xDCFF:  # os.fsdecode's stand-in for the undecodable byte code - 0xDC00
+        code -= 0xDC00
+    return _NAMED.get(match.group()) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+
+
+def printable(text: object, *, one_line: bool = False) -> str:
+    """``text`` safe to show on a terminal: every control character written as an escape (``\\x1b``,
+    ``\\u202e``) instead of sent raw. Document text keeps its tabs and newlines; with ``one_line``
+    (file names, queries, session names) they are escaped too, so a name cannot forge a line.
+
+    Use it on all text from documents, file names, models and users before it reaches human
+    output; ``--json`` output needs nothing (JSON escapes control characters itself).
+    """
+    return (_UNSAFE_IN_LINE if one_line else _UNSAFE_IN_TEXT).sub(_escaped, str(text))

@@ -90,7 +90,7 @@ def _pdf_task_killing_on_kill_pdf(path: str, limits: LoaderLimits):
     return pdf._pdf_task(path, limits)
 
 
-def _worker_init_that_cannot_start(max_memory_mb: int) -> None:
+def _worker_init_that_cannot_start(*initargs) -> None:
     """Stands in for the worker initializer: the worker exits before it can run anything."""
     os._exit(3)
 

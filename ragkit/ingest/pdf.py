@@ -8,21 +8,31 @@ a pool of spawned workers. When a worker dies, the pool works out which file kil
 
 A spawned worker imports this module, so it imports nothing heavy beyond pypdf: not the loaders,
 not the ingest pipeline (ragkit.ingest's __init__ stays empty for the same reason).
+
+Workers never outlive the ingest, however it ends: on Linux the kernel kills them when the thread
+that spawned them exits (PR_SET_PDEATHSIG), and a watchdog thread in each worker exits when its
+parent is gone (any POSIX system, or when a thread other than the main one spawned them). With the
+workers gone the multiprocessing resource tracker sees its pipe close and exits too. Ctrl-C stays
+blocked while workers start, so a worker still importing cannot print a KeyboardInterrupt traceback:
+it takes the pending Ctrl-C once its quiet handler is in place.
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import resource
 import signal
+import sys
 import threading
+import time
 from collections import deque
 from collections.abc import Generator, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
-from multiprocessing import get_context
+from multiprocessing import get_context, resource_tracker
 
 from langchain_core.documents import Document
 from pypdf import PdfReader, apply_configuration
@@ -35,6 +45,9 @@ from ragkit.text import one_line
 
 MB = 1024 * 1024
 _DIED = "the PDF worker process died (killed by the system: out of memory, or stuck past loader.pdf_timeout_s)"
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+WATCHDOG_S = 0.5
+"""How often a worker checks that the process that started it is still alive."""
 _NO_START = ("PDF worker processes could not start (loader.pdf_max_memory_mb too low, or a script importing "
              "ragkit lacks an `if __name__ == '__main__':` guard)")
 
@@ -95,12 +108,9 @@ def extract_pdf(path: str, limits: LoaderLimits) -> tuple[list[tuple[int, str]],
         with _quiet_pypdf() as counter, apply_configuration(
                 array_maximum_element_count=limits.pdf_array_max_elements), _deadline(limits.pdf_timeout_s):
             reader = PdfReader(path)
-            if reader.is_encrypted:
-                try:  # many PDFs are "encrypted" with an empty user password and open without a prompt
-                    if not reader.decrypt(""):
-                        raise LoadError("encrypted PDF (a password is needed)")
-                except DependencyError as e:
-                    raise LoadError(one_line(f"encrypted PDF: {e}")) from e
+            # Many PDFs are "encrypted" with only an owner password: viewers open them without a prompt.
+            if reader.is_encrypted and not reader.decrypt(""):
+                raise LoadError("encrypted PDF (a password is needed)")
             if len(reader.pages) > limits.pdf_max_pages:
                 raise LoadError(f"PDF has {len(reader.pages)} pages, over the {limits.pdf_max_pages} page limit "
                                 "(loader.pdf_max_pages)")
@@ -117,12 +127,21 @@ def extract_pdf(path: str, limits: LoaderLimits) -> tuple[list[tuple[int, str]],
     except MemoryError:
         raise LoadError(f"PDF parsing ran out of memory (over {limits.pdf_max_memory_mb} MB, "
                         "loader.pdf_max_memory_mb)") from None
+    except DependencyError as e:  # raised on decrypt or on the first AES string, so caught for the whole parse
+        raise LoadError(_missing_package(str(e))) from e
     except LoadError:
         raise
     except Exception as e:  # damaged files raise all sorts (KeyError, ValueError, ...) from inside pypdf
         where = f" (page {page_no})" if page_no else ""
         msg = str(e) if isinstance(e, PyPdfError) else f"{type(e).__name__}: {e}"
         raise LoadError(one_line(f"not a readable PDF{where}: {msg}")) from e
+
+
+def _missing_package(message: str) -> str:
+    # pypdf decrypts RC4 by itself, but AES needs `cryptography` (a ragkit dependency, yet it can be missing).
+    if "AES" in message:
+        return "encrypted PDF (AES): the cryptography package is not installed (pip install cryptography)"
+    return one_line(f"PDF needs a package that is not installed: {message}")
 
 
 def pdf_docs(source: SourceFile, pages: list[tuple[int, str]], warnings: int) -> list[Document]:
@@ -135,13 +154,60 @@ def pdf_docs(source: SourceFile, pages: list[tuple[int, str]], warnings: int) ->
 
 # ---------------------------------------------------------------- worker processes
 
-def _worker_init(max_memory_mb: int) -> None:
-    """Runs once in each PDF worker process: cap memory, no core files, quiet Ctrl-C."""
+def _worker_init(max_memory_mb: int, parent_pid: int, spawned_by_main_thread: bool) -> None:
+    """Runs once in each PDF worker process: die with the parent, cap memory, no core files, quiet Ctrl-C."""
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:  # as nohup leaves it: stay deaf to Ctrl-C
+        signal.signal(signal.SIGINT, lambda *_: os._exit(130))  # the parent reports Ctrl-C; no traceback per worker
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # blocked by the parent while spawning
+    _die_with_parent(parent_pid, spawned_by_main_thread)
     _, hard = resource.getrlimit(resource.RLIMIT_AS)
     want = max_memory_mb * MB if hard == resource.RLIM_INFINITY else min(max_memory_mb * MB, hard)
     resource.setrlimit(resource.RLIMIT_AS, (want, hard))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    signal.signal(signal.SIGINT, lambda *_: os._exit(130))  # the parent reports Ctrl-C; no traceback per worker
+
+
+def _die_with_parent(parent_pid: int, spawned_by_main_thread: bool) -> None:
+    # PDEATHSIG fires when the spawning *thread* exits: only the main thread lives as long as the process.
+    if spawned_by_main_thread and sys.platform == "linux":
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):  # no prctl in this libc: the watchdog alone
+            pass
+    if os.getppid() != parent_pid:  # the parent died before the prctl took effect
+        os._exit(1)
+    threading.Thread(target=_watch_parent, args=(parent_pid,), name="ragkit-parent-watchdog", daemon=True).start()
+
+
+def _watch_parent(parent_pid: int) -> None:
+    # An orphan is re-parented (to init or a subreaper), so a changed parent pid means the parent is gone.
+    while os.getppid() == parent_pid:
+        time.sleep(WATCHDOG_S)
+    os._exit(1)
+
+
+@contextmanager
+def _ctrl_c_deferred() -> Iterator[None]:
+    """Hold Ctrl-C back while workers are spawned; deliver it afterwards.
+
+    Blocking SIGINT in this thread is inherited by the spawned processes (the mask survives exec), so a
+    worker still importing keeps it pending until _worker_init. The handler swap keeps this process
+    from raising KeyboardInterrupt halfway through ProcessPoolExecutor.submit (a thread of another
+    library, not blocking SIGINT, may receive the signal), which leaves the pool unable to shut down.
+    """
+    # Started first: starting it unblocks SIGINT in this thread (multiprocessing does so around its spawn).
+    resource_tracker.ensure_running()
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    caught: list[int] = []
+    old_handler = signal.signal(signal.SIGINT, lambda signum, _: caught.append(signum)) if on_main_thread else None
+    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+        if on_main_thread:
+            signal.signal(signal.SIGINT, old_handler if old_handler is not None else signal.SIG_DFL)
+            if caught:
+                signal.raise_signal(signal.SIGINT)  # now handled as it would have been: KeyboardInterrupt
 
 
 def _pdf_task(path: str, limits: LoaderLimits) -> tuple[str, object, int]:
@@ -168,14 +234,22 @@ class PdfPool:
         self.probe: Future | None = None
 
     def _fill(self) -> Iterator[tuple[SourceFile, LoadError]]:
+        # ProcessPoolExecutor spawns workers inside submit(), in this thread: all spawning happens here.
+        with _ctrl_c_deferred():
+            errors = self._submit_more()
+        yield from errors
+
+    def _submit_more(self) -> list[tuple[SourceFile, LoadError]]:
         if self.pool is None:
             # spawn, not fork: forking a parent that runs onnxruntime/BLAS threads can deadlock the child.
+            main = threading.current_thread() is threading.main_thread()
             self.pool = ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"), initializer=_worker_init,
-                                            initargs=(self.limits.pdf_max_memory_mb,))
+                                            initargs=(self.limits.pdf_max_memory_mb, os.getpid(), main))
             # A no-op queued first: if it fails too, workers cannot start at all, and no file is to blame.
             self.probe = self.pool.submit(os.getpid)
         # At most `workers` files in flight, and suspects of a crash alone, so a crash has few suspects
         # and a second crash names the culprit.
+        errors = []
         while (self.suspects and not self.in_flight) or (
                 not self.suspects and self.pending and len(self.in_flight) < self.workers):
             alone = bool(self.suspects)
@@ -183,7 +257,8 @@ class PdfPool:
             try:
                 self.in_flight[self.pool.submit(_pdf_task, str(src.path), self.limits)] = (src, alone)
             except Exception as e:
-                yield src, LoadError(one_line(f"could not start a PDF worker: {type(e).__name__}: {e}"))
+                errors.append((src, LoadError(one_line(f"could not start a PDF worker: {type(e).__name__}: {e}"))))
+        return errors
 
     @property
     def busy(self) -> bool:

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import errno
+import importlib.util
 import io
 import logging
 import os
+import shutil
 import signal
+import subprocess
 import time
 from pathlib import Path
 
+import fpdf.encryption
 import pytest
 from fpdf import FPDF
+from fpdf.enums import EncryptionMethod
 
 from ragkit.config import LoaderLimits
 from ragkit.errors import FolderError, LoadError
@@ -31,6 +36,35 @@ def make_pdf(words: list[str | None], user_password: str | None = None) -> bytes
             pdf.cell(text=f"page word {word}")
     if user_password is not None:
         pdf.set_encryption(owner_password="owner-pw", user_password=user_password)
+    return bytes(pdf.output())
+
+
+HAS_CRYPTOGRAPHY = importlib.util.find_spec("cryptography") is not None
+NEEDS_CRYPTOGRAPHY = pytest.mark.skipif(not HAS_CRYPTOGRAPHY, reason="the cryptography package (a ragkit "
+                                        "dependency, which pypdf needs for AES) is not installed here")
+
+
+def _openssl_aes128(handler, key: bytes, data: bytes) -> bytearray:
+    """fpdf2's AES-128 step (CBC, PKCS#7 padding, IV first) done by the openssl command."""
+    iv = os.urandom(16)
+    done = subprocess.run(["openssl", "enc", "-aes-128-cbc", "-K", key.hex(), "-iv", iv.hex()], input=bytes(data),
+                          capture_output=True, check=True)
+    return bytearray(iv + done.stdout)
+
+
+def aes_pdf(words: list[str], method: EncryptionMethod, user_password: str | None, monkeypatch) -> bytes:
+    """An AES-encrypted fpdf2 PDF; without the cryptography package, AES-128 is encrypted by openssl."""
+    if not HAS_CRYPTOGRAPHY:
+        if method != EncryptionMethod.AES_128 or not shutil.which("openssl"):
+            pytest.skip("needs the cryptography package (or openssl, for AES-128) to make an AES PDF")
+        monkeypatch.setattr(fpdf.encryption, "import_error", None)
+        monkeypatch.setattr(fpdf.encryption.StandardSecurityHandler, "encrypt_AES_cryptography", _openssl_aes128)
+    pdf = FPDF()
+    pdf.set_font("Helvetica", size=12)
+    for word in words:
+        pdf.add_page()
+        pdf.cell(text=f"page word {word}")
+    pdf.set_encryption(owner_password="owner-pw", user_password=user_password, encryption_method=method)
     return bytes(pdf.output())
 
 
@@ -314,6 +348,33 @@ def test_pdf_encryption(tmp_path):
     write(tmp_path / "open.pdf", make_pdf(["alpha", "bravo"], user_password=""))
     assert reason(tmp_path, "locked.pdf") == "encrypted PDF (a password is needed)"
     assert [d.page_content for d in load(tmp_path, "open.pdf")] == ["page word alpha", "page word bravo"]
+
+
+@NEEDS_CRYPTOGRAPHY
+@pytest.mark.parametrize("method", [EncryptionMethod.AES_128, EncryptionMethod.AES_256])
+def test_pdf_aes_with_only_an_owner_password_is_indexed(tmp_path, monkeypatch, method):
+    # Viewers open these without a prompt (the owner password only restricts printing, copying...).
+    write(tmp_path / "aes.pdf", aes_pdf(["alpha", "bravo"], method, None, monkeypatch))
+    assert [d.page_content for d in load(tmp_path, "aes.pdf")] == ["page word alpha", "page word bravo"]
+    [(src, docs)] = list(load_files(tmp_path, scan_folder(tmp_path).files, LoaderLimits(workers=1)))
+    assert [d.page_content for d in docs] == ["page word alpha", "page word bravo"]
+
+
+@pytest.mark.parametrize("method", [EncryptionMethod.AES_128, EncryptionMethod.AES_256])
+def test_pdf_aes_with_a_user_password_needs_the_password(tmp_path, monkeypatch, method):
+    write(tmp_path / "locked.pdf", aes_pdf(["alpha"], method, "secret", monkeypatch))
+    if not HAS_CRYPTOGRAPHY:  # AES-128's password check is MD5/RC4, which pypdf does alone
+        assert method == EncryptionMethod.AES_128
+    assert reason(tmp_path, "locked.pdf") == "encrypted PDF (a password is needed)"
+
+
+def test_pdf_aes_without_the_cryptography_package_says_what_to_install(tmp_path, monkeypatch):
+    write(tmp_path / "aes.pdf", aes_pdf(["alpha"], EncryptionMethod.AES_128, None, monkeypatch))
+    # pypdf's own stand-in for a missing cryptography package (what it uses when the import fails).
+    monkeypatch.setattr("pypdf._encryption.CryptAES", __import__("pypdf._crypt_providers._fallback",
+                                                                 fromlist=["CryptAES"]).CryptAES)
+    assert reason(tmp_path, "aes.pdf") == \
+        "encrypted PDF (AES): the cryptography package is not installed (pip install cryptography)"
 
 
 def test_pdf_truncated_and_page_limit(tmp_path):

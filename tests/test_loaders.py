@@ -11,6 +11,7 @@ import shutil
 import signal
 import subprocess
 import time
+import zlib
 from pathlib import Path
 
 import fpdf.encryption
@@ -23,6 +24,8 @@ from ragkit.errors import FolderError, LoadError
 from ragkit.ingest import pdf
 from ragkit.ingest.loaders import load_file, load_files
 from ragkit.ingest.scan import SourceFile, scan_folder
+
+MB = 1024 * 1024
 
 # ---------------------------------------------------------------- helpers
 
@@ -91,6 +94,26 @@ def raw_pdf(n_pages: int, lines: int = 1, page_extra: bytes = b"") -> bytes:
     xref = out.tell()
     out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1))
     out.write(b"".join(b"%010d 00000 n \n" % o for o in offsets))
+    out.write(b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objs) + 1, xref))
+    return out.getvalue()
+
+
+def bomb_pdf(text_mb: int, level: int) -> bytes:
+    """A one-page PDF whose content stream is ``text_mb`` MB of text deflated at zlib ``level``."""
+    text = b"BT /F1 10 Tf 20 800 Td (" + b"A" * (text_mb * MB) + b") Tj ET"
+    stream = zlib.compress(text, level)
+    objs = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [4 0 R] /Count 1 >>",
+            b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 3 0 R >> >> "
+            b"/Contents 5 0 R >>",
+            b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(stream) + stream + b"\nendstream"]
+    out, offsets = io.BytesIO(), []
+    out.write(b"%PDF-1.4\n")
+    for i, obj in enumerate(objs, 1):
+        offsets.append(out.tell())
+        out.write(b"%d 0 obj\n" % i + obj + b"\nendobj\n")
+    xref = out.tell()
+    out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1) + b"".join(b"%010d 00000 n \n" % o for o in offsets))
     out.write(b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objs) + 1, xref))
     return out.getvalue()
 
@@ -462,6 +485,20 @@ def test_load_files_survives_a_killed_worker(tmp_path, monkeypatch):
     assert by_rel.pop("n.txt")[0].page_content == "text still loads"
     assert {rel: [d.page_content for d in docs] for rel, docs in by_rel.items()} == \
         {f"{n}.pdf": [f"page word {n}"] for n in ("a", "b", "d", "e")}
+
+
+@pytest.mark.integration
+def test_a_decompression_bomb_is_contained_and_the_rest_loads(tmp_path):
+    write(tmp_path / "bomb.pdf", bomb_pdf(300, 9))  # 300 MB of text in a file of 0.3 MB
+    write(tmp_path / "ok.pdf", make_pdf(["fine"]))
+    limits = LoaderLimits(workers=1, pdf_max_memory_mb=400)
+    by_rel = {src.rel: res for src, res in load_files(tmp_path, scan_folder(tmp_path).files, limits)}
+    assert (tmp_path / "bomb.pdf").stat().st_size < MB  # a small file: only parsing reveals the bomb
+    # pypdf's decompression limit or, past it, the worker's memory cap: either way one line for this file.
+    assert isinstance(by_rel["bomb.pdf"], LoadError) and str(by_rel["bomb.pdf"]).startswith((
+        "not a readable PDF (page 1): Limit reached while decompressing",
+        "PDF parsing ran out of memory (over 400 MB, loader.pdf_max_memory_mb)"))
+    assert [d.page_content for d in by_rel["ok.pdf"]] == ["page word fine"]
 
 
 def test_load_files_reports_workers_that_cannot_start(tmp_path, monkeypatch):

@@ -32,6 +32,7 @@ from ragkit.store.generations import WriterLock, collect_garbage, current_genera
 from ragkit.store.info import record_last_ingest
 from ragkit.store.manifest import FORMAT_VERSION, IndexSettings, changed_settings, read_manifest
 from ragkit.store.writer import GenerationContent, write_generation
+from ragkit.text.context import indexed_text
 
 
 @dataclass(frozen=True)
@@ -190,9 +191,9 @@ def load_and_split(folder: Path, changes: Changes, indexed: dict[str, dict], cfg
 
 
 def embed_chunks(embedder: RagkitEmbeddings, chunks: list[Document], progress: Progress) -> np.ndarray:
-    """The embeddings of ``chunks``, row i for chunks[i]."""
+    """The embeddings of ``chunks`` (each with its context line), row i for chunks[i]."""
     progress.start("embed", len(chunks))
-    return embedder.embed_array([c.page_content for c in chunks], progress=lambda n: progress.advance("embed", n))
+    return embedder.embed_array([indexed_text(c.page_content, c.metadata) for c in chunks], progress=lambda n: progress.advance("embed", n))
 
 
 def _record_changes(report: IngestReport, changes: Changes, loaded: LoadedFiles) -> None:

@@ -133,6 +133,9 @@ class SplitterConfig:
         if self.chunk_overlap >= self.chunk_size:
             raise SettingError(f"'splitter.chunk_overlap' ({self.chunk_overlap}) must be smaller than "
                                f"'splitter.chunk_size' ({self.chunk_size})", ("splitter", "chunk_overlap"))
+        if self.kind == "token" and self.length != "characters":
+            raise SettingError("'splitter.length' must be characters for kind: token (its sizes are tiktoken tokens)",
+                               ("splitter", "length"))
         if 0 < self.parent_size <= self.chunk_size and self.kind != "token" and self.length == "characters":
             raise SettingError(f"'splitter.parent_size' ({self.parent_size}) must be larger than "
                                f"'splitter.chunk_size' ({self.chunk_size}), or 0 to turn parents off",

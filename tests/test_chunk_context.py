@@ -108,6 +108,8 @@ def test_wordpiece_sizes_need_no_parent_larger_in_characters():
     assert cfg.parent_size == 200
     with pytest.raises(SettingError):
         SplitterConfig(chunk_size=254, chunk_overlap=25, parent_size=200)
+    with pytest.raises(SettingError, match="splitter.length"):
+        SplitterConfig(kind="token", length="wordpieces", chunk_size=254, chunk_overlap=25)
 
 
 FILING = ("Net revenue (in millions) $ 82,959 $ 83,360 (0.5)% Q3 2022 ... 10-Q " * 30 + "\n\n"

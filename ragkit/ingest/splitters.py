@@ -99,7 +99,7 @@ def wordpiece_length() -> Callable[[str], int]:
 def make_splitter(cfg: SplitterConfig) -> TextSplitter:
     """Build the LangChain text splitter named by ``cfg.kind`` (lengths measured as ``cfg.length`` says)."""
     common = {"chunk_size": cfg.chunk_size, "chunk_overlap": cfg.chunk_overlap, "add_start_index": True}
-    if cfg.length == "wordpieces" and cfg.kind != "token":
+    if cfg.length == "wordpieces":
         common["length_function"] = wordpiece_length()
     if cfg.kind == "recursive":
         return CohesiveRecursiveSplitter(**common)
@@ -161,7 +161,7 @@ def _leave_room_for_context(splitter: TextSplitter, cfg: SplitterConfig, doc_met
     ``chunk_size`` word pieces is then the budget of what the embedder reads (context line and
     text), so the text gets what the line leaves; a heading path is not counted (it varies by chunk).
     """
-    if not (cfg.context and cfg.length == "wordpieces" and cfg.kind != "token"):
+    if not (cfg.context and cfg.length == "wordpieces"):
         return splitter
     line = context_line(doc_meta, "")
     if not line:

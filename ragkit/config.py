@@ -117,7 +117,8 @@ class SplitterConfig:
     The default stays within MiniLM's 256 word pieces (~1,000 characters of English).
     ``parent_size`` (characters; 0 turns parents off) sets the sections that
     parent-document retrieval hands to the model. ``context`` puts a line naming where each chunk
-    is (title or file name, heading path, PDF page) before its text in the indexes.
+    is (title or file name, heading path, PDF page) before its text in the indexes (on by default:
+    docugami source hit@5 0.71 -> 0.79 hybrid, SciFact train nDCG@10 +0.007; benchmarks/chunk_variants.py).
     """
 
     kind: Literal["recursive", "token", "markdown"] = "recursive"
@@ -125,7 +126,7 @@ class SplitterConfig:
     chunk_overlap: Int = Field(100, ge=0)
     encoding: str = "cl100k_base"
     parent_size: Int = Field(4000, ge=0)
-    context: bool = False
+    context: bool = True
     length: Literal["characters", "wordpieces"] = "characters"
 
     def __post_init__(self):

@@ -29,6 +29,7 @@ class RecordingEmbeddings(HashEmbeddings):
 
 
 def _cfg(**splitter):
+    splitter = {"context": False, **splitter}
     return config_from_dict({"embedder": {"kind": "hash"},
                              "splitter": {"chunk_size": 300, "chunk_overlap": 30, **splitter}})
 
@@ -84,10 +85,10 @@ def test_title_is_left_out_where_the_chunk_begins_with_it():
     assert context_line({"source": "corpus.jsonl", "doc_id": "8"}, "text") == ""
 
 
-def test_context_off_by_default_and_ids_do_not_depend_on_it():
+def test_context_on_by_default_and_ids_do_not_depend_on_it():
     doc = Document(page_content="Retrieval finds passages. " * 40, metadata={"source": "a.txt", "doc_id": "a.txt"})
-    plain = split_documents([doc], SplitterConfig(chunk_size=300, chunk_overlap=30))
-    with_context = split_documents([doc], SplitterConfig(chunk_size=300, chunk_overlap=30, context=True))
+    plain = split_documents([doc], SplitterConfig(chunk_size=300, chunk_overlap=30, context=False))
+    with_context = split_documents([doc], SplitterConfig(chunk_size=300, chunk_overlap=30))
     assert not any("context" in c.metadata for c in plain)
     assert all(c.metadata["context"] == "a" for c in with_context)
     assert [c.metadata["chunk_id"] for c in plain] == [c.metadata["chunk_id"] for c in with_context]

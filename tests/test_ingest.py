@@ -116,9 +116,10 @@ def test_kept_vectors_are_the_original_vectors(docs, tmp_path, fast_cfg):
     ingest(docs, index_dir, fast_cfg)
     loaded = open_index(index_dir)
     from ragkit.embedders import HashEmbeddings
+    from ragkit.text.context import indexed_text
 
     chunks = list(loaded.docstore.iter_chunks())
-    expected = HashEmbeddings(256).embed_array([c.text for c in chunks])
+    expected = HashEmbeddings(256).embed_array([indexed_text(c.text, c.metadata) for c in chunks])
     assert np.allclose(loaded.dense.vectors(), expected, atol=1e-6)
     loaded.close()
 

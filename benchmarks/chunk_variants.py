@@ -40,12 +40,14 @@ VARIANTS = {
     "wp254-context": {"length": "wordpieces", "chunk_size": 254, "chunk_overlap": 25, "context": True},
 }
 
+DEFAULT_SETS = "scifact-train,scifact,msmarco,docugami"
+
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=common.OUT, help=f"output folder (default {common.OUT})")
     parser.add_argument("--variant", choices=sorted(VARIANTS), help="the splitter variant to build and score")
-    parser.add_argument("--sets", default="scifact-train,scifact,msmarco,docugami", help="comma-separated data sets")
+    parser.add_argument("--sets", default=DEFAULT_SETS, help=f"comma-separated data sets (default {DEFAULT_SETS}; also sample)")
     parser.add_argument("--compare", help="comma-separated variants already run: print their table")
     return parser.parse_args()
 
@@ -145,7 +147,8 @@ def main() -> None:
         with common.Timer() as t:
             table[name] = run_dataset(name, out, args.variant)
         print(f"{name}: {json.dumps(table[name])} ({t.s:.0f}s)", flush=True)
-    path = common.write_json(out, f"chunk_variants-{args.variant}.json",
+    suffix = "" if args.sets == DEFAULT_SETS else "-" + args.sets.replace(",", "-")
+    path = common.write_json(out, f"chunk_variants-{args.variant}{suffix}.json",
                              {"machine": machine, "variant": args.variant, "splitter": VARIANTS[args.variant],
                               "table": table})
     print(f"wrote {path}")

@@ -112,10 +112,13 @@ class LLMConfig:
 class SplitterConfig:
     """How documents are cut into chunks (``kind``: recursive | token | markdown).
 
-    ``chunk_size`` and ``chunk_overlap`` count characters, or tokens for ``kind: token``.
+    ``chunk_size`` and ``chunk_overlap`` count characters, or tokens for ``kind: token``, or
+    MiniLM word pieces (the local embedder's own tokens) with ``length: wordpieces``.
     The default stays within MiniLM's 256 word pieces (~1,000 characters of English).
     ``parent_size`` (characters; 0 turns parents off) sets the sections that
-    parent-document retrieval hands to the model.
+    parent-document retrieval hands to the model. ``context`` puts a line naming where each chunk
+    is (title or file name, heading path, PDF page) before its text in the indexes (on by default:
+    docugami source hit@5 0.71 -> 0.79 hybrid, SciFact train nDCG@10 +0.007; benchmarks/chunk_variants.py).
     """
 
     kind: Literal["recursive", "token", "markdown"] = "recursive"
@@ -123,13 +126,18 @@ class SplitterConfig:
     chunk_overlap: Int = Field(100, ge=0)
     encoding: str = "cl100k_base"
     parent_size: Int = Field(4000, ge=0)
+    context: bool = True
+    length: Literal["characters", "wordpieces"] = "characters"
 
     def __post_init__(self):
         # Runs after the fields validated, also when the section is built from a config mapping.
         if self.chunk_overlap >= self.chunk_size:
             raise SettingError(f"'splitter.chunk_overlap' ({self.chunk_overlap}) must be smaller than "
                                f"'splitter.chunk_size' ({self.chunk_size})", ("splitter", "chunk_overlap"))
-        if 0 < self.parent_size <= self.chunk_size and self.kind != "token":
+        if self.kind == "token" and self.length != "characters":
+            raise SettingError("'splitter.length' must be characters for kind: token (its sizes are tiktoken tokens)",
+                               ("splitter", "length"))
+        if 0 < self.parent_size <= self.chunk_size and self.kind != "token" and self.length == "characters":
             raise SettingError(f"'splitter.parent_size' ({self.parent_size}) must be larger than "
                                f"'splitter.chunk_size' ({self.chunk_size}), or 0 to turn parents off",
                                ("splitter", "parent_size"))

@@ -12,6 +12,7 @@ from ragkit.retrieval.search import Searcher
 from ragkit.store.generations import WriterLock, current_generation
 from ragkit.store.index import open_index
 from ragkit.store.manifest import read_manifest
+from ragkit.text.context import indexed_text
 
 from conftest import have_local_model, write_docs
 
@@ -118,9 +119,10 @@ def test_kept_vectors_are_the_original_vectors(docs, tmp_path, fast_cfg):
     ingest(docs, index_dir, fast_cfg)
     loaded = open_index(index_dir)
     from ragkit.embedders import HashEmbeddings
+    from ragkit.text.context import indexed_text
 
     chunks = list(loaded.docstore.iter_chunks())
-    expected = HashEmbeddings(256).embed_array([c.text for c in chunks])
+    expected = HashEmbeddings(256).embed_array([indexed_text(c.text, c.metadata) for c in chunks])
     assert np.allclose(loaded.dense.vectors(), expected, atol=1e-6)
     loaded.close()
 
@@ -317,12 +319,13 @@ def _pdfs_and_text(root):
 
 
 def _index_contents(index_dir):
-    """(row, chunk id, source, text) of every chunk in row order, the parent ids in order, the vectors."""
+    """(row, chunk id, source, indexed text) of every chunk in row order, the parent ids in order, the vectors."""
     loaded = open_index(index_dir)
     try:
         chunks = list(loaded.docstore.iter_chunks())
         parents = [p.metadata["parent_id"] for p in loaded.docstore.iter_parents({c.source for c in chunks})]
-        return [(c.row, c.chunk_id, c.source, c.text) for c in chunks], parents, loaded.dense.vectors()
+        rows = [(c.row, c.chunk_id, c.source, indexed_text(c.text, c.metadata)) for c in chunks]
+        return rows, parents, loaded.dense.vectors()
     finally:
         loaded.close()
 

@@ -21,6 +21,11 @@ class RagkitEmbeddings(Embeddings):
 
     model_id: str = "unknown"
     dimension: int = 0
+    max_tokens: int = 0  # how many of its own tokens the model reads (longer texts are cut); 0 = no limit
+
+    def count_tokens(self, texts: list[str]) -> list[int] | None:
+        """Each text's length in the model's own tokens (special tokens included), or None when unknown."""
+        return None
 
     def embed_array(self, texts: list[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
         """Embed texts into a float32 array of shape (len(texts), dimension), L2-normalised.

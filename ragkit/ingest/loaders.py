@@ -47,6 +47,8 @@ def load_file(root: Path, source: SourceFile, limits: LoaderLimits = LoaderLimit
         text, title = _decode_text(data), None
         if kind == "html":
             text, title = _html_text(text)
+        elif kind == "md":
+            title = _markdown_title(text)
         meta = {"source": source.rel, "doc_id": source.rel, "type": kind} | ({"title": title} if title else {})
         return [Document(page_content=text, metadata=meta)] if text.strip() else []
     except LoadError:
@@ -110,6 +112,14 @@ def _html_text(markup: str) -> tuple[str, str | None]:
 
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+_MD_HEADING = re.compile(r"^#{1,6}[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
+
+
+def _markdown_title(text: str) -> str | None:
+    """A markdown file's title: its first heading, if it has one."""
+    match = _MD_HEADING.search(text)
+    return " ".join(match.group(1).split()) or None if match else None
 
 
 def _load_jsonl(source: SourceFile) -> list[Document]:

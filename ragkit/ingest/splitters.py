@@ -12,6 +12,11 @@ Every chunk gets ``chunk_id`` (a hash of source, document, page, start offset an
 stable across runs, different when the content or its position changes), ``chunk_index``,
 ``start`` and ``end`` (character offsets in the page or document text).
 
+With ``splitter.context`` on, each chunk also records ``context``: a short line naming where it
+is (the document's title, or else its file name; the markdown heading path; the PDF page, as
+"p. 3"). The indexes see that line before the chunk's text (:func:`ragkit.text.context.indexed_text`);
+the chunk's own text, and so its id, are unchanged.
+
 Parent sections (``splitter.parent_size`` characters, no overlap) tile each document; every
 chunk records the ``parent_id`` of the section it starts in, so parent-document retrieval can
 search small chunks and hand the model their larger sections.
@@ -19,9 +24,11 @@ search small chunks and hand the model their larger sections.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import re
-from typing import Iterable
+from pathlib import PurePosixPath
+from typing import Callable, Iterable
 
 from langchain_core.documents import Document
 from langchain_text_splitters import Language, RecursiveCharacterTextSplitter, TextSplitter, TokenTextSplitter
@@ -29,6 +36,7 @@ from langchain_text_splitters.character import _split_text_with_regex
 
 from ragkit.config import SplitterConfig
 from ragkit.errors import ConfigError
+from ragkit.text.context import CONTEXT_KEY
 
 _HEADER = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
 
@@ -79,9 +87,20 @@ class CohesiveRecursiveSplitter(RecursiveCharacterTextSplitter):
         return final_chunks
 
 
+def wordpiece_length() -> Callable[[str], int]:
+    """A text's length in the local embedder's word pieces (MiniLM's [CLS] and [SEP] not counted)."""
+    from ragkit.embedders.local import LocalMiniLMEmbeddings
+
+    count = LocalMiniLMEmbeddings().count_tokens
+    specials = count([""])[0]
+    return lambda text: count([text])[0] - specials
+
+
 def make_splitter(cfg: SplitterConfig) -> TextSplitter:
-    """Build the LangChain text splitter named by ``cfg.kind``."""
+    """Build the LangChain text splitter named by ``cfg.kind`` (lengths measured as ``cfg.length`` says)."""
     common = {"chunk_size": cfg.chunk_size, "chunk_overlap": cfg.chunk_overlap, "add_start_index": True}
+    if cfg.length == "wordpieces":
+        common["length_function"] = wordpiece_length()
     if cfg.kind == "recursive":
         return CohesiveRecursiveSplitter(**common)
     if cfg.kind == "token":
@@ -114,6 +133,45 @@ def _header_path(text: str, offset: int) -> str:
     return " > ".join(title for _, title in stack)
 
 
+def context_line(meta: dict, text: str) -> str:
+    """Where a chunk is, in one line: title (or file name), heading path, PDF page; parts joined by ' | '.
+
+    The title is left out when the chunk already begins with it (a jsonl record's first chunk),
+    and so is a heading path's first heading when it is the title.
+    """
+    title = " ".join(str(meta.get("title") or "").split())
+    if not title and meta.get("doc_id") == meta.get("source"):  # a whole file: its name says what it is
+        title = PurePosixPath(str(meta.get("source", ""))).stem
+    headers = str(meta.get("headers") or "")
+    parts = []
+    if headers.startswith(title) and title:
+        parts.append(headers)
+    else:
+        if title and not text.lstrip().startswith(title):
+            parts.append(title)
+        if headers:
+            parts.append(headers)
+    if meta.get("page") is not None:
+        parts.append(f"p. {meta['page']}")
+    return " | ".join(parts)
+
+
+def _leave_room_for_context(splitter: TextSplitter, cfg: SplitterConfig, doc_meta: dict) -> TextSplitter:
+    """With word-piece lengths and context lines, a splitter whose chunks leave room for the document's context.
+
+    ``chunk_size`` word pieces is then the budget of what the embedder reads (context line and
+    text), so the text gets what the line leaves; a heading path is not counted (it varies by chunk).
+    """
+    if not (cfg.context and cfg.length == "wordpieces"):
+        return splitter
+    line = context_line(doc_meta, "")
+    if not line:
+        return splitter
+    fitted = copy.copy(splitter)
+    fitted._chunk_size = max(cfg.chunk_size - splitter._length_function(line), cfg.chunk_size // 2, cfg.chunk_overlap + 1)
+    return fitted
+
+
 def split_documents(docs: Iterable[Document], cfg: SplitterConfig, splitter: TextSplitter | None = None) -> list[Document]:
     """Split documents into chunks with ``chunk_id``, ``chunk_index``, ``start`` and ``end`` metadata."""
     splitter = splitter or make_splitter(cfg)
@@ -124,9 +182,10 @@ def split_documents(docs: Iterable[Document], cfg: SplitterConfig, splitter: Tex
             continue
         base = dict(doc.metadata)
         is_markdown = cfg.kind == "markdown" or base.get("type") == "md"
+        fitted = _leave_room_for_context(splitter, cfg, base)
         # add_start_index makes LangChain locate each chunk in the text, searching forward
         # from the previous one, so repeated passages get their own offsets.
-        for index, piece in enumerate(splitter.create_documents([text], [base])):
+        for index, piece in enumerate(fitted.create_documents([text], [base])):
             meta = piece.metadata
             start = int(meta.pop("start_index", -1))
             meta["chunk_index"] = index
@@ -136,6 +195,12 @@ def split_documents(docs: Iterable[Document], cfg: SplitterConfig, splitter: Tex
                 path = _header_path(text, start)
                 if path:
                     meta["headers"] = path
+            if cfg.context:
+                line = context_line(meta, piece.page_content)
+                if line:
+                    meta[CONTEXT_KEY] = line
+            # The id is the text and its place: the context is derived from the same file, whose
+            # chunks are always replaced together, so it need not be part of the id.
             meta["chunk_id"] = chunk_id_for(
                 str(base.get("source", "")), str(base.get("doc_id", "")), base.get("page"), start, piece.page_content
             )

@@ -18,6 +18,7 @@ from langchain_core.documents import Document
 
 from ragkit.embedders import RagkitEmbeddings
 from ragkit.ingest.report import Progress
+from ragkit.text.context import indexed_text
 
 EMBED_STEP = 64
 """Chunks embedded between two looks for finished PDFs: about 1-2 s on 2 cores, so a worker that
@@ -56,7 +57,7 @@ class StreamingEmbedder:
         return [self.arrived[i] for i in order], vectors[order]
 
     def _embed(self, limit: int) -> bool:
-        texts = [chunk.page_content for chunk in self.arrived[self.embedded:self.embedded + limit]]
+        texts = [indexed_text(chunk.page_content, chunk.metadata) for chunk in self.arrived[self.embedded:self.embedded + limit]]
         if not texts:
             return False
         started = time.perf_counter()

@@ -24,6 +24,7 @@ from ragkit.store.docstore import DocStore
 from ragkit.store.generations import new_generation_dir, publish_generation
 from ragkit.store.integrity import reading, record_files, verify_counts, verify_files
 from ragkit.store.manifest import IndexSettings, check_format, make_manifest, read_manifest, write_manifest
+from ragkit.text.context import indexed_text
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ class WrittenGeneration:
 
 @dataclass(frozen=True)
 class _Rows:
-    """The docstore as written: row i holds texts[i]."""
+    """The docstore as written: row i's chunk is indexed as texts[i] (its context line and text)."""
 
     texts: list[str]
     carried: np.ndarray     # rows, in the generation carried from, of the chunks carried forward
@@ -104,7 +105,7 @@ def _write_docstore(directory: Path, content: GenerationContent) -> _Rows:
             for chunk in old.iter_chunks(content.keep_sources):
                 carried.append(chunk.row)
                 kept.append((len(texts), chunk.to_document()))
-                texts.append(chunk.text)
+                texts.append(indexed_text(chunk.text, chunk.metadata))
                 seen.add(chunk.chunk_id)
             store.add(kept)
             store.add_parents(old.iter_parents(content.keep_sources))
@@ -116,7 +117,7 @@ def _write_docstore(directory: Path, content: GenerationContent) -> _Rows:
         seen.add(chunk.metadata["chunk_id"])
         fresh.append((len(texts), chunk))
         positions.append(position)
-        texts.append(chunk.page_content)
+        texts.append(indexed_text(chunk.page_content, chunk.metadata))
     store.add(fresh)
     store.add_parents(content.parents)
     store.commit()

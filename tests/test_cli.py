@@ -35,7 +35,7 @@ def test_ingest_search_info_roundtrip(docs, tmp_path, fast_config):
     result = run("search", "Saturn rings", "--index", index, "--config", fast_config, "--json", "--mode", "sparse")
     hits = json.loads(result.stdout)
     assert hits[0]["source"] == "space/planets.txt"
-    assert set(hits[0]) == {"rank", "score", "chunk_id", "doc_id", "source", "page", "text"}
+    assert set(hits[0]) == {"rank", "score", "chunk_id", "doc_id", "source", "page", "context", "text"}
 
     result = run("info", "--index", index, "--json")
     data = json.loads(result.stdout)

@@ -144,3 +144,21 @@ def test_trace_labels_each_hybrid_query_with_its_fusion_weights(searcher):
     labels = [entry["query"] for entry in trace]
     assert labels[:2] == ["dense: Jupiter largest planet", "sparse: Jupiter largest planet"]
     assert labels[2] == "hybrid: Jupiter largest planet (fused by rrf (k=60), weights dense 1, sparse 1, by document)"
+
+
+def test_results_show_the_context_line_apart_from_the_text(tmp_path, fast_cfg):
+    from typer.testing import CliRunner
+
+    from ragkit.cli import app
+
+    from conftest import write_docs
+
+    folder = write_docs(tmp_path / "docs", {"obedience-training.txt": "A dog learns commands through rewards."})
+    ingest(folder, tmp_path / "idx", fast_cfg)
+    hit = Searcher(tmp_path / "idx", fast_cfg).search("dog commands", k=1)[0]
+    assert "obedience-training" in hit.to_json()["context"]  # a whole file: its name stands for a title
+    assert hit.to_json()["text"] == hit.text == "A dog learns commands through rewards."  # the text stays its own
+    config = tmp_path / "fast.yaml"
+    config.write_text("embedder: {kind: hash}\nsplitter: {chunk_size: 300, chunk_overlap: 30}\n", encoding="utf-8")
+    shown = CliRunner().invoke(app, ["search", "dog commands", "--index", str(tmp_path / "idx"), "-c", str(config)]).stdout
+    assert shown.count("obedience-training") == 2 and "A dog learns commands" in shown  # the source, and the context line

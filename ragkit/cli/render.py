@@ -134,7 +134,7 @@ def _snippet(text: str, width: int = 160) -> str:
 
 
 def results_table(query: str, results) -> Table:
-    """Search results as a table: rank, score, source:page, snippet."""
+    """Search results as a table: rank, score, source:page, the chunk's context line (dim) and a snippet."""
     table = Table(title=f"Results for: {_shown(query)}", title_justify="left", expand=True)
     table.add_column("#", justify="right", no_wrap=True)
     table.add_column("score", justify="right", no_wrap=True)
@@ -142,7 +142,11 @@ def results_table(query: str, results) -> Table:
     table.add_column("text", ratio=1)
     for r in results:
         where = f"{r.source}:{r.page}" if r.page is not None else r.source
-        table.add_row(str(r.rank), f"{r.score:.4f}", _line(where), Text(_snippet(r.text)))
+        text = Text(_snippet(r.text))
+        context = r.metadata.get("context")
+        if context:  # what the chunk was indexed with besides its text, shown apart from it
+            text = Text.assemble((_snippet(context, 100), "dim"), "\n", text)
+        table.add_row(str(r.rank), f"{r.score:.4f}", _line(where), text)
     return table
 
 

@@ -37,9 +37,14 @@ class SearchResult:
     metadata: dict = field(default_factory=dict, compare=False)
 
     def to_json(self) -> dict:
-        """The ``--json`` form: rank, score, chunk_id, doc_id, source, page, text."""
+        """The ``--json`` form: rank, score, chunk_id, doc_id, source, page, context, text.
+
+        ``context`` is the line the chunk was indexed with besides its text (title or file name,
+        heading path, page), or None.
+        """
         return {"rank": self.rank, "score": round(float(self.score), 6), "chunk_id": self.chunk_id,
-                "doc_id": self.doc_id, "source": self.source, "page": self.page, "text": self.text}
+                "doc_id": self.doc_id, "source": self.source, "page": self.page,
+                "context": self.metadata.get("context"), "text": self.text}
 
 
 def parse_filters(items: Sequence[str] | None) -> dict[str, str]:

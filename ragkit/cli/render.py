@@ -15,7 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ragkit.evaluation.report import LATENCY_METRICS, best_value, format_value, metric_columns, run_values
-from ragkit.text import printable
+from ragkit.text import one_line, printable
 
 _UNITS = {"load": "files", "embed": "chunks"}
 _LABELS = {"load": "Reading files", "embed": "Embedding chunks"}
@@ -129,8 +129,7 @@ def _line(text: object) -> Text:
 
 def _snippet(text: str, width: int = 160) -> str:
     """``text`` flattened to one line of at most ``width`` characters, controls escaped."""
-    flat = " ".join(printable(text).split())
-    return flat if len(flat) <= width else flat[: width - 1] + "…"
+    return one_line(printable(text), width)
 
 
 def results_table(query: str, results) -> Table:

@@ -17,10 +17,14 @@ FILES = {"beir": {"corpus": "corpus.jsonl", "queries": "queries.jsonl", "qrels":
 NAME_RULE = "a non-empty string without / or \\"
 
 
+def is_plain_name(value: object) -> bool:
+    """A data set or run name becomes a folder name: a non-empty string, one path component."""
+    return isinstance(value, str) and bool(value.strip()) and "/" not in value and "\\" not in value
+
+
 def _plain_name(value: str) -> str:
-    """A data set or run name becomes a folder name: one path component."""
-    if not value.strip() or "/" in value or "\\" in value:
-        raise ValueError(f"must be {NAME_RULE}")
+    if not is_plain_name(value):
+        raise ValueError(f"must be {NAME_RULE}")  # pydantic's way of refusing a value
     return value
 
 

@@ -41,7 +41,7 @@ from typing import Any
 
 from ragkit.config import SECTIONS, Config, config_from_dict
 from ragkit.errors import EvalConfigError, SettingError
-from ragkit.evaluation.evalfile import FILES, NAME_RULE, BeirEntry, QAEntry, QAFields, read_eval_file
+from ragkit.evaluation.evalfile import FILES, NAME_RULE, BeirEntry, QAEntry, QAFields, is_plain_name, read_eval_file
 from ragkit.paths import cache_dir
 from ragkit.yamlfile import YamlFile, dotted, line_suffix
 
@@ -223,7 +223,7 @@ def _pipelines(src: YamlFile, raw: list) -> list[PipelineSpec]:
         name = body.get("name")
         if not matrix and name is None:
             raise src.error(kp, f"'{dotted(kp)}' needs a name (named after what it varies: sparse, hybrid+hyde, ...)")
-        if name is not None and (not isinstance(name, str) or not name.strip() or "/" in name or "\\" in name):
+        if name is not None and not is_plain_name(name):
             raise src.error(kp + ("name",), f"'{dotted(kp)}.name' must be {NAME_RULE}")
         _check_sections(src, kp, body, lists=matrix)
         if matrix:

@@ -8,13 +8,13 @@ manifest and deletes it.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from ragkit.ingest.scan import SourceFile
 from ragkit.store.generations import write_atomic
+from ragkit.store.integrity import file_sha256
 
 STAT_CACHE = "stat-cache.json"
 UNREADABLE = ""  # the sha256 of a file that could not be read: equal to no real hash, so it is read again
@@ -34,14 +34,6 @@ class Changes:
     removed: list[str]
     stat_cache: dict | None
 
-
-def file_sha256(path: Path) -> str:
-    """Content hash of a file, read in blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _hash_or_unreadable(path: Path) -> str:

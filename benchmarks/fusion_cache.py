@@ -30,6 +30,7 @@ class Rankings:
     dense: list[list[tuple[int, float]]]
     sparse: list[list[tuple[int, float]]]
     units: dict[int, tuple[str, object, str]] = field(default_factory=dict)   # row -> (doc_id, page, source)
+    sparse_chunk: list[list[tuple[int, float]]] = field(default_factory=list)  # BM25 of the chunk alone (document_weight 0)
 
 
 @dataclass(frozen=True)
@@ -95,16 +96,22 @@ def load_rankings(spec: Spec, cache_dir: Path, depth: int = 300, tag: str = "") 
         data = np.load(npz, allow_pickle=False)
         units = {int(k): tuple(v) for k, v in json.loads(units_file.read_text()).items()}
         return Rankings(dataset, _pairs(data["dense_rows"], data["dense_scores"]),
-                        _pairs(data["sparse_rows"], data["sparse_scores"]), units)
+                        _pairs(data["sparse_rows"], data["sparse_scores"]), units,
+                        _pairs(data["chunk_rows"], data["chunk_scores"]))
+    import dataclasses
+
     from ragkit.retrieval.search import Searcher
 
     searcher = Searcher(spec.index)
     texts = [text for _, text in dataset.queries]
     dense = searcher.dense_ranking(searcher.embedder.embed_array(texts), depth, None)
     sparse = [searcher.sparse_ranking(text, depth, None) for text in texts]
+    cfg = searcher.cfg
+    searcher.cfg = dataclasses.replace(cfg, search=dataclasses.replace(cfg.search, document_weight=0.0))
+    chunk = [searcher.sparse_ranking(text, depth, None) for text in texts]
     units = {c.row: (c.doc_id, c.page, c.source) for c in searcher.index.docstore.iter_chunks()}
     searcher.close()
-    (dr, ds), (sr, ss) = _pad(dense, depth), _pad(sparse, depth)
-    np.savez(npz, dense_rows=dr, dense_scores=ds, sparse_rows=sr, sparse_scores=ss)
+    (dr, ds), (sr, ss), (cr, cs) = _pad(dense, depth), _pad(sparse, depth), _pad(chunk, depth)
+    np.savez(npz, dense_rows=dr, dense_scores=ds, sparse_rows=sr, sparse_scores=ss, chunk_rows=cr, chunk_scores=cs)
     units_file.write_text(json.dumps({str(k): list(v) for k, v in units.items()}))
-    return Rankings(dataset, _pairs(dr, ds), _pairs(sr, ss), units)
+    return Rankings(dataset, _pairs(dr, ds), _pairs(sr, ss), units, _pairs(cr, cs))

@@ -168,6 +168,8 @@ class SearchConfig:
     fusion_unit: Literal["document", "chunk"] = "document"   # document (doc_id + page) | chunk
     fusion: Literal["rrf", "convex"] = "rrf"                 # convex: weighted sum of normalised scores
     normalization: Literal["minmax", "max", "zscore"] = "minmax"   # how convex puts both sides' scores on one scale
+    # Sparse scores add the chunk's document's BM25 (each part scaled by its best): 1 counts both alike, 0 = chunk alone.
+    document_weight: Float = Field(1.0, ge=0, le=10)
 
 
 @_section("ask")

@@ -25,9 +25,11 @@ runner = CliRunner()
 
 FILE_KINDS = ["CURRENT", "manifest.json", "dense.faiss", "docstore.sqlite",
               "sparse/data.csc.index.npy", "sparse/indices.csc.index.npy", "sparse/indptr.csc.index.npy",
-              "sparse/vocab.index.json", "sparse/params.index.json", "sparse/ragkit_sparse.json"]
+              "sparse/vocab.index.json", "sparse/params.index.json", "sparse/ragkit_sparse.json",
+              "documents/rows.npy", "documents/sparse/data.csc.index.npy", "documents/sparse/ragkit_sparse.json"]
 DAMAGES = ["flip", "truncate"]
-FAST_CASES = [("dense.faiss", "flip"), ("manifest.json", "truncate"), ("CURRENT", "flip"), ("docstore.sqlite", "flip")]
+FAST_CASES = [("dense.faiss", "flip"), ("manifest.json", "truncate"), ("CURRENT", "flip"), ("docstore.sqlite", "flip"),
+              ("documents/rows.npy", "flip")]
 
 
 def run(*args):
@@ -234,5 +236,5 @@ def test_the_manifest_records_every_file_and_the_counts(docs, tmp_path, fast_cfg
     assert set(recorded["files"]) == on_disk - {"manifest.json"}
     assert all(len(r["sha256"]) == 64 and r["size"] > 0 for r in recorded["files"].values())
     assert recorded["counts"] == {"docstore": manifest["chunks"], "dense": manifest["chunks"],
-                                  "sparse": manifest["chunks"]}
+                                  "sparse": manifest["chunks"], "documents": manifest["chunks"]}
     assert (tmp_path / "idx" / "CURRENT").read_text().split() == [generation.name, manifest["checksum"]]

@@ -15,9 +15,11 @@ import numpy as np
 from ragkit.config import Config
 from ragkit.embedders import RagkitEmbeddings, build_embedder
 from ragkit.errors import FilterError, SearchError
+from ragkit.retrieval.evidence import with_document_evidence
 from ragkit.retrieval.fusion import fuse_scored, unit_fusion
 from ragkit.store.index import open_index
 from ragkit.store.manifest import check_embedder
+from ragkit.store.sparse import top_positive
 
 MODES = ("dense", "sparse", "hybrid")
 TRACE_DEPTH = 20
@@ -95,8 +97,13 @@ class Searcher:
         return [list(zip(r.tolist(), s.tolist())) for r, s in zip(rows, scores)]
 
     def sparse_ranking(self, query: str, depth: int, allowed: np.ndarray | None) -> list[tuple[int, float]]:
-        """Sparse (row, BM25) list for one query."""
-        rows, scores = self.index.sparse.search(query, depth, allowed)
+        """Sparse (row, score) list for one query: BM25 of the chunk, plus its document's (``search.document_weight``)."""
+        weight, documents = self.cfg.search.document_weight, self.index.documents
+        if documents is None or weight <= 0:
+            rows, scores = self.index.sparse.search(query, depth, allowed)
+        else:
+            combined = with_document_evidence(self.index.sparse.scores(query), documents.scores(query), weight)
+            rows, scores = top_positive(combined, depth, allowed)
         return list(zip(rows.tolist(), scores.tolist()))
 
     def search(self, query: str, mode: str | None = None, k: int | None = None,

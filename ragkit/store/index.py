@@ -16,9 +16,11 @@ from pathlib import Path
 from ragkit.errors import IndexDamaged, IndexMissing
 from ragkit.store import dense as dense_module
 from ragkit.store import docstore
+from ragkit.store import documents as documents_module
 from ragkit.store import sparse as sparse_module
-from ragkit.store.backends import DenseStore, SparseStore, load_dense, load_sparse
+from ragkit.store.backends import DenseStore, SparseStore, load_dense, load_sparse, sparse_store_class
 from ragkit.store.docstore import DocStore
+from ragkit.store.documents import DocumentIndex
 from ragkit.store.generations import CURRENT, Pointer, read_current
 from ragkit.store.integrity import reading, should_hash, verify_counts, verify_files
 from ragkit.store.manifest import FORMAT_VERSION, check_format, read_manifest
@@ -30,7 +32,11 @@ OPEN_ATTEMPTS = 3
 
 @dataclass
 class LoadedIndex:
-    """A generation loaded for querying: manifest, docstore, dense and sparse indexes."""
+    """A generation loaded for querying: manifest, docstore, dense and sparse indexes.
+
+    ``documents`` is the sparse index over whole documents (None for a generation written
+    before ragkit kept one: search then scores chunks alone).
+    """
 
     path: Path
     generation: Path
@@ -38,6 +44,7 @@ class LoadedIndex:
     docstore: DocStore
     dense: DenseStore
     sparse: SparseStore
+    documents: DocumentIndex | None = None
 
     def close(self) -> None:
         """Release the docstore connection."""
@@ -113,10 +120,21 @@ def _open_generation(index_dir: Path, pointer: Pointer, full_check: bool | None)
             dense = load_dense(generation, manifest)
         with reading(generation, sparse_module.DIR_NAME):
             sparse = load_sparse(generation, manifest)
-        verify_counts(generation, manifest, {docstore.FILE_NAME: rows, dense_module.FILE_NAME: dense.size,
-                                             sparse_module.DIR_NAME: sparse.size})
+        documents = _load_documents(generation, manifest)
+        counts = {docstore.FILE_NAME: rows, dense_module.FILE_NAME: dense.size, sparse_module.DIR_NAME: sparse.size}
+        if documents is not None:
+            counts[documents_module.DIR_NAME] = documents.size
+        verify_counts(generation, manifest, counts)
     except BaseException:
         store.close()
         raise
     return LoadedIndex(path=index_dir, generation=generation, manifest=manifest,
-                       docstore=store, dense=dense, sparse=sparse)
+                       docstore=store, dense=dense, sparse=sparse, documents=documents)
+
+
+def _load_documents(generation: Path, manifest: dict) -> DocumentIndex | None:
+    """The document index, when the generation was written with one (its manifest counts it)."""
+    if documents_module.DIR_NAME not in manifest["integrity"]["counts"]:
+        return None
+    with reading(generation, documents_module.DIR_NAME):
+        return DocumentIndex.load(generation, sparse_store_class(manifest["sparse"]["backend"]))

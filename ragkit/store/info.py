@@ -12,7 +12,7 @@ import json
 import time
 from pathlib import Path
 
-from ragkit.store import dense, docstore, sparse
+from ragkit.store import dense, docstore, documents, sparse
 from ragkit.store.generations import write_atomic
 from ragkit.store.index import open_index
 
@@ -66,10 +66,13 @@ def index_info(index_dir: Path) -> dict:
         "embedder": manifest["embedder"],
         "splitter": manifest["splitter"],
         "sparse": manifest["sparse"],
+        # Documents in the whole-document BM25 index (None: a generation written before it existed).
+        "documents": loaded.documents.documents if loaded.documents is not None else None,
         "sizes": {
             "docstore": _size(generation / docstore.FILE_NAME),
             "dense": _size(generation / dense.FILE_NAME),
             "sparse": _size(generation / sparse.DIR_NAME),
+            "documents": _size(generation / documents.DIR_NAME),
             "total": _size(generation),
         },
         "last_ingest": last_ingest(index_dir, generation, manifest),

@@ -71,19 +71,7 @@ class BM25Index:
 
     def search(self, query: str, k: int, allowed_rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` rows with a positive score, best first; ``allowed_rows`` restricts them (filters)."""
-        scores = self.scores(query)
-        if allowed_rows is not None:
-            masked = np.full_like(scores, -np.inf)
-            masked[allowed_rows] = scores[allowed_rows]
-            scores = masked
-        candidates = np.flatnonzero(scores > 0)
-        if len(candidates) > k:
-            part = np.argpartition(-scores[candidates], k - 1)[:k]
-            candidates = candidates[part]
-        # Ties broken by row so results are deterministic.
-        order = np.lexsort((candidates, -scores[candidates]))
-        rows = candidates[order]
-        return rows.astype(np.int64), scores[rows]
+        return top_positive(self.scores(query), k, allowed_rows)
 
     def save(self, directory: Path) -> None:
         """Write arrays and JSON into ``directory/sparse``."""
@@ -105,6 +93,22 @@ class BM25Index:
             index.model = bm25s.BM25.load(str(source), allow_pickle=False, show_progress=False)
             check_structure(index.model, size)
         return index
+
+
+def top_positive(scores: np.ndarray, k: int, allowed_rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, scores) of the ``k`` best positive ``scores`` (one per row), best first; only ``allowed_rows`` when given."""
+    if allowed_rows is not None:
+        masked = np.full_like(scores, -np.inf)
+        masked[allowed_rows] = scores[allowed_rows]
+        scores = masked
+    candidates = np.flatnonzero(scores > 0)
+    if len(candidates) > k:
+        part = np.argpartition(-scores[candidates], k - 1)[:k]
+        candidates = candidates[part]
+    # Ties broken by row so results are deterministic.
+    order = np.lexsort((candidates, -scores[candidates]))
+    rows = candidates[order]
+    return rows.astype(np.int64), scores[rows]
 
 
 def check_structure(model: bm25s.BM25, size: int) -> None:

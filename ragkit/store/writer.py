@@ -21,6 +21,7 @@ from ragkit.store import dense as dense_module
 from ragkit.store import docstore
 from ragkit.store.backends import dense_store_class, load_dense, sparse_store_class
 from ragkit.store.docstore import DocStore
+from ragkit.store.documents import build_document_index
 from ragkit.store.generations import new_generation_dir, publish_generation
 from ragkit.store.integrity import reading, record_files, verify_counts, verify_files
 from ragkit.store.manifest import IndexSettings, check_format, make_manifest, read_manifest, write_manifest
@@ -59,6 +60,7 @@ class _Rows:
     """The docstore as written: row i's chunk is indexed as texts[i] (its context line and text)."""
 
     texts: list[str]
+    documents: list[str]    # row i's document: its source and doc_id (two JSONL files may reuse an _id)
     carried: np.ndarray     # rows, in the generation carried from, of the chunks carried forward
     fresh: np.ndarray       # positions in GenerationContent.chunks of the new chunks written
     chunk_ids: dict[str, list[str]]  # source -> chunk ids, in row order
@@ -74,10 +76,14 @@ def write_generation(index_dir: Path, content: GenerationContent, settings: Inde
     sparse = sparse_store_class(settings.sparse_backend)(**settings.sparse)
     sparse.build(rows.texts)
     sparse.save(tmp)
+    documents = build_document_index(rows.texts, rows.documents,
+                                     sparse_store_class(settings.sparse_backend)(**settings.sparse))
+    documents.save(tmp)
     files = {rel: {**meta, "chunks": len(rows.chunk_ids[rel]), "chunk_ids": rows.chunk_ids[rel]}
              for rel, meta in sorted(content.files.items()) if rel in rows.chunk_ids}
     integrity = {"files": record_files(tmp),
-                 "counts": {"docstore": len(rows.texts), "dense": dense_rows, "sparse": sparse.size}}
+                 "counts": {"docstore": len(rows.texts), "dense": dense_rows, "sparse": sparse.size,
+                            "documents": documents.size}}
     checksum = write_manifest(tmp, make_manifest(generation=final.name, settings=settings, files=files,
                                                  chunks=len(rows.texts), stats=stats, integrity=integrity))
     publish_generation(index_dir, tmp, final, checksum)
@@ -96,6 +102,7 @@ def _write_docstore(directory: Path, content: GenerationContent) -> _Rows:
     """Carried chunks first, then new ones; a new chunk whose id is already written is left out."""
     store = DocStore(directory / docstore.FILE_NAME, readonly=False)
     texts: list[str] = []
+    documents: list[str] = []
     carried: list[int] = []
     seen: set[str] = set()
     if content.carry_from is not None:
@@ -106,6 +113,7 @@ def _write_docstore(directory: Path, content: GenerationContent) -> _Rows:
                 carried.append(chunk.row)
                 kept.append((len(texts), chunk.to_document()))
                 texts.append(indexed_text(chunk.text, chunk.metadata))
+                documents.append(f"{chunk.source}\0{chunk.doc_id}")
                 seen.add(chunk.chunk_id)
             store.add(kept)
             store.add_parents(old.iter_parents(content.keep_sources))
@@ -118,12 +126,13 @@ def _write_docstore(directory: Path, content: GenerationContent) -> _Rows:
         fresh.append((len(texts), chunk))
         positions.append(position)
         texts.append(indexed_text(chunk.page_content, chunk.metadata))
+        documents.append(f"{chunk.metadata.get('source', '')}\0{chunk.metadata.get('doc_id', '')}")
     store.add(fresh)
     store.add_parents(content.parents)
     store.commit()
     chunk_ids = store.chunk_ids_by_source()
     store.close()
-    return _Rows(texts, np.asarray(carried, dtype=np.int64), np.asarray(positions, dtype=np.int64), chunk_ids)
+    return _Rows(texts, documents, np.asarray(carried, dtype=np.int64), np.asarray(positions, dtype=np.int64), chunk_ids)
 
 
 def _write_dense(directory: Path, content: GenerationContent, rows: _Rows, settings: IndexSettings,

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from conftest import write_docs
 from ragkit.cli import app
 from ragkit.config import config_from_dict
 from ragkit.ingest.pipeline import ingest
@@ -16,6 +15,8 @@ from ragkit.retrieval.evidence import with_document_evidence
 from ragkit.retrieval.search import Searcher
 from ragkit.store.generations import current_generation
 from ragkit.store.index import open_index
+
+from conftest import write_docs
 
 FILLER = " ".join(f"Paragraph {n} of the filing discusses liquidity, leases and legal matters in general terms."
                   for n in range(6))

@@ -97,7 +97,7 @@ def load_rankings(spec: Spec, cache_dir: Path, depth: int = 300, tag: str = "") 
         units = {int(k): tuple(v) for k, v in json.loads(units_file.read_text()).items()}
         return Rankings(dataset, _pairs(data["dense_rows"], data["dense_scores"]),
                         _pairs(data["sparse_rows"], data["sparse_scores"]), units,
-                        _pairs(data["chunk_rows"], data["chunk_scores"]))
+                        _pairs(data["chunk_rows"], data["chunk_scores"]) if "chunk_rows" in data else [])
     import dataclasses
 
     from ragkit.retrieval.search import Searcher

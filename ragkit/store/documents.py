@@ -6,9 +6,9 @@ index scores every document (all its chunks' indexed text, joined) for a query, 
 gets its document's score (``scores``), which retrieval adds to the chunk's own
 (:func:`ragkit.retrieval.evidence.with_document_evidence`).
 
-Stored in the generation's ``documents/`` folder: the sparse index over documents (written by
-the same sparse backend as the chunk index, so no pickle either) and ``rows.npy``, the document
-number of every docstore row. A generation written before this existed has no such folder;
+Stored in the generation's ``documents/`` folder: a local BM25 index over documents (bm25s
+arrays, no pickle, with the chunk index's BM25 settings, whichever backend holds the chunks:
+documents are few beside chunks) and ``rows.npy``, the document number of every docstore row. A generation written before this existed has no such folder;
 search then scores chunks alone.
 """
 
@@ -19,7 +19,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ragkit.store.backends import SparseStore
+from ragkit.store.sparse import BM25Index
 
 DIR_NAME = "documents"
 ROWS_FILE = "rows.npy"
@@ -28,7 +28,7 @@ ROWS_FILE = "rows.npy"
 class DocumentIndex:
     """A sparse index over documents, and which document each chunk row belongs to."""
 
-    def __init__(self, sparse: SparseStore, row_document: np.ndarray):
+    def __init__(self, sparse: BM25Index, row_document: np.ndarray):
         self.sparse = sparse
         self.row_document = np.asarray(row_document, dtype=np.int64)
 
@@ -56,22 +56,23 @@ class DocumentIndex:
         np.save(target / ROWS_FILE, self.row_document, allow_pickle=False)
 
     @classmethod
-    def load(cls, directory: Path, sparse_class: type[SparseStore]) -> DocumentIndex:
+    def load(cls, directory: Path) -> DocumentIndex:
         """Read an index written by :meth:`save` (ValueError when its rows point past its documents)."""
         source = Path(directory) / DIR_NAME
-        sparse = sparse_class.load(source)
+        sparse = BM25Index.load(source)
         row_document = np.load(source / ROWS_FILE, allow_pickle=False)
         if row_document.ndim != 1 or (len(row_document) and (row_document.min() < 0 or row_document.max() >= sparse.size)):
             raise ValueError("document numbers out of range")
         return cls(sparse, row_document)
 
 
-def build_document_index(texts: Sequence[str], doc_ids: Sequence[str], sparse: SparseStore) -> DocumentIndex:
+def build_document_index(texts: Sequence[str], doc_ids: Sequence[str], settings: dict) -> DocumentIndex:
     """Index each document as its chunks' ``texts`` joined in row order; ``doc_ids[i]`` is row i's document.
 
-    ``sparse`` is an empty sparse store (the chunk index's backend and settings); documents are
+    ``settings`` are the chunk index's sparse settings (those BM25 knows are used); documents are
     numbered in the order their first chunk appears.
     """
+    sparse = BM25Index(**{k: v for k, v in settings.items() if k in BM25Index().settings()})
     numbers: dict[str, int] = {}
     parts: list[list[str]] = []
     row_document = np.empty(len(texts), dtype=np.int64)

@@ -18,7 +18,7 @@ from ragkit.store import dense as dense_module
 from ragkit.store import docstore
 from ragkit.store import documents as documents_module
 from ragkit.store import sparse as sparse_module
-from ragkit.store.backends import DenseStore, SparseStore, load_dense, load_sparse, sparse_store_class
+from ragkit.store.backends import DenseStore, SparseStore, load_dense, load_sparse
 from ragkit.store.docstore import DocStore
 from ragkit.store.documents import DocumentIndex
 from ragkit.store.generations import CURRENT, Pointer, read_current
@@ -137,4 +137,4 @@ def _load_documents(generation: Path, manifest: dict) -> DocumentIndex | None:
     if documents_module.DIR_NAME not in manifest["integrity"]["counts"]:
         return None
     with reading(generation, documents_module.DIR_NAME):
-        return DocumentIndex.load(generation, sparse_store_class(manifest["sparse"]["backend"]))
+        return DocumentIndex.load(generation)

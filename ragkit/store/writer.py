@@ -76,8 +76,7 @@ def write_generation(index_dir: Path, content: GenerationContent, settings: Inde
     sparse = sparse_store_class(settings.sparse_backend)(**settings.sparse)
     sparse.build(rows.texts)
     sparse.save(tmp)
-    documents = build_document_index(rows.texts, rows.documents,
-                                     sparse_store_class(settings.sparse_backend)(**settings.sparse))
+    documents = build_document_index(rows.texts, rows.documents, settings.sparse)
     documents.save(tmp)
     files = {rel: {**meta, "chunks": len(rows.chunk_ids[rel]), "chunk_ids": rows.chunk_ids[rel]}
              for rel, meta in sorted(content.files.items()) if rel in rows.chunk_ids}

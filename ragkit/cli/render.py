@@ -164,6 +164,7 @@ def info_table(data: dict) -> Table:
         ("embedder", f"{data['embedder']['id']} ({data['embedder']['dimension']}-d)"),
         ("splitter", ", ".join(f"{k}={v}" for k, v in data["splitter"].items())),
         ("sparse", ", ".join(f"{k}={v}" for k, v in data["sparse"].items())),
+        ("dense", ", ".join(f"{k}={v}" for k, v in data.get("dense", {}).items())),
         ("sizes", ", ".join(f"{k} {v / 1e6:.2f} MB" for k, v in data["sizes"].items())),
         ("last ingest", f"{counts} (from {last.get('folder', '?')}, {last.get('finished_at', '?')})"),
     ]

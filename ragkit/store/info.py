@@ -55,6 +55,9 @@ def index_info(index_dir: Path) -> dict:
     loaded = open_index(Path(index_dir))
     loaded.close()
     generation, manifest = loaded.generation, loaded.manifest
+    dense_where = dict(manifest["dense"])
+    if hasattr(loaded.dense, "remote_count"):  # vectors kept elsewhere: how many are there now
+        dense_where["records"] = loaded.dense.remote_count()
     return {
         "index": str(index_dir),
         "generation": manifest["generation"],
@@ -66,6 +69,7 @@ def index_info(index_dir: Path) -> dict:
         "embedder": manifest["embedder"],
         "splitter": manifest["splitter"],
         "sparse": manifest["sparse"],
+        "dense": dense_where,
         "sizes": {
             "docstore": _size(generation / docstore.FILE_NAME),
             "dense": _size(generation / dense.FILE_NAME),

@@ -171,12 +171,14 @@ class _Handler(BaseHTTPRequestHandler):
         self._handle("POST")
 
     def _handle(self, method: str) -> None:
+        started = time.perf_counter()
         url = urlparse(self.path)
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         body = json.loads(raw) if raw else {}
-        self.standin.log.append({"method": method, "route": url.path, "headers": dict(self.headers),
+        entry = {"method": method, "route": url.path, "headers": {k.lower(): v for k, v in self.headers.items()},
                                  "body_keys": sorted(body) if isinstance(body, dict) else [],
-                                 "bytes": len(raw), "body": body})
+                                 "bytes": len(raw), "body": body}
+        self.standin.log.append(entry)
         fault = self.standin.take_fault(url.path)
         if fault and fault.delay_s:
             time.sleep(fault.delay_s)
@@ -195,6 +197,7 @@ class _Handler(BaseHTTPRequestHandler):
             with self.standin.lock:
                 answer = self._route(method, url.path, body, query)
             self._send(200, answer)
+            entry["server_s"] = time.perf_counter() - started   # the stand-in's own work, for benchmarks
         except ApiError as exc:
             self._send(exc.status, {"code": exc.status, "message": exc.message, "details": [],
                                     "error": {"code": exc.code, "message": exc.message}, "status": exc.status})

@@ -109,8 +109,8 @@ class PineconeConnection:
                 raise self._error(what, exc.status, _api_message(exc)) from None
             except PineconeException as exc:
                 raise self._error(what, None, type(exc).__name__) from None
-            except Exception as exc:  # urllib3's connection errors after the SDK's own retries
-                if type(exc).__module__.split(".")[0] not in ("urllib3", "http", "socket", "ssl"):
+            except Exception as exc:  # connection errors after the SDK's own retries (urllib3's, or its ProtocolError)
+                if type(exc).__module__.split(".")[0] not in ("urllib3", "http", "socket", "ssl", "pinecone"):
                     raise
                 raise self._error(what, None, f"cannot reach it ({type(exc).__name__})") from None
         raise AssertionError("unreachable")

@@ -33,7 +33,7 @@ from ragkit.errors import ConfigError, SettingError
 from ragkit.yamlfile import YamlFile, describe, line_suffix, unknown_key
 
 __all__ = ["Config", "LoaderLimits", "EmbedderConfig", "LLMConfig", "SplitterConfig", "SparseConfig",
-           "SearchConfig", "AskConfig", "ConfigError", "SECTIONS", "BACKENDS", "register_backend_name",
+           "DenseConfig", "PineconeConfig", "SearchConfig", "AskConfig", "ConfigError", "SECTIONS", "BACKENDS", "register_backend_name",
            "effective_chain", "config_from_dict", "load_config"]
 
 DEFAULT_INDEX_DIR = ".ragkit"
@@ -154,6 +154,37 @@ class SparseConfig:
     stopwords: str | None = "en"
 
 
+@_section("dense")
+class DenseConfig:
+    """Where the vectors live: ``faiss`` (in the index folder) or ``pinecone`` (the ``pinecone:`` section)."""
+
+    backend: Literal["faiss", "pinecone"] = "faiss"
+
+
+@_section("pinecone")
+class PineconeConfig:
+    """A Pinecone index for ``dense.backend: pinecone``. The key comes from ``PINECONE_API_KEY`` only.
+
+    ``host`` (or ``$PINECONE_HOST``) is the index's data-plane address; without one, ``index_name``
+    is looked up through the control plane. ``adopt`` lets ragkit take over a namespace that already
+    holds records it did not write (they are deleted after the ingest). Upserts are cut at
+    ``batch_records`` records and ``batch_mb`` MB (the service allows 1,000 and 2 MB); a 429 is retried
+    ``retries`` times with doubling back-off from ``backoff_s``; ingest waits up to ``visible_timeout_s``
+    for its records to be queryable.
+    """
+
+    host: str | None = None
+    index_name: str | None = None
+    namespace: str = "ragkit"
+    metric: Literal["cosine", "dotproduct"] = "cosine"
+    adopt: Bool = False
+    batch_records: Int = Field(200, ge=1, le=1000)
+    batch_mb: Float = Field(2.0, gt=0, le=2)
+    retries: Int = Field(8, ge=0)
+    backoff_s: Float = Field(0.5, ge=0)
+    visible_timeout_s: Float = Field(60.0, gt=0)
+
+
 @_section("search")
 class SearchConfig:
     """Query-time defaults: mode, k, reciprocal rank fusion constant, weights, candidate depth."""
@@ -194,6 +225,8 @@ class Config:
     splitter: SplitterConfig = field(default_factory=SplitterConfig)
     embedder: EmbedderConfig = field(default_factory=EmbedderConfig)
     sparse: SparseConfig = field(default_factory=SparseConfig)
+    dense: DenseConfig = field(default_factory=DenseConfig)
+    pinecone: PineconeConfig = field(default_factory=PineconeConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
     ask: AskConfig = field(default_factory=AskConfig)
     llm: LLMConfig = field(default_factory=LLMConfig)
@@ -201,7 +234,8 @@ class Config:
 
 # The sections of a config file, in order, and their classes (``index`` is a plain setting).
 SECTIONS: dict[str, type] = {"loader": LoaderLimits, "splitter": SplitterConfig, "embedder": EmbedderConfig,
-                             "sparse": SparseConfig, "search": SearchConfig, "ask": AskConfig, "llm": LLMConfig}
+                             "sparse": SparseConfig, "dense": DenseConfig, "pinecone": PineconeConfig,
+                             "search": SearchConfig, "ask": AskConfig, "llm": LLMConfig}
 
 
 # Backend names a config may use: the built-in ones, plus any a registry adds (register_llm,

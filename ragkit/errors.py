@@ -59,6 +59,11 @@ class StoreError(RagkitError):
     """An index problem (missing, locked, damaged, incompatible); the message says what to do."""
 
 
+class RemoteIndexError(StoreError):
+    """A remote index (Pinecone) that refused a request, cannot be reached, or does not match the settings;
+    the message names the setting or variable to fix and never holds the API key."""
+
+
 class IndexMissing(StoreError):
     """No index at the given path yet."""
 

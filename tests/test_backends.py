@@ -13,7 +13,9 @@ from ragkit.store.index import open_index
 from ragkit.store.manifest import read_manifest, write_manifest
 
 
-@pytest.mark.parametrize("name", sorted(DENSE_STORES))
+# A remote store (pinecone) needs a server and a generation's docstore: tests/test_pinecone_dense.py
+# runs it against the local stand-in, through ingest and search.
+@pytest.mark.parametrize("name", sorted(set(DENSE_STORES) - {"pinecone"}))
 def test_vector_index_contract(name, tmp_path):
     store = DENSE_STORES[name]
     embedder = HashEmbeddings(64)

@@ -28,7 +28,7 @@ from ragkit.ingest.report import IngestReport, Progress, SilentProgress
 from ragkit.ingest.scan import ScanResult, scan_folder
 from ragkit.ingest.splitters import make_splitter, split_with_parents
 from ragkit.ingest.streaming import StreamingEmbedder
-from ragkit.store.backends import DENSE_BACKEND, SPARSE_BACKEND, sparse_store_class
+from ragkit.store.backends import SPARSE_BACKEND, finish_ingest, prepare_ingest, sparse_store_class
 from ragkit.store.generations import WriterLock, collect_garbage
 from ragkit.store.index import live_manifest
 from ragkit.store.info import record_last_ingest
@@ -90,6 +90,7 @@ def ingest(folder: Path, index_dir: Path, cfg: Config, *, rebuild: bool = False,
     report.skipped = [{"source": s.rel, "reason": s.reason} for s in scan.skipped]
     with WriterLock(index_dir):
         collect_garbage(index_dir)
+        settings = prepare_ingest(index_dir, settings)  # a remote index: checked, a killed ingest finished
         # A rebuild reads nothing of the old generation, so it repairs any damage to it.
         live, previous = (None, None) if rebuild else live_manifest(index_dir)
         baseline = choose_baseline(live, previous, settings, rebuild)
@@ -115,6 +116,7 @@ def ingest(folder: Path, index_dir: Path, cfg: Config, *, rebuild: bool = False,
                 content = generation_content(baseline, changes, loaded)
                 written = write_generation(index_dir, content, settings, stats=_ingest_stats(report))
                 report.generation, report.chunks_total, report.files_total = written.name, written.chunks, written.files
+                finish_ingest(index_dir, settings)
                 collect_garbage(index_dir)
                 clear_stat_cache(index_dir)
         record_last_ingest(index_dir, report.generation, _ingest_stats(report))
@@ -138,8 +140,9 @@ def scan_sources(folder: Path, index_dir: Path) -> ScanResult:
 def index_settings(cfg: Config, embedder: RagkitEmbeddings) -> IndexSettings:
     """The settings a new generation is written with (embedder, splitter, sparse backend and settings)."""
     sparse = sparse_store_class(SPARSE_BACKEND)(**asdict(cfg.sparse))
+    dense_options = asdict(cfg.pinecone) if cfg.dense.backend == "pinecone" else {}
     return IndexSettings(embedder=embedder, splitter=asdict(cfg.splitter), sparse=sparse.settings(),
-                         dense_backend=DENSE_BACKEND, sparse_backend=SPARSE_BACKEND)
+                         dense_backend=cfg.dense.backend, sparse_backend=SPARSE_BACKEND, dense_options=dense_options)
 
 
 def choose_baseline(live: Path | None, previous: dict | None, settings: IndexSettings, rebuild: bool) -> Baseline:

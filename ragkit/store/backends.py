@@ -9,6 +9,7 @@ or :func:`register_sparse_store`; the contract tests in tests/test_backends.py t
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
 
@@ -16,6 +17,8 @@ import numpy as np
 
 from ragkit.errors import StoreError
 from ragkit.store.dense import FaissIndex
+from ragkit.store.manifest import IndexSettings
+from ragkit.store.pinecone_dense import PineconeDense
 from ragkit.store.sparse import BM25Index
 
 # The backends a new generation is written with (a config setting will choose once there are more).
@@ -105,6 +108,7 @@ def register_sparse_store(name: str, cls: type[SparseStore]) -> None:
 
 
 register_dense_store("faiss", FaissIndex)
+register_dense_store("pinecone", PineconeDense)
 register_sparse_store("bm25s", BM25Index)
 
 
@@ -134,3 +138,21 @@ def load_dense(generation: Path, manifest: dict) -> DenseStore:
 def load_sparse(generation: Path, manifest: dict) -> SparseStore:
     """The sparse index of a generation, read with the backend its manifest names."""
     return sparse_store_class(manifest["sparse"]["backend"]).load(generation)
+
+
+def prepare_ingest(index_dir: Path, settings: IndexSettings) -> IndexSettings:
+    """Let a remote dense backend check itself and finish a killed ingest before anything is written.
+
+    Returns the settings with the backend's options completed (a Pinecone host resolved from a name).
+    """
+    hook = getattr(dense_store_class(settings.dense_backend), "prepare_ingest", None)
+    if hook is None:
+        return settings
+    return replace(settings, dense_options=hook(index_dir, settings.dense_options, settings.embedder.dimension))
+
+
+def finish_ingest(index_dir: Path, settings: IndexSettings) -> None:
+    """Let a remote dense backend drop what the generation just made live no longer holds."""
+    hook = getattr(dense_store_class(settings.dense_backend), "finish_ingest", None)
+    if hook is not None:
+        hook(index_dir, settings.dense_options)

@@ -55,6 +55,9 @@ def index_info(index_dir: Path) -> dict:
     loaded = open_index(Path(index_dir))
     loaded.close()
     generation, manifest = loaded.generation, loaded.manifest
+    dense_where = dict(manifest["dense"])
+    if hasattr(loaded.dense, "remote_count"):  # vectors kept elsewhere: how many are there now
+        dense_where["records"] = loaded.dense.remote_count()
     return {
         "index": str(index_dir),
         "generation": manifest["generation"],
@@ -68,6 +71,7 @@ def index_info(index_dir: Path) -> dict:
         "sparse": manifest["sparse"],
         # Documents in the whole-document BM25 index (None: a generation written before it existed).
         "documents": loaded.documents.documents if loaded.documents is not None else None,
+        "dense": dense_where,
         "sizes": {
             "docstore": _size(generation / docstore.FILE_NAME),
             "dense": _size(generation / dense.FILE_NAME),

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -47,6 +47,7 @@ class IndexSettings:
     sparse: dict
     dense_backend: str
     sparse_backend: str
+    dense_options: dict = field(default_factory=dict)   # the backend's own settings (pinecone: host, namespace, ...)
 
     def recorded(self) -> dict:
         """The manifest sections whose change since the last ingest means a full rebuild."""
@@ -64,12 +65,19 @@ def make_manifest(*, generation: str, settings: IndexSettings, files: dict, chun
         "generation": generation,
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         **settings.recorded(),
-        "dense": {"backend": settings.dense_backend, "metric": "inner_product"},
+        "dense": {"backend": settings.dense_backend, "metric": "inner_product", **_where(settings)},
         "chunks": chunks,
         "files": files,
         "last_ingest": stats,
         "integrity": integrity,
     }
+
+
+def _where(settings: IndexSettings) -> dict:
+    """Where a remote dense backend keeps the vectors (no key: keys never reach a manifest)."""
+    if settings.dense_backend != "pinecone":
+        return {}
+    return {"pinecone": {key: settings.dense_options.get(key) for key in ("host", "namespace", "metric")}}
 
 
 def write_manifest(generation: Path, manifest: dict) -> str:

@@ -137,12 +137,16 @@ def _write_docstore(directory: Path, content: GenerationContent) -> _Rows:
 def _write_dense(directory: Path, content: GenerationContent, rows: _Rows, settings: IndexSettings,
                  old_manifest: dict | None) -> int:
     """The carried chunks' vectors (read from the old generation), then the new chunks'; returns the row count."""
-    dense = dense_store_class(settings.dense_backend)(settings.embedder.dimension)
+    options = settings.dense_options
+    dense = dense_store_class(settings.dense_backend)(settings.embedder.dimension, **({"pinecone": options} if options else {}))
     if content.carry_from is not None:
         with reading(content.carry_from, dense_module.FILE_NAME):
             old = load_dense(content.carry_from, old_manifest)
         verify_counts(content.carry_from, old_manifest, {dense_module.FILE_NAME: old.size})
-        dense.add(old.vectors(rows.carried))
+        if hasattr(dense, "carry"):  # a remote store may hold the carried vectors already
+            dense.carry(old, rows.carried)
+        else:
+            dense.add(old.vectors(rows.carried))
     dense.add(content.vectors[rows.fresh])
     dense.save(directory)
     return dense.size

@@ -27,22 +27,31 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common  # noqa: E402
-from fusion_cache import SHARED, Rankings, ensure_index, load_rankings, specs  # noqa: E402
+from fusion_cache import SHARED, ensure_index, load_rankings, specs  # noqa: E402
 from fusion_score import MAIN_METRIC, score_run  # noqa: E402
 
 TOLERANCE = 0.005
+SINGLE = ("dense", "sparse", "sparse-chunk")
+# Fused runs: (which sparse list, search overrides of the default config). "sparse" is what
+# `--mode sparse` ranks now (chunk BM25 plus its document's); "sparse-chunk" the chunk's BM25 alone.
 RUNS = {
-    "hybrid": {},
-    "convex-minmax": {"fusion": "convex"},
-    "convex-max-0.65": {"fusion": "convex", "normalization": "max", "weights": {"dense": 0.65, "sparse": 0.35}},
-    "convex-zscore-0.55": {"fusion": "convex", "normalization": "zscore", "weights": {"dense": 0.55, "sparse": 0.45}},
+    "hybrid": ("sparse", {}),
+    "before: RRF, chunk BM25": ("sparse-chunk", {"fusion": "rrf", "weights": {"dense": 1.0, "sparse": 1.0}}),
+    "rrf": ("sparse", {"fusion": "rrf", "weights": {"dense": 1.0, "sparse": 1.0}}),
+    "convex-minmax": ("sparse", {"fusion": "convex", "normalization": "minmax", "weights": {"dense": 0.5, "sparse": 0.5}}),
+    "convex-max-0.6": ("sparse", {"fusion": "convex", "normalization": "max", "weights": {"dense": 0.6, "sparse": 0.4}}),
+    "convex-max-0.65": ("sparse", {"fusion": "convex", "normalization": "max", "weights": {"dense": 0.65, "sparse": 0.35}}),
+    "convex-zscore-0.55": ("sparse", {"fusion": "convex", "normalization": "zscore",
+                                      "weights": {"dense": 0.55, "sparse": 0.45}}),
 }
+LANGCHAIN = ("langchain_bm25", "langchain_faiss", "langchain_ensemble")
 
 
 def parse_args() -> argparse.Namespace:
@@ -53,13 +62,13 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def fused_rows(searcher, rankings: Rankings, overrides: dict) -> list[list[int]]:
+def fused_rows(searcher, dense: list, sparse: list, overrides: dict) -> list[list[int]]:
     """Each query's hybrid ranking under the default search settings changed by ``overrides``."""
     from ragkit.config import Config
 
     base = Config()
     searcher.cfg = dataclasses.replace(base, search=dataclasses.replace(base.search, **overrides))
-    return [[row for row, _ in searcher.fuse(d, s)] for d, s in zip(rankings.dense, rankings.sparse)]
+    return [[row for row, _ in searcher.fuse(d, s)] for d, s in zip(dense, sparse)]
 
 
 def run_dataset(name: str, out: Path) -> dict:
@@ -70,13 +79,26 @@ def run_dataset(name: str, out: Path) -> dict:
     spec = specs(out, split)[base]
     ensure_index(spec, SHARED / "msmarco-subset" / "corpus.jsonl" if base == "msmarco" else None)
     rankings = load_rankings(spec, out / "fusion" / "cache", tag="-train" if split == "train" else "")
-    results = {"dense": score_run(rankings, [[r for r, _ in d] for d in rankings.dense]),
-               "sparse": score_run(rankings, [[r for r, _ in s] for s in rankings.sparse])}
+    lists = {"dense": rankings.dense, "sparse": rankings.sparse, "sparse-chunk": rankings.sparse_chunk}
+    results = {run: score_run(rankings, [[r for r, _ in ranked] for ranked in lists[run]]) for run in SINGLE}
     searcher = Searcher(spec.index)
-    for run, overrides in RUNS.items():
-        results[run] = score_run(rankings, fused_rows(searcher, rankings, overrides))
+    for run, (sparse, overrides) in RUNS.items():
+        results[run] = score_run(rankings, fused_rows(searcher, rankings.dense, lists[sparse], overrides))
     searcher.close()
     return {"queries": len(rankings.dataset.queries), "metric": MAIN_METRIC[base], "runs": results}
+
+
+def add_langchain(table: dict, out: Path) -> dict | None:
+    """The LangChain baseline's metrics (benchmarks/langchain_baseline.py's output) into ``table``; its machine info."""
+    path = out / "langchain_baseline.json"
+    if not path.is_file():
+        return None
+    baseline = json.loads(path.read_text())
+    for name, data in table.items():
+        for run, metrics in baseline.get("sets", {}).get(name.split("-")[0] if name != "scifact-train" else "", {}).items():
+            if run in LANGCHAIN:
+                data["runs"][run] = metrics
+    return baseline.get("machine")
 
 
 def verdicts(table: dict) -> dict:
@@ -84,8 +106,8 @@ def verdicts(table: dict) -> dict:
     out = {}
     for name, data in table.items():
         metric, runs = data["metric"], data["runs"]
-        best_single = max(runs["dense"][metric], runs["sparse"][metric])
-        out[name] = {"winner": max(runs, key=lambda r: runs[r][metric]), "best_single": best_single,
+        best_single = max(runs[r][metric] for r in SINGLE)
+        out[name] = {"winner": max(runs, key=lambda r: runs[r].get(metric, -1)), "best_single": best_single,
                      "keeps_up": {r: runs[r][metric] >= best_single - TOLERANCE for r in RUNS}}
     return out
 
@@ -95,10 +117,13 @@ def print_table(table: dict, verdict: dict) -> None:
     header = " | ".join(f"{n} ({table[n]['metric']})" for n in names)
     print(f"\n| run | {header} |")
     print(f"|---|{'---|' * len(names)}")
-    for run in ["dense", "sparse", *RUNS]:
+    for run in [*SINGLE, *RUNS, *LANGCHAIN]:
         cells = []
         for n in names:
-            value = table[n]["runs"][run][table[n]["metric"]]
+            value = table[n]["runs"].get(run, {}).get(table[n]["metric"])
+            if value is None:
+                cells.append("")
+                continue
             mark = " **win**" if verdict[n]["winner"] == run else ""
             keep = "" if run not in RUNS else (" ok" if verdict[n]["keeps_up"][run] else " LOSES")
             cells.append(f"{value:.4f}{mark}{keep}")
@@ -113,9 +138,11 @@ def main() -> None:
         with common.Timer() as t:
             table[name] = run_dataset(name, args.out.resolve())
         print(f"{name}: {table[name]['queries']} queries in {t.s:.1f}s", flush=True)
+    langchain_machine = add_langchain(table, args.out)
     verdict = verdicts(table)
     path = common.write_json(args.out, "fusion_datasets.json",
-                             {"machine": machine, "tolerance": TOLERANCE, "runs": RUNS, "table": table, "verdict": verdict})
+                             {"machine": machine, "tolerance": TOLERANCE, "runs": RUNS, "table": table, "verdict": verdict,
+                              "langchain_baseline_machine": langchain_machine})
     print_table(table, verdict)
     print(f"wrote {path}")
 

@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from ragkit.text import split_sentences
 
 _NUMBER = re.compile(r"(?<![\w.])[$€£(]?\d[\d,]*(?:\.\d+)?%?\)?(?![\w])")
-_PERIOD_HEADER = re.compile(r"\b(?:months?|weeks?|quarters?|years?)\s+ended\b", re.I)
+_PERIOD_HEADER = re.compile(r"\b(?:\w+\s+)?(?:months?|weeks?|quarters?|years?)\s+ended\b", re.I)
 _MONTH = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?"
 _DATE_PIECE = re.compile(rf"^(?:{_MONTH}\s+\d{{1,2}},?(?:\s+(?:19|20)\d\d)?|(?:19|20)\d\d)(?:\s+(?:{_MONTH}\s+\d{{1,2}},?"
                          rf"(?:\s+(?:19|20)\d\d)?|(?:19|20)\d\d))*$", re.I)
+_DATE_WORDS = re.compile(rf"\b{_MONTH}\s+\d{{1,2}},?|\b(?:19|20)\d\d\b|\band\b|[,()]", re.I)
 _DOT_LEADER = re.compile(r"\.{5,}|(?:\. ){4,}")
 _END = re.compile(r"[.!?:;)\"”’]\s*$")
 _ABBREVIATION = re.compile(r"(?:\b(?:inc|corp|co|ltd|no|nos|mr|mrs|ms|dr|vs|approx|fig|sec|st|jr|sr|e\.g|i\.e|"
@@ -66,8 +67,16 @@ def _merge_abbreviations(sentences: list[str]) -> list[str]:
 
 
 def _prose(lines: list[str]) -> list[Piece]:
-    sentences = _merge_abbreviations(split_sentences("\n".join(lines), min_words=3))
-    return [Piece(s) for s in sentences if not is_heading(s)]
+    sentences = _merge_abbreviations(split_sentences("\n".join(lines)))
+    return [Piece(s) for s in sentences if len(s.split()) >= 3 and not is_heading(s)]
+
+
+def is_period_header(line: str) -> bool:
+    """A column header naming periods ("Three Months Ended Nine Months Ended", "July 1, 2023 June 25, 2022")."""
+    if not _PERIOD_HEADER.search(line):
+        return False
+    rest = _DATE_WORDS.sub(" ", _PERIOD_HEADER.sub(" ", line))
+    return len(rest.split()) <= 2
 
 
 def _starts_block(line: str, buffer: list[str]) -> bool:
@@ -86,7 +95,7 @@ def quotable_pieces(text: str) -> list[Piece]:
         if not line:
             buffer.append(line)
             continue
-        if (_PERIOD_HEADER.search(line) and len(line.split()) <= 24) or (after_header and _DATE_PIECE.match(line)):
+        if is_period_header(line) or (after_header and _DATE_PIECE.match(line)):
             pieces, buffer = pieces + _prose(buffer), []
             # Consecutive header lines ("Three Months Ended …", then the dates, one per line) make one label.
             header = f"{header} {line}" if after_header else line

@@ -54,17 +54,18 @@ def score_questions(index: Path, variant: str, questions: list[dict], before) ->
     from ragkit.retrieval.search import Searcher
 
     searcher = Searcher(index, config(variant))
+    in_corpus = lambda term: bool(searcher.index.sparse.term_scores([term]).any())  # noqa: E731 (as ask() does)
     rows = []
     for q in questions:
         hits = searcher.search(q["question"], mode="hybrid", k=5)
         row = {"id": q["id"], "answerable": bool(q["answers"]),
-               "support": dataclasses.asdict(assess_support(q["question"], number_sources(hits)))}
+               "support": dataclasses.asdict(assess_support(q["question"], number_sources(hits), in_corpus=in_corpus))}
         if q.get("source"):
             row["source_hit@5"] = M.source_hit_at_k(q["source"], [h.source for h in hits], 5)
             if q.get("page"):
                 row["page_hit@5"] = M.page_hit_at_k(q["source"], q["page"], [(h.source, h.page) for h in hits], 5)
         for name, answer in (("before", before.extract_answer(q["question"], hits)),
-                             ("after", extract_answer(q["question"], hits, threshold=0.0))):
+                             ("after", extract_answer(q["question"], hits, threshold=0.0, in_corpus=in_corpus))):
             row[name] = {"text": answer.text, "refused": answer.refused,
                          "contains": M.answer_contains(answer.text, q["answers"]) if q["answers"] else None,
                          "citations_valid": all(1 <= c <= len(answer.sources) for c in answer.citations)}

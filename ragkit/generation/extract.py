@@ -12,7 +12,7 @@ is quoted with the period header of its column, so a figure keeps its period.
 from __future__ import annotations
 
 import re
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -26,21 +26,23 @@ from ragkit.text import tokenize
 FOLLOW_SHARE = 0.6
 """A piece after the first is quoted only when its rank is at least this share of the best one's."""
 _WANTS_NUMBER = re.compile(r"\bhow (?:much|many|long|large|old|big|far|often)\b|\bwhat (?:percentage|share|amount|"
-                           r"number|rate|total|fine|value)\b|\bby (?:how much|what)\b|\bat least how\b", re.I)
+                           r"number|rate|total|fine|value)\b|\bby (?:how much|what)\b|\bat least how\b|"
+                           r"\b(?:sales|revenues?|income|earnings|expenses?|costs?|margin|cash|price|fair value)\b", re.I)
 _WANTS_YEAR = re.compile(r"\bwhen\b|\b(?:what|which) year\b|\bby when\b", re.I)
 _NUMBER = re.compile(r"\d[\d,.]*")
 _YEAR = re.compile(r"\b(?:19|20)\d\d\b")
 
 
 def extract_answer(question: str, chunks: Sequence, max_sentences: int = 3,
-                   threshold: float = SUPPORT_THRESHOLD) -> Answer:
+                   threshold: float = SUPPORT_THRESHOLD, in_corpus: Callable[[str], bool] | None = None) -> Answer:
     """The model-free chain: quote the pieces that best answer ``question``, each with its ``[n]``.
 
     Refuses (:data:`NO_ANSWER`, no sources listed) when :func:`assess_support` says the chunks do
     not hold the answer at ``threshold``, or when no piece shares a term with the question.
+    ``in_corpus`` (term -> whether the index holds it) is handed to :func:`assess_support`.
     """
     sources = number_sources(chunks)
-    support = assess_support(question, sources, threshold)
+    support = assess_support(question, sources, threshold, in_corpus)
     candidates = [(s.n, piece) for s in sources for piece in quotable_pieces(s.text)]
     picked = _best_pieces(question, candidates, max_sentences) if support.answerable else []
     if not picked:
@@ -92,10 +94,13 @@ def answer_ranks(question: str, terms: list[str], pieces: list[Piece]) -> np.nda
         cov = coverage(terms, present, weights)
         if cov == 0:
             continue
-        values = set(_NUMBER.findall(piece.text)) - given
-        bonus = 0.15 if (wants_number and values) or (wants_year and set(_YEAR.findall(piece.text)) - given) else 0.0
+        years = set(_YEAR.findall(piece.text)) - given
+        values = set(_NUMBER.findall(piece.text)) - given - years   # a year is a period, not the figure asked for
+        bonus = 0.15 if (wants_number and values) or (wants_year and years) else 0.0
         echo = len(present - set(terms)) < 2   # nothing but the question's own words: says nothing new
-        ranks[i] = (0.7 * cov + 0.15 * (bm25[i] / top if top > 0 else 0.0) + bonus) * (0.5 if echo else 1.0)
+        lead_in = piece.text.rstrip().endswith(":")   # "… were as follows (in millions):" introduces the answer
+        damp = (0.5 if echo else 1.0) * (0.7 if lead_in else 1.0)
+        ranks[i] = (0.7 * cov + 0.15 * (bm25[i] / top if top > 0 else 0.0) + bonus) * damp
     return ranks
 
 

@@ -3,8 +3,11 @@
 Retrieval always returns something, so "the documents do not contain the answer" has to be
 decided. Two signals, both model-free and cheap:
 
-- **named things the sources never mention**: a question about Tesla, 1979 or the Library of
-  Congress, when no retrieved chunk has that name, number or year, asks for something else;
+- **named things the corpus never mentions**: a question about Tesla, 1979 or the Library of
+  Congress, when no retrieved chunk has that name, number or year — nor, when the caller can tell
+  (``in_corpus``), any chunk of the index — asks for something else. A name the index holds
+  elsewhere ("Amazon", where a filing says "we") is a retrieval question, not a refusal; a number
+  or year must be in the sources themselves;
 - **coverage**: how much of the question's content (its terms weighted by how rare they are
   among the retrieved sentences) the best-matching sentence and its neighbour hold.
 
@@ -20,7 +23,7 @@ import math
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Sequence
+from typing import Callable, Sequence
 
 from ragkit.generation.citations import Source
 from ragkit.generation.sentences import quotable_pieces
@@ -85,13 +88,20 @@ def coverage(terms: Sequence[str], tokens: set[str], weights: dict[str, float]) 
     return sum(weights[t] for t in terms if t in tokens) / total if total else 0.0
 
 
-def assess_support(question: str, sources: Sequence[Source], threshold: float = SUPPORT_THRESHOLD) -> Support:
-    """Whether ``sources`` are likely to hold the answer to ``question`` (see the module docstring)."""
+def assess_support(question: str, sources: Sequence[Source], threshold: float = SUPPORT_THRESHOLD,
+                   in_corpus: Callable[[str], bool] | None = None) -> Support:
+    """Whether ``sources`` are likely to hold the answer to ``question`` (see the module docstring).
+
+    ``in_corpus(term)`` says whether an index term occurs anywhere in the corpus; without it, a
+    named term counts as missing when the sources lack it.
+    """
     terms = question_terms(question)
     if not terms or not sources:
         return Support(0.0, (), 0.0, False)
     everything = set(tokenize([" ".join(f"{s.source} {s.text}" for s in sources)])[0])
-    missing = tuple(t for t in named_terms(question) if t not in everything)
+    # A number or year must be in the sources themselves: a figure "as of 2012" cannot come from a page on 2023.
+    missing = tuple(t for t in named_terms(question) if t not in everything
+                    and (t[:1].isdigit() or not (in_corpus and in_corpus(t))))
     windows: list[set[str]] = []
     for source in sources:
         pieces = [set(toks) for toks in tokenize([p.text + " " + p.period for p in quotable_pieces(source.text)])]

@@ -21,6 +21,7 @@ _MONTH = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?"
 _DATE_PIECE = re.compile(rf"^(?:{_MONTH}\s+\d{{1,2}},?(?:\s+(?:19|20)\d\d)?|(?:19|20)\d\d)(?:\s+(?:{_MONTH}\s+\d{{1,2}},?"
                          rf"(?:\s+(?:19|20)\d\d)?|(?:19|20)\d\d))*$", re.I)
 _DATE_WORDS = re.compile(rf"\b{_MONTH}\s+\d{{1,2}},?|\b(?:19|20)\d\d\b|\band\b|[,()]", re.I)
+_ENUMERATOR = re.compile(r"^(?:(?:note|item|part|section|chapter)\s+)?(?:\d+|[ivx]+)(?:\.\d+)*[.:)]?\s*[–—-]?\s*", re.I)
 _DOT_LEADER = re.compile(r"\.{5,}|(?:\. ){4,}")
 _END = re.compile(r"[.!?:;)\"”’]\s*$")
 _ABBREVIATION = re.compile(r"(?:\b(?:inc|corp|co|ltd|no|nos|mr|mrs|ms|dr|vs|approx|fig|sec|st|jr|sr|e\.g|i\.e|"
@@ -37,10 +38,11 @@ class Piece:
 
 
 def is_table_row(line: str) -> bool:
-    """A row of a table: two or more numbers that make up a quarter of its words or end it, no sentence ending."""
+    """A row of a table: two or more numbers that make up a quarter of its words or end it, few prose words."""
     words = line.split()
     numbers = _NUMBER.findall(line)
-    if len(numbers) < 2 or len(words) > 40 or re.search(r"[a-z]{3,}[.!?]\s*$", line):
+    prose_words = sum(1 for w in words if re.fullmatch(r"[a-z]{4,}[,;]?", w))
+    if len(numbers) < 2 or len(words) > 40 or prose_words > 8 or re.search(r"[a-z]{3,}[.!?]\s*$", line):
         return False
     return len(numbers) >= 0.25 * len(words) or bool(_NUMBER.fullmatch(words[-1]))
 
@@ -52,7 +54,8 @@ def is_heading(text: str) -> bool:
         return True
     if ":" in text.rstrip(":"):   # "Location: Tallahassee, FL": a form field, not a title
         return False
-    return len(text.split()) <= 10 and not _NUMBER.search(text) and not _END.search(text)
+    title = _ENUMERATOR.sub("", text)   # "Note 7 – Shareholders' Equity", "1.2. Catalog": the number is the section's
+    return len(title.split()) <= 10 and not _NUMBER.search(title) and not _END.search(title)
 
 
 def _merge_abbreviations(sentences: list[str]) -> list[str]:

@@ -92,3 +92,20 @@ def test_every_citation_points_at_a_listed_source():
     answer = extract_answer("How does reciprocal rank fusion score a document?", [FILING, GUIDE])
     assert answer.citations and all(n in {s.n for s in answer.sources} for n in answer.citations)
     assert answer.text.splitlines()[0].startswith('"Reciprocal rank fusion scores a document')
+
+
+def test_refusal_rates_split_by_answerable_and_absent_when_there_is_nothing_to_count():
+    from ragkit.evaluation.datasets import Dataset, QAItem
+    from ragkit.evaluation.runner import compute_metrics
+
+    items = {"a1": QAItem("a1", "Q?", ("x",)), "a2": QAItem("a2", "Q?", ("y",)),
+             "u1": QAItem("u1", "Q?", ()), "u2": QAItem("u2", "Q?", ()), "u3": QAItem("u3", "Q?", ())}
+    dataset = Dataset(name="d", kind="qa", queries=[(q, "Q?") for q in items], items=items)
+    refused = {"a1": False, "a2": True, "u1": True, "u2": True, "u3": False}
+    records = {q: {"answer": "x", "refused": r, "citations": [], "n_sources": 0} for q, r in refused.items()}
+    names = ["unanswerable_refused", "answerable_refused", "refusal_accuracy"]
+    metrics = compute_metrics(dataset, records, names)
+    assert metrics["unanswerable_refused"] == round(2 / 3, 6) and metrics["answerable_refused"] == 0.5
+    assert metrics["refusal_accuracy"] == 0.6
+    only_answerable = Dataset(name="d", kind="qa", queries=[("a1", "Q?")], items={"a1": items["a1"]})
+    assert "unanswerable_refused" not in compute_metrics(only_answerable, {"a1": records["a1"]}, names)

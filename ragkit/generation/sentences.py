@@ -82,9 +82,11 @@ def is_period_header(line: str) -> bool:
     return len(rest.split()) <= 2
 
 
-def _starts_block(line: str, buffer: list[str]) -> bool:
-    """A heading line: heading-shaped, capitalised, and not the wrapped tail of an unfinished sentence."""
-    return is_heading(line) and line[:1].isupper() and (not buffer or bool(_END.search(buffer[-1])))
+def _starts_block(line: str, buffer: list[str], following: str) -> bool:
+    """A heading line: heading-shaped, capitalised, not the wrapped tail of an unfinished sentence, and not
+    continued by a lowercase line (a sentence wrapped across a narrow column)."""
+    return (is_heading(line) and line[:1].isupper() and (not buffer or bool(_END.search(buffer[-1])))
+            and not following[:1].islower())
 
 
 def quotable_pieces(text: str) -> list[Piece]:
@@ -93,8 +95,8 @@ def quotable_pieces(text: str) -> list[Piece]:
     buffer: list[str] = []
     header = ""
     after_header = False
-    for raw in text.splitlines():
-        line = raw.strip()
+    lines = [raw.strip() for raw in text.splitlines()]
+    for i, line in enumerate(lines):
         if not line:
             buffer.append(line)
             continue
@@ -108,7 +110,7 @@ def quotable_pieces(text: str) -> list[Piece]:
         if is_table_row(line):
             pieces, buffer = pieces + _prose(buffer), []
             pieces.append(Piece(" ".join(line.split()), row=True, period=header))
-        elif _starts_block(line, buffer):
+        elif _starts_block(line, buffer, next((x for x in lines[i + 1:] if x), "")):
             pieces, buffer = pieces + _prose(buffer), []   # a heading is never quoted, nor glued to a sentence
         else:
             buffer.append(line)

@@ -71,7 +71,7 @@ def strip_line_numbers(lines: list[str]) -> list[str]:
     ends = [_TRAILING_NUMBER.match(line.rstrip()) for line in lines]
     numbers = [int(m.group(2)) if m else None for m in ends]
     steps = sum(1 for a, b in zip(numbers, numbers[1:]) if a is not None and b == a + 1)
-    if len(lines) < 5 or steps < 0.6 * len(lines):
+    if len(lines) < 5 or steps < 0.4 * len(lines):
         return lines
     out = []
     for i, (line, m) in enumerate(zip(lines, ends)):

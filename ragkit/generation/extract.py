@@ -23,11 +23,13 @@ from ragkit.generation.sentences import Piece, quotable_pieces
 from ragkit.store.sparse import BM25Index
 from ragkit.text import tokenize
 
+WINDOW_SHARE = 0.85
+"""Coverage counted with the previous sentence's terms is discounted by this (the piece itself says less)."""
 FOLLOW_SHARE = 0.6
 """A piece after the first is quoted only when its rank is at least this share of the best one's."""
 _WANTS_NUMBER = re.compile(r"\bhow (?:much|many|long|large|old|big|far|often)\b|\bwhat (?:percentage|share|amount|"
                            r"number|rate|total|fine|value)\b|\bby (?:how much|what)\b|\bat least how\b|"
-                           r"\b(?:sales|revenues?|income|earnings|expenses?|costs?|margin|cash|price|fair value)\b", re.I)
+                           r"\b(?:sales|revenues?|income|earnings|expenses?|costs?|margin|cash|price|value|score|size|count)\b", re.I)
 _WANTS_YEAR = re.compile(r"\bwhen\b|\b(?:what|which) year\b|\bby when\b", re.I)
 _NUMBER = re.compile(r"\d[\d,.]*")
 _YEAR = re.compile(r"\b(?:19|20)\d\d\b")
@@ -65,7 +67,7 @@ def _best_pieces(question: str, candidates: list[tuple[int, Piece]], limit: int)
     terms = question_terms(question)
     if not candidates or not terms:
         return []
-    ranks = answer_ranks(question, terms, [piece for _, piece in candidates])
+    ranks = answer_ranks(question, terms, [piece for _, piece in candidates], [n for n, _ in candidates])
     picked: list[tuple[int, Piece]] = []
     seen: set[str] = set()
     order = sorted(range(len(candidates)), key=lambda i: (-ranks[i], i))
@@ -80,8 +82,13 @@ def _best_pieces(question: str, candidates: list[tuple[int, Piece]], limit: int)
     return picked
 
 
-def answer_ranks(question: str, terms: list[str], pieces: list[Piece]) -> np.ndarray:
-    """How well each piece answers: term coverage, the asked-for kind of value, BM25 as tie-break; 0 = no match."""
+def answer_ranks(question: str, terms: list[str], pieces: list[Piece], groups: Sequence[int] | None = None) -> np.ndarray:
+    """How well each piece answers: term coverage, the asked-for kind of value, BM25 as tie-break; 0 = no match.
+
+    Coverage also counts, slightly discounted, the terms of the two pieces before it in the same source
+    (``groups``: each piece's source number), so "The usual default is b = 0.75." is found by a
+    question whose subject the previous sentence names.
+    """
     tokens = tokenize([f"{p.text} {p.period}" for p in pieces])
     weights = term_weights(terms, tokens)
     bm25 = sentence_scores(set(terms), [p.text for p in pieces])
@@ -89,15 +96,17 @@ def answer_ranks(question: str, terms: list[str], pieces: list[Piece]) -> np.nda
     wants_number, wants_year = bool(_WANTS_NUMBER.search(question)), bool(_WANTS_YEAR.search(question))
     given = set(_NUMBER.findall(question))
     ranks = np.zeros(len(pieces))
+    groups = list(groups) if groups is not None else [0] * len(pieces)
     for i, (piece, toks) in enumerate(zip(pieces, tokens)):
         present = set(toks)
-        cov = coverage(terms, present, weights)
-        if cov == 0:
+        before = {t for j in (i - 2, i - 1) if j >= 0 and groups[j] == groups[i] for t in tokens[j]}
+        cov = max(coverage(terms, present, weights), WINDOW_SHARE * coverage(terms, present | before, weights))
+        if not present & set(terms):
             continue
         years = set(_YEAR.findall(piece.text)) - given
         values = set(_NUMBER.findall(piece.text)) - given - years   # a year is a period, not the figure asked for
         bonus = 0.15 if (wants_number and values) or (wants_year and years) else 0.0
-        echo = len(present - set(terms)) < 2   # nothing but the question's own words: says nothing new
+        echo = len(present - set(terms)) < 2 and not values   # only the question's own words: says nothing new
         lead_in = piece.text.rstrip().endswith(":")   # "… were as follows (in millions):" introduces the answer
         damp = (0.5 if echo else 1.0) * (0.7 if lead_in else 1.0)
         ranks[i] = (0.7 * cov + 0.15 * (bm25[i] / top if top > 0 else 0.0) + bonus) * damp

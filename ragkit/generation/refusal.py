@@ -33,7 +33,7 @@ from ragkit.text import tokenize
 # and keeps "what", "how", "does", ...).
 QUESTION_WORDS = ("what which who whom whose when where why how do does did can could should would "
                   "shall may might must tell me explain describe give please i you we my our your us "
-                  "much many")
+                  "much many it its")
 
 SUPPORT_THRESHOLD = 0.5
 """Default decision threshold on :attr:`Support.score` (calibrated; see the module docstring)."""

@@ -38,13 +38,13 @@ class Piece:
 
 
 def is_table_row(line: str) -> bool:
-    """A row of a table: two or more numbers that make up a quarter of its words or end it, few prose words."""
+    """A row of a table: two or more numbers that make up 40 % of its words or end it, few prose words."""
     words = line.split()
     numbers = _NUMBER.findall(line)
     prose_words = sum(1 for w in words if re.fullmatch(r"[a-z]{4,}[,;]?", w))
     if len(numbers) < 2 or len(words) > 40 or prose_words > 8 or re.search(r"[a-z]{3,}[.!?]\s*$", line):
         return False
-    return len(numbers) >= 0.25 * len(words) or bool(_NUMBER.fullmatch(words[-1]))
+    return len(numbers) >= 0.4 * len(words) or bool(_NUMBER.fullmatch(words[-1]))
 
 
 def is_heading(text: str) -> bool:
@@ -86,7 +86,7 @@ def _starts_block(line: str, buffer: list[str], following: str) -> bool:
     """A heading line: heading-shaped, capitalised, not the wrapped tail of an unfinished sentence, and not
     continued by a lowercase line (a sentence wrapped across a narrow column)."""
     return (is_heading(line) and line[:1].isupper() and (not buffer or bool(_END.search(buffer[-1])))
-            and not following[:1].islower())
+            and not (following[:1].islower() or following[:1] in ",.;:)"))
 
 
 def quotable_pieces(text: str) -> list[Piece]:

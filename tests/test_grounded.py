@@ -109,3 +109,22 @@ def test_refusal_rates_split_by_answerable_and_absent_when_there_is_nothing_to_c
     assert metrics["refusal_accuracy"] == 0.6
     only_answerable = Dataset(name="d", kind="qa", queries=[("a1", "Q?")], items={"a1": items["a1"]})
     assert "unanswerable_refused" not in compute_metrics(only_answerable, {"a1": records["a1"]}, names)
+
+
+def test_the_shipped_question_set_halves_are_disjoint_and_load_as_qa_sets(tmp_path):
+    import json
+
+    from ragkit.evaluation.datasets import load_qa
+
+    from conftest import REPO
+
+    for name in ("docugami", "pdfs"):
+        halves = {part: [json.loads(line) for line in (REPO / "benchmarks" / "grounded" / f"{name}-{part}.jsonl")
+                         .read_text(encoding="utf-8").splitlines()] for part in ("cal", "test")}
+        ids = [{r["id"] for r in rows} for rows in halves.values()]
+        assert not ids[0] & ids[1]
+        for rows in halves.values():
+            assert any(r["answers"] for r in rows) and any(not r["answers"] for r in rows)
+            assert all(r["source"] and r["page"] for r in rows if r["answers"])
+        dataset = load_qa(name, tmp_path, REPO / "benchmarks" / "grounded" / f"{name}-test.jsonl")
+        assert len(dataset.items) == len(halves["test"])

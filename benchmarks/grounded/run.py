@@ -129,7 +129,8 @@ def main() -> None:
             for part in ("cal", "test"):
                 qs = read_jsonl(HERE / f"{name}-{part}.jsonl")
                 result["rows"][f"{name}/{variant}/{part}"] = score_questions(index_path(args.out, name, variant), variant, qs, before)
-    result["rows"]["sample/clean/test"] = score_sample(args.out, before)
+    for variant in ("raw", "clean"):
+        result["rows"][f"sample/{variant}/test"] = score_sample(args.out, before, variant)
     cal = [r for name in SETS for r in result["rows"][f"{name}/clean/cal"]]
     t = choose_threshold(cal)
     result["threshold"] = t
@@ -140,14 +141,14 @@ def main() -> None:
     print(f"\n{path}")
 
 
-def score_sample(out: Path, before) -> list[dict]:
-    """sample_docs QA on its own (clean) index, built here when missing (a few seconds)."""
+def score_sample(out: Path, before, variant: str) -> list[dict]:
+    """sample_docs QA on its own index (raw or clean pages), built here when missing (a few seconds)."""
     from ragkit.ingest.pipeline import ingest
 
-    index = out / "sample-clean"
+    index = out / f"sample-{variant}"
     if not (index / "CURRENT").is_file():
-        ingest(REPO / "sample_docs", index, config("clean"))
-    return score_questions(index, "clean", read_jsonl(REPO / "benchmarks" / "sample_docs_qa.jsonl"), before)
+        ingest(REPO / "sample_docs", index, config(variant))
+    return score_questions(index, variant, read_jsonl(REPO / "benchmarks" / "sample_docs_qa.jsonl"), before)
 
 
 def print_table(summ: dict) -> None:

@@ -35,8 +35,9 @@ QUESTION_WORDS = ("what which who whom whose when where why how do does did can 
                   "shall may might must tell me explain describe give please i you we my our your us "
                   "much many it its")
 
-SUPPORT_THRESHOLD = 0.5
-"""Default decision threshold on :attr:`Support.score` (calibrated; see the module docstring)."""
+SUPPORT_THRESHOLD = 0.47
+"""Default decision threshold on :attr:`Support.score`: benchmarks/grounded/run.py chose 0.4723 on the 38
+calibration questions (best balanced refusal accuracy; no calibration or test score lies between 0.47 and it)."""
 MISSING_FACTOR = 0.3
 """Each named thing of the question that no source mentions multiplies the score by this."""
 

@@ -76,6 +76,7 @@ class LoaderLimits:
     pdf_max_memory_mb: Int = Field(4096, ge=1)
     pdf_array_max_elements: Int = Field(10_000_000, ge=1)  # pypdf's own 100,000 refuses real 10-Q filings
     workers: Int = Field(2, ge=0)                          # 0: PDFs load in-process, without limits
+    pdf_clean_pages: Bool = True                           # drop running headers/footers, page numbers, stray ids
 
 
 @_section("embedder")

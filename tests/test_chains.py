@@ -232,8 +232,8 @@ ANIMALS = [
 
 def test_extract_quotes_the_best_matching_sentences_with_their_numbers_without_a_model():
     answer = extract_answer("When does a cat hunt mice?", ANIMALS)
-    assert answer.text.splitlines() == ['"A cat sleeps most of the day and hunts mice at night." [1]',
-                                        '"Cats are small domesticated felines." [1]']
+    # "Cats are small domesticated felines." shares one term of three: too weak to follow the answer.
+    assert answer.text.splitlines() == ['"A cat sleeps most of the day and hunts mice at night." [1]']
     assert answer.citations == [1] and not answer.refused and answer.llm_calls == 0
     assert [s.n for s in answer.sources] == [1, 2, 3]  # the repeat in chunk 3 (overlap) is quoted once
 

@@ -26,6 +26,8 @@ _PLAIN = {
     "contains": "share of answers that contain a reference answer as whole words (after normalisation)",
     "refusal_accuracy": "share of questions handled the right way: unanswerable ones refused, answerable ones "
                         "answered",
+    "unanswerable_refused": "share of the unanswerable questions (no reference answer) that were refused; higher is better",
+    "answerable_refused": "share of the answerable questions that were refused; lower is better",
     "citation_validity": "share of an answer's [n] citations that point at a source it was given (mean per answer)",
     "faithfulness": "share of answers the judge model finds supported by their sources (refusals count as supported)",
     "llm_calls": "chat-model calls per question (mean; cached calls included)",

@@ -58,7 +58,8 @@ def load_dataset(spec) -> Dataset:
 
 def _index_for(dataset: Dataset, cfg: Config, out: Path, progress=None) -> Path:
     """The data set's index for these index settings, built (or brought up to date) once."""
-    settings = json.dumps({k: asdict(getattr(cfg, k)) for k in ("embedder", "splitter", "sparse")}, sort_keys=True)
+    settings = json.dumps({k: asdict(getattr(cfg, k)) for k in ("embedder", "splitter", "sparse")}
+                          | {"pdf_clean_pages": cfg.loader.pdf_clean_pages}, sort_keys=True)
     key = hashlib.sha256(settings.encode()).hexdigest()[:10]
     index_dir = out / "indexes" / f"{dataset.name}-{key}"
     folder = dataset.documents
@@ -178,6 +179,10 @@ def compute_metrics(dataset: Dataset, records: dict[str, dict], metric_names: li
     if "refusal_accuracy" in metric_names and answered:
         out["refusal_accuracy"] = sum(M.refusal_correct(records[q]["refused"], bool(dataset.items[q].answers))
                                       for q in answered) / len(answered)
+    for name, answerable in (("unanswerable_refused", False), ("answerable_refused", True)):
+        group = [q for q in answered if bool(dataset.items[q].answers) is answerable]
+        if name in metric_names and group:  # a set without such questions: no number, not 0.0
+            out[name] = sum(bool(records[q]["refused"]) for q in group) / len(group)
     if "citation_validity" in metric_names and answered:
         out["citation_validity"] = sum(M.citation_validity(records[q]["citations"], records[q]["n_sources"])
                                        for q in answered) / len(answered)

@@ -52,7 +52,8 @@ RUN_KEYS = ("name", "answer", *SECTIONS)
 RANKED_METRICS = {"recall": "beir", "precision": "beir", "mrr": "beir", "ndcg": "beir", "map": "beir",
                   "hit": "beir", "source_hit": "qa", "page_hit": "qa"}            # all take @k
 PLAIN_METRICS = {"map": "beir", "exact_match": "answer", "f1": "answer", "contains": "answer",
-                 "refusal_accuracy": "answer", "citation_validity": "answer", "faithfulness": "answer",
+                 "refusal_accuracy": "answer", "unanswerable_refused": "answer", "answerable_refused": "answer",
+                 "citation_validity": "answer", "faithfulness": "answer",
                  "llm_calls": "any", "prompt_tokens": "any", "completion_tokens": "any",
                  "latency_p50_ms": "any", "latency_p95_ms": "any"}
 # Wall-clock columns of report.md and results.csv (from timings.json's seconds); never in results.json,

@@ -114,7 +114,8 @@ def ask(question: str, searcher: Searcher, llm: ChatModel | None, cfg: AskConfig
             findings, sub_answers = _answer_sub_questions(plan.sub_questions, searcher, llm, cfg, mode=mode,
                                                           filters=filters)
             final_question = f"{question}\n\nFindings from simpler sub-questions:\n" + "\n".join(findings)
-        answer = answer_question(final_question, context, cfg.chain, llm, on_token=on_token)
+        answer = answer_question(final_question, context, cfg.chain, llm, on_token=on_token,
+                                 in_corpus=lambda term: bool(searcher.index.sparse.term_scores([term]).any()))
         record({"answer": answer.text, "citations": answer.citations})
     timings["generate_s"] = round(time.perf_counter() - clock, 4)
     notes = notes + list(answer.notes)

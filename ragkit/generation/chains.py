@@ -50,7 +50,7 @@ CHAINS = ("stuff", "map-reduce", "refine", "extract")
 
 def answer_question(question: str, chunks: Sequence, chain: str = "stuff", llm: ChatModel | None = None, *,
                     on_token: Callable[[str], None] | None = None, max_context_tokens: int | None = None,
-                    answer_tokens: int = 384) -> Answer:
+                    answer_tokens: int = 384, in_corpus: Callable[[str], bool] | None = None) -> Answer:
     """Answer ``question`` from ``chunks`` (ranked ``SearchResult``-like objects) with ``chain``.
 
     ``on_token`` receives the final step's raw output piece by piece as the model streams it; when
@@ -58,13 +58,14 @@ def answer_question(question: str, chunks: Sequence, chain: str = "stuff", llm: 
     receives the whole text once. The returned ``Answer.text`` is the cleaned text and can differ
     from what was streamed (invalid citations removed, or a refine/reduce step overridden; see
     ``Answer.notes``). ``max_context_tokens`` caps the tokens of document text per call.
+    ``in_corpus`` (index term -> whether the corpus holds it) sharpens extract's refusal decision.
     """
     if chain not in CHAINS:
         raise GenerationError(f"unknown chain {chain!r}: choose one of {', '.join(CHAINS)}")
     if not question or not question.strip():
         raise GenerationError("the question is empty")
     if chain == "extract":
-        return _emit(extract_answer(question, chunks), on_token)
+        return _emit(extract_answer(question, chunks, in_corpus=in_corpus), on_token)
     if llm is None:
         raise GenerationError(f"the {chain} chain needs a chat model; configure one, or use --chain extract, "
                               "which answers without a model")

@@ -1,50 +1,116 @@
-"""The model-free ``extract`` chain: quote the sentences of the retrieved chunks that best match the question."""
+"""The model-free ``extract`` chain: quote the sentences of the retrieved chunks that answer the question.
+
+First the refusal decision (:func:`ragkit.generation.refusal.assess_support`): when the sources do
+not hold the answer, the chain says so and lists no sources. Otherwise the quotable pieces of the
+chunks (sentences and table rows, never a heading alone; :mod:`ragkit.generation.sentences`) are
+ranked by how well they answer: the weighted share of the question's terms they hold, a bonus when
+they hold the kind of thing asked for (a number for "how much", a year for "when") that the
+question does not already give, and BM25 to break ties. The best piece comes first; a table row
+is quoted with the period header of its column, so a figure keeps its period.
+"""
 
 from __future__ import annotations
 
-from functools import lru_cache
-from typing import Sequence
+import re
+from typing import Callable, Sequence
 
 import numpy as np
 
 from ragkit.generation.answer import Answer, number_sources
 from ragkit.generation.citations import NO_ANSWER
+from ragkit.generation.refusal import SUPPORT_THRESHOLD, assess_support, coverage, question_terms, term_weights
+from ragkit.generation.sentences import Piece, quotable_pieces
 from ragkit.store.sparse import BM25Index
-from ragkit.text import split_sentences, tokenize
+from ragkit.text import tokenize
 
-# Words that make up the question's form, not its subject; the extract chain ignores them
-# (bm25s's English stopword list is short and keeps "what", "how", "does", ...).
-_QUESTION_WORDS = ("what which who whom whose when where why how do does did can could should would "
-                   "shall may might must tell me explain describe give please i you we my our your us")
+WINDOW_SHARE = 0.85
+"""Coverage counted with the previous sentence's terms is discounted by this (the piece itself says less)."""
+FOLLOW_SHARE = 0.6
+"""A piece after the first is quoted only when its rank is at least this share of the best one's."""
+_WANTS_NUMBER = re.compile(r"\bhow (?:much|many|long|large|old|big|far|often)\b|\bwhat (?:percentage|share|amount|"
+                           r"number|rate|total|fine|value)\b|\bby (?:how much|what)\b|\bat least how\b|"
+                           r"\b(?:sales|revenues?|income|earnings|expenses?|costs?|margin|cash|price|value|score|size|count)\b", re.I)
+_WANTS_YEAR = re.compile(r"\bwhen\b|\b(?:what|which) year\b|\bby when\b", re.I)
+_NUMBER = re.compile(r"\d[\d,.]*")
+_YEAR = re.compile(r"\b(?:19|20)\d\d\b")
 
 
-def extract_answer(question: str, chunks: Sequence, max_sentences: int = 3) -> Answer:
-    """The model-free chain: quote the sentences that best match ``question``, each with its ``[n]``.
+def extract_answer(question: str, chunks: Sequence, max_sentences: int = 3,
+                   threshold: float = SUPPORT_THRESHOLD, in_corpus: Callable[[str], bool] | None = None) -> Answer:
+    """The model-free chain: quote the pieces that best answer ``question``, each with its ``[n]``.
 
-    Sentences are scored by BM25 over the chunks' sentences with the index's tokens (lowercase,
-    stemmed, stopwords and question words removed); the top ``max_sentences`` with a positive score
-    are quoted best first, duplicates (from overlapping chunks) once. No match -> :data:`NO_ANSWER`.
+    Refuses (:data:`NO_ANSWER`, no sources listed) when :func:`assess_support` says the chunks do
+    not hold the answer at ``threshold``, or when no piece shares a term with the question.
+    ``in_corpus`` (term -> whether the index holds it) is handed to :func:`assess_support`.
     """
     sources = number_sources(chunks)
-    sentences = [(s.n, sentence) for s in sources for sentence in split_sentences(s.text, min_words=3)]
-    query = {t for t in tokenize([question])[0] if t not in _question_stems()}
-    picked: list[tuple[int, str]] = []
-    if sentences and query:
-        scores = sentence_scores(query, [text for _, text in sentences])
-        seen: set[str] = set()
-        for i in sorted(range(len(sentences)), key=lambda i: (-scores[i], i)):
-            key = " ".join(sentences[i][1].lower().split())
-            if scores[i] <= 0 or len(picked) >= max_sentences:
-                break
-            if key not in seen:
-                seen.add(key)
-                picked.append(sentences[i])
+    support = assess_support(question, sources, threshold, in_corpus)
+    candidates = [(s.n, piece) for s in sources for piece in quotable_pieces(s.text)]
+    picked = _best_pieces(question, candidates, max_sentences) if support.answerable else []
     if not picked:
-        return Answer(NO_ANSWER, [], sources, 0, True, "extract", 0)
+        note = f"the sources do not hold the answer (support {support.score:.2f} < {threshold:.2f}" + (
+            f"; not mentioned: {', '.join(support.missing)})" if support.missing else ")")
+        return Answer(NO_ANSWER, [], [], 0, True, "extract", 0, [note])
     # A quote is the document's text, brackets and all (a paper's own "[12]", code's options[1]): ours
     # stand outside the quotes, and Answer.citations lists them, so nothing downstream parses the quote.
-    text = "\n".join(f'"{" ".join(sentence.split())}" [{n}]' for n, sentence in picked)
+    text = "\n".join(_quote(piece, n) for n, piece in picked)
     return Answer(text, list(dict.fromkeys(n for n, _ in picked)), sources, 0, False, "extract", 0)
+
+
+def _quote(piece: Piece, n: int) -> str:
+    period = f" ({piece.period})" if piece.row and piece.period else ""
+    return f'"{" ".join(piece.text.split())}"{period} [{n}]'
+
+
+def _best_pieces(question: str, candidates: list[tuple[int, Piece]], limit: int) -> list[tuple[int, Piece]]:
+    """The top ``limit`` candidates by answer rank, duplicates (overlapping chunks) once, best first."""
+    terms = question_terms(question)
+    if not candidates or not terms:
+        return []
+    ranks = answer_ranks(question, terms, [piece for _, piece in candidates], [n for n, _ in candidates])
+    picked: list[tuple[int, Piece]] = []
+    seen: set[str] = set()
+    order = sorted(range(len(candidates)), key=lambda i: (-ranks[i], i))
+    best = ranks[order[0]]
+    for i in order:
+        if ranks[i] <= 0 or len(picked) >= limit or ranks[i] < FOLLOW_SHARE * best:
+            break
+        key = " ".join(candidates[i][1].text.lower().split())
+        if key not in seen:
+            seen.add(key)
+            picked.append(candidates[i])
+    return picked
+
+
+def answer_ranks(question: str, terms: list[str], pieces: list[Piece], groups: Sequence[int] | None = None) -> np.ndarray:
+    """How well each piece answers: term coverage, the asked-for kind of value, BM25 as tie-break; 0 = no match.
+
+    Coverage also counts, slightly discounted, the terms of the two pieces before it in the same source
+    (``groups``: each piece's source number), so "The usual default is b = 0.75." is found by a
+    question whose subject the previous sentence names.
+    """
+    tokens = tokenize([f"{p.text} {p.period}" for p in pieces])
+    weights = term_weights(terms, tokens)
+    bm25 = sentence_scores(set(terms), [p.text for p in pieces])
+    top = float(bm25.max()) if len(bm25) else 0.0
+    wants_number, wants_year = bool(_WANTS_NUMBER.search(question)), bool(_WANTS_YEAR.search(question))
+    given = set(_NUMBER.findall(question))
+    ranks = np.zeros(len(pieces))
+    groups = list(groups) if groups is not None else [0] * len(pieces)
+    for i, (piece, toks) in enumerate(zip(pieces, tokens)):
+        present = set(toks)
+        before = {t for j in (i - 2, i - 1) if j >= 0 and groups[j] == groups[i] for t in tokens[j]}
+        cov = max(coverage(terms, present, weights), WINDOW_SHARE * coverage(terms, present | before, weights))
+        if not present & set(terms):
+            continue
+        years = set(_YEAR.findall(piece.text)) - given
+        values = set(_NUMBER.findall(piece.text)) - given - years   # a year is a period, not the figure asked for
+        bonus = 0.15 if (wants_number and values) or (wants_year and years) else 0.0
+        echo = len(present - set(terms)) < 2 and not values   # only the question's own words: says nothing new
+        lead_in = piece.text.rstrip().endswith(":")   # "… were as follows (in millions):" introduces the answer
+        damp = (0.5 if echo else 1.0) * (0.7 if lead_in else 1.0)
+        ranks[i] = (0.7 * cov + 0.15 * (bm25[i] / top if top > 0 else 0.0) + bonus) * damp
+    return ranks
 
 
 def sentence_scores(terms: set[str], sentences: list[str]) -> np.ndarray:
@@ -57,8 +123,3 @@ def sentence_scores(terms: set[str], sentences: list[str]) -> np.ndarray:
     index.build(sentences)
     # Sorted: the float32 sum over terms must not depend on set order (string hashing varies by run).
     return index.term_scores(sorted(terms))
-
-
-@lru_cache(maxsize=1)
-def _question_stems() -> frozenset[str]:
-    return frozenset(t for toks in tokenize(_QUESTION_WORDS.split()) for t in toks)

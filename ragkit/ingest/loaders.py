@@ -38,7 +38,7 @@ def load_file(root: Path, source: SourceFile, limits: LoaderLimits = LoaderLimit
     try:
         kind = _precheck(root, source, limits)
         if kind == "pdf":
-            return pdf_docs(source, *extract_pdf(str(source.path), limits))
+            return pdf_docs(source, *extract_pdf(str(source.path), limits), clean=limits.pdf_clean_pages)
         if kind == "jsonl":
             return _load_jsonl(source)
         with open(source.path, "rb") as f:

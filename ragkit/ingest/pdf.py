@@ -40,6 +40,7 @@ from pypdf.errors import DependencyError, PyPdfError
 
 from ragkit.config import LoaderLimits
 from ragkit.errors import LoadError
+from ragkit.ingest.page_cleaning import clean_pages
 from ragkit.ingest.scan import SourceFile
 from ragkit.text import one_line
 
@@ -144,12 +145,24 @@ def _missing_package(message: str) -> str:
     return one_line(f"PDF needs a package that is not installed: {message}")
 
 
-def pdf_docs(source: SourceFile, pages: list[tuple[int, str]], warnings: int) -> list[Document]:
-    """One Document per page with text, as extract_pdf returned them."""
+def pdf_docs(source: SourceFile, pages: list[tuple[int, str]], warnings: int, clean: bool = True) -> list[Document]:
+    """One Document per page with text, as extract_pdf returned them; with ``clean``, without page furniture.
+
+    Cleaning (:mod:`ragkit.ingest.page_cleaning`) drops running headers and footers, page numbers,
+    stray ids and line numbers; the running lines and the page label stay as ``running_header`` and
+    ``page_label`` metadata.
+    """
     # pdf_warnings: how many repairs pypdf made while reading the file (absent when none).
     extra = {"pdf_warnings": warnings} if warnings else {}
-    return [Document(page_content=text, metadata={"source": source.rel, "doc_id": source.rel, "type": "pdf",
-                                                  "page": page_no} | extra) for page_no, text in pages]
+    base = {"source": source.rel, "doc_id": source.rel, "type": "pdf"}
+    if not clean:
+        return [Document(page_content=text, metadata=base | {"page": page_no} | extra) for page_no, text in pages]
+    docs = []
+    for page_no, page in clean_pages(pages):
+        furniture = {"running_header": " · ".join(page.furniture)} if page.furniture else {}
+        label = {"page_label": page.page_label} if page.page_label else {}
+        docs.append(Document(page_content=page.text, metadata=base | {"page": page_no} | furniture | label | extra))
+    return docs
 
 
 # ---------------------------------------------------------------- worker processes
@@ -299,7 +312,7 @@ class PdfPool:
                     yield src, LoadError(one_line(f"{type(e).__name__}: {e}"))
                     continue
                 yielded += 1
-                yield src, LoadError(payload) if status == "error" else pdf_docs(src, payload, warnings)
+                yield src, LoadError(payload) if status == "error" else pdf_docs(src, payload, warnings, clean=self.limits.pdf_clean_pages)
             # A broken pool fails every task in flight: collect them all, then start a fresh pool.
             done = wait(self.in_flight)[0] if broken else set()
         if broken:

@@ -141,7 +141,9 @@ def index_settings(cfg: Config, embedder: RagkitEmbeddings) -> IndexSettings:
     """The settings a new generation is written with (embedder, splitter, sparse backend and settings)."""
     sparse = sparse_store_class(SPARSE_BACKEND)(**asdict(cfg.sparse))
     dense_options = asdict(cfg.pinecone) if cfg.dense.backend == "pinecone" else {}
-    return IndexSettings(embedder=embedder, splitter=asdict(cfg.splitter), sparse=sparse.settings(),
+    # Page cleaning changes every PDF chunk's text, so it is recorded with the splitter: turning it on or off rebuilds.
+    splitter = asdict(cfg.splitter) | {"pdf_clean_pages": cfg.loader.pdf_clean_pages}
+    return IndexSettings(embedder=embedder, splitter=splitter, sparse=sparse.settings(),
                          dense_backend=cfg.dense.backend, sparse_backend=SPARSE_BACKEND, dense_options=dense_options)
 
 

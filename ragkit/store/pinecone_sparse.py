@@ -17,7 +17,7 @@ namespace) and appends new terms, so the records already in Pinecone keep meanin
 avgdl drift: an incremental ingest upserts only new chunks; carried chunks keep the weights
 they were written with, under that ingest's avgdl. With rho = avgdl now / avgdl written, a
 carried record's term weights, hence its score, are off by a factor between 1 and 1/rho (too
-high when documents got longer on average); two chunks keep their order whenever their exact
+low when documents got longer on average, too high when shorter); two chunks keep their order whenever their exact
 BM25 scores differ by more than that factor. ``ragkit info`` shows the range of written avgdl;
 ``ragkit ingest --rebuild`` re-weights every record (exact again).
 

@@ -1,10 +1,14 @@
 """Pinecone path vs local FAISS, against the local stand-in (tests/pinecone_server.py), side by side.
 
-(a) ingest SciFact's corpus (first N documents with --limit) into FAISS and into the stand-in:
-    write-step time (the ingest's ``write_s``: docstore + BM25 + dense; Pinecone adds upserts and
-    the visibility wait), and the requests sent, by route, with their bytes;
-(b) dense query latency over the test queries, local FAISS and Pinecone interleaved, with the
-    stand-in's own handling time reported apart (client-side overhead = total - server time).
+(a) ingest SciFact's corpus (first N documents with --limit) locally (FAISS + bm25s), with dense on
+    the stand-in, and with dense and sparse on the stand-in: write-step time (the ingest's
+    ``write_s``: docstore + BM25 + dense; Pinecone adds upserts and the visibility wait), the
+    requests sent, by route, with their bytes, and the stand-in's own handling time;
+(b) query latency over the test queries, local and Pinecone interleaved per query — dense (FAISS vs
+    Pinecone), sparse (bm25s vs the sparse index: one top-10,000 query) and hybrid (local vs both
+    on Pinecone) — with the stand-in's own handling time reported apart (client-side overhead =
+    total - server time). The stand-in scores by brute force in pure Python: its time is not
+    Pinecone's.
 
 The hash embedder is used on both sides: embedding costs the same whichever store follows it, and
 this measures the store path. Run: ``PYTHONPATH=. nice python benchmarks/pinecone_local.py``.
@@ -41,35 +45,44 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def ingest_both(folder: Path, root: Path, server: PineconeStandIn) -> tuple[dict, dict]:
-    """(local report numbers, pinecone report numbers + requests)."""
-    local_cfg = config_from_dict(BASE)
-    pc_cfg = config_from_dict({**BASE, "dense": {"backend": "pinecone"},
-                               "pinecone": {"host": server.indexes["dense"].host, "namespace": "scifact"}})
-    local = ingest(folder, root / "local", local_cfg)
-    server.log.clear()
-    remote = ingest(folder, root / "pinecone", pc_cfg)
-    routes = Counter(f"{e['method']} {e['route']}" for e in server.log)
-    sent = sum(e["bytes"] for e in server.log)
-    return ({"chunks": local.chunks_total, "write_s": local.timings["write_s"], "total_s": local.timings["total_s"]},
-            {"chunks": remote.chunks_total, "write_s": remote.timings["write_s"], "total_s": remote.timings["total_s"],
-             "requests": dict(routes), "request_mb": round(sent / 1e6, 2),
-             "server_s": round(sum(e.get("server_s", 0.0) for e in server.log), 3)})
+def configs(server: PineconeStandIn) -> dict:
+    """The three set-ups: local, dense on the stand-in, dense and sparse on the stand-in."""
+    where = {"host": server.indexes["dense"].host, "sparse_host": server.indexes["sparse"].host}
+    return {"local": config_from_dict(BASE),
+            "pinecone_dense": config_from_dict({**BASE, "dense": {"backend": "pinecone"},
+                                                "pinecone": {**where, "namespace": "scifact-dense"}}),
+            "pinecone_both": config_from_dict({**BASE, "dense": {"backend": "pinecone"}, "sparse": {"backend": "pinecone"},
+                                               "pinecone": {**where, "namespace": "scifact-both"}})}
 
 
-def query_latency(root: Path, server: PineconeStandIn, queries: list[str]) -> dict:
-    """Dense search latency, interleaved per query: local FAISS and Pinecone (with the stand-in's time apart)."""
-    local = Searcher(root / "local", config_from_dict(BASE))
-    remote = Searcher(root / "pinecone", config_from_dict({**BASE, "dense": {"backend": "pinecone"}}))
-    local.search(queries[0], mode="dense"), remote.search(queries[0], mode="dense")   # warm both
-    timings: dict[str, list[float]] = {"faiss": [], "pinecone": [], "standin_server": []}  # seconds
+def ingest_all(folder: Path, root: Path, server: PineconeStandIn) -> dict:
+    """Report numbers of each set-up's ingest, with the requests it sent."""
+    out = {}
+    for name, cfg in configs(server).items():
+        server.log.clear()
+        report = ingest(folder, root / name, cfg)
+        out[name] = {"chunks": report.chunks_total, "write_s": report.timings["write_s"],
+                     "total_s": report.timings["total_s"]}
+        if server.log:
+            out[name].update({"requests": dict(Counter(f"{e['method']} {e['route']}" for e in server.log)),
+                              "request_mb": round(sum(e["bytes"] for e in server.log) / 1e6, 2),
+                              "server_s": round(sum(e.get("server_s", 0.0) for e in server.log), 3)})
+    return out
+
+
+def query_latency(root: Path, server: PineconeStandIn, queries: list[str], mode: str, remote_name: str) -> dict:
+    """Search latency in ``mode``, interleaved per query: local and Pinecone (with the stand-in's time apart)."""
+    cfgs = configs(server)
+    local, remote = Searcher(root / "local", cfgs["local"]), Searcher(root / remote_name, cfgs[remote_name])
+    local.search(queries[0], mode=mode), remote.search(queries[0], mode=mode)   # warm both
+    timings: dict[str, list[float]] = {"local": [], "pinecone": [], "standin_server": []}  # seconds
     for query in queries:
         started = time.perf_counter()
-        local.search(query, mode="dense", k=10)
-        timings["faiss"].append(time.perf_counter() - started)
+        local.search(query, mode=mode, k=10)
+        timings["local"].append(time.perf_counter() - started)
         server.log.clear()
         started = time.perf_counter()
-        remote.search(query, mode="dense", k=10)
+        remote.search(query, mode=mode, k=10)
         timings["pinecone"].append(time.perf_counter() - started)
         timings["standin_server"].append(sum(e.get("server_s", 0.0) for e in server.log))
     local.close(), remote.close()
@@ -85,16 +98,21 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, PineconeStandIn(api_key=KEY) as server:
         root = Path(tmp)
         server.create_index("dense", 256)
+        server.create_index("sparse", None, metric="dotproduct", vector_type="sparse")
         folder = common.make_corpus_folder(data, root / "corpus", args.limit)
-        local, remote = ingest_both(folder, root, server)
+        ingested = ingest_all(folder, root, server)
         queries = common.load_test_queries(data)[1][: args.queries]
-        latency = query_latency(root, server, queries)
-    result = {"machine": common.machine_info(), "ingest": {"faiss": local, "pinecone_standin": remote},
-              "dense_query_latency": latency, "queries": len(queries), "limit": args.limit}
+        latency = {"dense": query_latency(root, server, queries, "dense", "pinecone_dense"),
+                   "sparse": query_latency(root, server, queries, "sparse", "pinecone_both"),
+                   "hybrid": query_latency(root, server, queries, "hybrid", "pinecone_both")}
+    result = {"machine": common.machine_info(), "ingest": ingested, "query_latency": latency,
+              "queries": len(queries), "limit": args.limit}
     path = common.write_json(args.out, "pinecone_local.json", result)
-    print(f"ingest faiss: {local}\ningest pinecone (stand-in): {remote}")
-    for name, value in latency.items():
-        print(f"{name}: {value}")
+    for name, value in ingested.items():
+        print(f"ingest {name}: {value}")
+    for mode, values in latency.items():
+        for name, value in values.items():
+            print(f"{mode} {name}: {value}")
     print(f"wrote {path}")
 
 

@@ -212,7 +212,7 @@ def baselines_eval(args, cfg, corpus, qids, texts, qrels) -> dict:
 
     # Diagnostics: ragkit's BM25 (same tokenizer and parameters) on whole documents, and RRF
     # (ragkit's fusion, k=60, 100 candidates a side) of that with the whole-document FAISS run.
-    sparse = BM25Index(**asdict(cfg.sparse))
+    sparse = BM25Index(**{k: v for k, v in asdict(cfg.sparse).items() if k != "backend"})
     sparse.build([doc.page_content for doc in docs])
     ids = [doc.metadata["doc_id"] for doc in docs]
     whole_bm25 = {qid: [ids[r] for r in sparse.search(q, 100)[0].tolist()] for qid, q in zip(qids, texts)}

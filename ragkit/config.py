@@ -146,8 +146,13 @@ class SplitterConfig:
 
 @_section("sparse")
 class SparseConfig:
-    """BM25 settings (bm25s; ``method`` lucene | robertson | atire | bm25l | bm25+)."""
+    """BM25 settings (bm25s; ``method`` lucene | robertson | atire | bm25l | bm25+).
 
+    ``backend``: ``bm25s`` (in the index folder) or ``pinecone`` (BM25 term weights in a sparse
+    Pinecone index, ``pinecone.sparse_host``; lucene only).
+    """
+
+    backend: Literal["bm25s", "pinecone"] = "bm25s"
     method: Literal["lucene", "robertson", "atire", "bm25l", "bm25+"] = "lucene"
     k1: Float = Field(1.5, ge=0)
     b: Float = Field(0.75, ge=0, le=1)
@@ -164,7 +169,7 @@ class DenseConfig:
 
 @_section("pinecone")
 class PineconeConfig:
-    """A Pinecone index for ``dense.backend: pinecone``. The key comes from ``PINECONE_API_KEY`` only.
+    """Pinecone indexes for ``dense.backend: pinecone`` and ``sparse.backend: pinecone``. The key comes from ``PINECONE_API_KEY`` only.
 
     ``host`` (or ``$PINECONE_HOST``) is the index's data-plane address; without one, ``index_name``
     is looked up through the control plane. ``adopt`` lets ragkit take over a namespace that already
@@ -184,6 +189,8 @@ class PineconeConfig:
     retries: Int = Field(8, ge=0)
     backoff_s: Float = Field(0.5, ge=0)
     visible_timeout_s: Float = Field(60.0, gt=0)
+    sparse_host: str | None = None          # sparse.backend: pinecone: the sparse index (null: $PINECONE_SPARSE_HOST)
+    sparse_index_name: str | None = None    # or its name, looked up through the control plane
 
 
 @_section("search")

@@ -28,7 +28,7 @@ from ragkit.ingest.report import IngestReport, Progress, SilentProgress
 from ragkit.ingest.scan import ScanResult, scan_folder
 from ragkit.ingest.splitters import make_splitter, split_with_parents
 from ragkit.ingest.streaming import StreamingEmbedder
-from ragkit.store.backends import SPARSE_BACKEND, finish_ingest, prepare_ingest, sparse_store_class
+from ragkit.store.backends import finish_ingest, prepare_ingest, sparse_store_class
 from ragkit.store.generations import WriterLock, collect_garbage
 from ragkit.store.index import live_manifest
 from ragkit.store.info import record_last_ingest
@@ -139,12 +139,15 @@ def scan_sources(folder: Path, index_dir: Path) -> ScanResult:
 
 def index_settings(cfg: Config, embedder: RagkitEmbeddings) -> IndexSettings:
     """The settings a new generation is written with (embedder, splitter, sparse backend and settings)."""
-    sparse = sparse_store_class(SPARSE_BACKEND)(**asdict(cfg.sparse))
+    bm25 = {key: value for key, value in asdict(cfg.sparse).items() if key != "backend"}
+    sparse_options = asdict(cfg.pinecone) if cfg.sparse.backend == "pinecone" else {}
+    sparse = sparse_store_class(cfg.sparse.backend)(**bm25, **({"pinecone": sparse_options} if sparse_options else {}))
     dense_options = asdict(cfg.pinecone) if cfg.dense.backend == "pinecone" else {}
     # Page cleaning changes every PDF chunk's text, so it is recorded with the splitter: turning it on or off rebuilds.
     splitter = asdict(cfg.splitter) | {"pdf_clean_pages": cfg.loader.pdf_clean_pages}
     return IndexSettings(embedder=embedder, splitter=splitter, sparse=sparse.settings(),
-                         dense_backend=cfg.dense.backend, sparse_backend=SPARSE_BACKEND, dense_options=dense_options)
+                         dense_backend=cfg.dense.backend, sparse_backend=cfg.sparse.backend, dense_options=dense_options,
+                         sparse_options=sparse_options)
 
 
 def choose_baseline(live: Path | None, previous: dict | None, settings: IndexSettings, rebuild: bool) -> Baseline:

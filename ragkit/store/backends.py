@@ -19,11 +19,8 @@ from ragkit.errors import StoreError
 from ragkit.store.dense import FaissIndex
 from ragkit.store.manifest import IndexSettings
 from ragkit.store.pinecone_dense import PineconeDense
+from ragkit.store.pinecone_sparse import PineconeSparse
 from ragkit.store.sparse import BM25Index
-
-# The backends a new generation is written with (a config setting will choose once there are more).
-DENSE_BACKEND = "faiss"
-SPARSE_BACKEND = "bm25s"
 
 
 class DenseStore(Protocol):
@@ -110,6 +107,7 @@ def register_sparse_store(name: str, cls: type[SparseStore]) -> None:
 register_dense_store("faiss", FaissIndex)
 register_dense_store("pinecone", PineconeDense)
 register_sparse_store("bm25s", BM25Index)
+register_sparse_store("pinecone", PineconeSparse)
 
 
 def dense_store_class(name: str) -> type[DenseStore]:
@@ -141,18 +139,27 @@ def load_sparse(generation: Path, manifest: dict) -> SparseStore:
 
 
 def prepare_ingest(index_dir: Path, settings: IndexSettings) -> IndexSettings:
-    """Let a remote dense backend check itself and finish a killed ingest before anything is written.
+    """Let remote dense and sparse backends check themselves and finish a killed ingest before anything is written.
 
-    Returns the settings with the backend's options completed (a Pinecone host resolved from a name).
+    Returns the settings with the backends' options completed (a Pinecone host resolved from a name).
     """
     hook = getattr(dense_store_class(settings.dense_backend), "prepare_ingest", None)
-    if hook is None:
-        return settings
-    return replace(settings, dense_options=hook(index_dir, settings.dense_options, settings.embedder.dimension))
+    if hook is not None:
+        settings = replace(settings, dense_options=hook(index_dir, settings.dense_options, settings.embedder.dimension))
+    sparse_class = sparse_store_class(settings.sparse_backend)
+    hook = getattr(sparse_class, "prepare_ingest", None)
+    if hook is not None:
+        options = hook(index_dir, settings.sparse_options)
+        recorded = sparse_class(**{**settings.sparse, "pinecone": options}).settings()
+        settings = replace(settings, sparse_options=options, sparse=recorded)
+    return settings
 
 
 def finish_ingest(index_dir: Path, settings: IndexSettings) -> None:
-    """Let a remote dense backend drop what the generation just made live no longer holds."""
+    """Let remote dense and sparse backends drop what the generation just made live no longer holds."""
     hook = getattr(dense_store_class(settings.dense_backend), "finish_ingest", None)
     if hook is not None:
         hook(index_dir, settings.dense_options)
+    hook = getattr(sparse_store_class(settings.sparse_backend), "finish_ingest", None)
+    if hook is not None:
+        hook(index_dir, settings.sparse_options)

@@ -68,7 +68,7 @@ def index_info(index_dir: Path) -> dict:
         "chunks": manifest["chunks"],
         "embedder": manifest["embedder"],
         "splitter": manifest["splitter"],
-        "sparse": manifest["sparse"],
+        "sparse": {**manifest["sparse"], **(loaded.sparse.remote_where() if hasattr(loaded.sparse, "remote_where") else {})},
         # Documents in the whole-document BM25 index (None: a generation written before it existed).
         "documents": loaded.documents.documents if loaded.documents is not None else None,
         "dense": dense_where,

@@ -48,6 +48,7 @@ class IndexSettings:
     dense_backend: str
     sparse_backend: str
     dense_options: dict = field(default_factory=dict)   # the backend's own settings (pinecone: host, namespace, ...)
+    sparse_options: dict = field(default_factory=dict)  # likewise for a remote sparse backend (the pinecone: section)
 
     def recorded(self) -> dict:
         """The manifest sections whose change since the last ingest means a full rebuild."""

@@ -7,7 +7,9 @@ The ``pinecone`` SDK (imported on first use: it is slow to import) retries 5xx i
 ``PINECONE_API_KEY`` only and never appears in a message (messages are ragkit's own, not the SDK's).
 
 Writes respect the service limits: an upsert carries at most ``batch_records`` records and at
-most ``batch_mb`` MB of JSON; fetch and delete at most ``ID_BATCH`` ids.
+most ``batch_mb`` MB of JSON; fetch and delete at most ``ID_BATCH`` ids. Upserts skip the SDK's
+per-value type check (``_check_type=False``): ragkit builds the records itself (Python floats,
+flat metadata) and the check cost most of an ingest's client time (benchmarks/pinecone_local.py).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ KEY_VARIABLE = "PINECONE_API_KEY"
 HOST_VARIABLE = "PINECONE_HOST"
 ID_BATCH = 200          # ids per fetch (they ride in the URL) and per delete (the service allows 1,000)
 MAX_METADATA_BYTES = 40 * 1024
+VISIBLE_SAMPLE = 200    # ids fetched to decide that an ingest's records are visible (one fetch request)
 BACKOFF_CAP_S = 30.0
 
 
@@ -112,7 +115,7 @@ class PineconeConnection:
             except Exception as exc:  # connection errors after the SDK's own retries (urllib3's, or its ProtocolError)
                 if type(exc).__module__.split(".")[0] not in ("urllib3", "http", "socket", "ssl", "pinecone"):
                     raise
-                raise self._error(what, None, f"cannot reach it ({type(exc).__name__})") from None
+                raise self._error(what, None, _unreachable(exc)) from None
         raise AssertionError("unreachable")
 
     def _error(self, what: str, status: int | None, detail: str) -> RemoteIndexError:
@@ -145,7 +148,7 @@ class PineconeConnection:
         batches = 0
         for batch in batches_within_limits(records, self.target.batch_records, int(self.target.batch_mb * 1e6)):
             self.call("upserting records", lambda b=batch: self.index.upsert(
-                vectors=b, namespace=self.target.namespace, show_progress=False))
+                vectors=b, namespace=self.target.namespace, show_progress=False, _check_type=False))
             batches += 1
         return batches
 
@@ -177,7 +180,12 @@ class PineconeConnection:
             token = page.pagination.next
 
     def wait_visible(self, ids: list[str]) -> None:
-        """Return once every id can be fetched; RemoteIndexError after ``visible_timeout_s``."""
+        """Return once a sample of ``ids`` can be fetched; RemoteIndexError after ``visible_timeout_s``.
+
+        The sample (:func:`visibility_sample`) is the last ids written (the likeliest to lag) and
+        ids spread over the rest: one fetch request instead of one per 200 records.
+        """
+        ids = visibility_sample(ids)
         missing = list(ids)
         deadline = time.monotonic() + self.target.visible_timeout_s
         pause = 0.05
@@ -193,6 +201,24 @@ class PineconeConnection:
                                        "the ingest, or raise pinecone.visible_timeout_s")
             time.sleep(pause)
             pause = min(pause * 2, 2.0)
+
+
+def visibility_sample(ids: list[str], size: int = VISIBLE_SAMPLE) -> list[str]:
+    """At most ``size`` of ``ids``: the last quarter of the sample from the end, the rest evenly spread."""
+    if len(ids) <= size:
+        return list(ids)
+    tail = size // 4
+    head = ids[:-tail]
+    step = len(head) / (size - tail)
+    return [head[int(n * step)] for n in range(size - tail)] + ids[-tail:]
+
+
+def _unreachable(exc: Exception) -> str:
+    """What a connection-level failure says, without the request (urllib3's message names the URL, never the key)."""
+    reason = getattr(exc, "reason", None)
+    if reason is not None and "too many" in str(reason):   # urllib3 gave up on 5xx answers after the SDK's retries
+        return f"the service kept failing after the SDK's retries ({str(reason)[:80]})"
+    return f"cannot reach it ({type(exc).__name__})"
 
 
 def _api_message(exc) -> str:

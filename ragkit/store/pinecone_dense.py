@@ -16,20 +16,16 @@ only ever score 0 in a dense search) and is listed in ``zero_rows``.
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 
 import numpy as np
 
 from ragkit.errors import RemoteIndexError
-from ragkit.store import docstore as docstore_module
 from ragkit.store import pinecone_sync
-from ragkit.store.generations import read_current
-from ragkit.store.manifest import read_manifest
 from ragkit.store.pinecone_client import PineconeConnection, PineconeTarget, record_metadata
+from ragkit.store.pinecone_rows import MAX_IN_VALUES, chunks_by_row, ids_and_sources, live_manifest, rows_filter
 
 FILE_NAME = "pinecone.json"
-MAX_IN_VALUES = 10_000    # Pinecone's limit on the values of one $in
 
 
 class PineconeDense:
@@ -75,7 +71,7 @@ class PineconeDense:
         """Upsert the new rows' records (journaled first), wait until visible, write ``pinecone.json``."""
         directory = Path(directory)
         index_dir = directory.parent
-        ids, metadata, texts = _chunks_by_row(directory)
+        ids, metadata, texts = chunks_by_row(directory)
         if len(ids) != self.size:
             raise RemoteIndexError(f"{len(ids)} chunks in the docstore but {self.size} vectors")
         owner = (pinecone_sync.read_owner(index_dir) or {}).get("owner", "")
@@ -85,7 +81,7 @@ class PineconeDense:
         records = [{"id": ids[row], "values": vectors[row - self._already_remote].astype(float).tolist(),
                     "metadata": record_metadata(metadata[row], texts[row], owner)}
                    for row in new_rows if row not in zero]
-        live = _live_manifest(index_dir)
+        live = live_manifest(index_dir)
         kept = set(ids)
         dropping = sorted(pinecone_sync.live_chunk_ids(live, self.connection.host, self.connection.target.namespace) - kept)
         pinecone_sync.write_journal(index_dir, upserting=[r["id"] for r in records], dropping=dropping)
@@ -104,7 +100,7 @@ class PineconeDense:
         store = cls(description["dimension"], description["options"])
         store.size = store._already_remote = int(description["size"])
         store._zero_rows = set(description.get("zero_rows", []))
-        store._ids, store._sources = _ids_and_sources(Path(directory))
+        store._ids, store._sources = ids_and_sources(Path(directory))
         return store
 
     # ----------------------------------------------------------------- reading
@@ -148,6 +144,9 @@ class PineconeDense:
         while True:
             found = self.connection.call("searching", lambda d=depth: store.similarity_search_by_vector_with_score(
                 query.astype(float).tolist(), k=d, filter=flt))
+            if not found and flt is None and self.size > len(self._zero_rows):
+                raise RemoteIndexError(f"the Pinecone namespace ({self.connection.target.where()}) holds none of this "
+                                       "index's records: it is empty or gone; re-ingest with --rebuild")
             ranked = [(rows_of[doc.id], float(score)) for doc, score in found if doc.id in rows_of]
             if allowed is not None:
                 ranked = [(row, score) for row, score in ranked if row in allowed]
@@ -156,24 +155,8 @@ class PineconeDense:
             depth = min(MAX_IN_VALUES, depth * 2)
 
     def pinecone_filter(self, allowed_rows: np.ndarray | None) -> tuple[dict | None, bool]:
-        """(Pinecone filter, whether rows must still be checked locally) for the rows a filter allows.
-
-        Whole files become ``{"source": {"$in": [...]}}``; the chunks of partly allowed files
-        ``{"chunk_id": {"$in": [...]}}``. Beyond Pinecone's 10,000 values per ``$in`` the search
-        runs unfiltered and deeper, and rows are checked here.
-        """
-        if allowed_rows is None:
-            return None, False
-        allowed = set(int(r) for r in allowed_rows)
-        by_source: dict[str, list[int]] = {}
-        for row, source in enumerate(self._sources):
-            by_source.setdefault(source, []).append(row)
-        whole = sorted(s for s, rows in by_source.items() if all(r in allowed for r in rows))
-        partial = [self._ids[r] for s, rows in by_source.items() if s not in whole for r in rows if r in allowed]
-        if len(whole) > MAX_IN_VALUES or len(partial) > MAX_IN_VALUES:
-            return None, True
-        parts = ([{"source": {"$in": whole}}] if whole else []) + ([{"chunk_id": {"$in": partial}}] if partial else [])
-        return (parts[0] if len(parts) == 1 else {"$or": parts}), False
+        """(Pinecone filter, whether rows must still be checked locally): see :func:`~ragkit.store.pinecone_rows.rows_filter`."""
+        return rows_filter(self._ids, self._sources, allowed_rows)
 
     def row_of_id(self) -> dict[str, int]:
         """chunk id -> row, for the chunks this generation knows."""
@@ -202,14 +185,14 @@ class PineconeDense:
         connection = PineconeConnection(PineconeTarget.from_options(options))
         pinecone_sync.check_index_shape(connection, dimension)
         pinecone_sync.claim_namespace(index_dir, connection)
-        pinecone_sync.settle(index_dir, connection, _live_manifest(index_dir))
+        pinecone_sync.settle(index_dir, connection, live_manifest(index_dir))
         return {**options, "host": connection.host}
 
     @staticmethod
     def finish_ingest(index_dir: Path, options: dict) -> None:
         """After the new generation is live: delete the records it dropped, remove the journal."""
         connection = PineconeConnection(PineconeTarget.from_options(options))
-        pinecone_sync.settle(index_dir, connection, _live_manifest(index_dir))
+        pinecone_sync.settle(index_dir, connection, live_manifest(index_dir))
 
 
 class _NoEmbeddings:
@@ -222,32 +205,3 @@ class _NoEmbeddings:
     def embed_query(self, text: str) -> list[float]:
         """Never called: ragkit searches by vector."""
         raise RemoteIndexError("internal: the Pinecone store embeds nothing itself")
-
-
-def _live_manifest(index_dir: Path) -> dict | None:
-    """The live generation's manifest, or None (none yet, or unreadable: then nothing counts as live)."""
-    try:
-        pointer = read_current(index_dir)
-        return read_manifest(pointer.generation) if pointer else None
-    except Exception:  # a damaged live generation keeps nothing in Pinecone worth protecting
-        return None
-
-
-def _chunks_by_row(directory: Path) -> tuple[list[str], list[dict], list[str]]:
-    """Chunk ids, metadata and texts of a generation's docstore, in row order."""
-    connection = sqlite3.connect(f"file:{directory / docstore_module.FILE_NAME}?mode=ro", uri=True)
-    try:
-        records = connection.execute("SELECT chunk_id, metadata, text FROM chunks ORDER BY row").fetchall()
-    finally:
-        connection.close()
-    return [r[0] for r in records], [json.loads(r[1]) for r in records], [r[2] for r in records]
-
-
-def _ids_and_sources(directory: Path) -> tuple[list[str], list[str]]:
-    """Chunk ids and source files of a generation's docstore, in row order."""
-    connection = sqlite3.connect(f"file:{directory / docstore_module.FILE_NAME}?mode=ro", uri=True)
-    try:
-        records = connection.execute("SELECT chunk_id, source FROM chunks ORDER BY row").fetchall()
-    finally:
-        connection.close()
-    return [r[0] for r in records], [r[1] for r in records]

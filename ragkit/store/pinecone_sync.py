@@ -32,37 +32,39 @@ from ragkit.store.pinecone_client import PineconeConnection
 
 OWNER_FILE = "pinecone-owner.json"
 JOURNAL_FILE = "pinecone-journal.json"
+# The sparse index (sparse.backend: pinecone) is another Pinecone index: its own owner and journal.
+FILES = {"dense": (OWNER_FILE, JOURNAL_FILE), "sparse": ("pinecone-sparse-owner.json", "pinecone-sparse-journal.json")}
 
 
-def live_chunk_ids(manifest: dict | None, host: str, namespace: str) -> set[str]:
-    """The chunk ids a live manifest keeps in this Pinecone namespace (none unless it is a Pinecone generation there)."""
-    if not manifest or manifest.get("dense", {}).get("backend") != "pinecone":
+def live_chunk_ids(manifest: dict | None, host: str, namespace: str, kind: str = "dense") -> set[str]:
+    """The chunk ids a live manifest keeps in this Pinecone namespace (none unless its ``kind`` index is there)."""
+    if not manifest or manifest.get(kind, {}).get("backend") != "pinecone":
         return set()
-    where = manifest["dense"].get("pinecone", {})
+    where = manifest[kind].get("pinecone") or {}
     if where.get("host") != host or where.get("namespace") != namespace:
         return set()
     return {chunk_id for record in manifest["files"].values() for chunk_id in record.get("chunk_ids", [])}
 
 
-def read_owner(index_dir: Path) -> dict | None:
-    """The owner record of this index folder, or None before its first Pinecone ingest."""
+def read_owner(index_dir: Path, kind: str = "dense") -> dict | None:
+    """The owner record of this index folder's ``kind`` index, or None before its first Pinecone ingest."""
+    path = Path(index_dir) / FILES[kind][0]
     try:
-        return json.loads((Path(index_dir) / OWNER_FILE).read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return None
     except (OSError, ValueError):
-        raise RemoteIndexError(f"{Path(index_dir) / OWNER_FILE} is unreadable; remove it and re-ingest with "
-                               "pinecone.adopt: true") from None
+        raise RemoteIndexError(f"{path} is unreadable; remove it and re-ingest with pinecone.adopt: true") from None
 
 
-def claim_namespace(index_dir: Path, connection: PineconeConnection) -> dict:
+def claim_namespace(index_dir: Path, connection: PineconeConnection, kind: str = "dense") -> dict:
     """This folder's owner record for the target namespace; refuse a namespace holding records of another index.
 
     The first ingest into a namespace writes the owner record (``reconcile`` set when adopting, so
     the records found there are checked against the first generation and the foreign ones deleted).
     """
     target, host = connection.target, connection.host
-    owner = read_owner(index_dir)
+    owner = read_owner(index_dir, kind)
     if owner and owner.get("host") == host and owner.get("namespace") == target.namespace:
         return owner
     found = connection.namespace_count()
@@ -72,24 +74,25 @@ def claim_namespace(index_dir: Path, connection: PineconeConnection) -> dict:
             "did not write (another index's?); use another pinecone.namespace, or set pinecone.adopt: true "
             "to take it over (records ragkit does not know are then deleted)")
     owner = {"owner": uuid.uuid4().hex, "host": host, "namespace": target.namespace, "reconcile": bool(found)}
-    write_atomic(Path(index_dir) / OWNER_FILE, json.dumps(owner))
+    write_atomic(Path(index_dir) / FILES[kind][0], json.dumps(owner))
     return owner
 
 
-def write_journal(index_dir: Path, *, upserting: list[str], dropping: list[str]) -> None:
+def write_journal(index_dir: Path, *, upserting: list[str], dropping: list[str], kind: str = "dense") -> None:
     """Record, before any upsert, what the ingest is about to change in the namespace."""
-    write_atomic(Path(index_dir) / JOURNAL_FILE, json.dumps({"upserting": upserting, "dropping": dropping}))
+    write_atomic(Path(index_dir) / FILES[kind][1], json.dumps({"upserting": upserting, "dropping": dropping}))
 
 
-def settle(index_dir: Path, connection: PineconeConnection, live_manifest: dict | None) -> int:
+def settle(index_dir: Path, connection: PineconeConnection, live_manifest: dict | None, kind: str = "dense") -> int:
     """Make the namespace hold exactly the live generation's records; returns how many were deleted.
 
     Deletes the journaled ids the live manifest does not know, and, for a namespace just adopted,
     every id it does not know; then removes the journal and clears the owner's ``reconcile`` flag.
     """
-    journal_path = Path(index_dir) / JOURNAL_FILE
-    owner = read_owner(index_dir) or {}
-    live = live_chunk_ids(live_manifest, connection.host, connection.target.namespace)
+    owner_file, journal_file = FILES[kind]
+    journal_path = Path(index_dir) / journal_file
+    owner = read_owner(index_dir, kind) or {}
+    live = live_chunk_ids(live_manifest, connection.host, connection.target.namespace, kind)
     stale: set[str] = set()
     if journal_path.exists():
         try:
@@ -103,8 +106,19 @@ def settle(index_dir: Path, connection: PineconeConnection, live_manifest: dict 
     connection.delete(sorted(stale))
     journal_path.unlink(missing_ok=True)
     if owner.get("reconcile") and live:
-        write_atomic(Path(index_dir) / OWNER_FILE, json.dumps({**owner, "reconcile": False}))
+        write_atomic(Path(index_dir) / owner_file, json.dumps({**owner, "reconcile": False}))
     return len(stale)
+
+
+def check_sparse_index(connection: PineconeConnection) -> dict:
+    """The index statistics, once it is a sparse index with metric dotproduct (the only kind sparse queries run on)."""
+    stats = connection.stats()
+    if stats.get("vector_type", "dense") != "sparse" or stats.get("metric") not in (None, "dotproduct"):
+        raise RemoteIndexError(
+            f"the Pinecone index at {connection.host} is a {stats.get('vector_type', 'dense')} index with metric "
+            f"{stats.get('metric')!r}; sparse.backend: pinecone needs a sparse index (vector_type sparse, "
+            "metric dotproduct): sparse queries run on dotproduct indexes only")
+    return stats
 
 
 def check_index_shape(connection: PineconeConnection, dimension: int) -> dict:

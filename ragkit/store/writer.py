@@ -73,7 +73,7 @@ def write_generation(index_dir: Path, content: GenerationContent, settings: Inde
     tmp, final = new_generation_dir(index_dir)
     rows = _write_docstore(tmp, content)
     dense_rows = _write_dense(tmp, content, rows, settings, old_manifest)
-    sparse = sparse_store_class(settings.sparse_backend)(**settings.sparse)
+    sparse = _new_sparse(content, rows, settings)
     sparse.build(rows.texts)
     sparse.save(tmp)
     documents = build_document_index(rows.texts, rows.documents, settings.sparse)
@@ -87,6 +87,15 @@ def write_generation(index_dir: Path, content: GenerationContent, settings: Inde
                                                  chunks=len(rows.texts), stats=stats, integrity=integrity))
     publish_generation(index_dir, tmp, final, checksum)
     return WrittenGeneration(name=final.name, chunks=len(rows.texts), files=len(files))
+
+
+def _new_sparse(content: GenerationContent, rows: _Rows, settings: IndexSettings):
+    """An empty sparse index; a remote one learns which leading rows it holds already (carried chunks)."""
+    remote = {"pinecone": settings.sparse_options} if settings.sparse_options else {}
+    sparse = sparse_store_class(settings.sparse_backend)(**{**settings.sparse, **remote})
+    if content.carry_from is not None and hasattr(sparse, "carry"):
+        sparse.carry(content.carry_from, rows.carried)
+    return sparse
 
 
 def _verified_manifest(generation: Path) -> dict:

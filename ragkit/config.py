@@ -14,7 +14,7 @@ file only lists what it changes::
     index: .ragkit            # where the index lives (the --index option wins)
     splitter: {kind: recursive, chunk_size: 1000, chunk_overlap: 100}
     embedder: {kind: local}   # local | openai | hash
-    search: {mode: hybrid, k: 10, weights: {dense: 1.0, sparse: 1.0}}
+    search: {mode: hybrid, k: 10, weights: {dense: 0.6, sparse: 0.4}}
 """
 
 from __future__ import annotations
@@ -195,18 +195,24 @@ class PineconeConfig:
 
 @_section("search")
 class SearchConfig:
-    """Query-time defaults: mode, k, reciprocal rank fusion constant, weights, candidate depth."""
+    """Query-time defaults: mode, k, fusion (method, weights, normalisation, unit), candidate depth.
+
+    The hybrid default — convex fusion of max-normalised scores, dense 0.6 / sparse 0.4, by
+    document unit, sparse scores with document evidence — was chosen on SciFact train queries
+    alone (benchmarks/fusion_choose.py) and checked on SciFact test, msmarco, docugami and
+    sample_docs (BENCHMARKS.md section 0c).
+    """
 
     mode: Literal["dense", "sparse", "hybrid"] = "hybrid"
     k: Int = Field(10, ge=1)
     rrf_k: Int = Field(60, ge=0)
     weights: dict[Literal["dense", "sparse"], Weight] = Field(
-        default_factory=lambda: {"dense": 1.0, "sparse": 1.0},
-        description="a mapping of weights, e.g. {dense: 1.0, sparse: 1.0}")
+        default_factory=lambda: {"dense": 0.6, "sparse": 0.4},
+        description="a mapping of weights, e.g. {dense: 0.6, sparse: 0.4}")
     candidates: Int = Field(300, ge=1)
     fusion_unit: Literal["document", "chunk"] = "document"   # document (doc_id + page) | chunk
-    fusion: Literal["rrf", "convex"] = "rrf"                 # convex: weighted sum of normalised scores
-    normalization: Literal["minmax", "max", "zscore"] = "minmax"   # how convex puts both sides' scores on one scale
+    fusion: Literal["rrf", "convex"] = "convex"              # convex: weighted sum of normalised scores; rrf: of 1/(k + rank)
+    normalization: Literal["minmax", "max", "zscore"] = "max"   # how convex puts both sides' scores on one scale
     # Sparse scores add the chunk's document's BM25 (each part scaled by its best): 1 counts both alike, 0 = chunk alone.
     document_weight: Float = Field(1.0, ge=0, le=10)
 

@@ -53,7 +53,7 @@ def test_missing_config_file(tmp_path):
     ("serch:\n  mode: dense\n", 1, "unknown section 'serch' (did you mean 'search'?); known sections: index, loader"),
     ("search:\n  k: 3\n  mdoe: dense\n", 3, "unknown key 'search.mdoe' (did you mean 'mode'?); known keys: mode, k,"),
     ("search:\n  mode: fuzzy\n", 2, "'search.mode' is 'fuzzy'; choose one of dense, sparse, hybrid"),
-    ("search:\n  weights: 3\n", 2, "'search.weights' must be a mapping of weights, e.g. {dense: 1.0, sparse: 1.0}, got 3"),
+    ("search:\n  weights: 3\n", 2, "'search.weights' must be a mapping of weights, e.g. {dense: 0.6, sparse: 0.4}, got 3"),
     ("search:\n  weights: {dense: 1, sprase: 2}\n", 2, "unknown key 'search.weights.sprase' (did you mean 'sparse'?)"),
     ("search:\n  weights: {dense: -1}\n", 2, "'search.weights.dense' must be at least 0"),
     ("ask:\n  n_queries: 11\n", 2, "'ask.n_queries' must be at most 10, got 11"),

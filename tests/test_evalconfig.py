@@ -133,7 +133,7 @@ def test_matrix_expands_into_named_runs(data):
     assert run.overrides == {"search": {"mode": "hybrid", "k": 7}, "ask": {"strategy": "hyde"}}
     assert run.varies == {"search.mode": "hybrid", "ask.strategy": "hyde"}
     cfg = pipeline_config(spec, spec.pipelines[6])
-    assert cfg.search.weights == {"dense": 2.0, "sparse": 1.0}   # merged over the default weights
+    assert cfg.search.weights == {"dense": 2.0, "sparse": 0.4}   # merged over the default weights
 
 
 def test_typo_in_a_pipeline_names_the_line_and_key_path(data):

@@ -13,12 +13,13 @@ CONFIGS = REPO / "configs"
                     reason="needs ../shared/datasets/msmarco-subset (BEIR layout)")
 def test_shipped_msmarco_config_compares_the_three_modes():
     spec = load_eval_config(CONFIGS / "msmarco.yaml")
-    assert [p.name for p in spec.pipelines] == ["sparse", "dense", "hybrid", "hybrid-convex"]
+    assert [p.name for p in spec.pipelines] == ["sparse", "dense", "hybrid", "hybrid-rrf"]
     assert spec.datasets[0].corpus == (SHARED / "msmarco-subset" / "corpus.jsonl").resolve()
     assert spec.metrics == ["ndcg@10", "recall@100", "mrr@10"]
     modes = [pipeline_config(spec, p).search for p in spec.pipelines]
     assert [s.mode for s in modes] == ["sparse", "dense", "hybrid", "hybrid"]
-    assert [s.fusion for s in modes[2:]] == ["rrf", "convex"]   # the default, then the option
+    assert [s.fusion for s in modes[2:]] == ["convex", "rrf"]   # the default, then the one before it
+    assert [s.document_weight for s in modes[2:]] == [1.0, 0.0]
 
 
 @pytest.mark.parametrize("name", ["scifact.yaml", "docugami-10q.yaml", "sample-qa.yaml", "msmarco.yaml"])

@@ -93,6 +93,8 @@ def test_document_fusion_credits_a_document_found_through_different_chunks(tmp_p
     folder = write_docs(tmp_path / "d", {"a.txt": "alpha " * 60 + "\n\n" + "omega " * 60, "b.txt": "beta gamma",
                                          "c.txt": "delta"})
     ingest(folder, tmp_path / "idx", fast_cfg)
+    rrf = dataclasses.replace(fast_cfg.search, fusion="rrf", weights={"dense": 1.0, "sparse": 1.0})
+    fast_cfg = dataclasses.replace(fast_cfg, search=rrf)
     s = Searcher(tmp_path / "idx", fast_cfg)
     rows = {c.source + str(c.metadata["chunk_index"]): c.row for c in s.index.docstore.iter_chunks()}
     a0, a1, b, c = rows["a.txt0"], rows["a.txt1"], rows["b.txt0"], rows["c.txt0"]
@@ -143,7 +145,7 @@ def test_trace_labels_each_hybrid_query_with_its_fusion_weights(searcher):
     _, trace = retrieve(searcher, QueryPlan(strategy="none", question="Jupiter largest planet", queries=["Jupiter largest planet"]), "hybrid", 5)
     labels = [entry["query"] for entry in trace]
     assert labels[:2] == ["dense: Jupiter largest planet", "sparse: Jupiter largest planet"]
-    assert labels[2] == "hybrid: Jupiter largest planet (fused by rrf (k=60), weights dense 1, sparse 1, by document)"
+    assert labels[2] == "hybrid: Jupiter largest planet (fused by convex (max), weights dense 0.6, sparse 0.4, by document)"
 
 
 def test_results_show_the_context_line_apart_from_the_text(tmp_path, fast_cfg):

@@ -89,6 +89,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--n-queries", type=int, default=3, help="rewrites / sub-questions asked for (3)")
     parser.add_argument("--strategies", default="none,multi-query,rag-fusion,step-back,decompose")
     parser.add_argument("--no-cache", action="store_true", help="no model answer cache")
+    parser.add_argument("--warm-cache", action="store_true",
+                        help="only ask the model (fills the answer cache; no index needed) and print the rates")
     args = parser.parse_args()
     common.require_dataset(args.data)
     args.out = args.out.resolve()
@@ -99,6 +101,19 @@ def parse_args() -> argparse.Namespace:
     if "none" not in args.strategies:
         args.strategies.insert(0, "none")
     return args
+
+
+def warm_cache(texts: list[str], strategies: list[str], llm, n: int) -> None:
+    """Ask the model for every query and strategy (filling the cache) while the index is still being built."""
+    from ragkit.retrieval.transforms import plan_queries
+
+    started = time.perf_counter()
+    for i, q in enumerate(texts, 1):
+        for s in strategies:
+            if s != "none":
+                plan_queries(q, s, llm, n=n)
+        if i % 10 == 0:
+            print(f"  {i}/{len(texts)} queries, {(time.perf_counter() - started) / 60:.1f} min", flush=True)
 
 
 def print_table(result: dict) -> None:
@@ -125,10 +140,13 @@ def main() -> None:
     qids_all, texts_all, qrels_all = common.load_test_queries(args.data)
     qids, texts = qids_all[: args.limit], texts_all[: args.limit]
     qrels = {q: qrels_all[q] for q in qids}
-    searcher = Searcher(args.index, cfg)
-    searcher.search_many([texts[0]], mode="hybrid", k=10)  # query embedder warm-up
     llm_cfg = LLMConfig(kind="local", cache=not args.no_cache)
     llm = build_llm(llm_cfg, cache_dir=args.out / "llm-cache" / "transform-quality")
+    if args.warm_cache:
+        warm_cache(texts, args.strategies, llm, args.n_queries)
+        return
+    searcher = Searcher(args.index, cfg)
+    searcher.search_many([texts[0]], mode="hybrid", k=10)  # query embedder warm-up
     machine = common.machine_info()
     print(f"SciFact: {len(qids)} test queries, {args.strategies}; {machine['nproc']} CPUs, "
           f"load {machine['loadavg_start']}", flush=True)

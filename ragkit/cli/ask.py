@@ -323,25 +323,35 @@ def _chat_turn(conversation, message: str, as_json: bool):
 
     Returns the result, or None when the turn did not complete.
     """
-    from ragkit.cli.render import answer_sources
+    from ragkit.cli.render import StatusLine, answer_sources
     from ragkit.generation.chat import turn_json
 
-    echo = None if as_json else TokenEcho()
-    if echo is not None:
+    status = StatusLine(err, enabled=not as_json)
+
+    def answer_starts() -> None:  # the status line gives way to the answer's prompt
+        status.stop()
         sys.stdout.write("ragkit> ")
         sys.stdout.flush()
+
+    echo = None if as_json else TokenEcho(before_first=answer_starts)
+    if conversation.llm is not None:
+        conversation.llm.on_load = status.model_loading
     try:
-        result = conversation.turn(message, on_token=echo)
+        status.show("retrieving")
+        result = conversation.turn(message, on_token=echo, on_status=status.show)
     except KeyboardInterrupt:
+        status.stop()
         err.print("\n[interrupted — this turn was not saved]", markup=False)  # brackets, not a style
         return None
     except RagkitError as exc:  # one bad turn does not end the conversation
-        if echo is not None:
+        status.stop()
+        if echo is not None and echo.text:
             sys.stdout.write("\n")  # end the partly streamed line
         print_error(str(exc))
         if as_json:
             _json_line({"session": conversation.name, "question": message.strip(), "error": str(exc)})
         return None
+    status.stop()
     if as_json:
         _json_line(turn_json(conversation.name, message, result))
     else:

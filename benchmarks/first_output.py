@@ -34,13 +34,21 @@ REPO = Path(__file__).resolve().parents[1]
 QUESTION = "How does reciprocal rank fusion score a document?"
 
 
-def time_one(repo: Path, args: list[str], config: Path) -> dict:
-    """One run in a pty: seconds to the first output, the first status text, the sources table, exit."""
+FLOOR = ["-c", "import typer, rich; print('ready')"]  # the least a typer + rich CLI can cost before any output
+
+
+def time_one(repo: Path, args: list[str], config: Path | None) -> dict:
+    """One run in a pty: seconds to the first output, the first status text, the sources table, exit.
+
+    ``config`` None runs ``args`` as python's own arguments (the floor) instead of ragkit's.
+    """
     main, child = os.openpty()
-    env = {**os.environ, "PYTHONPATH": str(repo), "TERM": "xterm-256color", "COLUMNS": "120"}
+    env = {**os.environ, "PYTHONPATH": str(repo), "TERM": "xterm-256color", "COLUMNS": "120",
+           "PYTHONDONTWRITEBYTECODE": "1"}  # leaves no cache files in a baseline checkout
     started = time.perf_counter()
-    process = subprocess.Popen([sys.executable, "-c", "from ragkit.cli import run; run()", *args,
-                                "--config", str(config)], stdin=child, stdout=child, stderr=child, env=env)
+    command = args if config is None else ["-c", "from ragkit.cli import run; run()", *args, "--config", str(config)]
+    # cwd = the checkout: python -c puts the working directory first on sys.path
+    process = subprocess.Popen([sys.executable, *command], stdin=child, stdout=child, stderr=child, env=env, cwd=repo)
     os.close(child)
     marks: dict[str, float] = {}
     data = b""
@@ -78,6 +86,8 @@ def main() -> None:
     parser.add_argument("--question", default=QUESTION)
     parser.add_argument("--case", choices=("extract", "stuff", "both"), default="both")
     parser.add_argument("--baseline-repo", type=Path, default=None, help="another checkout, run the same way")
+    parser.add_argument("--config-text", default="", help="YAML lines for the config (e.g. 'embedder: {kind: hash}' "
+                                                         "for an index built with it); llm.cache is always off")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "out")
     args = parser.parse_args()
     cases = {"extract": ["--chain", "extract"], "stuff": ["--chain", "stuff"]}
@@ -85,10 +95,12 @@ def main() -> None:
         cases = {args.case: cases[args.case]}
     repos = {"this": REPO, **({"baseline": args.baseline_repo.resolve()} if args.baseline_repo else {})}
     config = Path(tempfile.mkdtemp()) / "nocache.yaml"
-    config.write_text("llm: {cache: false}\n")  # every stuff run loads the model and generates
-    rows: dict[str, list[dict]] = {f"{r}:{c}": [] for r in repos for c in cases}
+    config.write_text(f"{args.config_text}\nllm: {{cache: false}}\n")  # every stuff run loads the model and generates
+    rows: dict[str, list[dict]] = {"floor: python -c 'import typer, rich'": [],
+                                   **{f"{r}:{c}": [] for r in repos for c in cases}}
     machine = common.machine_info()
     for _ in range(args.runs):
+        rows["floor: python -c 'import typer, rich'"].append(time_one(REPO, FLOOR, None))
         for case, extra in cases.items():  # interleaved, so load changes hit every case alike
             for name, repo in repos.items():
                 cmd = ["ask", args.question, "--index", str(args.index.resolve()), *extra]
@@ -100,7 +112,7 @@ def main() -> None:
                                                               "index": str(args.index), "runs": rows,
                                                               "median": summary})
     for key, values in summary.items():
-        print(f"{key:16s} " + "  ".join(f"{m} {v:.2f}" for m, v in values.items()))
+        print(f"{key:38s} " + "  ".join(f"{m} {v:.2f}" for m, v in values.items()))
     print(f"wrote {path}")
 
 

@@ -15,7 +15,7 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from ragkit.cli import app
-from ragkit.cli.render import StatusLine
+from ragkit.cli.status import StatusLine
 from ragkit.config import AskConfig
 from ragkit.generation.ask import ask
 from ragkit.llm.base import ChatLLM

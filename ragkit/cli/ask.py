@@ -125,7 +125,7 @@ def ask(
       ragkit ask "what is HyDE?" --chain extract --json
       ragkit ask "what is HyDE?" --base-url http://localhost:11434/v1 --model llama3.2
     """
-    from ragkit.cli.render import StatusLine
+    from ragkit.cli.status import StatusLine
 
     # No silent wait: something shows within a second of Enter, until the first answer token.
     status = StatusLine(err, enabled=not as_json)
@@ -323,7 +323,8 @@ def _chat_turn(conversation, message: str, as_json: bool):
 
     Returns the result, or None when the turn did not complete.
     """
-    from ragkit.cli.render import StatusLine, answer_sources
+    from ragkit.cli.render import answer_sources
+    from ragkit.cli.status import StatusLine
     from ragkit.generation.chat import turn_json
 
     status = StatusLine(err, enabled=not as_json)

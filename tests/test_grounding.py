@@ -61,3 +61,25 @@ def test_a_grounded_model_answer_is_kept():
     answer = answer_question(QUESTION, CHUNKS, "stuff", llm)
     assert answer.chain == "stuff" and answer.citations == [1]
     assert not any("not used" in n for n in answer.notes)
+
+
+def test_the_cli_labels_the_fallback_after_the_streamed_text(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from ragkit.cli import app
+    from ragkit.llm import LLMS
+
+    from conftest import write_docs
+
+    monkeypatch.setitem(LLMS, "echoing-test", lambda cfg, cache_path: fake_llm(lambda prompt: ECHO, None, cfg))
+    config = tmp_path / "c.yaml"
+    config.write_text("embedder: {kind: hash}\nllm: {kind: echoing-test}\n")
+    write_docs(tmp_path / "docs", {"rrf.md": CHUNKS[0].text})
+    runner = CliRunner()
+    assert runner.invoke(app, ["ingest", str(tmp_path / "docs"), "--index", str(tmp_path / "i"),
+                               "--config", str(config)]).exit_code == 0
+    result = runner.invoke(app, ["ask", QUESTION, "--chain", "stuff", "--index", str(tmp_path / "i"),
+                                 "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    assert "The model's answer was not usable; quoting the sources instead:" in result.stdout
+    assert '"Reciprocal rank fusion scores a document' in result.stdout

@@ -186,7 +186,10 @@ def _finish_answer(result, streamed: str) -> None:
         return
     sys.stdout.write("\n")
     if _plain(streamed) != _plain(result.answer.text):
-        out.print("[bold]Checked answer:[/] ", end="")
+        # A model chain that fell back to extract (grounding.py): what streamed was not an answer
+        label = ("The model's answer was not usable; quoting the sources instead:"
+                 if result.answer.chain == "extract" else "Checked answer:")
+        out.print(f"[bold]{label}[/] ", end="")
         out.print(printable(result.answer.text), highlight=False, markup=False)
 
 

@@ -71,13 +71,15 @@ def test_the_cli_labels_the_fallback_after_the_streamed_text(tmp_path, monkeypat
 
     from conftest import write_docs
 
-    monkeypatch.setitem(LLMS, "echoing-test", lambda cfg, cache_path: fake_llm(lambda prompt: ECHO, None, cfg))
+    # llm.kind: fake (registered by conftest), scripted here to echo the prompt as SmolLM2 did
+    monkeypatch.setitem(LLMS, "fake", lambda cfg, cache_path: fake_llm(lambda prompt: ECHO, None, cfg))
     config = tmp_path / "c.yaml"
-    config.write_text("embedder: {kind: hash}\nllm: {kind: echoing-test}\n")
+    config.write_text("embedder: {kind: hash}\nllm: {kind: fake}\n")
     write_docs(tmp_path / "docs", {"rrf.md": CHUNKS[0].text})
     runner = CliRunner()
-    assert runner.invoke(app, ["ingest", str(tmp_path / "docs"), "--index", str(tmp_path / "i"),
-                               "--config", str(config)]).exit_code == 0
+    ingested = runner.invoke(app, ["ingest", str(tmp_path / "docs"), "--index", str(tmp_path / "i"),
+                                   "--config", str(config)])
+    assert ingested.exit_code == 0, ingested.output
     result = runner.invoke(app, ["ask", QUESTION, "--chain", "stuff", "--index", str(tmp_path / "i"),
                                  "--config", str(config)])
     assert result.exit_code == 0, result.output

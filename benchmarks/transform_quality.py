@@ -7,7 +7,8 @@
 For the first ``--limit`` SciFact test queries (qrels order, as strategies.py) and each strategy,
 ``plan_queries(question, strategy, llm, n=3)`` with the default local model (SmolLM2-135M via
 llama.cpp: few-shot prompts, replies held to a JSON schema by a grammar), then hybrid retrieval
-exactly as in strategies.py (documents by best chunk; ``none`` is the baseline, same run).
+exactly as in strategies.py (documents by best chunk; ``none`` is the baseline, same run;
+``--mode sparse`` ranks with BM25 alone, e.g. on an index built with the hash embedder).
 
 Rewrite quality, per strategy:
 - ``usable_rate``: multi-query / rag-fusion / decompose calls that yield >= 2 distinct rewrites
@@ -48,7 +49,7 @@ def content_words(text: str) -> set[str]:
     return set(tokenize([text])[0])
 
 
-def one(question: str, strategy: str, llm, searcher, depth: int, n: int) -> dict:
+def one(question: str, strategy: str, llm, searcher, depth: int, n: int, mode: str = "hybrid") -> dict:
     """Plan + retrieve one query; what the plan held and whether it counts as usable."""
     from ragkit.retrieval.plan import retrieve
     from ragkit.retrieval.transforms import plan_queries
@@ -57,7 +58,7 @@ def one(question: str, strategy: str, llm, searcher, depth: int, n: int) -> dict
     t0 = time.perf_counter()
     plan = plan_queries(question, strategy, llm if strategy != "none" else None, n=n)
     t1 = time.perf_counter()
-    fused, _ = retrieve(searcher, plan, "hybrid", depth)
+    fused, _ = retrieve(searcher, plan, mode, depth)
     extra = plan.queries[1:]
     row = {"transform_s": t1 - t0, "total_s": time.perf_counter() - t0,
            "usage": llm.usage.to_json() if strategy != "none" else {"calls": 0, "cached_calls": 0,
@@ -93,6 +94,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--depth", type=int, default=300, help="chunks retrieved per query (300)")
     parser.add_argument("--n-queries", type=int, default=3, help="rewrites / sub-questions asked for (3)")
     parser.add_argument("--strategies", default="none,multi-query,rag-fusion,step-back,decompose")
+    parser.add_argument("--mode", default="hybrid", choices=("hybrid", "sparse", "dense"),
+                        help="retrieval mode (sparse: BM25 only, e.g. on an index built with the hash embedder)")
+    parser.add_argument("--config", type=Path, default=None, help="ragkit config the index was built with")
     parser.add_argument("--no-cache", action="store_true", help="no model answer cache")
     parser.add_argument("--threads", type=int, default=0,
                         help="llama.cpp threads (0: all cores; 1 is faster when other jobs share the cores)")
@@ -147,11 +151,11 @@ def print_table(result: dict) -> None:
 
 def main() -> None:
     args = parse_args()
-    from ragkit.config import Config
+    from ragkit.config import Config, load_config
     from ragkit.llm import LLMConfig, build_llm
     from ragkit.retrieval.search import Searcher
 
-    cfg = Config()
+    cfg = load_config(args.config) if args.config else Config()
     qids_all, texts_all, qrels_all = common.load_test_queries(args.data)
     qids, texts = qids_all[: args.limit], texts_all[: args.limit]
     qrels = {q: qrels_all[q] for q in qids}
@@ -161,7 +165,7 @@ def main() -> None:
         warm_cache(texts, args.strategies, llm, args.n_queries, args.out)
         return
     searcher = Searcher(args.index, cfg)
-    searcher.search_many([texts[0]], mode="hybrid", k=10)  # query embedder warm-up
+    searcher.search_many([texts[0]], mode=args.mode, k=10)  # query embedder warm-up
     machine = common.machine_info()
     print(f"SciFact: {len(qids)} test queries, {args.strategies}; {machine['nproc']} CPUs, "
           f"load {machine['loadavg_start']}", flush=True)
@@ -169,7 +173,7 @@ def main() -> None:
     with Timer() as t_run:
         for i, q in enumerate(texts, 1):
             for s in args.strategies:  # interleaved, so load changes hit every strategy alike
-                per[s].append(one(q, s, llm, searcher, args.depth, args.n_queries))
+                per[s].append(one(q, s, llm, searcher, args.depth, args.n_queries, args.mode))
             if i % 10 == 0:
                 print(f"  {i}/{len(texts)} queries, {(time.perf_counter() - t_run.start) / 60:.1f} min", flush=True)
     searcher.close()
@@ -178,7 +182,7 @@ def main() -> None:
         if s != "none":
             summary[s]["rewrite_quality"] = rates(per[s])
     result = {"machine": machine, "setup": {"index": str(args.index), "queries": len(qids), "depth": args.depth,
-                                            "n_queries": args.n_queries, "llm": asdict(llm_cfg), "model_id": llm.model_id,
+                                            "n_queries": args.n_queries, "mode": args.mode, "llm": asdict(llm_cfg), "model_id": llm.model_id,
                                             "metrics": list(METRICS)},
               "run_wall_s": round(t_run.s, 1), "strategies": summary,
               "per_query": {s: [{"qid": qid, **{k: v for k, v in r.items() if k != "run"}}

@@ -98,6 +98,8 @@ def parse_args() -> argparse.Namespace:
                         help="retrieval mode (sparse: BM25 only, e.g. on an index built with the hash embedder)")
     parser.add_argument("--config", type=Path, default=None, help="ragkit config the index was built with")
     parser.add_argument("--no-cache", action="store_true", help="no model answer cache")
+    parser.add_argument("--cache-dir", type=Path, default=None,
+                        help="model answer cache folder (default <out>/llm-cache/transform-quality)")
     parser.add_argument("--threads", type=int, default=0,
                         help="llama.cpp threads (0: all cores; 1 is faster when other jobs share the cores)")
     parser.add_argument("--warm-cache", action="store_true",
@@ -160,7 +162,7 @@ def main() -> None:
     qids, texts = qids_all[: args.limit], texts_all[: args.limit]
     qrels = {q: qrels_all[q] for q in qids}
     llm_cfg = LLMConfig(kind="local", cache=not args.no_cache, threads=args.threads)
-    llm = build_llm(llm_cfg, cache_dir=args.out / "llm-cache" / "transform-quality")
+    llm = build_llm(llm_cfg, cache_dir=args.cache_dir or args.out / "llm-cache" / "transform-quality")
     if args.warm_cache:
         warm_cache(texts, args.strategies, llm, args.n_queries, args.out)
         return

@@ -81,7 +81,7 @@ def test_batch_query_problems_name_the_file_literally(bracket_index, tmp_path, f
 
 
 def test_chat_shows_the_session_name_and_the_interrupt_notice_literally(bracket_index, fast_config, monkeypatch):
-    def interrupted(self, message, on_token=None):
+    def interrupted(self, message, on_token=None, on_status=None):
         raise KeyboardInterrupt
 
     monkeypatch.setattr("ragkit.generation.chat.ChatSession.turn", interrupted)

@@ -6,7 +6,7 @@ import dataclasses
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, List, Optional
+from typing import TYPE_CHECKING, Callable, List, Optional
 
 import typer
 from rich.markup import escape
@@ -77,12 +77,18 @@ def _model(cfg: "Config"):
 
 
 class TokenEcho:
-    """An ``on_token`` callback: writes each streamed piece to stdout at once (controls escaped) and keeps the text."""
+    """An ``on_token`` callback: writes each streamed piece to stdout at once (controls escaped) and keeps the text.
 
-    def __init__(self) -> None:
+    ``before_first`` runs once, before the first piece is written (it clears the status line).
+    """
+
+    def __init__(self, before_first: Callable[[], None] | None = None) -> None:
         self.pieces: list[str] = []
+        self.before_first = before_first
 
     def __call__(self, piece: str) -> None:
+        if not self.pieces and self.before_first is not None:
+            self.before_first()
         self.pieces.append(piece)
         sys.stdout.write(printable(piece))  # quotes and model output are data, never terminal control
         sys.stdout.flush()
@@ -119,26 +125,43 @@ def ask(
       ragkit ask "what is HyDE?" --chain extract --json
       ragkit ask "what is HyDE?" --base-url http://localhost:11434/v1 --model llama3.2
     """
-    from ragkit.generation.ask import ask as run_ask
-    from ragkit.retrieval.search import Searcher, parse_filters
+    from ragkit.cli.status import StatusLine
 
-    cfg, index_dir = setup(config, index)
-    cfg = _ask_settings(cfg, strategy, chain, expand, k, llm_overrides(llm, model, base_url, cfg.llm.kind))
-    parsed = parse_filters(filters)
-    searcher = Searcher(index_dir, cfg)
-    model = _model(cfg)
-    echo = TokenEcho()
+    # No silent wait: something shows within a second of Enter, until the first answer token.
+    status = StatusLine(err, enabled=not as_json)
+    status.show("opening the index")
+    echo = TokenEcho(before_first=status.stop)
     try:
-        result = run_ask(question, searcher, model, cfg.ask, mode=mode, filters=parsed,
-                         on_token=None if as_json else echo)
+        result = _run_ask(question, config, index, (strategy, chain, expand, k, llm, model, base_url),
+                          mode, filters, None if as_json else echo, status)
     except KeyboardInterrupt:
+        status.stop()
         if echo.text:
             sys.stdout.write("\n")
         fail("interrupted", EXIT_INTERRUPTED)
+    finally:
+        status.stop()
     if as_json:
         out.print_json(json.dumps(result.to_json()))
     else:
         _print_answer(result, echo.text, trace)
+
+
+def _run_ask(question: str, config, index, options: tuple, mode, filters, echo, status):
+    """Load the config, index and model and answer, telling ``status`` what is happening."""
+    from ragkit.generation.ask import ask as run_ask
+    from ragkit.retrieval.search import Searcher, parse_filters
+
+    strategy, chain, expand, k, llm, model_name, base_url = options
+    cfg, index_dir = setup(config, index)
+    cfg = _ask_settings(cfg, strategy, chain, expand, k, llm_overrides(llm, model_name, base_url, cfg.llm.kind))
+    parsed = parse_filters(filters)
+    searcher = Searcher(index_dir, cfg)
+    model = _model(cfg)
+    if model is not None:
+        model.on_load = status.model_loading
+    return run_ask(question, searcher, model, cfg.ask, mode=mode, filters=parsed, on_token=echo,
+                   on_status=status.show)
 
 
 def _print_answer(result, streamed: str, trace: bool) -> None:
@@ -163,7 +186,10 @@ def _finish_answer(result, streamed: str) -> None:
         return
     sys.stdout.write("\n")
     if _plain(streamed) != _plain(result.answer.text):
-        out.print("[bold]Checked answer:[/] ", end="")
+        # A model chain that fell back to extract (grounding.py): what streamed was not an answer
+        label = ("The model's answer was not usable; quoting the sources instead:"
+                 if result.answer.chain == "extract" else "Checked answer:")
+        out.print(f"[bold]{label}[/] ", end="")
         out.print(printable(result.answer.text), highlight=False, markup=False)
 
 
@@ -301,24 +327,35 @@ def _chat_turn(conversation, message: str, as_json: bool):
     Returns the result, or None when the turn did not complete.
     """
     from ragkit.cli.render import answer_sources
+    from ragkit.cli.status import StatusLine
     from ragkit.generation.chat import turn_json
 
-    echo = None if as_json else TokenEcho()
-    if echo is not None:
+    status = StatusLine(err, enabled=not as_json)
+
+    def answer_starts() -> None:  # the status line gives way to the answer's prompt
+        status.stop()
         sys.stdout.write("ragkit> ")
         sys.stdout.flush()
+
+    echo = None if as_json else TokenEcho(before_first=answer_starts)
+    if conversation.llm is not None:
+        conversation.llm.on_load = status.model_loading
     try:
-        result = conversation.turn(message, on_token=echo)
+        status.show("retrieving")
+        result = conversation.turn(message, on_token=echo, on_status=status.show)
     except KeyboardInterrupt:
+        status.stop()
         err.print("\n[interrupted — this turn was not saved]", markup=False)  # brackets, not a style
         return None
     except RagkitError as exc:  # one bad turn does not end the conversation
-        if echo is not None:
+        status.stop()
+        if echo is not None and echo.text:
             sys.stdout.write("\n")  # end the partly streamed line
         print_error(str(exc))
         if as_json:
             _json_line({"session": conversation.name, "question": message.strip(), "error": str(exc)})
         return None
+    status.stop()
     if as_json:
         _json_line(turn_json(conversation.name, message, result))
     else:

@@ -79,12 +79,15 @@ def _traced_answer(result: AskResult) -> dict:
 @traced("ragkit ask", "chain", inputs=lambda question, *_, **__: {"question": question}, outputs=_traced_answer)
 def ask(question: str, searcher: Searcher, llm: ChatModel | None, cfg: AskConfig, *, mode: str | None = None,
         filters: Mapping[str, str] | None = None, on_token: Callable[[str], None] | None = None,
-        retrieval_query: str | None = None) -> AskResult:
+        retrieval_query: str | None = None, on_status: Callable[[str], None] | None = None) -> AskResult:
     """Answer one question end to end. ``llm`` may be None only with ``chain="extract"`` and ``strategy="none"``.
 
     ``retrieval_query`` (default: the question) is what the transforms and retrievers see,
-    when the question handed to the model carries more (a chat's earlier turns).
+    when the question handed to the model carries more (a chat's earlier turns). ``on_status``
+    hears what is happening before the answer starts ("rewriting the question", "retrieving",
+    "reading 5 sources"), so a front end can show it.
     """
+    status = on_status or (lambda _: None)
     question = (question or "").strip()
     if not question:
         raise GenerationError("the question is empty")
@@ -94,18 +97,22 @@ def ask(question: str, searcher: Searcher, llm: ChatModel | None, cfg: AskConfig
     mode = mode or searcher.cfg.search.mode
     timings: dict[str, float] = {}
     started = time.perf_counter()
+    if cfg.strategy != "none":
+        status("rewriting the question")
     with stage("query transform", "chain", {"question": retrieval_query or question, "strategy": cfg.strategy}) as record:
         plan = plan_queries(retrieval_query or question, cfg.strategy, llm, n=cfg.n_queries)
         record({"queries": plan.queries + plan.dense_only})
     timings["transform_s"] = round(time.perf_counter() - started, 4)
 
     clock = time.perf_counter()
+    status("retrieving")
     fused, rankings = retrieve(searcher, plan, mode, max(cfg.depth, cfg.k), filters)
     context, notes = expand(fused[: cfg.k], cfg.expand, searcher.index.docstore, plan.question, cfg.window)
     timings["retrieve_s"] = round(time.perf_counter() - clock, 4)
     notes = plan.notes + notes
 
     clock = time.perf_counter()
+    status(f"reading {len(context)} source{'s' if len(context) != 1 else ''}")
     sub_answers: list[dict] = []
     final_question = question
     with stage("generation", "chain", {"question": question, "chain": cfg.chain,

@@ -5,7 +5,9 @@ to combine), ``refine`` (an answer improved chunk by chunk) and ``extract`` (no 
 sentences that best match the question, quoted; see :mod:`ragkit.generation.extract`). Retrieved
 text is always presented as data in delimited blocks (see :mod:`ragkit.generation.prompts`), and
 whatever the model writes is cleaned (:mod:`ragkit.generation.citations`): invalid citation
-numbers are removed, empty or junk output becomes :data:`NO_ANSWER`. The default local model is
+numbers are removed, empty or junk output becomes :data:`NO_ANSWER`, and text that is no answer
+(an echo of the prompt, a loop, nothing in common with the sources; see
+:mod:`ragkit.generation.grounding`) is replaced by the extract chain's quotes, with a note. The default local model is
 tiny and often wrong, so nothing here trusts its output's shape.
 """
 
@@ -31,6 +33,7 @@ from ragkit.generation.citations import (
     tidy_output,
 )
 from ragkit.generation.extract import extract_answer
+from ragkit.generation.grounding import unusable_reason
 from ragkit.generation.prompts import (
     MAP_SYSTEM,
     MAP_TASK,
@@ -76,11 +79,25 @@ def answer_question(question: str, chunks: Sequence, chain: str = "stuff", llm: 
     if not sources:
         run.notes.append("nothing was retrieved")
         return _emit(_finish(NO_ANSWER, [], set(), chain, run), on_token)
-    if chain == "stuff":
-        return _stuff(question, sources, run)
-    if chain == "map-reduce":
-        return _map_reduce(question, sources, run)
-    return _refine(question, sources, run)
+    run_chain = {"stuff": _stuff, "map-reduce": _map_reduce, "refine": _refine}[chain]
+    return _checked(run_chain(question, sources, run), question, chunks)
+
+
+def _checked(answer: Answer, question: str, chunks: Sequence) -> Answer:
+    """``answer``, or the extract chain's quotes when the model's text is no answer (an echo, a loop, unrelated).
+
+    The fallback is visible: ``chain`` becomes "extract" and a note names the model chain and the
+    reason; the model calls already made stay counted. What was streamed is not repeated: the
+    caller sees that the returned text differs from it.
+    """
+    reason = unusable_reason(answer.text, question, answer.sources)
+    if reason is None:
+        return answer
+    quoted = extract_answer(question, chunks)
+    quoted.llm_calls = answer.llm_calls
+    quoted.notes = [*answer.notes, f"the {answer.chain} chain's answer was not used ({reason}); "
+                                   "quoting the best-matching sentences instead (extract chain)"]
+    return quoted
 
 
 def _stuff(question: str, sources: list[Source], run: ModelRun) -> Answer:

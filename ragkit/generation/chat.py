@@ -117,8 +117,12 @@ class ChatSession:
     def _count(self, text: str) -> int:
         return self.llm.count_tokens(text) if self.llm is not None else len(text.split())
 
-    def turn(self, message: str, on_token: Callable[[str], None] | None = None) -> AskResult:
-        """Answer ``message``; both it and the answer are stored only when the answer completes."""
+    def turn(self, message: str, on_token: Callable[[str], None] | None = None,
+             on_status: Callable[[str], None] | None = None) -> AskResult:
+        """Answer ``message``; both it and the answer are stored only when the answer completes.
+
+        ``on_status`` hears the stages before the answer starts (see :func:`~ragkit.generation.ask.ask`).
+        """
         past = trim_history(self.history.messages(self.name), self.budget, self._count)
         question = message.strip()
         # The extract chain quotes the sentences that best match the question's words: the earlier
@@ -127,7 +131,7 @@ class ChatSession:
             lines = [f"{'User' if role == 'user' else 'Assistant'}: {strip_citations(content)}" for role, content in past]
             question = f"{question}\n\nConversation so far (for context):\n" + "\n".join(lines)
         result = ask(question, self.searcher, self.llm, self.cfg, mode=self.mode, filters=self.filters,
-                     on_token=on_token, retrieval_query=self._retrieval_query(message, past))
+                     on_token=on_token, retrieval_query=self._retrieval_query(message, past), on_status=on_status)
         self.history.add(self.name, "user", message.strip())
         self.history.add(self.name, "assistant", result.answer.text)
         return result

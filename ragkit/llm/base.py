@@ -46,6 +46,9 @@ class ChatModel(Protocol):
     def complete(self, messages: list[BaseMessage] | str, *, max_tokens: int | None = None,
                  stop: list[str] | None = None) -> str: ...
 
+    # Optional: a model with ``structured_output = True`` also takes ``complete(..., schema=...)``
+    # (a JSON schema its decoding is held to); callers check ``getattr(llm, "structured_output", False)``.
+
     def stream(self, messages: list[BaseMessage] | str, *, max_tokens: int | None = None) -> Iterator[str]: ...
 
     def count_tokens(self, text: str) -> int: ...
@@ -83,12 +86,18 @@ class ChatLLM:
     ``chat_model`` may also be a zero-argument factory, called on the first uncached call, so
     that building a ChatLLM is instant and never loads a model or opens a connection.
     ``translate`` maps a backend exception to an :class:`LLMError` (or None: use the generic message).
+    ``structured_output``: the backend takes ``response_format={"type": "json_object", "schema": …}``
+    (llama.cpp turns the schema into a grammar), so :meth:`complete` can hold a reply to a schema.
     """
 
     def __init__(self, chat_model: BaseChatModel | Callable[[], BaseChatModel], model_id: str,
                  context_window: int, params: dict, cache_path: Path | None, *,
-                 translate: Callable[[Exception], LLMError | None] | None = None, kind: str = ""):
-        self.kind = kind
+                 translate: Callable[[Exception], LLMError | None] | None = None, kind: str = "",
+                 structured_output: bool = False):
+        self.kind, self.structured_output = kind, structured_output
+        # Called with True just before the model is loaded (first uncached call) and False once it
+        # is: a front end can say why the first answer takes a moment.
+        self.on_load: Callable[[bool], None] | None = None
         self.model_id, self.context_window, self.params, self.cache_path = model_id, context_window, dict(params), cache_path
         self.usage = Usage()
         self._model = chat_model if isinstance(chat_model, BaseChatModel) else None
@@ -101,13 +110,19 @@ class ChatLLM:
 
     # ------------------------------------------------------------------ public
     def complete(self, messages: list[BaseMessage] | str, *, max_tokens: int | None = None,
-                 stop: list[str] | None = None) -> str:
-        """Answer ``messages`` (a string is one human message); cached answers cost no call."""
-        msgs, max_tokens, key, hit = self._lookup(messages, max_tokens, stop)
+                 stop: list[str] | None = None, schema: dict | None = None) -> str:
+        """Answer ``messages`` (a string is one human message); cached answers cost no call.
+
+        ``schema`` (a JSON schema) holds the reply to it when the backend has ``structured_output``;
+        elsewhere it is ignored, and the caller parses what comes back.
+        """
+        msgs, max_tokens, key, hit = self._lookup(messages, max_tokens, stop, schema)
         if hit is not None:
             return hit
+        extra = {"response_format": {"type": "json_object", "schema": schema}} if (
+            schema is not None and self.structured_output) else {}
         try:
-            message = self._get_model().invoke(msgs, stop=stop, max_tokens=max_tokens)
+            message = self._get_model().invoke(msgs, stop=stop, max_tokens=max_tokens, **extra)
         except Exception as exc:  # backends raise many types; the user needs one line naming a setting
             raise self._error(exc) from None
         text = message_text(message.content)
@@ -166,13 +181,16 @@ class ChatLLM:
         return usage
 
     # ------------------------------------------------------------------ internals
-    def _lookup(self, messages: list[BaseMessage] | str, max_tokens: int | None, stop: list[str] | None):
+    def _lookup(self, messages: list[BaseMessage] | str, max_tokens: int | None, stop: list[str] | None,
+                schema: dict | None = None):
         """(messages, max_tokens, cache key, cached text or None); a hit is counted here."""
         msgs = _as_messages(messages)
         max_tokens = max_tokens or self.params.get("max_tokens") or LLMConfig.max_tokens
         payload = {"model_id": self.model_id, "messages": [[m.type, m.content] for m in msgs],
                    "params": {"temperature": self.params.get("temperature"), "max_tokens": max_tokens,
                               "stop": list(stop) if stop else None, "seed": self.params.get("seed")}}
+        if schema is not None and self.structured_output:  # a held reply differs from a free one
+            payload["schema"] = schema
         key = LLMCache.key(payload)
         hit = self._cache.get(key) if self._cache is not None else None
         if hit is not None:
@@ -182,7 +200,13 @@ class ChatLLM:
     def _get_model(self) -> BaseChatModel:
         with self._lock:  # two threads must not load the local model twice
             if self._model is None:
-                self._model = self._factory()
+                if self.on_load is not None:
+                    self.on_load(True)
+                try:
+                    self._model = self._factory()
+                finally:
+                    if self.on_load is not None:
+                        self.on_load(False)
             return self._model
 
     def _error(self, exc: Exception) -> LLMError:

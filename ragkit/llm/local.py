@@ -71,7 +71,8 @@ def build_local(cfg: LLMConfig, cache_path: Path | None) -> ChatLLM:
                             f"of {m.group(2)} (raise llm.context_window, or retrieve fewer chunks)")
         return None
 
-    return ChatLLM(factory, f"local:{stem}", n_ctx, chat_params(cfg), cache_path, translate=translate, kind="local")
+    return ChatLLM(factory, f"local:{stem}", n_ctx, chat_params(cfg), cache_path, translate=translate, kind="local",
+                   structured_output=True)  # llama-cpp-python turns a JSON schema into a grammar
 
 
 @lru_cache(maxsize=1)

@@ -33,7 +33,8 @@ from ragkit.errors import ConfigError, SettingError
 from ragkit.yamlfile import YamlFile, describe, line_suffix, unknown_key
 
 __all__ = ["Config", "LoaderLimits", "EmbedderConfig", "LLMConfig", "SplitterConfig", "SparseConfig",
-           "SearchConfig", "AskConfig", "ConfigError", "SECTIONS", "BACKENDS", "register_backend_name",
+           "SearchConfig", "AskConfig",
+           "DenseConfig", "ConfigError", "SECTIONS", "BACKENDS", "register_backend_name",
            "effective_chain", "config_from_dict", "load_config"]
 
 DEFAULT_INDEX_DIR = ".ragkit"
@@ -154,6 +155,23 @@ class SparseConfig:
     stopwords: str | None = "en"
 
 
+@_section("dense")
+class DenseConfig:
+    """The FAISS dense index (``index``: flat | hnsw | ivf | auto); benchmarks/scale.py measured the defaults.
+
+    ``auto`` is flat (exact) below ``auto_flat_below`` vectors, else HNSW. ``ivf_lists`` 0 means
+    about 4 x sqrt(vectors); too few vectors to train them falls back to flat, and ingest says so.
+    """
+
+    index: Literal["flat", "hnsw", "ivf", "auto"] = "auto"
+    hnsw_m: Int = Field(32, ge=4, le=256)
+    hnsw_ef_construction: Int = Field(80, ge=8)
+    hnsw_ef_search: Int = Field(64, ge=1)
+    ivf_lists: Int = Field(0, ge=0)
+    ivf_probe: Int = Field(16, ge=1)
+    auto_flat_below: Int = Field(50_000, ge=0)
+
+
 @_section("search")
 class SearchConfig:
     """Query-time defaults: mode, k, reciprocal rank fusion constant, weights, candidate depth."""
@@ -192,6 +210,7 @@ class Config:
     splitter: SplitterConfig = field(default_factory=SplitterConfig)
     embedder: EmbedderConfig = field(default_factory=EmbedderConfig)
     sparse: SparseConfig = field(default_factory=SparseConfig)
+    dense: DenseConfig = field(default_factory=DenseConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
     ask: AskConfig = field(default_factory=AskConfig)
     llm: LLMConfig = field(default_factory=LLMConfig)
@@ -199,7 +218,8 @@ class Config:
 
 # The sections of a config file, in order, and their classes (``index`` is a plain setting).
 SECTIONS: dict[str, type] = {"loader": LoaderLimits, "splitter": SplitterConfig, "embedder": EmbedderConfig,
-                             "sparse": SparseConfig, "search": SearchConfig, "ask": AskConfig, "llm": LLMConfig}
+                             "sparse": SparseConfig,
+                             "dense": DenseConfig, "search": SearchConfig, "ask": AskConfig, "llm": LLMConfig}
 
 
 # Backend names a config may use: the built-in ones, plus any a registry adds (register_llm,

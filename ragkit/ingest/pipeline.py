@@ -32,7 +32,7 @@ from ragkit.store.backends import DENSE_BACKEND, SPARSE_BACKEND, sparse_store_cl
 from ragkit.store.generations import WriterLock, collect_garbage
 from ragkit.store.index import live_manifest
 from ragkit.store.info import record_last_ingest
-from ragkit.store.manifest import FORMAT_VERSION, IndexSettings, changed_settings
+from ragkit.store.manifest import FORMAT_VERSION, IndexSettings, changed_settings, dense_changed
 from ragkit.store.writer import GenerationContent, write_generation
 
 
@@ -105,7 +105,8 @@ def ingest(folder: Path, index_dir: Path, cfg: Config, *, rebuild: bool = False,
         report.timings["load_split_s"] = round(report.timings["load_split_s"] - loaded.embed_s, 4)
         _record_changes(report, changes, loaded)
         save_stat_cache(index_dir, changes)
-        if previous and not (baseline.rebuilt or report.added or report.updated or report.removed):
+        restructure = bool(previous) and dense_changed(previous, settings)  # vectors carried into the new structure
+        if previous and not (baseline.rebuilt or report.added or report.updated or report.removed or restructure):
             report.generation = live.name  # nothing to write: the live generation stays
             report.chunks_total, report.files_total = previous["chunks"], len(previous["files"])
         else:
@@ -115,6 +116,7 @@ def ingest(folder: Path, index_dir: Path, cfg: Config, *, rebuild: bool = False,
                 content = generation_content(baseline, changes, loaded)
                 written = write_generation(index_dir, content, settings, stats=_ingest_stats(report))
                 report.generation, report.chunks_total, report.files_total = written.name, written.chunks, written.files
+                report.notes.extend(written.notes)
                 collect_garbage(index_dir)
                 clear_stat_cache(index_dir)
         record_last_ingest(index_dir, report.generation, _ingest_stats(report))
@@ -139,7 +141,13 @@ def index_settings(cfg: Config, embedder: RagkitEmbeddings) -> IndexSettings:
     """The settings a new generation is written with (embedder, splitter, sparse backend and settings)."""
     sparse = sparse_store_class(SPARSE_BACKEND)(**asdict(cfg.sparse))
     return IndexSettings(embedder=embedder, splitter=asdict(cfg.splitter), sparse=sparse.settings(),
-                         dense_backend=DENSE_BACKEND, sparse_backend=SPARSE_BACKEND)
+                         dense_backend=DENSE_BACKEND, sparse_backend=SPARSE_BACKEND, dense=dense_settings(cfg))
+
+
+def dense_settings(cfg: Config) -> dict:
+    """The ``dense:`` section as the FAISS backend's keyword arguments (``index`` is its ``kind``)."""
+    settings = asdict(cfg.dense)
+    return {"kind": settings.pop("index"), **settings}
 
 
 def choose_baseline(live: Path | None, previous: dict | None, settings: IndexSettings, rebuild: bool) -> Baseline:

@@ -15,7 +15,7 @@ from typing import Protocol
 import numpy as np
 
 from ragkit.errors import StoreError
-from ragkit.store.dense import FaissIndex
+from ragkit.store.ann import FaissDenseIndex
 from ragkit.store.sparse import BM25Index
 
 # The backends a new generation is written with (a config setting will choose once there are more).
@@ -26,7 +26,7 @@ SPARSE_BACKEND = "bm25s"
 class DenseStore(Protocol):
     """Vectors by docstore row, searched by inner product (ragkit's vectors are L2-normalised).
 
-    Built empty as ``cls(dimension)``; rows continue from ``size`` as vectors are added.
+    Built empty as ``cls(dimension, **settings)`` (``settings``: the ``dense:`` config section); rows continue from ``size`` as vectors are added.
     """
 
     dimension: int
@@ -104,7 +104,7 @@ def register_sparse_store(name: str, cls: type[SparseStore]) -> None:
     SPARSE_STORES[name] = cls
 
 
-register_dense_store("faiss", FaissIndex)
+register_dense_store("faiss", FaissDenseIndex)  # flat, hnsw, ivf: ragkit.store.ann
 register_sparse_store("bm25s", BM25Index)
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -40,6 +40,8 @@ class IndexSettings:
 
     ``sparse`` is the sparse index's ``settings()``. The dense backend is not among the
     settings that force a rebuild: vectors carry over from one dense backend to another.
+    ``dense`` are the dense backend's settings (the ``dense:`` section: index kind and parameters);
+    a change writes a new generation that carries every vector over (see :func:`dense_changed`).
     """
 
     embedder: EmbedderIdentity
@@ -47,6 +49,7 @@ class IndexSettings:
     sparse: dict
     dense_backend: str
     sparse_backend: str
+    dense: dict = field(default_factory=dict)
 
     def recorded(self) -> dict:
         """The manifest sections whose change since the last ingest means a full rebuild."""
@@ -56,15 +59,19 @@ class IndexSettings:
 
 
 def make_manifest(*, generation: str, settings: IndexSettings, files: dict, chunks: int, stats: dict,
-                  integrity: dict) -> dict:
-    """The manifest of a new generation; ``integrity`` holds ``files`` (size and sha256 by path) and ``counts``."""
+                  integrity: dict, dense_index: dict | None = None) -> dict:
+    """The manifest of a new generation; ``integrity`` holds ``files`` (size and sha256 by path) and ``counts``.
+
+    ``dense_index`` is what the dense index says of its structure (``describe()``), when it says.
+    """
     return {
         "format_version": FORMAT_VERSION,
         "ragkit_version": __version__,
         "generation": generation,
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         **settings.recorded(),
-        "dense": {"backend": settings.dense_backend, "metric": "inner_product"},
+        "dense": {"backend": settings.dense_backend, "metric": "inner_product",
+                  **({"index": dense_index} if dense_index else {})},
         "chunks": chunks,
         "files": files,
         "last_ingest": stats,
@@ -109,6 +116,12 @@ def changed_settings(manifest: dict, settings: IndexSettings) -> list[str]:
     """Names of the recorded sections (embedder, splitter, sparse) that ``settings`` would change."""
     current = settings.recorded()
     return [key for key in current if manifest[key] != current[key]]
+
+
+def dense_changed(manifest: dict, settings: IndexSettings) -> bool:
+    """Whether the dense index settings differ from those the generation was written with."""
+    recorded = manifest.get("dense", {}).get("index", {}).get("settings", {})
+    return bool(settings.dense) and recorded != settings.dense
 
 
 def check_format(manifest: dict) -> None:

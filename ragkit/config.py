@@ -34,7 +34,7 @@ from ragkit.yamlfile import YamlFile, describe, line_suffix, unknown_key
 
 __all__ = ["Config", "LoaderLimits", "EmbedderConfig", "LLMConfig", "SplitterConfig", "SparseConfig",
            "SearchConfig", "AskConfig",
-           "DenseConfig", "ConfigError", "SECTIONS", "BACKENDS", "register_backend_name",
+           "DenseConfig", "IngestConfig", "RayConfig", "ConfigError", "SECTIONS", "BACKENDS", "register_backend_name",
            "effective_chain", "config_from_dict", "load_config"]
 
 DEFAULT_INDEX_DIR = ".ragkit"
@@ -172,6 +172,21 @@ class DenseConfig:
     auto_flat_below: Int = Field(50_000, ge=0)
 
 
+@_section("ingest")
+class IngestConfig:
+    """How ingest runs (``engine``: local processes, or Ray: ragkit.ingest.ray_engine)."""
+
+    engine: Literal["local", "ray"] = "local"
+
+
+@_section("ray")
+class RayConfig:
+    """Ray for ``ingest.engine: ray``: ``address`` of a cluster (None: Ray on this machine), embedding actors."""
+
+    address: str | None = None
+    workers: Int = Field(2, ge=1)
+
+
 @_section("search")
 class SearchConfig:
     """Query-time defaults: mode, k, reciprocal rank fusion constant, weights, candidate depth."""
@@ -211,6 +226,8 @@ class Config:
     embedder: EmbedderConfig = field(default_factory=EmbedderConfig)
     sparse: SparseConfig = field(default_factory=SparseConfig)
     dense: DenseConfig = field(default_factory=DenseConfig)
+    ingest: IngestConfig = field(default_factory=IngestConfig)
+    ray: RayConfig = field(default_factory=RayConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
     ask: AskConfig = field(default_factory=AskConfig)
     llm: LLMConfig = field(default_factory=LLMConfig)
@@ -219,7 +236,8 @@ class Config:
 # The sections of a config file, in order, and their classes (``index`` is a plain setting).
 SECTIONS: dict[str, type] = {"loader": LoaderLimits, "splitter": SplitterConfig, "embedder": EmbedderConfig,
                              "sparse": SparseConfig,
-                             "dense": DenseConfig, "search": SearchConfig, "ask": AskConfig, "llm": LLMConfig}
+                             "dense": DenseConfig, "ingest": IngestConfig, "ray": RayConfig,
+                             "search": SearchConfig, "ask": AskConfig, "llm": LLMConfig}
 
 
 # Backend names a config may use: the built-in ones, plus any a registry adds (register_llm,

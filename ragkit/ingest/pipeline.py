@@ -11,10 +11,11 @@ written at all.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 from langchain_core.documents import Document
@@ -34,6 +35,15 @@ from ragkit.store.index import live_manifest
 from ragkit.store.info import record_last_ingest
 from ragkit.store.manifest import FORMAT_VERSION, IndexSettings, changed_settings, dense_changed
 from ragkit.store.writer import GenerationContent, write_generation
+
+
+class Engine(Protocol):
+    """Loads and embeds for an ingest somewhere else (Ray): a ``load_files`` and an embedder."""
+
+    embedder: RagkitEmbeddings
+
+    def load_files(self, root: Path, sources: list, limits, idle=None) -> Iterator:
+        """(source, Documents or LoadError) once per source, in any order, as :func:`load_files`."""
 
 
 @dataclass(frozen=True)
@@ -74,9 +84,12 @@ class LoadedFiles:
 
 
 def ingest(folder: Path, index_dir: Path, cfg: Config, *, rebuild: bool = False,
-           progress: Progress | None = None, embedder: RagkitEmbeddings | None = None) -> IngestReport:
+           progress: Progress | None = None, embedder: RagkitEmbeddings | None = None,
+           engine: Engine | None = None) -> IngestReport:
     """Bring the index at ``index_dir`` up to date with ``folder``; return what changed.
 
+    ``engine`` loads and embeds instead of this process (``ingest.engine: ray`` builds a
+    :class:`ragkit.ingest.ray_engine.RayEngine` when none is given).
     Raises ``FolderError`` for an unusable folder, ``IndexLocked`` when another ingest is
     writing, and embedder errors (the previous generation stays live in every case).
     """
@@ -99,7 +112,11 @@ def ingest(folder: Path, index_dir: Path, cfg: Config, *, rebuild: bool = False,
         with _timed(report, "scan_s"):
             changes = detect_changes(scan.files, baseline.files, index_dir)
         with _timed(report, "load_split_s"):
-            loaded = load_and_split(folder, changes, baseline.files, cfg, progress, embedder)
+            if engine is None and cfg.ingest.engine == "ray" and changes.to_load:
+                from ragkit.ingest.ray_engine import RayEngine  # Ray loads only when asked for
+                engine = RayEngine(cfg, embedder)
+            loaded = load_and_split(folder, changes, baseline.files, cfg, progress,
+                                    engine.embedder if engine else embedder, engine.load_files if engine else load_files)
         # Embedding overlaps loading: embed_s is the time inside the embedder, load_split_s the rest of the step.
         report.timings["embed_s"] = round(loaded.embed_s, 4)
         report.timings["load_split_s"] = round(report.timings["load_split_s"] - loaded.embed_s, 4)
@@ -167,8 +184,8 @@ def choose_baseline(live: Path | None, previous: dict | None, settings: IndexSet
 
 
 def load_and_split(folder: Path, changes: Changes, indexed: dict[str, dict], cfg: Config,
-                   progress: Progress, embedder: RagkitEmbeddings) -> LoadedFiles:
-    """Load the changed files, split them into chunks and parent sections, and embed the chunks.
+                   progress: Progress, embedder: RagkitEmbeddings, loader: Callable = load_files) -> LoadedFiles:
+    """Load the changed files (with ``loader``, :func:`load_files` by default), split them, and embed the chunks.
 
     Chunks are embedded while PDF workers parse the remaining files (see ragkit.ingest.streaming).
     """
@@ -180,7 +197,7 @@ def load_and_split(folder: Path, changes: Changes, indexed: dict[str, dict], cfg
     stream = StreamingEmbedder(embedder, progress)
     progress.start("load", len(changes.to_load))
     progress.start("embed", 0)
-    with closing(load_files(folder, changes.to_load, cfg.loader, idle=stream.embed_some)) as results:
+    with closing(loader(folder, changes.to_load, cfg.loader, idle=stream.embed_some)) as results:
         for source, result in results:  # closed on any error, which stops the PDF workers
             progress.advance("load")
             rel, before = source.rel, indexed.get(source.rel)

@@ -6,6 +6,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from ragkit.cli.render import dense_line
 from ragkit.ingest.pipeline import ingest
 from ragkit.retrieval.search import Searcher
 from ragkit.store.ann import FaissDenseIndex
@@ -97,6 +98,7 @@ def test_ingest_with_ivf_on_a_tiny_folder_reports_the_fallback(docs, tmp_path, f
     info = index_info(tmp_path / "idx")
     assert read_manifest(current_generation(tmp_path / "idx"))["dense"]["index"]["built"] == "flat"
     assert info["chunks"] == report.chunks_total
+    assert dense_line(info["dense"]).startswith("faiss flat; dense.index ivf: ")   # what `ragkit info` shows
 
 
 def test_incremental_ingest_with_hnsw_adds_and_removes(docs, tmp_path, fast_cfg):

@@ -149,6 +149,15 @@ def results_table(query: str, results) -> Table:
     return table
 
 
+def dense_line(dense: dict) -> str:
+    """``faiss hnsw (m=32, ef_search=64)``, with the note of an index that fell back to flat."""
+    structure = dense.get("index", {})
+    shown = {k: v for k, v in structure.items() if k in ("m", "ef_search", "lists", "probe")}
+    line = f"{dense.get('backend', '?')} {structure.get('built', 'flat')}"
+    line += f" ({', '.join(f'{k}={v}' for k, v in shown.items())})" if shown else ""
+    return line + (f"; {structure['note']}" if structure.get("note") else "")
+
+
 def info_table(data: dict) -> Table:
     """``ragkit info`` as a two-column table."""
     table = Table(show_header=False, title=f"Index {_shown(data['index'])}", title_justify="left")
@@ -164,6 +173,7 @@ def info_table(data: dict) -> Table:
         ("embedder", f"{data['embedder']['id']} ({data['embedder']['dimension']}-d)"),
         ("splitter", ", ".join(f"{k}={v}" for k, v in data["splitter"].items())),
         ("sparse", ", ".join(f"{k}={v}" for k, v in data["sparse"].items())),
+        ("dense", dense_line(data.get("dense") or {})),
         ("sizes", ", ".join(f"{k} {v / 1e6:.2f} MB" for k, v in data["sizes"].items())),
         ("last ingest", f"{counts} (from {last.get('folder', '?')}, {last.get('finished_at', '?')})"),
     ]

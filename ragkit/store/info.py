@@ -66,6 +66,7 @@ def index_info(index_dir: Path) -> dict:
         "embedder": manifest["embedder"],
         "splitter": manifest["splitter"],
         "sparse": manifest["sparse"],
+        "dense": manifest.get("dense", {}),   # backend, and its index structure (dense.index; ragkit.store.ann)
         "sizes": {
             "docstore": _size(generation / docstore.FILE_NAME),
             "dense": _size(generation / dense.FILE_NAME),

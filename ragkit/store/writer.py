@@ -26,7 +26,7 @@ from ragkit.store.integrity import reading, record_files, verify_counts, verify_
 from ragkit.store.manifest import IndexSettings, check_format, make_manifest, read_manifest, write_manifest
 from ragkit.text.context import indexed_text
 
-CARRY_BLOCK = 65_536  # vectors copied from the old generation at a time (96 MB at 384-d)
+CARRY_BLOCK = 65_536  # vectors copied into the new index at a time (96 MB at 384-d)
 
 
 @dataclass(frozen=True)
@@ -144,6 +144,7 @@ def _write_dense(directory: Path, content: GenerationContent, rows: _Rows, setti
         for start in range(0, len(rows.carried), CARRY_BLOCK):
             dense.add(old.vectors(rows.carried[start:start + CARRY_BLOCK]))
         del old
-    dense.add(content.vectors[rows.fresh])
+    for start in range(0, len(rows.fresh), CARRY_BLOCK):
+        dense.add(content.vectors[rows.fresh[start:start + CARRY_BLOCK]])
     dense.save(directory)
     return dense

@@ -166,7 +166,7 @@ class DenseConfig:
     index: Literal["flat", "hnsw", "ivf", "auto"] = "auto"
     hnsw_m: Int = Field(32, ge=4, le=256)
     hnsw_ef_construction: Int = Field(80, ge=8)
-    hnsw_ef_search: Int = Field(64, ge=1)
+    hnsw_ef_search: Int = Field(128, ge=1)   # SciFact-based 100k: recall@10 0.937 at 64, 0.981 at 128
     ivf_lists: Int = Field(0, ge=0)
     ivf_probe: Int = Field(16, ge=1)
     auto_flat_below: Int = Field(50_000, ge=0)

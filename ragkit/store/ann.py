@@ -63,7 +63,7 @@ class FaissDenseIndex(FaissIndex):
     """The ``faiss`` dense backend: a flat, HNSW or IVF FAISS index over the docstore's rows."""
 
     def __init__(self, dimension: int, index: faiss.Index | None = None, *, kind: str = "flat",
-                 hnsw_m: int = 32, hnsw_ef_construction: int = 80, hnsw_ef_search: int = 64,
+                 hnsw_m: int = 32, hnsw_ef_construction: int = 80, hnsw_ef_search: int = 128,
                  ivf_lists: int = 0, ivf_probe: int = 16, auto_flat_below: int = 50_000):
         if kind not in KINDS:
             raise ValueError(f"dense index kind {kind!r} is not one of {', '.join(KINDS)}")

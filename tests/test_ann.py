@@ -43,9 +43,8 @@ def data():
 @pytest.mark.parametrize("kind", ["hnsw", "ivf"])
 def test_approximate_kinds_keep_recall_of_exact_search(kind, data, tmp_path):
     vectors, queries, flat = data
-    # 6,000 vectors train 40 lists, not the 310 of 4 x sqrt(n); these synthetic 32-d clusters need a wider
-    # HNSW walk than the default chosen on real MiniLM vectors (benchmarks/scale.py)
-    index = FaissDenseIndex(32, kind=kind, ivf_lists=40, hnsw_ef_search=128)
+    # 6,000 vectors train 40 lists, not the 310 of 4 x sqrt(n); HNSW at the default efSearch (128)
+    index = FaissDenseIndex(32, kind=kind, ivf_lists=40)
     index.add(vectors[:2500])
     index.add(vectors[2500:])
     index.save(tmp_path)

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from ragkit.cli.render import dense_line
-from ragkit.ingest.pipeline import ingest
+from ragkit.config import config_from_dict
+from ragkit.ingest.pipeline import dense_settings, ingest
 from ragkit.retrieval.search import Searcher
 from ragkit.store.ann import FaissDenseIndex
 from ragkit.store.generations import current_generation
@@ -128,3 +129,19 @@ def test_a_new_index_kind_restructures_without_embedding_again(docs, tmp_path, f
     after.close()
     again = ingest(docs, tmp_path / "idx", dense_cfg(fast_cfg, index="hnsw"))
     assert again.generation == report.generation   # the same settings: nothing to write
+
+
+def test_the_faiss_index_settings_go_to_faiss_only():
+    assert dense_settings(config_from_dict({"dense": {"index": "hnsw"}}))["kind"] == "hnsw"
+    assert "backend" not in dense_settings(config_from_dict({"dense": {"index": "hnsw"}}))
+    # A Pinecone store is built with its options alone: no index kind, no HNSW parameters.
+    assert dense_settings(config_from_dict({"dense": {"backend": "pinecone", "index": "hnsw"}})) == {}
+
+
+def test_the_dense_info_row_says_where_the_vectors_are_or_how_faiss_indexes_them():
+    remote = {"backend": "pinecone", "metric": "inner_product", "records": 12,
+              "pinecone": {"host": "http://127.0.0.1:1", "namespace": "ns", "metric": "cosine"}}
+    assert dense_line(remote) == "pinecone (host=http://127.0.0.1:1, namespace=ns, metric=cosine, records=12)"
+    local = {"backend": "faiss", "index": {"kind": "hnsw", "built": "hnsw", "m": 8, "ef_search": 128}}
+    assert dense_line(local) == "faiss hnsw (m=8, ef_search=128)"
+    assert dense_line({"backend": "faiss", "metric": "inner_product"}) == "faiss flat"   # written before dense.index

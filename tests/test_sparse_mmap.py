@@ -5,6 +5,8 @@ import numpy as np
 import pytest
 
 from ragkit.errors import IndexDamaged
+from ragkit.store.documents import DIR_NAME as DOCUMENTS_DIR
+from ragkit.store.documents import DocumentIndex, build_document_index
 from ragkit.store.sparse import DATA_FILE, DIR_NAME, INDICES_FILE, BM25Index
 
 WORDS = ("cell protein gene mouse tumour receptor binding pathway signal growth immune response virus "
@@ -47,3 +49,16 @@ def test_a_damaged_posting_list_is_refused_when_a_search_touches_it(tmp_path, ar
     assert loaded.term_scores([other]).any()    # a search that does not touch it works
     with pytest.raises(IndexDamaged, match=what):
         loaded.term_scores([term])
+
+
+def test_damage_in_the_document_index_postings_names_its_own_folder(tmp_path):
+    texts = corpus(50)
+    build_document_index(texts, [str(i // 5) for i in range(50)], BM25Index().settings()).save(tmp_path)
+    path = tmp_path / DOCUMENTS_DIR / DIR_NAME / DATA_FILE
+    values = np.load(path)
+    values[:] = np.nan
+    np.save(path, values, allow_pickle=False)
+    loaded = DocumentIndex.load(tmp_path)
+    with pytest.raises(IndexDamaged) as caught:
+        loaded.scores("cell")
+    assert caught.value.file == f"{DOCUMENTS_DIR}/{DIR_NAME}/{DATA_FILE}"

@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 from langchain_core.documents import Document
 
-from ragkit.embedders.hashing import HashEmbeddings
 from ragkit.errors import StoreError
 from ragkit.store.backends import DENSE_STORES, SPARSE_STORES, dense_store_class, sparse_store_class
 from ragkit.store.docstore import DocStore
@@ -12,18 +11,24 @@ from ragkit.store.generations import current_generation
 from ragkit.store.index import open_index
 from ragkit.store.manifest import read_manifest, write_manifest
 
-
+# Each local backend with its defaults, and the faiss backend's other index kinds (ragkit.store.ann);
+# 100 vectors in 2 IVF lists are enough to train them (39 a list), so ivf is IVF here, not its flat fallback.
 # A remote store (pinecone) needs a server and a generation's docstore: tests/test_pinecone_dense.py
 # runs it against the local stand-in, through ingest and search.
-@pytest.mark.parametrize("name", sorted(set(DENSE_STORES) - {"pinecone"}))
-def test_vector_index_contract(name, tmp_path):
+DENSE_VARIANTS = [(name, {}) for name in sorted(set(DENSE_STORES) - {"pinecone"})] + [
+    ("faiss", {"kind": "flat"}), ("faiss", {"kind": "hnsw", "hnsw_m": 8}),
+    ("faiss", {"kind": "ivf", "ivf_lists": 2, "ivf_probe": 1}), ("faiss", {"kind": "auto", "auto_flat_below": 50})]
+
+
+@pytest.mark.parametrize("name, settings", DENSE_VARIANTS, ids=[f"{n}-{s.get('kind', 'default')}" for n, s in DENSE_VARIANTS])
+def test_vector_index_contract(name, settings, tmp_path):
     store = DENSE_STORES[name]
-    embedder = HashEmbeddings(64)
-    vectors = embedder.embed_array([f"document number {i} about topic {i % 3}" for i in range(20)])
-    index = store(64)
+    vectors = np.random.default_rng(7).standard_normal((100, 64)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)  # ragkit's vectors are unit length
+    index = store(64, **settings)
     index.add(vectors[:10])
     index.add(vectors[10:])
-    assert index.size == 20 and index.dimension == 64
+    assert index.size == 100 and index.dimension == 64
     rows, scores = index.search(vectors[7], 3)
     assert rows[0][0] == 7 and scores[0][0] == pytest.approx(1.0, abs=1e-5)
     assert list(scores[0]) == sorted(scores[0], reverse=True)
@@ -32,11 +37,12 @@ def test_vector_index_contract(name, tmp_path):
     assert index.search(vectors[7], 5, allowed_rows=np.array([], dtype=np.int64))[0].shape[1] == 0
     index.save(tmp_path)
     loaded = store.load(tmp_path)
-    assert loaded.size == 20 and loaded.dimension == 64
+    assert loaded.size == 100 and loaded.dimension == 64
     assert np.allclose(loaded.vectors(np.array([4, 15])), vectors[[4, 15]])
     assert np.allclose(loaded.vectors(), vectors)
     assert loaded.search(vectors[3], 1)[0][0][0] == 3
-    empty = store(64)
+    assert np.array_equal(loaded.search(vectors[:4], 3)[0], index.search(vectors[:4], 3)[0])
+    empty = store(64, **settings)
     assert empty.search(vectors[0], 3)[0].shape == (1, 0)
     assert empty.vectors().shape == (0, 64)
 

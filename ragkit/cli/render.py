@@ -149,6 +149,23 @@ def results_table(query: str, results) -> Table:
     return table
 
 
+def dense_line(dense: dict) -> str:
+    """Where the vectors live and how they are indexed, as ``ragkit info`` shows it.
+
+    ``faiss hnsw (m=32, ef_search=128)``, with the note of an index that fell back to flat; a
+    remote backend says where: ``pinecone (host=..., namespace=ragkit, metric=cosine, records=120)``.
+    """
+    backend = dense.get("backend", "?")
+    where = {**(dense.get(backend) or {}), **({"records": dense["records"]} if "records" in dense else {})}
+    if "index" not in dense and backend != "faiss":   # no FAISS structure: the vectors live elsewhere
+        return backend + (f" ({', '.join(f'{k}={v}' for k, v in where.items())})" if where else "")
+    structure = dense.get("index", {})
+    shown = {k: v for k, v in structure.items() if k in ("m", "ef_search", "lists", "probe")}
+    line = f"{backend} {structure.get('built', 'flat')}"
+    line += f" ({', '.join(f'{k}={v}' for k, v in shown.items())})" if shown else ""
+    return line + (f"; {structure['note']}" if structure.get("note") else "")
+
+
 def info_table(data: dict) -> Table:
     """``ragkit info`` as a two-column table."""
     table = Table(show_header=False, title=f"Index {_shown(data['index'])}", title_justify="left")
@@ -166,7 +183,7 @@ def info_table(data: dict) -> Table:
         ("sparse", ", ".join(f"{k}={v}" for k, v in data["sparse"].items())),
         ("documents", f"{data['documents']} (BM25 over whole documents)" if data.get("documents") is not None
          else "no document index (`ragkit ingest --rebuild` adds one)"),
-        ("dense", ", ".join(f"{k}={v}" for k, v in data.get("dense", {}).items())),
+        ("dense", dense_line(data.get("dense") or {})),
         ("sizes", ", ".join(f"{k} {v / 1e6:.2f} MB" for k, v in data["sizes"].items())),
         ("last ingest", f"{counts} (from {last.get('folder', '?')}, {last.get('finished_at', '?')})"),
     ]

@@ -11,10 +11,11 @@ written at all.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 from langchain_core.documents import Document
@@ -32,8 +33,17 @@ from ragkit.store.backends import finish_ingest, prepare_ingest, sparse_store_cl
 from ragkit.store.generations import WriterLock, collect_garbage
 from ragkit.store.index import live_manifest
 from ragkit.store.info import record_last_ingest
-from ragkit.store.manifest import FORMAT_VERSION, IndexSettings, changed_settings
+from ragkit.store.manifest import FORMAT_VERSION, IndexSettings, changed_settings, dense_changed
 from ragkit.store.writer import GenerationContent, write_generation
+
+
+class Engine(Protocol):
+    """Loads and embeds for an ingest somewhere else (Ray): a ``load_files`` and an embedder."""
+
+    embedder: RagkitEmbeddings
+
+    def load_files(self, root: Path, sources: list, limits, idle=None) -> Iterator:
+        """(source, Documents or LoadError) once per source, in any order, as :func:`load_files`."""
 
 
 @dataclass(frozen=True)
@@ -74,9 +84,12 @@ class LoadedFiles:
 
 
 def ingest(folder: Path, index_dir: Path, cfg: Config, *, rebuild: bool = False,
-           progress: Progress | None = None, embedder: RagkitEmbeddings | None = None) -> IngestReport:
+           progress: Progress | None = None, embedder: RagkitEmbeddings | None = None,
+           engine: Engine | None = None) -> IngestReport:
     """Bring the index at ``index_dir`` up to date with ``folder``; return what changed.
 
+    ``engine`` loads and embeds instead of this process (``ingest.engine: ray`` builds a
+    :class:`ragkit.ingest.ray_engine.RayEngine` when none is given).
     Raises ``FolderError`` for an unusable folder, ``IndexLocked`` when another ingest is
     writing, and embedder errors (the previous generation stays live in every case).
     """
@@ -100,13 +113,18 @@ def ingest(folder: Path, index_dir: Path, cfg: Config, *, rebuild: bool = False,
         with _timed(report, "scan_s"):
             changes = detect_changes(scan.files, baseline.files, index_dir)
         with _timed(report, "load_split_s"):
-            loaded = load_and_split(folder, changes, baseline.files, cfg, progress, embedder)
+            if engine is None and cfg.ingest.engine == "ray" and changes.to_load:
+                from ragkit.ingest.ray_engine import RayEngine  # Ray loads only when asked for
+                engine = RayEngine(cfg, embedder)
+            loaded = load_and_split(folder, changes, baseline.files, cfg, progress,
+                                    engine.embedder if engine else embedder, engine.load_files if engine else load_files)
         # Embedding overlaps loading: embed_s is the time inside the embedder, load_split_s the rest of the step.
         report.timings["embed_s"] = round(loaded.embed_s, 4)
         report.timings["load_split_s"] = round(report.timings["load_split_s"] - loaded.embed_s, 4)
         _record_changes(report, changes, loaded)
         save_stat_cache(index_dir, changes)
-        if previous and not (baseline.rebuilt or report.added or report.updated or report.removed):
+        restructure = bool(previous) and dense_changed(previous, settings)  # vectors carried into the new structure
+        if previous and not (baseline.rebuilt or report.added or report.updated or report.removed or restructure):
             report.generation = live.name  # nothing to write: the live generation stays
             report.chunks_total, report.files_total = previous["chunks"], len(previous["files"])
         else:
@@ -116,6 +134,7 @@ def ingest(folder: Path, index_dir: Path, cfg: Config, *, rebuild: bool = False,
                 content = generation_content(baseline, changes, loaded)
                 written = write_generation(index_dir, content, settings, stats=_ingest_stats(report))
                 report.generation, report.chunks_total, report.files_total = written.name, written.chunks, written.files
+                report.notes.extend(written.notes)
                 finish_ingest(index_dir, settings)
                 collect_garbage(index_dir)
                 clear_stat_cache(index_dir)
@@ -147,7 +166,19 @@ def index_settings(cfg: Config, embedder: RagkitEmbeddings) -> IndexSettings:
     splitter = asdict(cfg.splitter) | {"pdf_clean_pages": cfg.loader.pdf_clean_pages}
     return IndexSettings(embedder=embedder, splitter=splitter, sparse=sparse.settings(),
                          dense_backend=cfg.dense.backend, sparse_backend=cfg.sparse.backend, dense_options=dense_options,
-                         sparse_options=sparse_options)
+                         sparse_options=sparse_options, dense=dense_settings(cfg))
+
+
+def dense_settings(cfg: Config) -> dict:
+    """The ``dense:`` section as the FAISS backend's keyword arguments (``index`` is its ``kind``).
+
+    Empty for any other backend: the index structure is FAISS's, a remote store keeps its own.
+    """
+    if cfg.dense.backend != "faiss":
+        return {}
+    settings = asdict(cfg.dense)
+    del settings["backend"]
+    return {"kind": settings.pop("index"), **settings}
 
 
 def choose_baseline(live: Path | None, previous: dict | None, settings: IndexSettings, rebuild: bool) -> Baseline:
@@ -167,8 +198,8 @@ def choose_baseline(live: Path | None, previous: dict | None, settings: IndexSet
 
 
 def load_and_split(folder: Path, changes: Changes, indexed: dict[str, dict], cfg: Config,
-                   progress: Progress, embedder: RagkitEmbeddings) -> LoadedFiles:
-    """Load the changed files, split them into chunks and parent sections, and embed the chunks.
+                   progress: Progress, embedder: RagkitEmbeddings, loader: Callable = load_files) -> LoadedFiles:
+    """Load the changed files (with ``loader``, :func:`load_files` by default), split them, and embed the chunks.
 
     Chunks are embedded while PDF workers parse the remaining files (see ragkit.ingest.streaming).
     """
@@ -180,7 +211,7 @@ def load_and_split(folder: Path, changes: Changes, indexed: dict[str, dict], cfg
     stream = StreamingEmbedder(embedder, progress)
     progress.start("load", len(changes.to_load))
     progress.start("embed", 0)
-    with closing(load_files(folder, changes.to_load, cfg.loader, idle=stream.embed_some)) as results:
+    with closing(loader(folder, changes.to_load, cfg.loader, idle=stream.embed_some)) as results:
         for source, result in results:  # closed on any error, which stops the PDF workers
             progress.advance("load")
             rel, before = source.rel, indexed.get(source.rel)

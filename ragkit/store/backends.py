@@ -16,7 +16,7 @@ from typing import Protocol
 import numpy as np
 
 from ragkit.errors import StoreError
-from ragkit.store.dense import FaissIndex
+from ragkit.store.ann import FaissDenseIndex
 from ragkit.store.manifest import IndexSettings
 from ragkit.store.pinecone_dense import PineconeDense
 from ragkit.store.pinecone_sparse import PineconeSparse
@@ -26,7 +26,8 @@ from ragkit.store.sparse import BM25Index
 class DenseStore(Protocol):
     """Vectors by docstore row, searched by inner product (ragkit's vectors are L2-normalised).
 
-    Built empty as ``cls(dimension)``; rows continue from ``size`` as vectors are added.
+    Built empty as ``cls(dimension, **settings)``: the FAISS index settings of the ``dense:`` section
+    for ``faiss``, ``pinecone=options`` for a remote store; rows continue from ``size`` as vectors are added.
     """
 
     dimension: int
@@ -104,7 +105,7 @@ def register_sparse_store(name: str, cls: type[SparseStore]) -> None:
     SPARSE_STORES[name] = cls
 
 
-register_dense_store("faiss", FaissIndex)
+register_dense_store("faiss", FaissDenseIndex)  # flat, hnsw, ivf: ragkit.store.ann
 register_dense_store("pinecone", PineconeDense)
 register_sparse_store("bm25s", BM25Index)
 register_sparse_store("pinecone", PineconeSparse)

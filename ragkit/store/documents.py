@@ -19,6 +19,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ragkit.store import sparse as sparse_module
 from ragkit.store.sparse import BM25Index
 
 DIR_NAME = "documents"
@@ -60,6 +61,7 @@ class DocumentIndex:
         """Read an index written by :meth:`save` (ValueError when its rows point past its documents)."""
         source = Path(directory) / DIR_NAME
         sparse = BM25Index.load(source)
+        sparse.folder = f"{DIR_NAME}/{sparse_module.DIR_NAME}"   # a damaged posting list is named as it is
         row_document = np.load(source / ROWS_FILE, allow_pickle=False)
         if row_document.ndim != 1 or (len(row_document) and (row_document.min() < 0 or row_document.max() >= sparse.size)):
             raise ValueError("document numbers out of range")

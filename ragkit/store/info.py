@@ -71,7 +71,7 @@ def index_info(index_dir: Path) -> dict:
         "sparse": {**manifest["sparse"], **(loaded.sparse.remote_where() if hasattr(loaded.sparse, "remote_where") else {})},
         # Documents in the whole-document BM25 index (None: a generation written before it existed).
         "documents": loaded.documents.documents if loaded.documents is not None else None,
-        "dense": dense_where,
+        "dense": dense_where,   # backend, where a remote one keeps the vectors, and a FAISS index's structure (dense.index)
         "sizes": {
             "docstore": _size(generation / docstore.FILE_NAME),
             "dense": _size(generation / dense.FILE_NAME),

@@ -40,6 +40,8 @@ class IndexSettings:
 
     ``sparse`` is the sparse index's ``settings()``. The dense backend is not among the
     settings that force a rebuild: vectors carry over from one dense backend to another.
+    ``dense`` are the FAISS backend's settings (the ``dense:`` section: index kind and parameters;
+    empty for a remote backend, which keeps its own structure); a change writes a new generation that carries every vector over (see :func:`dense_changed`).
     """
 
     embedder: EmbedderIdentity
@@ -49,6 +51,7 @@ class IndexSettings:
     sparse_backend: str
     dense_options: dict = field(default_factory=dict)   # the backend's own settings (pinecone: host, namespace, ...)
     sparse_options: dict = field(default_factory=dict)  # likewise for a remote sparse backend (the pinecone: section)
+    dense: dict = field(default_factory=dict)           # the FAISS index settings (dense.index ...; empty for pinecone)
 
     def recorded(self) -> dict:
         """The manifest sections whose change since the last ingest means a full rebuild."""
@@ -58,15 +61,19 @@ class IndexSettings:
 
 
 def make_manifest(*, generation: str, settings: IndexSettings, files: dict, chunks: int, stats: dict,
-                  integrity: dict) -> dict:
-    """The manifest of a new generation; ``integrity`` holds ``files`` (size and sha256 by path) and ``counts``."""
+                  integrity: dict, dense_index: dict | None = None) -> dict:
+    """The manifest of a new generation; ``integrity`` holds ``files`` (size and sha256 by path) and ``counts``.
+
+    ``dense_index`` is what the dense index says of its structure (``describe()``), when it says.
+    """
     return {
         "format_version": FORMAT_VERSION,
         "ragkit_version": __version__,
         "generation": generation,
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         **settings.recorded(),
-        "dense": {"backend": settings.dense_backend, "metric": "inner_product", **_where(settings)},
+        "dense": {"backend": settings.dense_backend, "metric": "inner_product", **_where(settings),
+                  **({"index": dense_index} if dense_index else {})},
         "chunks": chunks,
         "files": files,
         "last_ingest": stats,
@@ -118,6 +125,12 @@ def changed_settings(manifest: dict, settings: IndexSettings) -> list[str]:
     """Names of the recorded sections (embedder, splitter, sparse) that ``settings`` would change."""
     current = settings.recorded()
     return [key for key in current if manifest[key] != current[key]]
+
+
+def dense_changed(manifest: dict, settings: IndexSettings) -> bool:
+    """Whether the dense index settings differ from those the generation was written with."""
+    recorded = manifest.get("dense", {}).get("index", {}).get("settings", {})
+    return bool(settings.dense) and recorded != settings.dense
 
 
 def check_format(manifest: dict) -> None:

@@ -8,10 +8,14 @@ loses ~0.16 nDCG@10 on SciFact for it). Persisted as bm25s arrays (``.npy``, loa
 Scores follow Lucene 8+: the constant ``(k1 + 1)`` factor of the classic numerator is left
 out, which changes no ranking (tests check scores x (k1 + 1) against rank-bm25).
 
-Loading checks the arrays' structure (pointers in order and in bounds, document numbers below
-the document count, scores finite and not negative): O(non-zeros) in numpy, cheap beside
-reading them. Damage that keeps the structure (a changed score or document number) is for
-the sha256 check (:mod:`ragkit.store.integrity`).
+The arrays are memory-mapped (``numpy.load(mmap_mode="r")`` through bm25s): a term's posting
+list is a slice of them, and a search reads only the slices of its terms (bm25s scores that
+way), so opening a million-chunk index reads no posting list at all. Loading checks the
+structure that costs O(vocabulary) (pointers in order and in bounds, the document count); each
+posting list a search touches is checked before it is scored (document numbers below the
+document count, scores finite and not negative), so those checks cost no more than the search.
+Damage that keeps the structure (a changed score or document number) is for the sha256 check
+(:mod:`ragkit.store.integrity`).
 """
 
 from __future__ import annotations
@@ -22,10 +26,12 @@ from pathlib import Path
 import bm25s
 import numpy as np
 
+from ragkit.errors import IndexDamaged
 from ragkit.text import tokenize
 
 DIR_NAME = "sparse"
 PARAMS_FILE = "ragkit_sparse.json"
+DATA_FILE, INDICES_FILE = "data.csc.index.npy", "indices.csc.index.npy"   # bm25s's names for the posting arrays
 
 
 class BM25Index:
@@ -37,6 +43,7 @@ class BM25Index:
         self.stemmer, self.stopwords = stemmer, stopwords
         self.model: bm25s.BM25 | None = None
         self.size = 0
+        self.folder = DIR_NAME   # how damage found by a search names the arrays' folder (documents/sparse for documents)
 
     def settings(self) -> dict:
         """The settings that define the scores (recorded in the manifest)."""
@@ -67,6 +74,7 @@ class BM25Index:
         known = [t for t in terms if t in self.model.vocab_dict]
         if not known:
             return np.zeros(self.size, dtype=np.float32)
+        check_postings(self.model, [self.model.vocab_dict[t] for t in known], self.size, self.folder)
         return np.asarray(self.model.get_scores(known), dtype=np.float32)
 
     def search(self, query: str, k: int, allowed_rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -90,7 +98,7 @@ class BM25Index:
         index = cls(**params)
         index.size = size
         if size:
-            index.model = bm25s.BM25.load(str(source), allow_pickle=False, show_progress=False)
+            index.model = bm25s.BM25.load(str(source), allow_pickle=False, show_progress=False, mmap=True)
             check_structure(index.model, size)
         return index
 
@@ -124,9 +132,23 @@ def check_structure(model: bm25s.BM25, size: int) -> None:
         (len(indptr) and (indptr[0] != 0 or indptr[-1] != len(data)), "pointers out of bounds"),
         (len(indptr) and bool(np.any(np.diff(indptr) < 0)), "pointers out of order"),
         (len(indices) != len(data), "documents and scores differ in number"),
-        (len(indices) and (indices.min() < 0 or indices.max() >= size), "document numbers out of range"),
-        (not np.all(np.isfinite(data)) or bool(np.any(data < 0)), "scores not finite or negative"),
     ]
     for broken, what in problems:
         if broken:
             raise ValueError(f"BM25 arrays damaged: {what}")
+
+
+def check_postings(model: bm25s.BM25, term_ids: list[int], size: int, folder: str = DIR_NAME) -> None:
+    """IndexDamaged unless the posting lists of ``term_ids`` name documents below ``size`` with finite, non-negative scores.
+
+    ``folder`` is where the arrays are in the generation (the damage names the file).
+    """
+    scores = model.scores
+    indptr = scores["indptr"]
+    for term in term_ids:
+        start, end = int(indptr[term]), int(indptr[term + 1])
+        docs, weights = scores["indices"][start:end], scores["data"][start:end]
+        if len(docs) and (docs.min() < 0 or docs.max() >= size):
+            raise IndexDamaged(f"{folder}/{INDICES_FILE}", f"document numbers out of range in the postings of term {term}")
+        if not np.all(np.isfinite(weights)) or bool(np.any(weights < 0)):
+            raise IndexDamaged(f"{folder}/{DATA_FILE}", f"scores not finite or negative in the postings of term {term}")

@@ -19,13 +19,15 @@ from langchain_core.documents import Document
 
 from ragkit.store import dense as dense_module
 from ragkit.store import docstore
-from ragkit.store.backends import dense_store_class, load_dense, sparse_store_class
+from ragkit.store.backends import DenseStore, dense_store_class, load_dense, sparse_store_class
 from ragkit.store.docstore import DocStore
 from ragkit.store.documents import build_document_index
 from ragkit.store.generations import new_generation_dir, publish_generation
 from ragkit.store.integrity import reading, record_files, verify_counts, verify_files
 from ragkit.store.manifest import IndexSettings, check_format, make_manifest, read_manifest, write_manifest
 from ragkit.text.context import indexed_text
+
+CARRY_BLOCK = 65_536  # vectors copied into the new index at a time (96 MB at 384-d)
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,7 @@ class WrittenGeneration:
     name: str
     chunks: int
     files: int
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -72,7 +75,8 @@ def write_generation(index_dir: Path, content: GenerationContent, settings: Inde
     old_manifest = _verified_manifest(content.carry_from) if content.carry_from is not None else None
     tmp, final = new_generation_dir(index_dir)
     rows = _write_docstore(tmp, content)
-    dense_rows = _write_dense(tmp, content, rows, settings, old_manifest)
+    dense = _write_dense(tmp, content, rows, settings, old_manifest)
+    dense_index = dense.describe() if hasattr(dense, "describe") else None
     sparse = _new_sparse(content, rows, settings)
     sparse.build(rows.texts)
     sparse.save(tmp)
@@ -81,12 +85,14 @@ def write_generation(index_dir: Path, content: GenerationContent, settings: Inde
     files = {rel: {**meta, "chunks": len(rows.chunk_ids[rel]), "chunk_ids": rows.chunk_ids[rel]}
              for rel, meta in sorted(content.files.items()) if rel in rows.chunk_ids}
     integrity = {"files": record_files(tmp),
-                 "counts": {"docstore": len(rows.texts), "dense": dense_rows, "sparse": sparse.size,
+                 "counts": {"docstore": len(rows.texts), "dense": dense.size, "sparse": sparse.size,
                             "documents": documents.size}}
     checksum = write_manifest(tmp, make_manifest(generation=final.name, settings=settings, files=files,
-                                                 chunks=len(rows.texts), stats=stats, integrity=integrity))
+                                                 chunks=len(rows.texts), stats=stats, integrity=integrity,
+                                                 dense_index=dense_index))
     publish_generation(index_dir, tmp, final, checksum)
-    return WrittenGeneration(name=final.name, chunks=len(rows.texts), files=len(files))
+    notes = (dense_index["note"],) if dense_index and dense_index.get("note") else ()
+    return WrittenGeneration(name=final.name, chunks=len(rows.texts), files=len(files), notes=notes)
 
 
 def _new_sparse(content: GenerationContent, rows: _Rows, settings: IndexSettings):
@@ -144,18 +150,25 @@ def _write_docstore(directory: Path, content: GenerationContent) -> _Rows:
 
 
 def _write_dense(directory: Path, content: GenerationContent, rows: _Rows, settings: IndexSettings,
-                 old_manifest: dict | None) -> int:
-    """The carried chunks' vectors (read from the old generation), then the new chunks'; returns the row count."""
-    options = settings.dense_options
-    dense = dense_store_class(settings.dense_backend)(settings.embedder.dimension, **({"pinecone": options} if options else {}))
+                 old_manifest: dict | None) -> DenseStore:
+    """The carried chunks' vectors (read from the old generation), then the new chunks'; returns the index written.
+
+    The FAISS backend is built with the ``dense:`` index settings, a remote one with its options
+    (``pinecone=``); :func:`ragkit.ingest.pipeline.dense_settings` keeps FAISS's settings from it.
+    """
+    remote = {"pinecone": settings.dense_options} if settings.dense_options else {}
+    dense = dense_store_class(settings.dense_backend)(settings.embedder.dimension, **settings.dense, **remote)
     if content.carry_from is not None:
         with reading(content.carry_from, dense_module.FILE_NAME):
             old = load_dense(content.carry_from, old_manifest)
         verify_counts(content.carry_from, old_manifest, {dense_module.FILE_NAME: old.size})
         if hasattr(dense, "carry"):  # a remote store may hold the carried vectors already
             dense.carry(old, rows.carried)
-        else:
-            dense.add(old.vectors(rows.carried))
-    dense.add(content.vectors[rows.fresh])
+        else:  # in blocks: a large index's carried vectors are never all copied at once
+            for start in range(0, len(rows.carried), CARRY_BLOCK):
+                dense.add(old.vectors(rows.carried[start:start + CARRY_BLOCK]))
+        del old
+    for start in range(0, len(rows.fresh), CARRY_BLOCK):
+        dense.add(content.vectors[rows.fresh[start:start + CARRY_BLOCK]])
     dense.save(directory)
-    return dense.size
+    return dense

@@ -1,0 +1,116 @@
+"""Ingest on Ray (``ingest.engine: ray``): files parsed as Ray tasks, chunks embedded by a Ray Data actor pool.
+
+What moves and what stays: parsing (each file a task, retried when its worker dies) and
+embedding (``map_batches`` over a pool of ``ray.workers`` actors, each loading the embedder
+once) run on Ray, which is this machine in local mode or a cluster at ``ray.address``. The
+driver keeps what must be decided in one place: which files changed, splitting (cheap, and it
+fixes each chunk's id from its content and place, so a retried task yields the same ids),
+the order of the chunks, and writing one generation through the same writer as the local
+engine. Any failure Ray does not retry away reaches ingest as an error before anything is
+written, so the previous generation stays live.
+
+Objects travel between Ray processes in Ray's own serialisation; nothing is persisted that way.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+from langchain_core.documents import Document
+
+from ragkit.config import Config, LoaderLimits
+from ragkit.embedders import RagkitEmbeddings, build_embedder
+from ragkit.errors import EmbedderError, LoadError
+from ragkit.ingest.loaders import load_files
+from ragkit.ingest.scan import SourceFile
+
+TASK_RETRIES = 2      # a parse task whose worker dies runs again (a file's result does not depend on the attempt)
+ACTOR_RESTARTS = 2    # likewise an embedding actor
+EMBED_BATCH = 64      # chunks per actor call (the embedder sorts each batch by length)
+
+
+def start_ray(address: str | None) -> None:
+    """Connect to the cluster at ``address``, or start Ray on this machine; quiet, and once per process."""
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(address=address, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False
+
+
+def _load_one(root: str, source: SourceFile, limits: LoaderLimits) -> list[Document] | LoadError:
+    """Parse one file (in a Ray task), with the loader's own limits and worker processes."""
+    return next(iter(load_files(Path(root), [source], limits)))[1]
+
+
+class EmbedActor:
+    """One embedding model in one Ray actor; called with batches of ``{"row", "text"}``."""
+
+    def __init__(self, factory: Callable[[], RagkitEmbeddings]):
+        self.embedder = factory()
+
+    def __call__(self, batch: dict) -> dict:
+        """The batch's rows and their vectors."""
+        vectors = self.embedder.embed_array([str(t) for t in batch["text"]])
+        return {"row": batch["row"], "vector": vectors}
+
+
+class RayEmbeddings:
+    """Embeds like ``identity`` (same model id and dimension), but on a Ray Data actor pool."""
+
+    def __init__(self, identity: RagkitEmbeddings, factory: Callable[[], RagkitEmbeddings], workers: int):
+        self.model_id, self.dimension = identity.model_id, identity.dimension
+        self.factory, self.workers = factory, workers
+
+    def embed_array(self, texts: list[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
+        """Vectors of ``texts`` in their order (rows are numbered, the pool returns them in any order)."""
+        import ray
+
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        data = ray.data.from_items([{"row": n, "text": text} for n, text in enumerate(texts)])
+        embedded = data.map_batches(EmbedActor, fn_constructor_args=(self.factory,), batch_size=EMBED_BATCH,
+                                    concurrency=self.workers, num_cpus=1, batch_format="numpy",
+                                    max_restarts=ACTOR_RESTARTS, max_task_retries=ACTOR_RESTARTS)
+        vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        try:
+            for batch in embedded.iter_batches(batch_format="numpy", batch_size=None):
+                vectors[batch["row"]] = batch["vector"]
+        except Exception as exc:  # a Ray failure: ingest stops before writing, the live generation stays
+            raise EmbedderError(f"embedding on Ray failed: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}") from None
+        if progress:
+            progress(len(texts))
+        return vectors
+
+
+class RayEngine:
+    """The Ray engine's two halves: a ``load_files`` replacement and an embedder (see the module notes)."""
+
+    def __init__(self, cfg: Config, identity: RagkitEmbeddings,
+                 factory: Callable[[], RagkitEmbeddings] | None = None):
+        start_ray(cfg.ray.address)
+        workers = cfg.ray.workers
+        # Each actor gets its share of the cores, so the pool does not oversubscribe them.
+        threads = cfg.embedder.threads or max(1, (os.cpu_count() or 1) // workers)
+        embedder_cfg = replace(cfg.embedder, threads=threads)
+        self.embedder = RayEmbeddings(identity, factory or (lambda: build_embedder(embedder_cfg)), workers)
+
+    def load_files(self, root: Path, sources: list[SourceFile], limits: LoaderLimits = LoaderLimits(),
+                   idle: Callable[[], bool] | None = None) -> Iterator[tuple[SourceFile, list[Document] | LoadError]]:
+        """(source, Documents or LoadError) once per source, as the tasks finish (``idle`` is not needed)."""
+        import ray
+
+        task = ray.remote(_load_one).options(max_retries=TASK_RETRIES, retry_exceptions=False)
+        pending = {task.remote(str(root), source, limits): source for source in sources}
+        while pending:
+            done, _ = ray.wait(list(pending), num_returns=1)
+            source = pending.pop(done[0])
+            try:
+                yield source, ray.get(done[0])
+            except ray.exceptions.RayError as exc:  # the task's worker died more often than it is retried
+                yield source, LoadError(f"{source.rel}: its Ray task failed ({type(exc).__name__})")

@@ -50,9 +50,10 @@ def log(message: str) -> None:
 
 def load_chunks(dataset) -> tuple[list, dict]:
     """The data set's LangChain chunks, and load/split timings and counts."""
+    raised_limit: list[str] = []
     with common.Timer() as t_load:
         docs = (corpus.beir_documents(dataset.corpus) if dataset.kind == "beir"
-                else corpus.folder_documents(dataset.documents))
+                else corpus.folder_documents(dataset.documents, raised_limit))
     with common.Timer() as t_split:
         chunks = corpus.split(docs)
     pdf_pages = [d for d in docs if "page" in d.metadata]
@@ -62,6 +63,7 @@ def load_chunks(dataset) -> tuple[list, dict]:
         info["pdf_pages"] = len(pdf_pages)
         info["pdf_pages_label_differs"] = sum(d.metadata["page_label"] != str(d.metadata["page"]) for d in pdf_pages)
         info["pdf_pages_empty"] = sum(not d.page_content.strip() for d in pdf_pages)
+        info["pdfs_over_pypdf_default_array_limit"] = raised_limit
     return chunks, info
 
 

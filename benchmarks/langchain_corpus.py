@@ -40,25 +40,43 @@ def beir_documents(corpus: Path) -> list[Document]:
     return docs
 
 
-def pdf_pages(path: Path, source: str) -> list[Document]:
-    """PyPDFLoader's pages of one PDF with ragkit's 1-based page number and the relative source."""
-    from langchain_community.document_loaders import PyPDFLoader
+def pdf_pages(path: Path, source: str, raised_limit: list[str] | None = None) -> list[Document]:
+    """PyPDFLoader's pages of one PDF with ragkit's 1-based page number and the relative source.
 
-    pages = PyPDFLoader(str(path)).load()
+    pypdf's default array-size limit (100,000 elements) refuses real 10-Q filings, so a file that
+    hits it is read again under ragkit's ``loader.pdf_array_max_elements``; its name is appended
+    to ``raised_limit``.
+    """
+    from langchain_community.document_loaders import PyPDFLoader
+    from pypdf import apply_configuration
+    from pypdf.errors import LimitReachedError
+
+    from ragkit.config import Config
+
+    try:
+        pages = PyPDFLoader(str(path)).load()
+    except LimitReachedError:
+        if raised_limit is not None:
+            raised_limit.append(source)
+        with apply_configuration(array_maximum_element_count=Config().loader.pdf_array_max_elements):
+            pages = PyPDFLoader(str(path)).load()
     return [Document(page_content=p.page_content,
                      metadata={"source": source, "page": int(p.metadata["page"]) + 1,
                                "page_label": str(p.metadata.get("page_label", ""))}) for p in pages]
 
 
-def folder_documents(folder: Path) -> list[Document]:
-    """Every PDF, Markdown, text and HTML file under ``folder`` with its loader; source = relative path."""
+def folder_documents(folder: Path, raised_limit: list[str] | None = None) -> list[Document]:
+    """Every PDF, Markdown, text and HTML file under ``folder`` with its loader; source = relative path.
+
+    PDFs that needed pypdf's array-size limit raised are appended to ``raised_limit`` (see pdf_pages).
+    """
     from langchain_community.document_loaders import BSHTMLLoader, TextLoader
 
     docs: list[Document] = []
     for path in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
         source, suffix = path.relative_to(folder).as_posix(), path.suffix.lower()
         if suffix == ".pdf":
-            docs.extend(pdf_pages(path, source))
+            docs.extend(pdf_pages(path, source, raised_limit))
             continue
         if suffix in TEXT_SUFFIXES:
             loaded = TextLoader(str(path), encoding="utf-8").load()

@@ -137,18 +137,17 @@ def main() -> None:
     args = parse_args()
     out = args.out.resolve()
     machine = common.machine_info()
-    table = {}
+    result = {"machine": machine, "command": machine["command"],
+              "pipeline": {"chunk_size": corpus.CHUNK_SIZE, "chunk_overlap": corpus.CHUNK_OVERLAP,
+                           "ensemble_weights": [0.5, 0.5], "k_beir": 100, "k_qa": 10},
+              "table": {}}
     for name in args.sets.split(","):
         with common.Timer() as t:
-            table[name] = run_dataset(name, out)
-        table[name]["wall_s"] = round(t.s, 1)
+            result["table"][name] = run_dataset(name, out)
+        result["table"][name]["wall_s"] = round(t.s, 1)
         log(f"{name}: done in {t.s:.1f}s")
-    path = common.write_json(out, "langchain_baseline.json", {
-        "machine": machine, "command": machine["command"],
-        "pipeline": {"chunk_size": corpus.CHUNK_SIZE, "chunk_overlap": corpus.CHUNK_OVERLAP,
-                     "ensemble_weights": [0.5, 0.5], "k_beir": 100, "k_qa": 10},
-        "table": table})
-    print_table(table)
+        path = common.write_json(out, "langchain_baseline.json", result)  # after each set: a long run keeps its results
+    print_table(result["table"])
     print(f"wrote {path}")
 
 

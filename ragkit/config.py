@@ -35,7 +35,7 @@ from ragkit.yamlfile import YamlFile, describe, line_suffix, unknown_key
 __all__ = ["Config", "LoaderLimits", "EmbedderConfig", "LLMConfig", "SplitterConfig", "SparseConfig",
            "DenseConfig", "PineconeConfig", "IngestConfig", "RayConfig", "SearchConfig", "AskConfig", "ConfigError",
            "SECTIONS", "BACKENDS", "register_backend_name",
-           "effective_chain", "config_from_dict", "load_config"]
+           "effective_chain", "checks_support", "config_from_dict", "load_config"]
 
 DEFAULT_INDEX_DIR = ".ragkit"
 
@@ -258,6 +258,10 @@ class AskConfig:
     depth: Int = Field(50, ge=1)            # chunks retrieved per query before fusion
     n_queries: Int = Field(3, ge=1, le=10)  # rewrites / sub-questions asked of the model
     window: Int = Field(2, ge=0)            # sentences either side for --expand window
+    # Model chains: refuse before asking the model when the sources do not hold the answer (the
+    # extract chain's decision). auto: with the local model only, which writes an answer whatever
+    # it is given; a capable model is told to say so itself.
+    refuse: Literal["auto", "always", "never"] = "auto"
 
 
 @_section("")
@@ -307,6 +311,11 @@ def effective_chain(chain: str, llm_kind: str) -> str:
     if chain != "auto":
         return chain
     return "extract" if llm_kind == "local" else "stuff"
+
+
+def checks_support(refuse: str, llm_kind: str) -> bool:
+    """Whether a model chain checks that the sources support an answer before calling the model (``ask.refuse``)."""
+    return refuse == "always" or (refuse == "auto" and llm_kind == "local")
 
 
 def config_from_dict(raw: dict | None, where: str = "config", lines: dict | None = None) -> Config:

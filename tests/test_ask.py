@@ -146,3 +146,14 @@ def test_model_errors_propagate_as_llm_errors(searcher, tmp_path):
 def test_empty_question_is_refused(searcher):
     with pytest.raises(GenerationError, match="empty"):
         ask("   ", searcher, None, AskConfig(chain="extract"))
+
+
+@pytest.mark.parametrize("refuse, calls", [("always", 0), ("never", 1), ("auto", 1)])   # auto: the fake is no local model
+def test_ask_refuse_decides_whether_a_model_hears_a_question_the_sources_cannot_answer(searcher, tmp_path,
+                                                                                      refuse, calls):
+    llm, recorder = model(tmp_path, [("<context>", "Tesla sold 1.8 million cars in 2023 [1].")])
+    result = ask("How many cars did Tesla sell in 2023?", searcher, llm, AskConfig(k=3, chain="stuff", refuse=refuse))
+    assert len(recorder.prompts) == calls
+    assert result.answer.refused == (calls == 0)
+    if calls == 0:
+        assert result.answer.sources == [] and result.answer.chain == "stuff"

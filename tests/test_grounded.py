@@ -128,3 +128,31 @@ def test_the_shipped_question_set_halves_are_disjoint_and_load_as_qa_sets(tmp_pa
             assert all(r["source"] and r["page"] for r in rows if r["answers"])
         dataset = load_qa(name, tmp_path, REPO / "benchmarks" / "grounded" / f"{name}-test.jsonl")
         assert len(dataset.items) == len(halves["test"])
+
+
+def test_a_model_chain_that_checks_support_refuses_without_calling_the_model():
+    from fakes import fake_llm
+
+    llm = fake_llm(["Tesla earned $9 billion [1]."])
+    answer = answer_question("What was Tesla's revenue in 2019?", [FILING, GUIDE], "stuff", llm, check_support=True)
+    assert answer.refused and answer.text == NO_ANSWER and answer.sources == [] and answer.citations == []
+    assert answer.chain == "stuff" and llm.usage.calls == 0
+
+
+def test_a_supported_question_still_goes_to_the_model_and_without_the_check_nothing_is_refused_early():
+    from fakes import fake_llm
+
+    supported = fake_llm(["The Company paid dividends of $3.8 billion [1]."])
+    answer = answer_question("How much did the Company pay in dividends?", [FILING], "stuff", supported,
+                             check_support=True)
+    assert not answer.refused and supported.usage.calls == 1
+    unchecked = fake_llm(["Tesla earned $9 billion [1]."])
+    answer_question("What was Tesla's revenue in 2019?", [FILING, GUIDE], "stuff", unchecked)
+    assert unchecked.usage.calls == 1
+
+
+def test_ask_refuse_auto_checks_with_the_local_model_only():
+    from ragkit.config import checks_support
+
+    assert checks_support("auto", "local") and not checks_support("auto", "openai")
+    assert checks_support("always", "openai") and not checks_support("never", "local")

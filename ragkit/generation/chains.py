@@ -46,6 +46,7 @@ from ragkit.generation.prompts import (
     notes_prompt,
     source_blocks,
 )
+from ragkit.generation.refusal import assess_support
 from ragkit.llm.base import ChatModel
 
 CHAINS = ("stuff", "map-reduce", "refine", "extract")
@@ -53,7 +54,8 @@ CHAINS = ("stuff", "map-reduce", "refine", "extract")
 
 def answer_question(question: str, chunks: Sequence, chain: str = "stuff", llm: ChatModel | None = None, *,
                     on_token: Callable[[str], None] | None = None, max_context_tokens: int | None = None,
-                    answer_tokens: int = 384, in_corpus: Callable[[str], bool] | None = None) -> Answer:
+                    answer_tokens: int = 384, in_corpus: Callable[[str], bool] | None = None,
+                    check_support: bool = False) -> Answer:
     """Answer ``question`` from ``chunks`` (ranked ``SearchResult``-like objects) with ``chain``.
 
     ``on_token`` receives the final step's raw output piece by piece as the model streams it; when
@@ -62,6 +64,8 @@ def answer_question(question: str, chunks: Sequence, chain: str = "stuff", llm: 
     from what was streamed (invalid citations removed, or a refine/reduce step overridden; see
     ``Answer.notes``). ``max_context_tokens`` caps the tokens of document text per call.
     ``in_corpus`` (index term -> whether the corpus holds it) sharpens extract's refusal decision.
+    ``check_support`` makes a model chain take that decision first: sources that do not hold the
+    answer get extract's refusal, and the model is not called.
     """
     if chain not in CHAINS:
         raise GenerationError(f"unknown chain {chain!r}: choose one of {', '.join(CHAINS)}")
@@ -79,6 +83,12 @@ def answer_question(question: str, chunks: Sequence, chain: str = "stuff", llm: 
     if not sources:
         run.notes.append("nothing was retrieved")
         return _emit(_finish(NO_ANSWER, [], set(), chain, run), on_token)
+    if check_support and not assess_support(question, sources, in_corpus=in_corpus).answerable:
+        # The same decision as extract's: a model handed sources that do not hold the answer writes
+        # one anyway (the small local model always does), so it is not asked.
+        refusal = extract_answer(question, chunks, in_corpus=in_corpus)
+        refusal.chain = chain
+        return _emit(refusal, on_token)
     run_chain = {"stuff": _stuff, "map-reduce": _map_reduce, "refine": _refine}[chain]
     return _checked(run_chain(question, sources, run), question, chunks)
 

@@ -136,3 +136,17 @@ def test_incremental_ingest_rebuilds_the_document_index(filings_index, tmp_path)
         assert loaded.documents.documents == 1 and loaded.documents.size == loaded.docstore.count()
     finally:
         loaded.close()
+
+
+def test_a_one_document_corpus_ranks_as_the_chunks_alone(tmp_path):
+    # Nothing to calibrate and nothing to tell apart: every chunk gets the same document score.
+    ingest(write_docs(tmp_path / "one", {"only.md": FILINGS["filing-one.md"]}), tmp_path / "idx", cfg(1.0))
+    alone = Searcher(tmp_path / "idx", cfg(0.0))
+    with_document = Searcher(tmp_path / "idx", cfg(1.0))
+    try:
+        for query in ("total net sales", "Orangefruit quarterly report", "liquidity leases"):
+            assert [r.chunk_id for r in alone.search(query, mode="sparse", k=10)] == \
+                [r.chunk_id for r in with_document.search(query, mode="sparse", k=10)]
+    finally:
+        alone.close()
+        with_document.close()

@@ -4,7 +4,8 @@ Each measurement runs in a fresh Python process (so peaks do not leak between ru
 ``--rows`` x ``--dimension`` unit vectors and their (tiny) chunks, resets the kernel's peak-RSS
 mark (``/proc/self/clear_refs``), writes one generation through ``write_generation`` and reads
 ``VmHWM``. Reported: peak RSS during the write minus RSS just before it (the input vectors are
-already counted in the latter), in MB and as a multiple of the vectors' bytes. Scenarios:
+already counted in the latter), in MB and as a multiple of the vectors' bytes, and the same for
+anonymous memory alone (RssAnon, sampled: see :func:`anon_peak_while`). Scenarios:
 ``fresh`` writes the vectors into a new index; ``carry`` writes a second generation carrying
 every vector of the first (the input vectors are freed first: only the old index holds them).
 The "before" tree is ``git archive`` of ``--before`` (default: the commit this work started
@@ -42,6 +43,30 @@ def status_kb(field: str) -> int:
     raise KeyError(field)
 
 
+def anon_peak_while(work) -> tuple[object, int]:
+    """Run ``work()``; return its result and the largest RssAnon (kB) seen, sampled every 5 ms.
+
+    VmHWM also counts file-backed pages (a memory-mapped index read through), which the
+    kernel can drop; RssAnon is the process's own memory, the part that runs out.
+    """
+    import threading
+
+    peak, done = [status_kb("RssAnon")], threading.Event()
+
+    def sample():
+        while not done.wait(0.005):
+            peak[0] = max(peak[0], status_kb("RssAnon"))
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        result = work()
+    finally:
+        done.set()
+        thread.join()
+    return result, max(peak[0], status_kb("RssAnon"))
+
+
 def worker(rows: int, dimension: int, kind: str, scenario: str) -> dict:
     """One write in this process; returns the RSS before it and the peak during it (MB)."""
     import numpy as np
@@ -69,11 +94,12 @@ def worker(rows: int, dimension: int, kind: str, scenario: str) -> dict:
         content = GenerationContent(carry_from=current_generation(index_dir), keep_sources=frozenset({"a.txt"}),
                                     chunks=[], parents=[], vectors=np.zeros((0, dimension), np.float32), files=files)
     Path("/proc/self/clear_refs").write_text("5")  # peak RSS := current RSS
-    before = status_kb("VmRSS")
-    write_generation(index_dir, content, settings, stats={})
+    before, anon_before = status_kb("VmRSS"), status_kb("RssAnon")
+    _, anon_peak = anon_peak_while(lambda: write_generation(index_dir, content, settings, stats={}))
     peak = status_kb("VmHWM")
     subprocess.run(["rm", "-rf", str(index_dir)], check=True)
-    return {"rss_before_mb": before / 1024, "peak_mb": peak / 1024, "extra_mb": (peak - before) / 1024}
+    return {"rss_before_mb": before / 1024, "peak_mb": peak / 1024, "extra_mb": (peak - before) / 1024,
+            "anon_extra_mb": (anon_peak - anon_before) / 1024}
 
 
 def measure(tree: Path, args: argparse.Namespace, kind: str, scenario: str) -> dict:
@@ -117,7 +143,7 @@ def main() -> None:
     print(f"# {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.node()}, "
           f"{os.cpu_count()} cores, after={commit} (+ working tree), before={args.before}; "
           f"{args.rows} x {args.dimension} vectors = {vector_mb:.0f} MB; ivf with 256 lists")
-    print("kind  scenario  tree    rss_before_MB  peak_MB  extra_MB  extra/vectors")
+    print("kind  scenario  tree    rss_before_MB  peak_MB  extra_MB  extra/vectors  anon_extra/vectors")
     results = []
     for kind in args.kinds.split(","):
         for scenario in args.scenarios.split(","):
@@ -125,7 +151,7 @@ def main() -> None:
                 row = {"kind": kind, "scenario": scenario, "tree": name, **measure(tree, args, kind, scenario)}
                 results.append(row)
                 print(f"{kind:5} {scenario:9} {name:7} {row['rss_before_mb']:13.0f} {row['peak_mb']:8.0f} "
-                      f"{row['extra_mb']:9.0f} {row['extra_mb'] / vector_mb:13.2f}", flush=True)
+                      f"{row['extra_mb']:9.0f} {row['extra_mb'] / vector_mb:13.2f} {row['anon_extra_mb'] / vector_mb:19.2f}", flush=True)
     (OUT / "ingest_memory.json").write_text(json.dumps({"rows": args.rows, "dimension": args.dimension,
                                                          "commit": commit, "before": args.before,
                                                          "results": results}, indent=1))

@@ -53,8 +53,25 @@ class StreamingEmbedder:
         order = [i for position in sorted(self.spans) for i in self.spans[position]]
         if not self.pieces:  # nothing to embed: don't load a model for it
             return [], np.zeros((0, self.embedder.dimension), dtype=np.float32)
-        vectors = np.concatenate(self.pieces) if len(self.pieces) > 1 else self.pieces[0]
-        return [self.arrived[i] for i in order], vectors[order]
+        return [self.arrived[i] for i in order], self._place(order)
+
+    def _place(self, order: list[int]) -> np.ndarray:
+        """One array in load-list order: each piece goes straight to its final rows and is let go.
+
+        Concatenating the pieces and then reordering would hold every vector two or three times;
+        this holds them once, plus the piece being placed.
+        """
+        final_row = np.empty(len(self.arrived), dtype=np.int64)
+        final_row[np.asarray(order, dtype=np.int64)] = np.arange(len(order))
+        first = self.pieces[0]
+        vectors = np.empty((len(self.arrived), first.shape[1]), dtype=first.dtype)
+        start = 0
+        while self.pieces:
+            piece = self.pieces.pop(0)
+            vectors[final_row[start:start + len(piece)]] = piece
+            start += len(piece)
+            del piece
+        return vectors
 
     def _embed(self, limit: int) -> bool:
         texts = [indexed_text(chunk.page_content, chunk.metadata) for chunk in self.arrived[self.embedded:self.embedded + limit]]

@@ -7,7 +7,9 @@ gives back whichever structure was written.
 
 An approximate index is built when it is first searched or saved, once every vector of the
 generation is known (IVF trains on them; ``auto`` chooses by their number). Until then added
-vectors wait as blocks. A generation is always written whole (carried vectors, then new
+vectors wait as blocks, unless the caller said beforehand how many will come and offered a
+training sample (:meth:`FaissDenseIndex.prepare`, as the generation writer does): then each
+block goes straight into FAISS and the index never holds a second copy of the vectors. A generation is always written whole (carried vectors, then new
 ones), so removals need nothing special: the new structure never sees the removed vectors.
 
 * ``hnsw``: a graph (``IndexHNSWFlat``), fastest to query, slowest to build.
@@ -24,6 +26,7 @@ allowed set); otherwise the approximate search runs with a FAISS ``IDSelector``.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import faiss
@@ -38,6 +41,9 @@ IVF_POINTS_PER_LIST = 39
 IVF_TRAIN_POINTS_PER_LIST = 256      # more buys nothing (FAISS samples down to this)
 EXACT_FILTER_FRACTION = 0.05
 MAX_EF_SEARCH = 1024
+# Read-only memory-mapping of an index's stored vectors (flat, HNSW-Flat and IVF-Flat alike);
+# measured on faiss 1.15: a 100k x 384 index read this way adds 1-4 MB of anonymous memory, not 150 MB.
+MAP_FLAG = getattr(faiss, "IO_FLAG_MMAP_IFC", faiss.IO_FLAG_MMAP)
 
 
 def empty_result(n_queries: int) -> tuple[np.ndarray, np.ndarray]:
@@ -97,6 +103,23 @@ class FaissDenseIndex(FaissIndex):
         else:
             self.pending.append(np.ascontiguousarray(vectors, dtype=np.float32))
 
+    def prepare(self, rows: int, sample: Callable[[np.ndarray], np.ndarray]) -> None:
+        """Make the empty structure for ``rows`` vectors now, so that each added block goes straight into FAISS.
+
+        ``sample(picks)`` returns the vectors of the given rows (numbered over all ``rows`` to come):
+        IVF trains on that bounded sample. Without this call an approximate index keeps added
+        vectors until it is built, a second copy of them; with it nothing waits. Only before the
+        first add (later calls change nothing).
+        """
+        if self.built or self.pending:
+            return
+        self.index = self._new_structure(rows)
+        if not self.index.is_trained:
+            self.index.train(np.ascontiguousarray(sample(self._training_picks(rows)), dtype=np.float32))
+        if isinstance(self.index, faiss.IndexIVF):
+            self.index.make_direct_map()  # kept up to date by every add
+        self.built = True
+
     def build(self) -> None:
         """Build the configured structure from the waiting vectors (once)."""
         if self.built:
@@ -134,10 +157,14 @@ class FaissDenseIndex(FaissIndex):
             return index
         return faiss.IndexFlatIP(d)
 
+    def _training_picks(self, rows: int) -> np.ndarray:
+        """Evenly spread rows, enough to train the IVF cells (at most IVF_TRAIN_POINTS_PER_LIST per cell)."""
+        wanted = min(rows, IVF_TRAIN_POINTS_PER_LIST * self.index.nlist)
+        return np.unique(np.linspace(0, rows - 1, wanted).astype(np.int64))
+
     def _training_sample(self, rows: int) -> np.ndarray:
         """An evenly spread sample of the waiting vectors, enough to train the IVF cells."""
-        wanted = min(rows, IVF_TRAIN_POINTS_PER_LIST * self.index.nlist)
-        picks = np.linspace(0, rows - 1, wanted).astype(np.int64)
+        picks = self._training_picks(rows)
         starts = np.cumsum([0] + [len(block) for block in self.pending])
         return np.concatenate([self.pending[n][picks[(picks >= starts[n]) & (picks < starts[n + 1])] - starts[n]]
                                for n in range(len(self.pending))])
@@ -231,4 +258,14 @@ class FaissDenseIndex(FaissIndex):
     def load(cls, directory: Path) -> "FaissDenseIndex":
         """Read an index written by :meth:`save`, whatever its structure."""
         index = faiss.read_index(str(Path(directory) / FILE_NAME))
+        return cls(index.d, index, kind=structure_of(index))
+
+    @classmethod
+    def load_mapped(cls, directory: Path) -> "FaissDenseIndex":
+        """Like :meth:`load`, but the vectors stay in the file, memory-mapped (read-only use).
+
+        For carrying a generation forward: its vectors are then file-backed pages the kernel can
+        drop, not a second copy in the process's own memory beside the new index.
+        """
+        index = faiss.read_index(str(Path(directory) / FILE_NAME), MAP_FLAG)
         return cls(index.d, index, kind=structure_of(index))

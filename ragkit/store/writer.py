@@ -155,13 +155,16 @@ def _write_dense(directory: Path, content: GenerationContent, rows: _Rows, setti
 
     The FAISS backend is built with the ``dense:`` index settings, a remote one with its options
     (``pinecone=``); :func:`ragkit.ingest.pipeline.dense_settings` keeps FAISS's settings from it.
+    Memory: the old index is memory-mapped where the backend can, an approximate index is made
+    and trained before the first block (so no vectors wait beside it), and vectors go in blocks,
+    so apart from the caller's ``content.vectors`` only the new index holds all of them.
     """
     remote = {"pinecone": settings.dense_options} if settings.dense_options else {}
     dense = dense_store_class(settings.dense_backend)(settings.embedder.dimension, **settings.dense, **remote)
-    if content.carry_from is not None:
-        with reading(content.carry_from, dense_module.FILE_NAME):
-            old = load_dense(content.carry_from, old_manifest)
-        verify_counts(content.carry_from, old_manifest, {dense_module.FILE_NAME: old.size})
+    old = _old_dense(content.carry_from, old_manifest) if content.carry_from is not None else None
+    if hasattr(dense, "prepare"):
+        dense.prepare(len(rows.carried) + len(rows.fresh), lambda picks: _sample(old, content, rows, picks))
+    if old is not None:
         if hasattr(dense, "carry"):  # a remote store may hold the carried vectors already
             dense.carry(old, rows.carried)
         else:  # in blocks: a large index's carried vectors are never all copied at once
@@ -169,6 +172,33 @@ def _write_dense(directory: Path, content: GenerationContent, rows: _Rows, setti
                 dense.add(old.vectors(rows.carried[start:start + CARRY_BLOCK]))
         del old
     for start in range(0, len(rows.fresh), CARRY_BLOCK):
-        dense.add(content.vectors[rows.fresh[start:start + CARRY_BLOCK]])
+        dense.add(_fresh_block(content.vectors, rows.fresh, start, start + CARRY_BLOCK))
     dense.save(directory)
     return dense
+
+
+def _old_dense(generation: Path, manifest: dict) -> DenseStore:
+    """The dense index carried from, memory-mapped when its backend can (its vectors stay file pages)."""
+    with reading(generation, dense_module.FILE_NAME):
+        backend = dense_store_class(manifest["dense"]["backend"])
+        old = backend.load_mapped(generation) if hasattr(backend, "load_mapped") else load_dense(generation, manifest)
+    verify_counts(generation, manifest, {dense_module.FILE_NAME: old.size})
+    return old
+
+
+def _fresh_block(vectors: np.ndarray, fresh: np.ndarray, start: int, stop: int) -> np.ndarray:
+    """The vectors of new rows ``fresh[start:stop]``: a view when those rows are consecutive (no copy)."""
+    block = fresh[start:stop]
+    if len(block) and block[-1] - block[0] == len(block) - 1 and np.all(np.diff(block) == 1):
+        return vectors[block[0]:block[-1] + 1]
+    return vectors[block]
+
+
+def _sample(old: DenseStore | None, content: GenerationContent, rows: _Rows, picks: np.ndarray) -> np.ndarray:
+    """The vectors of generation rows ``picks`` (sorted): carried ones read from ``old``, then new ones."""
+    carried = picks[picks < len(rows.carried)]
+    fresh = rows.fresh[picks[picks >= len(rows.carried)] - len(rows.carried)]
+    parts = [content.vectors[fresh]]
+    if len(carried):
+        parts.insert(0, old.vectors(rows.carried[carried]))
+    return np.concatenate(parts) if len(parts) > 1 else parts[0]

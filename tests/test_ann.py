@@ -81,11 +81,11 @@ def test_ivf_with_too_few_vectors_to_train_is_flat_and_says_so(tmp_path):
     assert FaissDenseIndex.load(tmp_path).structure == "flat"
 
 
-def test_auto_is_flat_below_its_threshold_and_hnsw_above():
-    small, large = FaissDenseIndex(32, kind="auto", auto_flat_below=1000), FaissDenseIndex(32, kind="auto", auto_flat_below=1000)
+def test_auto_is_flat_below_its_threshold_and_ivf_above():
+    small, large = (FaissDenseIndex(32, kind="auto", auto_flat_below=1000, ivf_lists=2) for _ in range(2))
     small.add(clustered(999))
     large.add(clustered(1000))
-    assert small.structure == "flat" and large.structure == "hnsw"
+    assert small.structure == "flat" and large.structure == "ivf"
 
 
 def dense_cfg(cfg, **dense):

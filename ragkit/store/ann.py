@@ -34,8 +34,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from ragkit.errors import IndexDamaged
-from ragkit.store.dense import FILE_NAME, LENGTH_TOLERANCE, FaissIndex
+from ragkit.store.dense import FILE_NAME, FaissIndex, check_unit_lengths
 
 KINDS = ("flat", "hnsw", "ivf", "auto")
 # FAISS warns when k-means has fewer than 39 training points per cell: the cells are then noise.
@@ -200,7 +199,7 @@ class FaissDenseIndex(FaissIndex):
             scores, rows = self.index.search(queries, k, params=params)
         finally:
             faiss.omp_set_num_threads(previous)
-        self._check_lengths(rows)
+        check_unit_lengths(self.index, rows)
         keep = np.all(rows >= 0, axis=0)  # an approximate search may return fewer than k: drop the gaps
         return rows[:, keep], scores[:, keep]
 
@@ -221,22 +220,11 @@ class FaissDenseIndex(FaissIndex):
     def _exact_among(self, queries: np.ndarray, k: int, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Exact inner-product search over the ``allowed`` rows' vectors only."""
         vectors = self.index.reconstruct_batch(allowed)
-        self._check_lengths(allowed[None, :])
+        check_unit_lengths(self.index, allowed[None, :])
         scores = queries @ vectors.T
         k = min(k, len(allowed))
         top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
         return allowed[top], np.take_along_axis(scores, top, axis=1).astype(np.float32)
-
-    def _check_lengths(self, rows: np.ndarray) -> None:
-        """IndexDamaged unless every vector found has length 1 (or 0)."""
-        found = np.unique(rows[rows >= 0])
-        if not len(found):
-            return
-        lengths = np.linalg.norm(self.index.reconstruct_batch(found.astype(np.int64)), axis=1)
-        bad = ~(np.isclose(lengths, 1.0, rtol=0, atol=LENGTH_TOLERANCE) | (lengths == 0))
-        if bad.any():
-            row, length = int(found[bad][0]), float(lengths[bad][0])
-            raise IndexDamaged(FILE_NAME, f"the vector of row {row} has length {length:.3g}, not 1")
 
     def describe(self) -> dict:
         """What the manifest records: the kind asked for, the structure built, its parameters, any note."""

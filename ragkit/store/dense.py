@@ -84,14 +84,7 @@ class FaissIndex:
         """
         if np.any(rows < 0) and np.all(np.isfinite(queries)):
             raise IndexDamaged(FILE_NAME, "a stored vector is not a number")
-        found = np.unique(rows[rows >= 0])
-        if not len(found):
-            return
-        lengths = np.linalg.norm(self.index.reconstruct_batch(found.astype(np.int64)), axis=1)
-        bad = ~(np.isclose(lengths, 1.0, rtol=0, atol=LENGTH_TOLERANCE) | (lengths == 0))
-        if bad.any():
-            row, length = int(found[bad][0]), float(lengths[bad][0])
-            raise IndexDamaged(FILE_NAME, f"the vector of row {row} has length {length:.3g}, not 1")
+        check_unit_lengths(self.index, rows)
 
     def save(self, directory: Path) -> None:
         """Write the index file into ``directory``."""
@@ -102,3 +95,15 @@ class FaissIndex:
         """Read an index written by :meth:`save`."""
         index = faiss.read_index(str(Path(directory) / FILE_NAME))
         return cls(index.d, index)
+
+
+def check_unit_lengths(index: faiss.Index, rows: np.ndarray) -> None:
+    """IndexDamaged unless every stored vector in ``rows`` (-1 = none) has length 1 (or 0, a text without words)."""
+    found = np.unique(rows[rows >= 0])
+    if not len(found):
+        return
+    lengths = np.linalg.norm(index.reconstruct_batch(found.astype(np.int64)), axis=1)
+    bad = ~(np.isclose(lengths, 1.0, rtol=0, atol=LENGTH_TOLERANCE) | (lengths == 0))
+    if bad.any():
+        row, length = int(found[bad][0]), float(lengths[bad][0])
+        raise IndexDamaged(FILE_NAME, f"the vector of row {row} has length {length:.3g}, not 1")

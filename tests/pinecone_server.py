@@ -20,10 +20,12 @@ import json
 import math
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
+TEST_KEY = "test-key-5ecret"   # the key the tests' stand-ins expect (and must never see printed)
 MAX_UPSERT_RECORDS = 1000
 MAX_REQUEST_BYTES = 2 * 1024 * 1024
 MAX_METADATA_BYTES = 40 * 1024
@@ -404,3 +406,16 @@ def matches(metadata: dict, flt: dict) -> bool:
                 if not hit:
                     return False
     return True
+
+
+@contextmanager
+def serving(monkeypatch, *, sparse: bool):
+    """A stand-in with a 256-d cosine index "dense" (the hash embedder's dimension) and, with ``sparse``,
+    a sparse dotproduct index "sparse"; the key and the control-plane address in the environment."""
+    with PineconeStandIn(api_key=TEST_KEY) as server:
+        server.create_index("dense", 256)
+        if sparse:
+            server.create_index("sparse", None, metric="dotproduct", vector_type="sparse")
+        monkeypatch.setenv("PINECONE_API_KEY", TEST_KEY)
+        monkeypatch.setenv("PINECONE_CONTROLLER_HOST", server.control_host)
+        yield server

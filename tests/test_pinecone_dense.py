@@ -7,7 +7,7 @@ import dataclasses
 import json
 
 import pytest
-from pinecone_server import PineconeStandIn
+from pinecone_server import TEST_KEY, serving
 
 from ragkit.config import config_from_dict
 from ragkit.errors import RemoteIndexError
@@ -18,17 +18,14 @@ from ragkit.store.pinecone_sync import JOURNAL_FILE
 
 from conftest import SAMPLE_DOCS, write_docs
 
-KEY = "test-key-5ecret"
+KEY = TEST_KEY
 BASE = {"embedder": {"kind": "hash"}, "splitter": {"chunk_size": 300, "chunk_overlap": 30}}
 
 
 @pytest.fixture
 def standin(monkeypatch):
     """A stand-in with one 256-d cosine index (the hash embedder's dimension); the key in the environment."""
-    with PineconeStandIn(api_key=KEY) as server:
-        server.create_index("dense", 256)
-        monkeypatch.setenv("PINECONE_API_KEY", KEY)
-        monkeypatch.setenv("PINECONE_CONTROLLER_HOST", server.control_host)
+    with serving(monkeypatch, sparse=False) as server:
         yield server
 
 

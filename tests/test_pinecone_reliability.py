@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from pinecone_server import PineconeStandIn
+from pinecone_server import PineconeStandIn, serving
 from test_pinecone_sparse import KEY, known_ids, sparse_cfg
 
 from ragkit.errors import RemoteIndexError
@@ -39,10 +39,7 @@ if __name__ == "__main__":
 @pytest.fixture
 def standin(monkeypatch):
     """Dense and sparse indexes on one stand-in; the key in the environment."""
-    with PineconeStandIn(api_key=KEY) as server:
-        server.create_index("dense", 256)
-        server.create_index("sparse", None, metric="dotproduct", vector_type="sparse")
-        monkeypatch.setenv("PINECONE_API_KEY", KEY)
+    with serving(monkeypatch, sparse=True) as server:
         yield server
 
 

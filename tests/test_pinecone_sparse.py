@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 import pytest
-from pinecone_server import PineconeStandIn
+from pinecone_server import TEST_KEY, serving
 from test_pinecone_dense import QUERIES, ranked, untied
 
 from ragkit.config import config_from_dict
@@ -19,7 +19,7 @@ from ragkit.store.pinecone_sync import FILES
 
 from conftest import SAMPLE_DOCS, write_docs
 
-KEY = "test-key-5ecret"
+KEY = TEST_KEY
 BASE = {"embedder": {"kind": "hash"}, "splitter": {"chunk_size": 300, "chunk_overlap": 30}}
 SPARSE_JOURNAL = FILES["sparse"][1]
 
@@ -27,11 +27,7 @@ SPARSE_JOURNAL = FILES["sparse"][1]
 @pytest.fixture
 def standin(monkeypatch):
     """A stand-in with a 256-d cosine dense index and a sparse dotproduct index; the key in the environment."""
-    with PineconeStandIn(api_key=KEY) as server:
-        server.create_index("dense", 256)
-        server.create_index("sparse", None, metric="dotproduct", vector_type="sparse")
-        monkeypatch.setenv("PINECONE_API_KEY", KEY)
-        monkeypatch.setenv("PINECONE_CONTROLLER_HOST", server.control_host)
+    with serving(monkeypatch, sparse=True) as server:
         yield server
 
 

@@ -24,6 +24,17 @@ def _isolated_home(tmp_path_factory, monkeypatch):
         monkeypatch.delenv(name, raising=False)
 
 
+FAST_CONFIG_YAML = "embedder: {kind: hash}\nsplitter: {chunk_size: 300, chunk_overlap: 30}\n"
+
+
+@pytest.fixture
+def fast_config(tmp_path) -> Path:
+    """``fast_cfg`` as a config file, for the CLI's ``--config``."""
+    path = tmp_path / "fast.yaml"
+    path.write_text(FAST_CONFIG_YAML)
+    return path
+
+
 @pytest.fixture
 def fast_cfg():
     """Defaults, but with the hash embedder: no model load, deterministic."""

@@ -11,13 +11,6 @@ from ragkit.errors import RagkitError, StoreError, UsageError
 runner = CliRunner()
 
 
-@pytest.fixture
-def fast_config(tmp_path):
-    path = tmp_path / "fast.yaml"
-    path.write_text("embedder: {kind: hash}\nsplitter: {chunk_size: 300, chunk_overlap: 30}\n")
-    return str(path)
-
-
 def run(*args):
     return runner.invoke(app, [str(a) for a in args])
 

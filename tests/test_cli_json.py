@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
 from typer.testing import CliRunner
 
 from ragkit.cli import app
@@ -19,13 +18,6 @@ runner = CliRunner()
 
 def run(*args, **kwargs):
     return runner.invoke(app, [str(a) for a in args], **kwargs)
-
-
-@pytest.fixture
-def fast_config(tmp_path):
-    path = tmp_path / "fast.yaml"
-    path.write_text("embedder: {kind: hash}\nsplitter: {chunk_size: 300, chunk_overlap: 30}\n")
-    return path
 
 
 def test_ask_json_counts_a_cached_answer_as_cached(docs, tmp_path, fast_config, monkeypatch):

@@ -28,13 +28,6 @@ def run(*args, env=None, input=None):
 
 
 @pytest.fixture
-def fast_config(tmp_path):
-    path = tmp_path / "fast.yaml"
-    path.write_text("embedder: {kind: hash}\nsplitter: {chunk_size: 300, chunk_overlap: 30}\n")
-    return path
-
-
-@pytest.fixture
 def bracket_index(tmp_path, fast_config):
     """An index in a folder named ``idx[v2]`` over one document full of square brackets."""
     write_docs(tmp_path / "docs", {"notes[draft].txt": BRACKETS})

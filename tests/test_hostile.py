@@ -84,10 +84,8 @@ def hostile(tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def config(tmp_path):
-    path = tmp_path / "fast.yaml"
-    path.write_text("embedder: {kind: hash}\nsplitter: {chunk_size: 300, chunk_overlap: 30}\n")
-    return path
+def config(fast_config):
+    return fast_config
 
 
 @pytest.fixture

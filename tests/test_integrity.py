@@ -36,13 +36,6 @@ def run(*args):
     return runner.invoke(app, [str(a) for a in args])
 
 
-@pytest.fixture
-def fast_config(tmp_path):
-    path = tmp_path / "fast.yaml"
-    path.write_text("embedder: {kind: hash}\nsplitter: {chunk_size: 300, chunk_overlap: 30}\n")
-    return path
-
-
 def damage(index_dir, rel: str, how: str) -> str:
     """Flip 8 bytes in the middle of a file of the live generation, or cut it to half; return its label."""
     generation = current_generation(index_dir)

@@ -71,6 +71,20 @@ def aes_pdf(words: list[str], method: EncryptionMethod, user_password: str | Non
     return bytes(pdf.output())
 
 
+def assemble_pdf(objs: list[bytes]) -> bytes:
+    """A PDF file of the numbered objects ``objs`` (object 1 the catalog), with its xref table and trailer."""
+    out, offsets = io.BytesIO(), []
+    out.write(b"%PDF-1.4\n")
+    for i, obj in enumerate(objs, 1):
+        offsets.append(out.tell())
+        out.write(b"%d 0 obj\n" % i + obj + b"\nendobj\n")
+    xref = out.tell()
+    out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1))
+    out.write(b"".join(b"%010d 00000 n \n" % o for o in offsets))
+    out.write(b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objs) + 1, xref))
+    return out.getvalue()
+
+
 def raw_pdf(n_pages: int, lines: int = 1, page_extra: bytes = b"") -> bytes:
     """A hand-written PDF whose pages all share one content stream of `lines` text lines.
 
@@ -86,16 +100,7 @@ def raw_pdf(n_pages: int, lines: int = 1, page_extra: bytes = b"") -> bytes:
             b"<< /Length %d >>\nstream\n" % len(content) + content + b"\nendstream"]
     objs += [b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] " + page_extra +
              b"/Resources << /Font << /F1 3 0 R >> >> /Contents 4 0 R >>"] * n_pages
-    out, offsets = io.BytesIO(), []
-    out.write(b"%PDF-1.4\n")
-    for i, obj in enumerate(objs, 1):
-        offsets.append(out.tell())
-        out.write(b"%d 0 obj\n" % i + obj + b"\nendobj\n")
-    xref = out.tell()
-    out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1))
-    out.write(b"".join(b"%010d 00000 n \n" % o for o in offsets))
-    out.write(b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objs) + 1, xref))
-    return out.getvalue()
+    return assemble_pdf(objs)
 
 
 def bomb_pdf(text_mb: int, level: int) -> bytes:
@@ -107,15 +112,7 @@ def bomb_pdf(text_mb: int, level: int) -> bytes:
             b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 3 0 R >> >> "
             b"/Contents 5 0 R >>",
             b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(stream) + stream + b"\nendstream"]
-    out, offsets = io.BytesIO(), []
-    out.write(b"%PDF-1.4\n")
-    for i, obj in enumerate(objs, 1):
-        offsets.append(out.tell())
-        out.write(b"%d 0 obj\n" % i + obj + b"\nendobj\n")
-    xref = out.tell()
-    out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1) + b"".join(b"%010d 00000 n \n" % o for o in offsets))
-    out.write(b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objs) + 1, xref))
-    return out.getvalue()
+    return assemble_pdf(objs)
 
 
 def write(path: Path, data: bytes | str) -> Path:

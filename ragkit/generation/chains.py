@@ -32,7 +32,7 @@ from ragkit.generation.citations import (
     replace_citations,
     tidy_output,
 )
-from ragkit.generation.extract import extract_answer
+from ragkit.generation.extract import extract_answer, refusal
 from ragkit.generation.grounding import unusable_reason
 from ragkit.generation.prompts import (
     MAP_SYSTEM,
@@ -83,12 +83,11 @@ def answer_question(question: str, chunks: Sequence, chain: str = "stuff", llm: 
     if not sources:
         run.notes.append("nothing was retrieved")
         return _emit(_finish(NO_ANSWER, [], set(), chain, run), on_token)
-    if check_support and not assess_support(question, sources, in_corpus=in_corpus).answerable:
+    support = assess_support(question, sources, in_corpus=in_corpus) if check_support else None
+    if support is not None and not support.answerable:
         # The same decision as extract's: a model handed sources that do not hold the answer writes
         # one anyway (the small local model always does), so it is not asked.
-        refusal = extract_answer(question, chunks, in_corpus=in_corpus)
-        refusal.chain = chain
-        return _emit(refusal, on_token)
+        return _emit(refusal(support, chain=chain), on_token)
     run_chain = {"stuff": _stuff, "map-reduce": _map_reduce, "refine": _refine}[chain]
     return _checked(run_chain(question, sources, run), question, chunks)
 

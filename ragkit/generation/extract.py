@@ -18,7 +18,7 @@ import numpy as np
 
 from ragkit.generation.answer import Answer, number_sources
 from ragkit.generation.citations import NO_ANSWER
-from ragkit.generation.refusal import SUPPORT_THRESHOLD, assess_support, coverage, question_terms, term_weights
+from ragkit.generation.refusal import SUPPORT_THRESHOLD, Support, assess_support, coverage, question_terms, term_weights
 from ragkit.generation.sentences import Piece, quotable_pieces
 from ragkit.store.sparse import BM25Index
 from ragkit.text import tokenize
@@ -48,13 +48,18 @@ def extract_answer(question: str, chunks: Sequence, max_sentences: int = 3,
     candidates = [(s.n, piece) for s in sources for piece in quotable_pieces(s.text)]
     picked = _best_pieces(question, candidates, max_sentences) if support.answerable else []
     if not picked:
-        note = f"the sources do not hold the answer (support {support.score:.2f} < {threshold:.2f}" + (
-            f"; not mentioned: {', '.join(support.missing)})" if support.missing else ")")
-        return Answer(NO_ANSWER, [], [], 0, True, "extract", 0, [note])
+        return refusal(support, threshold)
     # A quote is the document's text, brackets and all (a paper's own "[12]", code's options[1]): ours
     # stand outside the quotes, and Answer.citations lists them, so nothing downstream parses the quote.
     text = "\n".join(_quote(piece, n) for n, piece in picked)
     return Answer(text, list(dict.fromkeys(n for n, _ in picked)), sources, 0, False, "extract", 0)
+
+
+def refusal(support: Support, threshold: float = SUPPORT_THRESHOLD, chain: str = "extract") -> Answer:
+    """The answer that says the sources do not hold one: no sources listed, a note giving the support found."""
+    note = f"the sources do not hold the answer (support {support.score:.2f} < {threshold:.2f}" + (
+        f"; not mentioned: {', '.join(support.missing)})" if support.missing else ")")
+    return Answer(NO_ANSWER, [], [], 0, True, chain, 0, [note])
 
 
 def _quote(piece: Piece, n: int) -> str:

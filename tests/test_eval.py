@@ -92,7 +92,7 @@ def test_runs_compute_metrics_from_traces(setup, monkeypatch):
     assert beir.metrics["ndcg@10"] == pytest.approx(expected["ndcg@10"], abs=1e-6) and beir.metrics["mrr@10"] == 1.0
     assert any("missing from corpus.jsonl" in w for w in beir.warnings)  # the ghost document
     qa = by[("tiny-qa", "hybrid+stuff")]
-    assert qa.metrics["contains"] == 1.0 and qa.metrics["refusal_accuracy"] == 1.0
+    assert qa.metrics["contains_answer"] == 1.0 and qa.metrics["refusal_accuracy"] == 1.0
     assert qa.metrics["llm_calls"] == 1.0 and "exact_match" in qa.metrics and "ndcg@10" not in qa.metrics
     assert by[("tiny-beir", "hybrid+stuff")].metrics["llm_calls"] == 0  # BEIR runs only retrieve
 

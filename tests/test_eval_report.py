@@ -75,7 +75,7 @@ def test_unknown_latency_name_is_refused_with_the_known_ones(config):
 
 def _outcomes():
     ok = RunOutcome(name="sparse", dataset="notes", n_queries=3,
-                    metrics={"source_hit@1": 0.5, "exact_match": 0.0, "contains": 1.0, "llm_calls": 1.0,
+                    metrics={"source_hit@1": 0.5, "exact_match": 0.0, "contains_answer": 1.0, "llm_calls": 1.0,
                              "prompt_tokens": 120.5},
                     timings={"latency_p50_s": 0.0123, "latency_p95_s": 0.02})
     failed = RunOutcome(name="hybrid|stuff", dataset="notes", status="failed", error="RuntimeError: model down",
@@ -91,7 +91,7 @@ def test_a_failed_run_shows_empty_cells_never_zero(config, tmp_path, monkeypatch
     failed_row = _csv_rows(tmp_path / "results.csv")[1]
     assert failed_row["status"] == "failed" and failed_row["error"] == "RuntimeError: model down"
     assert {k: v for k, v in failed_row.items() if k not in ("dataset", "run", "status", "error")} == \
-        dict.fromkeys(["n_queries", "source_hit@1", "exact_match", "contains", "llm_calls", "prompt_tokens",
+        dict.fromkeys(["n_queries", "source_hit@1", "exact_match", "contains_answer", "llm_calls", "prompt_tokens",
                        "latency_p50_ms", "latency_p95_ms"], "")
     row = next(line for line in (tmp_path / "report.md").read_text().splitlines() if line.startswith("| hybrid"))
     assert row.startswith("| hybrid\\|stuff | failed: RuntimeError: model down |")   # the | inside is escaped
@@ -118,11 +118,11 @@ def test_counts_are_integers_and_each_metric_is_explained(config, tmp_path):
     markdown = (tmp_path / "report.md").read_text()
     assert "| sparse | ok | 3 | 0.5000 | 0.0000 | 1.0000 | 1 | 120.50 | 12.3 | 20.0 |" in markdown
     meanings = markdown.split("## What the metrics mean")[1]
-    for metric in ("source_hit@1", "exact_match", "contains", "llm_calls", "prompt_tokens", "latency_p50_ms",
+    for metric in ("source_hit@1", "exact_match", "contains_answer", "llm_calls", "prompt_tokens", "latency_p50_ms",
                    "latency_p95_ms"):
         assert sum(line.startswith(f"- `{metric}`: ") for line in meanings.splitlines()) == 1, metric
     exact = next(line for line in meanings.splitlines() if line.startswith("- `exact_match`"))
-    assert "quotes sentences" in exact and "contains" in exact and "top 1 chunks" in meanings
+    assert "quotes sentences" in exact and "contains_answer" in exact and "top 1 chunks" in meanings
 
 
 def _text_boxes(fig):
@@ -142,7 +142,7 @@ def test_chart_labels_never_overlap_with_many_long_run_names():
     import matplotlib.pyplot as plt
 
     metrics = ["ndcg@10", "recall@100", "mrr@10", "map@100", "hit@10", "source_hit@5", "page_hit@5", "exact_match",
-               "f1", "contains", "refusal_accuracy", "citation_validity", "faithfulness"]
+               "f1", "contains_answer", "refusal_accuracy", "citation_validity", "faithfulness"]
     runs = [RunOutcome(name=f"hybrid+{strategy}+{chain}+expand-{expand}-with-a-rather-long-descriptive-suffix",
                        dataset="docugami-10q", n_queries=5,
                        metrics={m: (i * 7 + j * 3) % 10 / 10 for j, m in enumerate(metrics)})

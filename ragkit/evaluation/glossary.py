@@ -20,10 +20,11 @@ _PLAIN = {
     "exact_match": "share of answers equal to a reference answer after SQuAD normalisation (case, punctuation, "
                    "a/an/the). An answer that quotes sentences with citations — the extract chain's, or any "
                    "long answer — is never equal to a short reference, so it scores 0 even when right: read "
-                   "contains and f1 for those",
+                   "contains_answer and f1 for those",
     "f1": "token overlap between the answer and the best reference answer (SQuAD F1); long answers around a "
           "short reference score low",
-    "contains": "share of answers that contain a reference answer as whole words (after normalisation)",
+    "contains_answer": "share of the answerable questions whose answer contains a reference answer as whole words "
+                       "(after normalisation); a refusal contains nothing",
     "refusal_accuracy": "share of questions handled the right way: unanswerable ones refused, answerable ones "
                         "answered",
     "unanswerable_refused": "share of the unanswerable questions (no reference answer) that were refused; higher is better",

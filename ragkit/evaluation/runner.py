@@ -170,7 +170,7 @@ def compute_metrics(dataset: Dataset, records: dict[str, dict], metric_names: li
             if values:  # no question to score (e.g. page_hit on a set without pages): no number, not 0.0
                 out[name] = sum(values) / len(values)
     answered = [qid for qid in ids if "answer" in records[qid]]
-    scorers = {"exact_match": M.exact_match, "f1": M.token_f1, "contains": M.answer_contains}
+    scorers = {"exact_match": M.exact_match, "f1": M.token_f1, "contains_answer": M.answer_contains}
     for name, scorer in scorers.items():
         if name in metric_names and answered:
             values = [scorer(records[q]["answer"], dataset.items[q].answers) for q in answered if dataset.items[q].answers]

@@ -51,7 +51,7 @@ __all__ = ["EvalConfigError", "DatasetSpec", "PipelineSpec", "EvalSpec", "LATENC
 RUN_KEYS = ("name", "answer", *SECTIONS)
 RANKED_METRICS = {"recall": "beir", "precision": "beir", "mrr": "beir", "ndcg": "beir", "map": "beir",
                   "hit": "beir", "source_hit": "qa", "page_hit": "qa"}            # all take @k
-PLAIN_METRICS = {"map": "beir", "exact_match": "answer", "f1": "answer", "contains": "answer",
+PLAIN_METRICS = {"map": "beir", "exact_match": "answer", "f1": "answer", "contains_answer": "answer",
                  "refusal_accuracy": "answer", "unanswerable_refused": "answer", "answerable_refused": "answer",
                  "citation_validity": "answer", "faithfulness": "answer",
                  "llm_calls": "any", "prompt_tokens": "any", "completion_tokens": "any",
@@ -60,7 +60,8 @@ PLAIN_METRICS = {"map": "beir", "exact_match": "answer", "f1": "answer", "contai
 # which stays byte-reproducible.
 LATENCY_METRICS = {"latency_p50_ms": "latency_p50_s", "latency_p95_ms": "latency_p95_s"}
 DEFAULT_METRICS = {"beir": ["ndcg@10", "recall@100", "mrr@10"], "qa": ["source_hit@5", "page_hit@5"],
-                   "answer": ["exact_match", "f1", "contains", "refusal_accuracy", "citation_validity"]}
+                   "answer": ["exact_match", "f1", "contains_answer", "refusal_accuracy", "citation_validity"]}
+RENAMED_METRICS = {"contains": "contains_answer"}   # old name -> name; an old config keeps working
 _MAPPING_DEFAULTS = {name: {k: v for k, v in dataclasses.asdict(section).items() if isinstance(v, dict)}
                      for name, section in vars(Config()).items() if name in SECTIONS}   # e.g. search.weights
 
@@ -269,6 +270,7 @@ def _metrics(src: YamlFile, raw: list[str] | None, datasets, pipelines, judge) -
     metrics = []
     for i, metric in enumerate(raw):
         name = str(metric).strip().lower()
+        name = RENAMED_METRICS.get(name, name)
         kind = _metric_kind(name)
         if kind is None:
             known = [k + "@k" for k in RANKED_METRICS] + list(PLAIN_METRICS)

@@ -156,3 +156,26 @@ def test_ask_refuse_auto_checks_with_the_local_model_only():
 
     assert checks_support("auto", "local") and not checks_support("auto", "openai")
     assert checks_support("always", "openai") and not checks_support("never", "local")
+
+
+def test_support_reads_a_sentence_with_both_its_neighbours():
+    spread = chunk(1, "BM25 has a length normalisation parameter called b. Its usual default is 0.75. "
+                      "That value suits most English text.", source="notes.md", page=None)
+    support = assess_support("What is the usual default value of BM25's length normalisation parameter b?",
+                             number_sources([spread]))
+    assert support.coverage == 1.0 and support.answerable
+
+
+def test_extract_prefers_a_percentage_when_the_question_asks_for_one():
+    text = ("Windows OEM revenue decreased $2.9 billion driven by lower demand.\n"
+            "Windows OEM revenue decreased 39% driven by lower demand.")
+    answer = extract_answer("By what percentage did Windows OEM revenue decrease?", [chunk(1, text)])
+    assert answer.text.splitlines()[0] == '"Windows OEM revenue decreased 39% driven by lower demand." [1]'
+
+
+def test_extract_damps_a_figure_for_another_year_than_the_one_asked_about():
+    older = chunk(1, "Notebook revenue was $4.1 billion for the notebook segment in 2021 and 2022.", source="2022 Q3.pdf")
+    # The asked year is only in the file's name: a filing's own period is implicit in its sentences.
+    asked = chunk(2, "Notebook revenue was $4.4 billion, down from the prior year.", source="2023 Q3.pdf")
+    answer = extract_answer("What was notebook revenue in 2023?", [older, asked])
+    assert answer.text.splitlines()[0] == '"Notebook revenue was $4.4 billion, down from the prior year." [2]'

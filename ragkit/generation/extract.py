@@ -4,8 +4,10 @@ First the refusal decision (:func:`ragkit.generation.refusal.assess_support`): w
 not hold the answer, the chain says so and lists no sources. Otherwise the quotable pieces of the
 chunks (sentences and table rows, never a heading alone; :mod:`ragkit.generation.sentences`) are
 ranked by how well they answer: the weighted share of the question's terms they hold, a bonus when
-they hold the kind of thing asked for (a number for "how much", a year for "when") that the
-question does not already give, and BM25 to break ties. The best piece comes first; a table row
+they hold the kind of thing asked for (a number for "how much", a percentage for "by what
+percentage", a year for "when") that the question does not already give, a damping when they are
+about another year than the one asked (their text, their row's period and their file's name name
+years, none of them the question's), and BM25 to break ties. The best piece comes first; a table row
 is quoted with the period header of its column, so a figure keeps its period.
 """
 
@@ -31,6 +33,10 @@ _WANTS_NUMBER = re.compile(r"\bhow (?:much|many|long|large|old|big|far|often)\b|
                            r"number|rate|total|fine|value)\b|\bby (?:how much|what)\b|\bat least how\b|"
                            r"\b(?:sales|revenues?|income|earnings|expenses?|costs?|margin|cash|price|value|score|size|count)\b", re.I)
 _WANTS_YEAR = re.compile(r"\bwhen\b|\b(?:what|which) year\b|\bby when\b", re.I)
+_WANTS_PERCENT = re.compile(r"\bpercent(?:age)?\b|%", re.I)
+_PERCENT = re.compile(r"\d%|\bpercent\b", re.I)
+OTHER_PERIOD = 0.6
+"""A piece that names years, none of them a year the question asks about, is about another period: damped by this."""
 _NUMBER = re.compile(r"\d[\d,.]*")
 _YEAR = re.compile(r"\b(?:19|20)\d\d\b")
 
@@ -46,7 +52,8 @@ def extract_answer(question: str, chunks: Sequence, max_sentences: int = 3,
     sources = number_sources(chunks)
     support = assess_support(question, sources, threshold, in_corpus)
     candidates = [(s.n, piece) for s in sources for piece in quotable_pieces(s.text)]
-    picked = _best_pieces(question, candidates, max_sentences) if support.answerable else []
+    names = {s.n: s.source for s in sources}
+    picked = _best_pieces(question, candidates, max_sentences, names) if support.answerable else []
     if not picked:
         return refusal(support, threshold)
     # A quote is the document's text, brackets and all (a paper's own "[12]", code's options[1]): ours
@@ -67,12 +74,14 @@ def _quote(piece: Piece, n: int) -> str:
     return f'"{" ".join(piece.text.split())}"{period} [{n}]'
 
 
-def _best_pieces(question: str, candidates: list[tuple[int, Piece]], limit: int) -> list[tuple[int, Piece]]:
+def _best_pieces(question: str, candidates: list[tuple[int, Piece]], limit: int,
+                 names: dict[int, str] | None = None) -> list[tuple[int, Piece]]:
     """The top ``limit`` candidates by answer rank, duplicates (overlapping chunks) once, best first."""
     terms = question_terms(question)
     if not candidates or not terms:
         return []
-    ranks = answer_ranks(question, terms, [piece for _, piece in candidates], [n for n, _ in candidates])
+    ranks = answer_ranks(question, terms, [piece for _, piece in candidates], [n for n, _ in candidates],
+                         [(names or {}).get(n, "") for n, _ in candidates])
     picked: list[tuple[int, Piece]] = []
     seen: set[str] = set()
     order = sorted(range(len(candidates)), key=lambda i: (-ranks[i], i))
@@ -87,12 +96,15 @@ def _best_pieces(question: str, candidates: list[tuple[int, Piece]], limit: int)
     return picked
 
 
-def answer_ranks(question: str, terms: list[str], pieces: list[Piece], groups: Sequence[int] | None = None) -> np.ndarray:
-    """How well each piece answers: term coverage, the asked-for kind of value, BM25 as tie-break; 0 = no match.
+def answer_ranks(question: str, terms: list[str], pieces: list[Piece], groups: Sequence[int] | None = None,
+                 names: Sequence[str] | None = None) -> np.ndarray:
+    """How well each piece answers: term coverage, the asked-for kind of value, the asked-for year, BM25 as
+    tie-break; 0 = no match.
 
     Coverage also counts, slightly discounted, the terms of the two pieces before it in the same source
     (``groups``: each piece's source number), so "The usual default is b = 0.75." is found by a
-    question whose subject the previous sentence names.
+    question whose subject the previous sentence names. ``names`` (each piece's file name) count as the
+    piece's years: a filing's sentences leave its own period implicit ("up $95 million from Q3 2022").
     """
     tokens = tokenize([f"{p.text} {p.period}" for p in pieces])
     weights = term_weights(terms, tokens)
@@ -100,6 +112,8 @@ def answer_ranks(question: str, terms: list[str], pieces: list[Piece], groups: S
     top = float(bm25.max()) if len(bm25) else 0.0
     wants_number, wants_year = bool(_WANTS_NUMBER.search(question)), bool(_WANTS_YEAR.search(question))
     given = set(_NUMBER.findall(question))
+    asked_years = set(_YEAR.findall(question))
+    wants_percent = bool(_WANTS_PERCENT.search(question))
     ranks = np.zeros(len(pieces))
     groups = list(groups) if groups is not None else [0] * len(pieces)
     for i, (piece, toks) in enumerate(zip(pieces, tokens)):
@@ -110,10 +124,13 @@ def answer_ranks(question: str, terms: list[str], pieces: list[Piece], groups: S
             continue
         years = set(_YEAR.findall(piece.text)) - given
         values = set(_NUMBER.findall(piece.text)) - given - years   # a year is a period, not the figure asked for
-        bonus = 0.15 if (wants_number and values) or (wants_year and years) else 0.0
+        wanted_value = values and (not wants_percent or _PERCENT.search(piece.text))   # "by what percentage": a %
+        bonus = 0.15 if (wants_number and wanted_value) or (wants_year and years) else 0.0
+        piece_years = set(_YEAR.findall(f"{piece.text} {piece.period} {names[i] if names else ''}"))
+        other_period = bool(asked_years and piece_years) and not piece_years & asked_years
         echo = len(present - set(terms)) < 2 and not values   # only the question's own words: says nothing new
         lead_in = piece.text.rstrip().endswith(":")   # "… were as follows (in millions):" introduces the answer
-        damp = (0.5 if echo else 1.0) * (0.7 if lead_in else 1.0)
+        damp = (0.5 if echo else 1.0) * (0.7 if lead_in else 1.0) * (OTHER_PERIOD if other_period else 1.0)
         ranks[i] = (0.7 * cov + 0.15 * (bm25[i] / top if top > 0 else 0.0) + bonus) * damp
     return ranks
 

@@ -9,7 +9,7 @@ decided. Two signals, both model-free and cheap:
   elsewhere ("Amazon", where a filing says "we") is a retrieval question, not a refusal; a number
   or year must be in the sources themselves;
 - **coverage**: how much of the question's content (its terms weighted by how rare they are
-  among the retrieved sentences) the best-matching sentence and its neighbour hold.
+  among the retrieved sentences) the best-matching sentence and its two neighbours hold.
 
 ``score = coverage * MISSING_FACTOR ** missing`` and the question is answerable when
 ``score >= threshold``. The threshold is chosen on the calibration halves of the grounded
@@ -35,9 +35,10 @@ QUESTION_WORDS = ("what which who whom whose when where why how do does did can 
                   "shall may might must tell me explain describe give please i you we my our your us "
                   "much many it its")
 
-SUPPORT_THRESHOLD = 0.47
-"""Default decision threshold on :attr:`Support.score`: benchmarks/grounded/run.py chose 0.4723 on the 38
-calibration questions (best balanced refusal accuracy; no calibration or test score lies between 0.47 and it)."""
+SUPPORT_THRESHOLD = 0.445
+"""Default decision threshold on :attr:`Support.score`: benchmarks/grounded/run.py chose 0.4448 on the 38
+calibration questions (best balanced refusal accuracy, the lowest such threshold; the nearest calibration
+scores are 0.413 below it and 0.477 above)."""
 MISSING_FACTOR = 0.3
 """Each named thing of the question that no source mentions multiplies the score by this."""
 
@@ -106,7 +107,10 @@ def assess_support(question: str, sources: Sequence[Source], threshold: float = 
     windows: list[set[str]] = []
     for source in sources:
         pieces = [set(toks) for toks in tokenize([p.text + " " + p.period for p in quotable_pieces(source.text)])]
-        windows += [a | b for a, b in zip(pieces, pieces[1:] + [set()])]
+        # A sentence with its neighbours: its subject is often named the sentence before ("BM25's length
+        # parameter b …. The usual default is b = 0.75."), its qualifier the sentence after.
+        edge: list[set[str]] = [set()]
+        windows += [a | b | c for a, b, c in zip(edge + pieces[:-1], pieces, pieces[1:] + edge)]
     weights = term_weights(terms, [list(w) for w in windows])
     best = max((coverage(terms, w, weights) for w in windows), default=0.0)
     score = best * MISSING_FACTOR ** len(missing)

@@ -179,3 +179,17 @@ def test_extract_damps_a_figure_for_another_year_than_the_one_asked_about():
     asked = chunk(2, "Notebook revenue was $4.4 billion, down from the prior year.", source="2023 Q3.pdf")
     answer = extract_answer("What was notebook revenue in 2023?", [older, asked])
     assert answer.text.splitlines()[0] == '"Notebook revenue was $4.4 billion, down from the prior year." [2]'
+
+
+def test_table_rows_under_a_label_line_keep_the_label_until_a_total_closes_the_group():
+    pieces = quotable_pieces(FILING.text + """
+Earnings per share:
+Basic $ 1.27 $ 1.20 $ 3.72 $ 4.86
+Diluted $ 1.26 $ 1.20 $ 3.69 $ 4.82""")
+    rows = [p.text for p in pieces if p.row]
+    assert rows[0].startswith("Net sales: Products $ 60,584") and rows[1].startswith("Total net sales 81,797")
+    assert rows[-1] == "Earnings per share: Diluted $ 1.26 $ 1.20 $ 3.69 $ 4.82"
+    assert "Earnings per share:" not in [p.text for p in pieces if not p.row]   # the label is not a piece of its own
+    table = "Earnings per share:\nBasic $ 1.27 $ 1.20 $ 3.72 $ 4.86\nDiluted $ 1.26 $ 1.20 $ 3.69 $ 4.82"
+    answer = extract_answer("What were diluted earnings per share?", [chunk(1, table)])
+    assert answer.text.splitlines()[0].startswith('"Earnings per share: Diluted $ 1.26')

@@ -89,11 +89,27 @@ def _starts_block(line: str, buffer: list[str], following: str) -> bool:
             and not (following[:1].islower() or following[:1] in ",.;:)"))
 
 
+GROUP_LABEL_WORDS = 8
+"""A line of at most this many words ending in ":" right above table rows labels them ("Earnings per share:")."""
+
+
+def _group_label(buffer: list[str]) -> str:
+    """The label line that ends ``buffer`` ("Earnings per share:"), or "" when it ends otherwise."""
+    last = next((line for line in reversed(buffer) if line), "")
+    if last.endswith(":") and len(last.split()) <= GROUP_LABEL_WORDS and not _NUMBER.search(last):
+        return last
+    return ""
+
+
 def quotable_pieces(text: str) -> list[Piece]:
-    """The pieces of ``text`` worth quoting, in order: prose sentences and table rows; headings left out."""
+    """The pieces of ``text`` worth quoting, in order: prose sentences and table rows; headings left out.
+
+    Rows under a label line keep it ("Earnings per share: Diluted $ 1.26 $ 1.20"): "Diluted" alone
+    does not say what the figure is. A "Total …" row closes the group.
+    """
     pieces: list[Piece] = []
     buffer: list[str] = []
-    header = ""
+    header = group = ""
     after_header = False
     lines = [raw.strip() for raw in text.splitlines()]
     for i, line in enumerate(lines):
@@ -108,9 +124,17 @@ def quotable_pieces(text: str) -> list[Piece]:
             continue
         after_header = False
         if is_table_row(line):
+            label = _group_label(buffer)
+            if label:
+                group, buffer = label, buffer[:len(buffer) - buffer[::-1].index(label) - 1]
             pieces, buffer = pieces + _prose(buffer), []
-            pieces.append(Piece(" ".join(line.split()), row=True, period=header))
-        elif _starts_block(line, buffer, next((x for x in lines[i + 1:] if x), "")):
+            row = " ".join(line.split())
+            if row.lower().startswith("total"):   # "Total net sales" closes the group it sums
+                group = ""
+            pieces.append(Piece(f"{group} {row}" if group else row, row=True, period=header))
+            continue
+        group = ""
+        if _starts_block(line, buffer, next((x for x in lines[i + 1:] if x), "")):
             pieces, buffer = pieces + _prose(buffer), []   # a heading is never quoted, nor glued to a sentence
         else:
             buffer.append(line)

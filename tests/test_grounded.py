@@ -57,6 +57,7 @@ def test_no_sentence_break_after_an_abbreviation_before_a_number():
 
 def test_question_terms_leave_out_question_words_and_named_terms_are_names_and_numbers():
     assert question_terms("How much did Apple pay in dividends?") == ["appl", "pay", "dividend"]
+    assert question_terms("What does the abbreviation HyDE stand for?") == ["hyde"]   # the rest is the question's form
     assert named_terms("What was Tesla's revenue in the third quarter of 2023?") == ["tesla", "2023"]
     assert named_terms("Which university is it?") == []                  # the first word is not a name
 

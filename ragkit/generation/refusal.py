@@ -33,7 +33,7 @@ from ragkit.text import tokenize
 # and keeps "what", "how", "does", ...).
 QUESTION_WORDS = ("what which who whom whose when where why how do does did can could should would "
                   "shall may might must tell me explain describe give please i you we my our your us "
-                  "much many it its")
+                  "much many it its stand abbreviation acronym")  # "what does HyDE stand for": form, not subject
 
 SUPPORT_THRESHOLD = 0.445
 """Default decision threshold on :attr:`Support.score`: benchmarks/grounded/run.py chose 0.4448 on the 38

@@ -231,3 +231,17 @@ def test_a_metric_with_nothing_to_score_is_absent_not_zero():
     metrics = compute_metrics(dataset, records, ["source_hit@5", "page_hit@5", "exact_match", "refusal_accuracy"])
     assert metrics["source_hit@5"] == 1.0 and metrics["refusal_accuracy"] == 1.0
     assert "page_hit@5" not in metrics and "exact_match" not in metrics  # no page, no reference answer
+
+
+def test_a_refused_answer_still_counts_its_retrieval(tmp_path):
+    write_docs(tmp_path / "docs", {"cats.txt": "Cats hunt mice at night.", "space.txt": "Saturn has bright rings."})
+    # Answerable by its reference, but it names a cat the corpus never mentions: extract refuses it.
+    _jsonl(tmp_path / "qa.jsonl", [{"id": "a1", "question": "What does Garfield hunt at night?", "answers": ["mice"],
+                                    "source": "cats.txt", "page": None}])
+    config = tmp_path / "eval.yaml"
+    config.write_text("datasets:\n  - {name: qa, kind: qa, documents: docs, qa: qa.jsonl}\n"
+                      "config: {embedder: {kind: hash}}\npipelines:\n  - {name: x, ask: {chain: extract}}\n"
+                      "metrics: [source_hit@1, contains_answer, answerable_refused]\nout: out\n")
+    (outcome,) = run_eval(load_eval_config(config), tmp_path / "out")
+    assert outcome.metrics["answerable_refused"] == 1.0 and outcome.metrics["contains_answer"] == 0.0
+    assert outcome.metrics["source_hit@1"] == 1.0   # retrieval found the file; the refusal does not hide that

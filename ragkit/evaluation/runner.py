@@ -133,8 +133,9 @@ class QueryRunner:
         return dict(queries=result.plan.queries + result.plan.dense_only, answer=result.answer.text,
                     citations=result.answer.citations, refused=result.answer.refused,
                     removed_citations=result.answer.removed_citations, n_sources=len(result.answer.sources),
-                    chunks=[{"chunk_id": s.chunk_id, "source": s.source, "page": s.page, "text": s.text}
-                            for s in result.answer.sources])
+                    # What the chain was handed, refused or not: source and page hit measure retrieval.
+                    chunks=[{"chunk_id": c.chunk_id, "source": c.source, "page": c.page, "text": c.text}
+                            for c in result.context])
 
     def _retrieved(self, text: str) -> dict:
         cfg = self.cfg

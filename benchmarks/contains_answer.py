@@ -1,0 +1,115 @@
+"""Issue 9, point 3: the expected answer string in the answer, measured with ``ragkit eval``, before and after.
+
+    python benchmarks/contains_answer.py [--before 8a74e4c] [configs/grounded.yaml ...]
+
+Runs ``ragkit eval CONFIG --json`` with this checkout's code (after) and with the code of commit
+``--before`` (a temporary ``git worktree``), one config after the other, and prints one markdown
+row per data set and pipeline: each metric before → after. The before run reads the same config
+file (so the same questions and paths); only the metric's old name (``contains``) is written into a
+temporary copy next to it, since older code does not know ``contains_answer``. The after run's
+indexes are copied into the before run's output folder, so both search the same index (the index
+settings did not change between the commits compared; the script checks that the index folder
+names, which hash those settings, match). Output: ``benchmarks/out/contains_answer/{after,before}/
+<config>/`` (each a full eval output folder) and ``results.json`` with both documents.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from common import REPO, machine_info, write_json  # noqa: E402
+
+DEFAULT_CONFIGS = ("configs/sample-qa.yaml", "configs/grounded.yaml", "configs/docugami-short.yaml")
+_CLI = "import sys; from ragkit.cli import run; sys.argv[0] = 'ragkit'; run()"   # the code at PYTHONPATH
+SHOWN = ("source_hit@5", "page_hit@5", "contains_answer", "unanswerable_refused", "answerable_refused",
+         "citation_validity")
+
+
+def run_eval(code: Path, config: Path, out: Path) -> dict:
+    """``ragkit eval config --out out --json`` with the package at ``code``; the results document."""
+    env = dict(os.environ, PYTHONPATH=str(code))
+    done = subprocess.run([sys.executable, "-c", _CLI, "eval", str(config), "--out", str(out), "--json"],
+                          cwd=code, env=env, capture_output=True, text=True)
+    if done.returncode not in (0, 1):  # 1: some run failed; its row says so
+        raise SystemExit(f"ragkit eval {config} failed ({done.returncode}):\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout)
+
+
+def before_checkout(commit: str) -> Path:
+    """A detached worktree of ``commit`` in a temporary folder."""
+    path = Path(tempfile.mkdtemp(prefix="ragkit-before-")) / "repo"
+    subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(path), commit],
+                   check=True, capture_output=True)
+    return path
+
+
+def old_name_copy(config: Path) -> Path:
+    """A copy of ``config`` beside it (relative paths still resolve) using the metric's old name."""
+    copy = config.with_name(f".before-{config.name}")
+    copy.write_text(config.read_text(encoding="utf-8").replace("contains_answer", "contains"), encoding="utf-8")
+    return copy
+
+
+def compare(before: dict, after: dict) -> list[str]:
+    """Markdown rows: data set, pipeline, each shown metric as ``before → after``."""
+    old = {(r["dataset"], r["name"]): r["metrics"] for r in before["runs"]}
+    rows = []
+    for run in after["runs"]:
+        prev = old.get((run["dataset"], run["name"]), {})
+        cells = []
+        for metric in SHOWN:
+            now = run["metrics"].get(metric, run["metrics"].get("contains") if metric == "contains_answer" else None)
+            was = prev.get(metric, prev.get("contains") if metric == "contains_answer" else None)
+            cells.append("" if now is None else f"{_fmt(was)} → {_fmt(now)}")
+        rows.append(f"| {run['dataset']} | {run['name']} | {run['n_queries']} | " + " | ".join(cells) + " |")
+    return rows
+
+
+def _fmt(value) -> str:
+    return "–" if value is None else f"{value:.3f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("configs", nargs="*", default=list(DEFAULT_CONFIGS))
+    parser.add_argument("--before", default="8a74e4c", help="commit of the previous extract chain")
+    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "out" / "contains_answer")
+    args = parser.parse_args()
+    checkout = before_checkout(args.before)
+    documents = {"machine": machine_info(), "before_commit": args.before, "results": {}}
+    lines = ["| data set | pipeline | questions | " + " | ".join(SHOWN) + " |", "|---|---|---|" + "---|" * len(SHOWN)]
+    try:
+        for name in args.configs:
+            config = (REPO / name).resolve()
+            after_out, before_out = (args.out / side / config.stem for side in ("after", "before"))
+            after = run_eval(REPO, config, after_out)
+            shutil.rmtree(before_out, ignore_errors=True)
+            shutil.copytree(after_out / "indexes", before_out / "indexes")
+            copy = old_name_copy(config)
+            try:
+                before = run_eval(checkout, copy, before_out)
+            finally:
+                copy.unlink()
+            if sorted(os.listdir(before_out / "indexes")) != sorted(os.listdir(after_out / "indexes")):
+                raise SystemExit(f"{name}: the before run built other indexes (index settings differ)")
+            documents["results"][name] = {"before": before, "after": after}
+            lines += compare(before, after)
+    finally:
+        subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(checkout)], capture_output=True)
+    path = write_json(args.out, "results.json", documents)
+    print("\n".join(lines))
+    print(f"\n{path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from ragkit.generation.answer import number_sources
 from ragkit.generation.chains import answer_question
 from ragkit.generation.citations import NO_ANSWER
@@ -194,3 +196,11 @@ Diluted $ 1.26 $ 1.20 $ 3.69 $ 4.82""")
     table = "Earnings per share:\nBasic $ 1.27 $ 1.20 $ 3.72 $ 4.86\nDiluted $ 1.26 $ 1.20 $ 3.69 $ 4.82"
     answer = extract_answer("What were diluted earnings per share?", [chunk(1, table)])
     assert answer.text.splitlines()[0].startswith('"Earnings per share: Diluted $ 1.26')
+
+
+def test_support_counts_the_file_name_as_what_the_question_may_call_the_source():
+    notes = chunk(1, "Add a small overlap between neighbouring chunks, for example 20 to 40 words.", source="field-notes.pdf")
+    with_name = assess_support("How much overlap between chunks do the field notes suggest?", number_sources([notes]))
+    renamed = dataclasses.replace(notes, source="misc.pdf")
+    without = assess_support("How much overlap between chunks do the field notes suggest?", number_sources([renamed]))
+    assert with_name.coverage > without.coverage and with_name.answerable

@@ -52,7 +52,7 @@ def test_shipped_config_reads_both_splits():
     assert [d.name for d in spec.datasets] == ["docugami-short-cal", "docugami-short-test"]
     assert all(d.documents == (DATASET / "docs").resolve() for d in spec.datasets)
     assert [p.name for p in spec.pipelines] == ["hybrid+extract"]
-    assert spec.metrics == ["source_hit@5", "contains", "answerable_refused", "citation_validity"]
+    assert spec.metrics == ["source_hit@5", "contains_answer", "answerable_refused", "citation_validity"]
 
 
 @pytest.mark.integration

@@ -245,3 +245,15 @@ def test_a_refused_answer_still_counts_its_retrieval(tmp_path):
     (outcome,) = run_eval(load_eval_config(config), tmp_path / "out")
     assert outcome.metrics["answerable_refused"] == 1.0 and outcome.metrics["contains_answer"] == 0.0
     assert outcome.metrics["source_hit@1"] == 1.0   # retrieval found the file; the refusal does not hide that
+
+
+def test_two_qa_sets_over_one_folder_share_one_index(setup):
+    root, _ = setup
+    _jsonl(root / "half.jsonl", QA[:1])
+    config = root / "halves.yaml"
+    config.write_text("datasets:\n  - {name: cal, kind: qa, documents: docs, qa: qa.jsonl}\n"
+                      "  - {name: test, kind: qa, documents: docs, qa: half.jsonl}\n"
+                      "config: {embedder: {kind: hash}}\npipelines:\n  - {name: x, ask: {chain: extract}}\nout: out\n")
+    outcomes = run_eval(load_eval_config(config), root / "halves")
+    assert all(o.status == "ok" for o in outcomes) and len(outcomes) == 2
+    assert [p.name.split("-")[0] for p in (root / "halves" / "indexes").iterdir()] == ["docs"]

@@ -57,11 +57,11 @@ def load_dataset(spec) -> Dataset:
 
 
 def _index_for(dataset: Dataset, cfg: Config, out: Path, progress=None) -> Path:
-    """The data set's index for these index settings, built (or brought up to date) once."""
-    settings = json.dumps({k: asdict(getattr(cfg, k)) for k in ("embedder", "splitter", "sparse")}
-                          | {"pdf_clean_pages": cfg.loader.pdf_clean_pages}, sort_keys=True)
-    key = hashlib.sha256(settings.encode()).hexdigest()[:10]
-    index_dir = out / "indexes" / f"{dataset.name}-{key}"
+    """The index of the data set's documents for these index settings, built (or brought up to date) once.
+
+    Keyed by the documents folder, not the data set's name: a set's calibration and test halves over
+    the same folder share one index.
+    """
     folder = dataset.documents
     if dataset.kind == "beir":
         folder = out / "corpora" / dataset.name
@@ -72,6 +72,11 @@ def _index_for(dataset: Dataset, cfg: Config, out: Path, progress=None) -> Path:
                 os.link(dataset.corpus, target)  # no copy of a large corpus when the disk allows
             except OSError:
                 shutil.copy2(dataset.corpus, target)
+    settings = json.dumps({k: asdict(getattr(cfg, k)) for k in ("embedder", "splitter", "sparse")}
+                          | {"pdf_clean_pages": cfg.loader.pdf_clean_pages, "folder": str(Path(folder).resolve())},
+                          sort_keys=True)
+    key = hashlib.sha256(settings.encode()).hexdigest()[:10]
+    index_dir = out / "indexes" / f"{Path(folder).name}-{key}"
     ingest(folder, index_dir, cfg, progress=progress)  # nothing to do when it is up to date
     return index_dir
 

@@ -7,9 +7,9 @@ import dataclasses
 from ragkit.generation.answer import number_sources
 from ragkit.generation.chains import answer_question
 from ragkit.generation.citations import NO_ANSWER
-from ragkit.generation.extract import extract_answer
-from ragkit.generation.refusal import assess_support, named_terms, question_terms
-from ragkit.generation.sentences import is_heading, is_table_row, quotable_pieces
+from ragkit.generation.extract import WINDOW_SHARE, answer_ranks, extract_answer
+from ragkit.generation.refusal import assess_support, locator_terms, named_terms, question_terms
+from ragkit.generation.sentences import Piece, is_heading, is_table_row, quotable_pieces
 from ragkit.retrieval.search import SearchResult
 
 
@@ -204,3 +204,21 @@ def test_support_counts_the_file_name_as_what_the_question_may_call_the_source()
     renamed = dataclasses.replace(notes, source="misc.pdf")
     without = assess_support("How much overlap between chunks do the field notes suggest?", number_sources([renamed]))
     assert with_name.coverage > without.coverage and with_name.answerable
+
+
+def test_locator_phrases_say_where_to_look_and_weigh_less_in_the_answer():
+    assert locator_terms("What was the gross margin for Apple in the latest 10-Q report?") == ["latest", "10", "report"]
+    assert locator_terms("What was NVIDIA's operating cash flow as revealed in the Q3 2022 10-Q?") == ["reveal", "q3", "2022", "10"]
+    assert locator_terms("What was Intel's R&D expenditure in Q1 2023?") == []   # a period, not a document
+    certificate = chunk(1, "This latest Quarterly Report of Apple Inc. on Form 10-Q fully complies with the Act.",
+                        source="2023 Q3 AAPL.pdf")
+    margin = chunk(2, "Gross margin was 36,413 for the quarter.", source="2023 Q3 AAPL.pdf")
+    answer = extract_answer("What was the gross margin for Apple in the latest 10-Q report?", [certificate, margin])
+    assert answer.text.splitlines()[0] == '"Gross margin was 36,413 for the quarter." [2]'
+
+
+def test_a_table_row_does_not_borrow_the_terms_of_the_sentences_above_it():
+    question = "What was net cash flow?"
+    pieces = [Piece("The statement of cash flows follows."), Piece("Net income 79,082 74,129", row=True)]
+    ranks = answer_ranks(question, question_terms(question), pieces, [1, 1])
+    assert 0 < ranks[1] < 0.7 * WINDOW_SHARE   # "net" alone counts, not "cash flow" from the sentence above

@@ -20,7 +20,15 @@ import numpy as np
 
 from ragkit.generation.answer import Answer, number_sources
 from ragkit.generation.citations import NO_ANSWER
-from ragkit.generation.refusal import SUPPORT_THRESHOLD, Support, assess_support, coverage, question_terms, term_weights
+from ragkit.generation.refusal import (
+    SUPPORT_THRESHOLD,
+    Support,
+    assess_support,
+    coverage,
+    locator_terms,
+    question_terms,
+    term_weights,
+)
 from ragkit.generation.sentences import Piece, quotable_pieces
 from ragkit.store.sparse import BM25Index
 from ragkit.text import tokenize
@@ -35,6 +43,8 @@ _WANTS_NUMBER = re.compile(r"\bhow (?:much|many|long|large|old|big|far|often)\b|
 _WANTS_YEAR = re.compile(r"\bwhen\b|\b(?:what|which) year\b|\bby when\b", re.I)
 _WANTS_PERCENT = re.compile(r"\bpercent(?:age)?\b|%", re.I)
 _PERCENT = re.compile(r"\d%|\bpercent\b", re.I)
+LOCATOR_WEIGHT = 0.25
+"""Weight kept by the terms of a phrase that says where to look ("in the Q3 2022 10-Q"): not what is asked."""
 OTHER_PERIOD = 0.6
 """A piece that names years, none of them a year the question asks about, is about another period: damped by this."""
 _NUMBER = re.compile(r"\d[\d,.]*")
@@ -108,6 +118,8 @@ def answer_ranks(question: str, terms: list[str], pieces: list[Piece], groups: S
     """
     tokens = tokenize([f"{p.text} {p.period}" for p in pieces])
     weights = term_weights(terms, tokens)
+    for term in set(locator_terms(question)) & set(weights):
+        weights[term] *= LOCATOR_WEIGHT
     bm25 = sentence_scores(set(terms), [p.text for p in pieces])
     top = float(bm25.max()) if len(bm25) else 0.0
     wants_number, wants_year = bool(_WANTS_NUMBER.search(question)), bool(_WANTS_YEAR.search(question))
@@ -118,7 +130,8 @@ def answer_ranks(question: str, terms: list[str], pieces: list[Piece], groups: S
     groups = list(groups) if groups is not None else [0] * len(pieces)
     for i, (piece, toks) in enumerate(zip(pieces, tokens)):
         present = set(toks)
-        before = {t for j in (i - 2, i - 1) if j >= 0 and groups[j] == groups[i] for t in tokens[j]}
+        # A row's context is its label and period header, which it carries, not the rows above it.
+        before = set() if piece.row else {t for j in (i - 2, i - 1) if j >= 0 and groups[j] == groups[i] for t in tokens[j]}
         cov = max(coverage(terms, present, weights), WINDOW_SHARE * coverage(terms, present | before, weights))
         if not present & set(terms):
             continue

@@ -80,6 +80,19 @@ def named_terms(question: str) -> list[str]:
     return [t for t in dict.fromkeys(found) if t not in _question_stems()]
 
 
+_DOCUMENT_NOUN = r"(?:10-?[qk]s?|reports?|filings?|documents?|papers?|notes|statements?|articles?|files?)"
+_LOCATOR = re.compile(r"\b(?:in|from|according to|per|as (?:reported|stated|revealed|disclosed|mentioned|shown) in)\s+"
+                      r"(?:(?:the|its|their|this|these|that|a|an|[\w'’-]+'s)\s+)?(?:[\w'’-]+\s+){0,3}?"
+                      + _DOCUMENT_NOUN + r"\b(?:\s+report)?", re.I)
+
+
+def locator_terms(question: str) -> list[str]:
+    """Terms of the phrases that say where to look, not what is asked ("in the Q3 2022 10-Q", "in its latest
+    report"): retrieval needs them, the answering sentence does not repeat them."""
+    found = [t for match in _LOCATOR.finditer(question) for t in tokenize([match.group()])[0]]
+    return [t for t in dict.fromkeys(found) if t not in _question_stems()]
+
+
 def term_weights(terms: Sequence[str], texts: Sequence[Sequence[str]]) -> dict[str, float]:
     """IDF of each term over ``texts`` (token lists), smoothed so an unseen term weighs most."""
     n = len(texts)

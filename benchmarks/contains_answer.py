@@ -7,15 +7,17 @@ Runs ``ragkit eval CONFIG --json`` with this checkout's code (after) and with th
 row per data set and pipeline: each metric before → after. The before run reads the same config
 file (so the same questions and paths); only the metric's old name (``contains``) is written into a
 temporary copy next to it, since older code does not know ``contains_answer``. The after run's
-indexes are copied into the before run's output folder, so both search the same index (the index
-settings did not change between the commits compared; the script checks that the index folder
-names, which hash those settings, match). Output: ``benchmarks/out/contains_answer/{after,before}/
+indexes are copied into the before run's output folder under the names the before code gives them
+(it keyed an index by data set name, this code by documents folder), so both search the same index;
+the script stops when the before run built an index of its own (index settings differ). Output: ``benchmarks/out/contains_answer/{after,before}/
 <config>/`` (each a full eval output folder) and ``results.json`` with both documents.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import hashlib
 import json
 import os
 import shutil
@@ -51,6 +53,51 @@ def before_checkout(commit: str) -> Path:
     subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(path), commit],
                    check=True, capture_output=True)
     return path
+
+
+def _settings_key(cfg, folder: Path | None) -> str:
+    """The index folder's hash, as ragkit.evaluation.runner computes it (``folder`` None: the older rule)."""
+    settings = {k: dataclasses.asdict(getattr(cfg, k)) for k in ("embedder", "splitter", "sparse")}
+    settings["pdf_clean_pages"] = cfg.loader.pdf_clean_pages
+    if folder is not None:
+        settings["folder"] = str(folder.resolve())
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
+
+
+def older_index_names(config: Path) -> dict[str, list[str]]:
+    """Each index folder name of this code -> the names the ``--before`` code gives it (by data set name).
+
+    QA data sets only (their index is of a documents folder); the before code keyed an index by the data
+    set's name, this code by its folder, so one index may serve several data sets.
+    """
+    from ragkit.evaluation.spec import load_eval_config, pipeline_config
+
+    spec = load_eval_config(config)
+    names: dict[str, list[str]] = {}
+    for pipeline in spec.pipelines:
+        cfg = pipeline_config(spec, pipeline)
+        for dataset in spec.datasets:
+            if dataset.kind == "qa":
+                now = f"{dataset.documents.name}-{_settings_key(cfg, dataset.documents)}"
+                names.setdefault(now, []).append(f"{dataset.name}-{_settings_key(cfg, None)}")
+    return names
+
+
+def seed_before(after_out: Path, before_out: Path, config: Path) -> set[str]:
+    """Copy the after run's indexes under the names the before code looks for; the names seeded."""
+    seeded = set()
+    for now, older in older_index_names(config).items():
+        for name in dict.fromkeys(older):
+            shutil.copytree(after_out / "indexes" / now, before_out / "indexes" / name)
+            seeded.add(name)
+    return seeded
+
+
+def fresh(out: Path) -> None:
+    """Empty ``out`` but for its indexes: a run must not resume from traces another code version wrote."""
+    for entry in out.iterdir() if out.is_dir() else []:
+        if entry.name != "indexes":
+            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
 
 
 def old_name_copy(config: Path) -> Path:
@@ -92,15 +139,16 @@ def main() -> None:
         for name in args.configs:
             config = (REPO / name).resolve()
             after_out, before_out = (args.out / side / config.stem for side in ("after", "before"))
+            fresh(after_out)
             after = run_eval(REPO, config, after_out)
             shutil.rmtree(before_out, ignore_errors=True)
-            shutil.copytree(after_out / "indexes", before_out / "indexes")
+            seeded = seed_before(after_out, before_out, config)
             copy = old_name_copy(config)
             try:
                 before = run_eval(checkout, copy, before_out)
             finally:
                 copy.unlink()
-            if sorted(os.listdir(before_out / "indexes")) != sorted(os.listdir(after_out / "indexes")):
+            if set(os.listdir(before_out / "indexes")) != seeded:
                 raise SystemExit(f"{name}: the before run built other indexes (index settings differ)")
             documents["results"][name] = {"before": before, "after": after}
             lines += compare(before, after)

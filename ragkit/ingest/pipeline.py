@@ -67,7 +67,7 @@ class LoadedFiles:
     an indexed version keeps that version's record); ``kept`` are those failed files, whose
     indexed chunks stay; ``emptied`` were indexed and now hold no text. ``chunks`` and ``parents``
     are in load-list order whatever order the files finished in; ``vectors`` row i embeds
-    chunks[i]; ``embed_s`` is the time spent inside the embedder.
+    chunks[i] (a read-only memory-mapped array: the vectors wait on disk, not in RAM); ``embed_s`` is the time spent inside the embedder.
     """
 
     added: list[str]
@@ -117,7 +117,8 @@ def ingest(folder: Path, index_dir: Path, cfg: Config, *, rebuild: bool = False,
                 from ragkit.ingest.ray_engine import RayEngine  # Ray loads only when asked for
                 engine = RayEngine(cfg, embedder)
             loaded = load_and_split(folder, changes, baseline.files, cfg, progress,
-                                    engine.embedder if engine else embedder, engine.load_files if engine else load_files)
+                                    engine.embedder if engine else embedder, engine.load_files if engine else load_files,
+                                    spill_dir=index_dir)
         # Embedding overlaps loading: embed_s is the time inside the embedder, load_split_s the rest of the step.
         report.timings["embed_s"] = round(loaded.embed_s, 4)
         report.timings["load_split_s"] = round(report.timings["load_split_s"] - loaded.embed_s, 4)
@@ -198,17 +199,19 @@ def choose_baseline(live: Path | None, previous: dict | None, settings: IndexSet
 
 
 def load_and_split(folder: Path, changes: Changes, indexed: dict[str, dict], cfg: Config,
-                   progress: Progress, embedder: RagkitEmbeddings, loader: Callable = load_files) -> LoadedFiles:
+                   progress: Progress, embedder: RagkitEmbeddings, loader: Callable = load_files, *,
+                   spill_dir: Path | None = None) -> LoadedFiles:
     """Load the changed files (with ``loader``, :func:`load_files` by default), split them, and embed the chunks.
 
-    Chunks are embedded while PDF workers parse the remaining files (see ragkit.ingest.streaming).
+    Chunks are embedded while PDF workers parse the remaining files; their vectors wait in
+    unnamed files in ``spill_dir``, not in memory (see ragkit.ingest.streaming).
     """
     splitter = make_splitter(cfg.splitter)
     files = dict(changes.files)
     added, updated, emptied, kept, failed, skipped = [], [], [], [], [], []
     parents: dict[int, list[Document]] = {}
     position = {source.rel: n for n, source in enumerate(changes.to_load)}
-    stream = StreamingEmbedder(embedder, progress)
+    stream = StreamingEmbedder(embedder, progress, spill_dir=spill_dir)
     progress.start("load", len(changes.to_load))
     progress.start("embed", 0)
     with closing(loader(folder, changes.to_load, cfg.loader, idle=stream.embed_some)) as results:

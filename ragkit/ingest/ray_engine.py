@@ -90,7 +90,7 @@ class RayEmbeddings:
 
 
 class RayEngine:
-    """The Ray engine's two halves: a ``load_files`` replacement and an embedder (see the module notes)."""
+    """The Ray engine's two halves: a ``load_and_split_files`` replacement and an embedder (see the module notes)."""
 
     def __init__(self, cfg: Config, identity: RagkitEmbeddings,
                  factory: Callable[[], RagkitEmbeddings] | None = None,

@@ -7,12 +7,16 @@ mark (``/proc/self/clear_refs``), writes one generation through ``write_generati
 already counted in the latter), in MB and as a multiple of the vectors' bytes, and the same for
 anonymous memory alone (RssAnon, sampled: see :func:`anon_peak_while`). Scenarios:
 ``fresh`` writes the vectors into a new index; ``carry`` writes a second generation carrying
-every vector of the first (the input vectors are freed first: only the old index holds them).
+every vector of the first (the input vectors are freed first: only the old index holds them);
+``stream`` runs what a fresh ingest runs after loading: the streaming embedder (a stand-in model
+returning random unit vectors, files arriving last first in 200 files of equal size) and then the
+write, measured from before the first embedding call (the chunks exist already).
 The "before" tree is ``git archive`` of ``--before`` (default: the commit this work started
 from), run with the same interpreter side by side.
 
     nice python benchmarks/ingest_memory.py                 # 200k x 384, flat and ivf
     nice python benchmarks/ingest_memory.py --rows 20000    # quicker
+    nice python benchmarks/ingest_memory.py --scenarios stream --before 8a74e4c   # the disk-backed vectors
 """
 
 from __future__ import annotations
@@ -80,6 +84,8 @@ def worker(rows: int, dimension: int, kind: str, scenario: str) -> dict:
     dense = {"kind": kind, **({"ivf_lists": 256} if kind == "ivf" else {})}
     settings = IndexSettings(embedder=identity, splitter={}, sparse={}, dense_backend="faiss",
                              sparse_backend="bm25s", dense=dense)
+    if scenario == "stream":
+        return stream_then_write(rows, settings)
     vectors = np.random.default_rng(0).standard_normal((rows, dimension)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     files = {"a.txt": {"size": 1, "mtime": 0.0, "sha256": "0" * 64}}
@@ -96,6 +102,62 @@ def worker(rows: int, dimension: int, kind: str, scenario: str) -> dict:
     Path("/proc/self/clear_refs").write_text("5")  # peak RSS := current RSS
     before, anon_before = status_kb("VmRSS"), status_kb("RssAnon")
     _, anon_peak = anon_peak_while(lambda: write_generation(index_dir, content, settings, stats={}))
+    peak = status_kb("VmHWM")
+    subprocess.run(["rm", "-rf", str(index_dir)], check=True)
+    return {"rss_before_mb": before / 1024, "peak_mb": peak / 1024, "extra_mb": (peak - before) / 1024,
+            "anon_extra_mb": (anon_peak - anon_before) / 1024}
+
+
+class RandomEmbedder:
+    """A stand-in model: random unit vectors, as fast as numpy makes them (the memory is the point)."""
+
+    def __init__(self, dimension: int):
+        import numpy as np
+
+        self.model_id, self.dimension, self.rng = "memory-benchmark", dimension, np.random.default_rng(0)
+
+    def embed_array(self, texts, progress=None):
+        """Unit vectors, one per text."""
+        import numpy as np
+
+        vectors = self.rng.standard_normal((len(texts), self.dimension)).astype(np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        if progress:
+            progress(len(texts))
+        return vectors
+
+
+def stream_then_write(rows: int, settings) -> dict:
+    """Embed ``rows`` chunks with the streaming embedder, then write them: RSS before, peak during (MB)."""
+    import inspect
+
+    from langchain_core.documents import Document
+
+    from ragkit.ingest.report import SilentProgress
+    from ragkit.ingest.streaming import StreamingEmbedder
+    from ragkit.store.writer import GenerationContent, write_generation
+
+    files = 200
+    per_file = rows // files
+    chunks = {f: [Document(page_content=f"w{n % 97} w{n % 89}", metadata={"chunk_id": f"f{f}c{n}", "source": f"f{f}.txt",
+                                                                         "doc_id": f"f{f}.txt"}) for n in range(per_file)]
+              for f in range(files)}
+    records = {f"f{f}.txt": {"size": 1, "mtime": 0.0, "sha256": "0" * 64} for f in range(files)}
+    index_dir = Path(tempfile.mkdtemp(dir=OUT, prefix="ingest-memory-"))
+    spill = {"spill_dir": index_dir} if "spill_dir" in inspect.signature(StreamingEmbedder).parameters else {}
+
+    def run():
+        stream = StreamingEmbedder(RandomEmbedder(settings.embedder.dimension), SilentProgress(), step=per_file, **spill)
+        for f in reversed(range(files)):  # the last file arrives first
+            stream.add(f, chunks[f])
+            stream.embed_some()
+        ordered, vectors = stream.finish()
+        write_generation(index_dir, GenerationContent(carry_from=None, keep_sources=frozenset(), chunks=ordered,
+                                                      parents=[], vectors=vectors, files=records), settings, stats={})
+
+    Path("/proc/self/clear_refs").write_text("5")
+    before, anon_before = status_kb("VmRSS"), status_kb("RssAnon")
+    _, anon_peak = anon_peak_while(run)
     peak = status_kb("VmHWM")
     subprocess.run(["rm", "-rf", str(index_dir)], check=True)
     return {"rss_before_mb": before / 1024, "peak_mb": peak / 1024, "extra_mb": (peak - before) / 1024,
@@ -126,7 +188,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--dimension", type=int, default=384)
     parser.add_argument("--kinds", default="flat,ivf")
-    parser.add_argument("--scenarios", default="fresh,carry")
+    parser.add_argument("--scenarios", default="fresh,carry,stream")
     parser.add_argument("--before", default=BEFORE)
     parser.add_argument("--worker", action="store_true")
     parser.add_argument("--kind", default="flat")

@@ -145,3 +145,38 @@ def test_the_dense_info_row_says_where_the_vectors_are_or_how_faiss_indexes_them
     local = {"backend": "faiss", "index": {"kind": "hnsw", "built": "hnsw", "m": 8, "ef_search": 128}}
     assert dense_line(local) == "faiss hnsw (m=8, ef_search=128)"
     assert dense_line({"backend": "faiss", "metric": "inner_product"}) == "faiss flat"   # written before dense.index
+
+
+def three_cell_ivf() -> tuple[FaissDenseIndex, np.ndarray]:
+    """An IVF index with hand-set cells on axes e0, e1, e2 (probe 1): 20 vectors near e0, 3 near e1, 3 near e2."""
+    import faiss
+
+    d = 4
+    quantizer = faiss.IndexFlatIP(d)
+    quantizer.add(np.eye(d, dtype=np.float32)[:3])
+    ivf = faiss.IndexIVFFlat(quantizer, d, 3, faiss.METRIC_INNER_PRODUCT)
+    ivf.is_trained = True
+    rng = np.random.default_rng(0)
+    vectors = np.concatenate([np.eye(d, dtype=np.float32)[axis] + 0.05 * rng.standard_normal((n, d)).astype(np.float32)
+                              for axis, n in ((0, 20), (1, 3), (2, 3))])
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    ivf.add(vectors)
+    ivf.make_direct_map()
+    ivf.nprobe = 1
+    return FaissDenseIndex(d, ivf, kind="ivf"), vectors
+
+
+@pytest.mark.parametrize("filtered", [False, True], ids=["unfiltered", "filtered"])
+def test_each_query_of_a_batch_keeps_its_own_results_on_an_approximate_index(filtered):
+    """Before: columns with a gap in any query were dropped, so the query near the big cell got only
+    as many results as the query whose probed cells were small (3, or 6 with the filter's wider probe)."""
+    index, _ = three_cell_ivf()
+    queries = np.array([[1, 0, 0, 0], [0, 1, 0.2, 0]], dtype=np.float32)
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    allowed = np.arange(1, 26) if filtered else None   # all but row 0: a wide filter (selector, probe widened to 2)
+    rows, scores = index.search(queries, 10, allowed)
+    found = [r[r >= 0] for r in rows]
+    assert len(found[0]) == 10 and set(found[0].tolist()) <= set(range(1 if filtered else 0, 20))
+    near_e1 = set(range(20, 26)) if filtered else set(range(20, 23))  # the filter's probe of 2 reaches the e2 cell
+    assert set(found[1].tolist()) == near_e1
+    assert np.all(np.isneginf(scores[1][rows[1] < 0]))

@@ -24,10 +24,9 @@ from ragkit.config import Config
 from ragkit.embedders import RagkitEmbeddings, build_embedder
 from ragkit.errors import LoadError
 from ragkit.ingest.changes import Changes, clear_stat_cache, detect_changes, save_stat_cache
-from ragkit.ingest.loaders import load_files
 from ragkit.ingest.report import IngestReport, Progress, SilentProgress
 from ragkit.ingest.scan import ScanResult, scan_folder
-from ragkit.ingest.splitters import make_splitter, split_with_parents
+from ragkit.ingest.split_files import load_and_split_files
 from ragkit.ingest.streaming import StreamingEmbedder
 from ragkit.store.backends import finish_ingest, prepare_ingest, sparse_store_class
 from ragkit.store.generations import WriterLock, collect_garbage
@@ -38,12 +37,12 @@ from ragkit.store.writer import GenerationContent, write_generation
 
 
 class Engine(Protocol):
-    """Loads and embeds for an ingest somewhere else (Ray): a ``load_files`` and an embedder."""
+    """Loads, splits and embeds for an ingest somewhere else (Ray): a ``load_and_split_files`` and an embedder."""
 
     embedder: RagkitEmbeddings
 
-    def load_files(self, root: Path, sources: list, limits, idle=None) -> Iterator:
-        """(source, Documents or LoadError) once per source, in any order, as :func:`load_files`."""
+    def load_and_split_files(self, root: Path, sources: list, limits, splitter, idle=None) -> Iterator:
+        """(source, (chunks, parents) or LoadError) once per source, in any order, as :func:`load_and_split_files`."""
 
 
 @dataclass(frozen=True)
@@ -67,7 +66,7 @@ class LoadedFiles:
     an indexed version keeps that version's record); ``kept`` are those failed files, whose
     indexed chunks stay; ``emptied`` were indexed and now hold no text. ``chunks`` and ``parents``
     are in load-list order whatever order the files finished in; ``vectors`` row i embeds
-    chunks[i]; ``embed_s`` is the time spent inside the embedder.
+    chunks[i] (a read-only memory-mapped array: the vectors wait on disk, not in RAM); ``embed_s`` is the time spent inside the embedder.
     """
 
     added: list[str]
@@ -117,7 +116,8 @@ def ingest(folder: Path, index_dir: Path, cfg: Config, *, rebuild: bool = False,
                 from ragkit.ingest.ray_engine import RayEngine  # Ray loads only when asked for
                 engine = RayEngine(cfg, embedder)
             loaded = load_and_split(folder, changes, baseline.files, cfg, progress,
-                                    engine.embedder if engine else embedder, engine.load_files if engine else load_files)
+                                    engine.embedder if engine else embedder,
+                                    engine.load_and_split_files if engine else load_and_split_files, spill_dir=index_dir)
         # Embedding overlaps loading: embed_s is the time inside the embedder, load_split_s the rest of the step.
         report.timings["embed_s"] = round(loaded.embed_s, 4)
         report.timings["load_split_s"] = round(report.timings["load_split_s"] - loaded.embed_s, 4)
@@ -198,20 +198,21 @@ def choose_baseline(live: Path | None, previous: dict | None, settings: IndexSet
 
 
 def load_and_split(folder: Path, changes: Changes, indexed: dict[str, dict], cfg: Config,
-                   progress: Progress, embedder: RagkitEmbeddings, loader: Callable = load_files) -> LoadedFiles:
-    """Load the changed files (with ``loader``, :func:`load_files` by default), split them, and embed the chunks.
+                   progress: Progress, embedder: RagkitEmbeddings, loader: Callable = load_and_split_files, *,
+                   spill_dir: Path | None = None) -> LoadedFiles:
+    """Load and split the changed files (with ``loader``: :func:`load_and_split_files` here, or an engine's), embed the chunks.
 
-    Chunks are embedded while PDF workers parse the remaining files (see ragkit.ingest.streaming).
+    Chunks are embedded while PDF workers parse the remaining files; their vectors wait in
+    unnamed files in ``spill_dir``, not in memory (see ragkit.ingest.streaming).
     """
-    splitter = make_splitter(cfg.splitter)
     files = dict(changes.files)
     added, updated, emptied, kept, failed, skipped = [], [], [], [], [], []
     parents: dict[int, list[Document]] = {}
     position = {source.rel: n for n, source in enumerate(changes.to_load)}
-    stream = StreamingEmbedder(embedder, progress)
+    stream = StreamingEmbedder(embedder, progress, spill_dir=spill_dir)
     progress.start("load", len(changes.to_load))
     progress.start("embed", 0)
-    with closing(loader(folder, changes.to_load, cfg.loader, idle=stream.embed_some)) as results:
+    with closing(loader(folder, changes.to_load, cfg.loader, cfg.splitter, idle=stream.embed_some)) as results:
         for source, result in results:  # closed on any error, which stops the PDF workers
             progress.advance("load")
             rel, before = source.rel, indexed.get(source.rel)
@@ -223,7 +224,7 @@ def load_and_split(folder: Path, changes: Changes, indexed: dict[str, dict], cfg
                 else:
                     del files[rel]
                 continue
-            doc_chunks, parents[position[rel]] = split_with_parents(result, cfg.splitter, splitter)
+            doc_chunks, parents[position[rel]] = result
             if not doc_chunks:
                 del files[rel]
                 if rel.lower().endswith(".pdf"):

@@ -1,12 +1,13 @@
-"""Ingest on Ray (``ingest.engine: ray``): files parsed as Ray tasks, chunks embedded by a Ray Data actor pool.
+"""Ingest on Ray (``ingest.engine: ray``): files parsed and split as Ray tasks, chunks embedded by a Ray Data actor pool.
 
-What moves and what stays: parsing (each file a task, retried when its worker dies) and
-embedding (``map_batches`` over a pool of ``ray.workers`` actors, each loading the embedder
-once) run on Ray, which is this machine in local mode or a cluster at ``ray.address``. The
-driver keeps what must be decided in one place: which files changed, splitting (cheap, and it
-fixes each chunk's id from its content and place, so a retried task yields the same ids),
-the order of the chunks, and writing one generation through the same writer as the local
-engine. Any failure Ray does not retry away reaches ingest as an error before anything is
+What moves and what stays: parsing and splitting (each file a task, retried when its worker
+dies; the driver receives the file's chunks and parent sections) and embedding (``map_batches``
+over a pool of ``ray.workers`` actors, each loading the embedder once) run on Ray, which is this
+machine in local mode or a cluster at ``ray.address``. A chunk's id is fixed in the task from
+its source, place and text, so a retried task yields the same chunks and ids. The driver keeps
+what must be decided in one place: which files changed, the order of the chunks, and writing
+one generation through the same writer as the local engine. Any failure Ray does not retry
+away reaches ingest as an error (a failed file, or an embedding error) before anything is
 written, so the previous generation stays live.
 
 Objects travel between Ray processes in Ray's own serialisation; nothing is persisted that way.
@@ -20,15 +21,14 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-from langchain_core.documents import Document
 
-from ragkit.config import Config, LoaderLimits
+from ragkit.config import Config, LoaderLimits, SplitterConfig
 from ragkit.embedders import RagkitEmbeddings, build_embedder
 from ragkit.errors import EmbedderError, LoadError
-from ragkit.ingest.loaders import load_files
 from ragkit.ingest.scan import SourceFile
+from ragkit.ingest.split_files import SplitFile, load_and_split_one
 
-TASK_RETRIES = 2      # a parse task whose worker dies runs again (a file's result does not depend on the attempt)
+TASK_RETRIES = 2      # a parse-and-split task whose worker dies runs again (a file's chunks do not depend on the attempt)
 ACTOR_RESTARTS = 2    # likewise an embedding actor
 EMBED_BATCH = 64      # chunks per actor call (the embedder sorts each batch by length)
 
@@ -43,9 +43,10 @@ def start_ray(address: str | None) -> None:
     context.enable_progress_bars = False
 
 
-def _load_one(root: str, source: SourceFile, limits: LoaderLimits) -> list[Document] | LoadError:
-    """Parse one file (in a Ray task), with the loader's own limits and worker processes."""
-    return next(iter(load_files(Path(root), [source], limits)))[1]
+def run_task(task: Callable[..., SplitFile | LoadError], *args) -> SplitFile | LoadError:
+    """What each Ray task runs: ``task(*args)``, by default :func:`load_and_split_one` (one file, with
+    the loader's own limits and worker processes)."""
+    return task(*args)
 
 
 class EmbedActor:
@@ -89,24 +90,27 @@ class RayEmbeddings:
 
 
 class RayEngine:
-    """The Ray engine's two halves: a ``load_files`` replacement and an embedder (see the module notes)."""
+    """The Ray engine's two halves: a ``load_and_split_files`` replacement and an embedder (see the module notes)."""
 
     def __init__(self, cfg: Config, identity: RagkitEmbeddings,
-                 factory: Callable[[], RagkitEmbeddings] | None = None):
+                 factory: Callable[[], RagkitEmbeddings] | None = None,
+                 task: Callable[..., SplitFile | LoadError] = load_and_split_one):
         start_ray(cfg.ray.address)
+        self.task = task  # what a task runs for one file (tests: one whose worker dies)
         workers = cfg.ray.workers
         # Each actor gets its share of the cores, so the pool does not oversubscribe them.
         threads = cfg.embedder.threads or max(1, (os.cpu_count() or 1) // workers)
         embedder_cfg = replace(cfg.embedder, threads=threads)
         self.embedder = RayEmbeddings(identity, factory or (lambda: build_embedder(embedder_cfg)), workers)
 
-    def load_files(self, root: Path, sources: list[SourceFile], limits: LoaderLimits = LoaderLimits(),
-                   idle: Callable[[], bool] | None = None) -> Iterator[tuple[SourceFile, list[Document] | LoadError]]:
-        """(source, Documents or LoadError) once per source, as the tasks finish (``idle`` is not needed)."""
+    def load_and_split_files(self, root: Path, sources: list[SourceFile], limits: LoaderLimits, splitter: SplitterConfig,
+                             idle: Callable[[], bool] | None = None
+                             ) -> Iterator[tuple[SourceFile, SplitFile | LoadError]]:
+        """(source, its chunks and parents, or LoadError) once per source, as the tasks finish (``idle`` is not needed)."""
         import ray
 
-        task = ray.remote(_load_one).options(max_retries=TASK_RETRIES, retry_exceptions=False)
-        pending = {task.remote(str(root), source, limits): source for source in sources}
+        remote = ray.remote(run_task).options(max_retries=TASK_RETRIES, retry_exceptions=False)
+        pending = {remote.remote(self.task, str(root), source, limits, splitter): source for source in sources}
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)
             source = pending.pop(done[0])

@@ -92,9 +92,9 @@ class Searcher:
         return self.index.docstore.rows_matching(filters) if filters else None
 
     def dense_ranking(self, vectors: np.ndarray, depth: int, allowed: np.ndarray | None) -> list[list[tuple[int, float]]]:
-        """Dense (row, cosine) lists for a batch of query vectors."""
+        """Dense (row, cosine) lists for a batch of query vectors (each as long as its query's results: row -1 ends one)."""
         rows, scores = self.index.dense.search(vectors, depth, allowed)
-        return [list(zip(r.tolist(), s.tolist())) for r, s in zip(rows, scores)]
+        return [[(row, score) for row, score in zip(r.tolist(), s.tolist()) if row >= 0] for r, s in zip(rows, scores)]
 
     def sparse_ranking(self, query: str, depth: int, allowed: np.ndarray | None) -> list[tuple[int, float]]:
         """Sparse (row, score) list for one query: BM25 of the chunk, plus its document's (``search.document_weight``)."""

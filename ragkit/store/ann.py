@@ -57,6 +57,18 @@ def ivf_lists_for(rows: int, lists: int) -> int:
     return lists if lists > 0 else max(1, int(round(4 * math.sqrt(rows))))
 
 
+def without_empty_columns(rows: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Drop the result columns no query filled; a query that found fewer keeps -1 rows (score -inf) at its end.
+
+    FAISS marks a missing result with row -1, after the ones found. Dropping every column where
+    any query has a gap would cut each query of a batch to the shortest list.
+    """
+    keep = np.any(rows >= 0, axis=0)
+    rows, scores = rows[:, keep], scores[:, keep].copy()
+    scores[rows < 0] = -np.inf
+    return rows, scores
+
+
 def structure_of(index: faiss.Index) -> str:
     """``flat``, ``hnsw`` or ``ivf``: what a FAISS index read from disk is."""
     if isinstance(index, faiss.IndexHNSW):
@@ -181,7 +193,12 @@ class FaissDenseIndex(FaissIndex):
         return self.index.reconstruct_batch(rows) if len(rows) else np.zeros((0, self.dimension), np.float32)
 
     def search(self, queries: np.ndarray, k: int, allowed_rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Top-``k`` rows and scores per query; see the module notes on filters."""
+        """Top-``k`` rows and scores per query; see the module notes on filters.
+
+        An approximate search may find fewer than ``k`` for some queries of a batch (the cells or
+        the graph walk held too few allowed rows): each query keeps what it found, its list ending
+        in rows of -1 (score -inf) where another query found more (see :func:`without_empty_columns`).
+        """
         self.build()
         queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
         if structure_of(self.index) == "flat":
@@ -200,8 +217,7 @@ class FaissDenseIndex(FaissIndex):
         finally:
             faiss.omp_set_num_threads(previous)
         check_unit_lengths(self.index, rows)
-        keep = np.all(rows >= 0, axis=0)  # an approximate search may return fewer than k: drop the gaps
-        return rows[:, keep], scores[:, keep]
+        return without_empty_columns(rows, scores)
 
     def _search_params(self, allowed_rows: np.ndarray | None, k: int) -> faiss.SearchParameters | None:
         """The per-search parameters: a selector for a filter, and a search wide enough for ``k``."""

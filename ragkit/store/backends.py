@@ -41,7 +41,10 @@ class DenseStore(Protocol):
 
     def search(self, queries: np.ndarray, k: int,
                allowed_rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(rows, scores), each of shape (n_queries, k' <= k), best first; only ``allowed_rows`` when given."""
+        """(rows, scores), each of shape (n_queries, k' <= k), best first; only ``allowed_rows`` when given.
+
+        A query that found fewer than another of its batch ends in rows of -1 (score -inf).
+        """
 
     def vectors(self, rows: np.ndarray | None = None) -> np.ndarray:
         """The stored vectors (all, or the given rows), to carry them into a new generation."""

@@ -36,7 +36,8 @@ class GenerationContent:
 
     ``carry_from`` is the generation whose chunks of ``keep_sources`` are carried forward
     (None writes everything from scratch); ``chunks`` are the new chunks, ``vectors`` their
-    embeddings (row i of ``vectors`` is chunks[i]), ``parents`` their parent sections.
+    embeddings (row i of ``vectors`` is chunks[i]; from ingest a read-only memory-mapped file,
+    read here in slices), ``parents`` their parent sections.
     ``files`` holds size, mtime and sha256 of every file to record.
     """
 
@@ -156,8 +157,8 @@ def _write_dense(directory: Path, content: GenerationContent, rows: _Rows, setti
     The FAISS backend is built with the ``dense:`` index settings, a remote one with its options
     (``pinecone=``); :func:`ragkit.ingest.pipeline.dense_settings` keeps FAISS's settings from it.
     Memory: the old index is memory-mapped where the backend can, an approximate index is made
-    and trained before the first block (so no vectors wait beside it), and vectors go in blocks,
-    so apart from the caller's ``content.vectors`` only the new index holds all of them.
+    and trained before the first block (so no vectors wait beside it), and vectors go in blocks
+    (slices of ``content.vectors``, which ingest maps from disk), so only the new index holds all of them.
     """
     remote = {"pinecone": settings.dense_options} if settings.dense_options else {}
     dense = dense_store_class(settings.dense_backend)(settings.embedder.dimension, **settings.dense, **remote)

@@ -4,7 +4,7 @@ import dataclasses
 
 import pytest
 
-from ragkit.config import config_from_dict
+from ragkit.config import SearchConfig, config_from_dict
 from ragkit.errors import EmbedderMismatch, IndexMissing, SearchError
 from ragkit.ingest.pipeline import ingest
 from ragkit.retrieval.fusion import reciprocal_rank_fusion
@@ -34,6 +34,14 @@ def test_fusion_weights_come_from_config(docs, tmp_path, fast_cfg):
     query = "yellow dwarf star"
     sparse = [r.chunk_id for r in s.search(query, mode="sparse", k=3)]
     assert [r.chunk_id for r in s.search(query, mode="hybrid", k=len(sparse))] == sparse
+    s.close()
+
+
+def test_a_weight_not_given_keeps_its_default(docs, tmp_path, fast_cfg):
+    ingest(docs, tmp_path / "idx", fast_cfg)
+    dense_only_given = dataclasses.replace(fast_cfg, search=dataclasses.replace(fast_cfg.search, weights={"dense": 2.0}))
+    s = Searcher(tmp_path / "idx", dense_only_given)
+    assert s.fusion_weights() == {"dense": 2.0, "sparse": SearchConfig().weights["sparse"]}
     s.close()
 
 

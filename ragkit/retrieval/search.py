@@ -12,7 +12,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from ragkit.config import Config
+from ragkit.config import Config, SearchConfig
 from ragkit.embedders import RagkitEmbeddings, build_embedder
 from ragkit.errors import FilterError, SearchError
 from ragkit.retrieval.evidence import with_document_evidence
@@ -170,9 +170,9 @@ class Searcher:
         return unit_fusion(pairs, units, weights, search.fusion, search.rrf_k, search.normalization)
 
     def fusion_weights(self) -> dict[str, float]:
-        """The dense and sparse weights hybrid fusion uses (``search.weights``; a missing side weighs 1)."""
-        weights = self.cfg.search.weights
-        return {side: float(weights.get(side, 1.0)) for side in ("dense", "sparse")}
+        """The dense and sparse weights hybrid fusion uses (``search.weights``; a side not given keeps its default)."""
+        weights = {**SearchConfig().weights, **self.cfg.search.weights}
+        return {side: float(weights[side]) for side in ("dense", "sparse")}
 
     def fusion_summary(self) -> str:
         """How hybrid results are fused, for ``--trace``: method, weights, unit (and normalisation for convex)."""

@@ -224,3 +224,13 @@ def test_contract_routes_headers_and_body_keys(standin, tmp_path):
     record = next(e for e in standin.log if e["route"] == "/vectors/upsert")["body"]["vectors"][0]
     assert sorted(record) == ["id", "metadata", "values"]
     assert {"chunk_id", "source", "doc_id", "text", "ragkit_owner"} <= set(record["metadata"])
+
+
+def test_switching_from_faiss_to_pinecone_carries_the_vectors_without_a_rebuild(standin, tmp_path):
+    ingest(SAMPLE_DOCS, tmp_path / "idx", config_from_dict(BASE))
+    report = ingest(SAMPLE_DOCS, tmp_path / "idx", pinecone_cfg(standin))   # no file changed, only the backend
+    searcher = Searcher(tmp_path / "idx", pinecone_cfg(standin))
+    known = {c.chunk_id for c in searcher.index.docstore.iter_chunks()}
+    assert searcher.index.manifest["dense"]["backend"] == "pinecone" and report.chunks_embedded == 0
+    assert set(standin.records("dense", "ns")) == known and searcher.search("chunk size", mode="dense", k=3)
+    searcher.close()

@@ -128,7 +128,9 @@ def changed_settings(manifest: dict, settings: IndexSettings) -> list[str]:
 
 
 def dense_changed(manifest: dict, settings: IndexSettings) -> bool:
-    """Whether the dense index settings differ from those the generation was written with."""
+    """Whether the dense backend or its index settings differ from those the generation was written with."""
+    if manifest.get("dense", {}).get("backend", "faiss") != settings.dense_backend:
+        return True   # faiss -> pinecone (or back): the vectors move into the other store
     recorded = manifest.get("dense", {}).get("index", {}).get("settings", {})
     return bool(settings.dense) and recorded != settings.dense
 

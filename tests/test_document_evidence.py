@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -13,8 +14,10 @@ from ragkit.config import config_from_dict
 from ragkit.ingest.pipeline import ingest
 from ragkit.retrieval.evidence import with_document_evidence
 from ragkit.retrieval.search import Searcher
-from ragkit.store.generations import current_generation
+from ragkit.store.generations import CURRENT, current_generation, write_atomic
 from ragkit.store.index import open_index
+from ragkit.store.integrity import CHECKSUM_KEY, MANIFEST
+from ragkit.store.manifest import read_manifest, write_manifest
 
 from conftest import write_docs
 
@@ -134,6 +137,32 @@ def test_incremental_ingest_rebuilds_the_document_index(filings_index, tmp_path)
     loaded = open_index(filings_index)
     try:
         assert loaded.documents.documents == 1 and loaded.documents.size == loaded.docstore.count()
+    finally:
+        loaded.close()
+
+
+def as_written_before_document_evidence(index) -> None:
+    """Make the live generation look like one from before stop 7: no documents/ folder, no count of it."""
+    generation = current_generation(index)
+    shutil.rmtree(generation / "documents")
+    manifest = read_manifest(generation)
+    manifest.pop(CHECKSUM_KEY)
+    manifest["integrity"]["counts"].pop("documents")
+    manifest["integrity"]["files"] = {k: v for k, v in manifest["integrity"]["files"].items()
+                                      if not k.startswith("documents/")}
+    (generation / MANIFEST).unlink()
+    checksum = write_manifest(generation, manifest)
+    write_atomic(index / CURRENT, f"{generation.name} {checksum}\n")
+
+
+def test_the_next_ingest_adds_a_missing_document_index_without_embedding(filings_index, tmp_path):
+    as_written_before_document_evidence(filings_index)
+    shown = CliRunner().invoke(app, ["info", "--index", str(filings_index)])
+    assert shown.exit_code == 0 and "the next `ragkit ingest` adds one" in " ".join(shown.stdout.split())
+    report = ingest(tmp_path / "filings", filings_index, cfg(1.0))   # no file changed
+    loaded = open_index(filings_index)
+    try:
+        assert report.chunks_embedded == 0 and loaded.documents is not None and loaded.documents.documents == 2
     finally:
         loaded.close()
 

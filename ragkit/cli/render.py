@@ -182,7 +182,7 @@ def info_table(data: dict) -> Table:
         ("splitter", ", ".join(f"{k}={v}" for k, v in data["splitter"].items())),
         ("sparse", ", ".join(f"{k}={v}" for k, v in data["sparse"].items())),
         ("documents", f"{data['documents']} (BM25 over whole documents)" if data.get("documents") is not None
-         else "no document index (`ragkit ingest --rebuild` adds one)"),
+         else "no document index (the next `ragkit ingest` adds one)"),
         ("dense", dense_line(data.get("dense") or {})),
         ("sizes", ", ".join(f"{k} {v / 1e6:.2f} MB" for k, v in data["sizes"].items())),
         ("last ingest", f"{counts} (from {last.get('folder', '?')}, {last.get('finished_at', '?')})"),

@@ -32,7 +32,7 @@ from ragkit.store.backends import finish_ingest, prepare_ingest, sparse_store_cl
 from ragkit.store.generations import WriterLock, collect_garbage
 from ragkit.store.index import live_manifest
 from ragkit.store.info import record_last_ingest
-from ragkit.store.manifest import FORMAT_VERSION, IndexSettings, changed_settings, dense_changed
+from ragkit.store.manifest import FORMAT_VERSION, IndexSettings, changed_settings, dense_changed, lacks_document_index
 from ragkit.store.writer import GenerationContent, write_generation
 
 
@@ -123,7 +123,8 @@ def ingest(folder: Path, index_dir: Path, cfg: Config, *, rebuild: bool = False,
         report.timings["load_split_s"] = round(report.timings["load_split_s"] - loaded.embed_s, 4)
         _record_changes(report, changes, loaded)
         save_stat_cache(index_dir, changes)
-        restructure = bool(previous) and dense_changed(previous, settings)  # vectors carried into the new structure
+        # Vectors carried into a new structure, or a generation from before document evidence given its index.
+        restructure = bool(previous) and (dense_changed(previous, settings) or lacks_document_index(previous))
         if previous and not (baseline.rebuilt or report.added or report.updated or report.removed or restructure):
             report.generation = live.name  # nothing to write: the live generation stays
             report.chunks_total, report.files_total = previous["chunks"], len(previous["files"])

@@ -135,6 +135,11 @@ def dense_changed(manifest: dict, settings: IndexSettings) -> bool:
     return bool(settings.dense) and recorded != settings.dense
 
 
+def lacks_document_index(manifest: dict) -> bool:
+    """Whether the generation was written before document evidence (its integrity counts no ``documents``)."""
+    return "documents" not in manifest.get("integrity", {}).get("counts", {})
+
+
 def check_format(manifest: dict) -> None:
     """Refuse a manifest written in another index format."""
     if manifest.get("format_version") != FORMAT_VERSION:

@@ -1,0 +1,71 @@
+"""The retrieval ceiling of the extract chain on docugami-short: is the answer string in the chunks it is handed?
+
+    python benchmarks/docugami_short/ceiling.py --index DIR [--k 5 20]
+
+DIR is an index of the 20 filings built with the default config (e.g. the one ``ragkit eval
+configs/docugami-short.yaml`` builds under its ``indexes/``). For each split and k: the questions
+whose expected string is in some chunk of the top k (hybrid, the default search), of the top k with
+the search restricted to the question's filing (when it names one), and of the top k once the chunks
+that repeat across filings are left out (boilerplate: at least 60 % of a chunk's word 5-grams occur
+in five or more files — certifications, cover pages). Prints one line per split and k.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from common import read_jsonl  # noqa: E402
+
+
+def _shingles(text: str) -> set[int]:
+    words = re.findall(r"[a-z]+", text.lower())
+    return {hash(" ".join(words[i:i + 5])) for i in range(len(words) - 4)}
+
+
+def boilerplate(chunks) -> set[str]:
+    """Ids of the chunks most of whose word 5-grams occur in five or more files."""
+    shingles = {c.chunk_id: _shingles(c.text) for c in chunks}
+    files: dict[int, set[str]] = defaultdict(set)
+    for c in chunks:
+        for h in shingles[c.chunk_id]:
+            files[h].add(c.source)
+    return {cid for cid, grams in shingles.items()
+            if len(grams) >= 20 and sum(len(files[h]) >= 5 for h in grams) >= 0.6 * len(grams)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--index", type=Path, required=True)
+    parser.add_argument("--k", type=int, nargs="+", default=[5, 20])
+    args = parser.parse_args()
+    from ragkit.config import Config
+    from ragkit.evaluation.metrics import answer_contains
+    from ragkit.retrieval.search import Searcher
+
+    searcher = Searcher(args.index, Config())
+    repeated = boilerplate(list(searcher.index.docstore.iter_chunks()))
+    print(f"{searcher.index.docstore.count()} chunks, {len(repeated)} repeat across filings")
+    for split in ("cal", "test"):
+        questions = read_jsonl(HERE / f"answers-{split}.jsonl")
+        for k in args.k:
+            counts = {"all": 0, "right filing": 0, "boilerplate left out": 0}
+            for q in questions:
+                hits = searcher.search(q["question"], mode="hybrid", k=max(60, k))
+                one = {"source": q["source"][0]} if len(q["source"]) == 1 else None
+                filed = searcher.search(q["question"], mode="hybrid", k=k, filters=one) if one else hits
+                kept = [h for h in hits if h.chunk_id not in repeated]
+                for name, found in (("all", hits), ("right filing", filed), ("boilerplate left out", kept)):
+                    counts[name] += any(answer_contains(h.text, q["answers"]) for h in found[:k])
+            print(f"{split} k={k}: answer in context " + ", ".join(f"{n} {c}/{len(questions)}" for n, c in counts.items()))
+    searcher.close()
+
+
+if __name__ == "__main__":
+    main()

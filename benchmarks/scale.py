@@ -9,7 +9,7 @@ gets the vector of the real chunk it was made from, plus Gaussian noise, re-norm
 anisotropy) while each is a distinct point. Copies of one base sit close together, so the
 neighbourhoods are denser than real ones at 1M: if anything the recall here is pessimistic.
 ``--vectors static`` instead gives every chunk a real vector of its own (MiniLM distilled into
-static word-piece vectors, ~10,000 chunks/s; why: benchmarks/static_vectors.py), queries embedded
+static word-piece vectors, ~3,700 chunks/s here; why: benchmarks/static_vectors.py), queries embedded
 the same way.
 Queries: SciFact *train* queries embedded with MiniLM (defaults are chosen on train data).
 

@@ -10,7 +10,7 @@ ragkit ships. Each of MiniLM's 30,522 word pieces is run through the model alone
 its pieces' vectors (the first 256, as MiniLM reads), minus the vocabulary's mean vector (the
 direction every MiniLM output shares, which would otherwise put all texts within a few degrees of
 each other), L2-normalised. Texts that share words get close vectors, every chunk is a distinct
-point, 384-d like the default embedder. Speed here: about 10,000 chunks/s (tokenising dominates).
+point, 384-d like the default embedder. Speed here: 1M SciFact-based chunks in 272 s (3,700 chunks/s).
 """
 
 from __future__ import annotations

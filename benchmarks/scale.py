@@ -196,19 +196,22 @@ def step(job: dict, results) -> None:
     vectors = np.load(work / "vectors.npy", mmap_mode="r")
     queries, qtexts = np.load(work / "queries.npy"), json.loads((work / "queries.json").read_text())
     target = work / job["kind"]
-    shutil.rmtree(target, ignore_errors=True)
-    target.mkdir()
-    started = time.perf_counter()
-    index = FaissDenseIndex(vectors.shape[1], kind=job["kind"], **job.get("params", {}))
-    for start in range(0, len(vectors), 100_000):
-        index.add(np.asarray(vectors[start:start + 100_000]))
-    index.save(target)
-    build_s = time.perf_counter() - started
-    described = index.describe()
-    del index
+    build_s, described = None, None   # not built in this run (--reuse-indexes)
+    if not (job.get("reuse") and (target / "dense.faiss").exists()):
+        shutil.rmtree(target, ignore_errors=True)
+        target.mkdir()
+        started = time.perf_counter()
+        index = FaissDenseIndex(vectors.shape[1], kind=job["kind"], **job.get("params", {}))
+        for start in range(0, len(vectors), 100_000):
+            index.add(np.asarray(vectors[start:start + 100_000]))
+        index.save(target)
+        build_s = round(time.perf_counter() - started, 2)
+        described = index.describe()   # as built: the kind asked for, and any fallback note
+        del index
     started = time.perf_counter()
     index = FaissDenseIndex.load(target)
     load_s = time.perf_counter() - started
+    described = described or index.describe()
     started = time.perf_counter()
     sparse = BM25Index.load(work)
     sparse_load_s = time.perf_counter() - started
@@ -242,7 +245,7 @@ def step(job: dict, results) -> None:
             timing, rows = timed_queries(lambda q: index.search(q, 10)[0][0], list(queries))
             sweep.append({key: value, "p50_ms": timing["p50_ms"],
                           "recall@10": round(float(np.mean([len(set(r) & set(e[:10])) / 10 for r, e in zip(rows, exact)])), 4)})
-    results.put({"size": job["size"], "kind": job["kind"], "built": described, "build_s": round(build_s, 2),
+    results.put({"size": job["size"], "kind": job["kind"], "built": described, "build_s": build_s,
                  "dense_disk_mb": round((target / "dense.faiss").stat().st_size / 2**20, 1),
                  "dense_load_s": round(load_s, 3), "sparse_load_s": round(sparse_load_s, 3),
                  "peak_rss_mb": peak_mb(), "recall@10": round(recall, 4), "dense_single": dense_single,
@@ -253,6 +256,8 @@ def step(job: dict, results) -> None:
 def prepare(size: int, args, docs, picks, base, qtexts, qvecs, vectorize=None) -> tuple[Path, dict]:
     """Write a size's vectors, BM25 indexes (chunks, documents) and exact top-10s; return the folder and their numbers.
 
+    With ``--reuse-indexes`` a folder that has them already is taken as it is.
+
     ``vectorize(texts)``: the chunks' vectors (``--vectors static``); without it, noisy copies of ``base``.
     """
     from ragkit.store.ann import FaissDenseIndex
@@ -260,6 +265,8 @@ def prepare(size: int, args, docs, picks, base, qtexts, qvecs, vectorize=None) -
     from ragkit.store.sparse import BM25Index
 
     work = args.out / f"n{size}"
+    if args.reuse_indexes and (work / "exact.npy").exists():   # vectors, queries and indexes from the last run
+        return work, {"size": size, "reused": True}
     work.mkdir(parents=True, exist_ok=True)
     texts, vectors = synthesize(size, docs, picks, None if vectorize else base)
     row: dict = {"size": size}
@@ -325,6 +332,8 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--out", type=Path, default=OUT / "scale")
     parser.add_argument("--name", default="scale")
+    parser.add_argument("--reuse-indexes", action="store_true",
+                        help="measure the dense indexes a previous run left in --out instead of building them")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     machine = machine_info()
@@ -350,7 +359,7 @@ def main() -> None:
         print(json.dumps(sparse_row), flush=True)
         for kind in args.kinds:
             results = spawn.Queue()
-            child = spawn.Process(target=step, args=({"work": str(work), "kind": kind, "size": size}, results))
+            child = spawn.Process(target=step, args=({"work": str(work), "kind": kind, "size": size, "reuse": args.reuse_indexes}, results))
             child.start()
             row = results.get()
             child.join()

@@ -49,7 +49,7 @@ from common import DEFAULT_DATA, OUT, machine_info, peak_rss_mb, percentiles, re
 NOISE_COSINE = 0.9   # how close a synthetic vector stays to the real vector it copies
 DEPTH = 300          # ragkit's hybrid candidate depth (search.candidates)
 CHUNKS_PER_DOCUMENT = 10   # ~1,000-character chunks of a few-page document; SciFact abstracts are 1-2, 10-Qs hundreds
-SWEEP = {"hnsw": ("hnsw_ef_search", (16, 32, 64, 128, 256, 512)), "ivf": ("ivf_probe", (4, 8, 16, 32, 64))}
+SWEEP = {"hnsw": ("hnsw_ef_search", (16, 32, 64, 128, 256, 512, 1024)), "ivf": ("ivf_probe", (4, 8, 16, 32, 64, 128, 256))}
 
 
 def sentences_by_doc(data: Path) -> list[list[str]]:

@@ -187,6 +187,17 @@ def default_hybrid(searcher, vector: np.ndarray, text: str) -> list[tuple[int, f
     return searcher.fuse(dense, sparse)[:searcher.cfg.search.k]
 
 
+def at_operating_point(index, rows: int, params: dict) -> None:
+    """Search as wide as ragkit's settings say at ``rows`` vectors (an index built by an older run may say otherwise)."""
+    from ragkit.store.ann import hnsw_ef_search_for, ivf_probe_for, structure_of
+
+    built = structure_of(index.index)
+    if built == "hnsw":
+        index.index.hnsw.efSearch = hnsw_ef_search_for(rows, params.get("hnsw_ef_search", 0))
+    elif built == "ivf":
+        index.index.nprobe = ivf_probe_for(rows, index.index.nlist, params.get("ivf_probe", 0))
+
+
 def step(job: dict, results) -> None:
     """One (size, kind) measurement, in its own process; puts a dict on ``results``."""
     from ragkit.store.ann import FaissDenseIndex
@@ -211,6 +222,7 @@ def step(job: dict, results) -> None:
     started = time.perf_counter()
     index = FaissDenseIndex.load(target)
     load_s = time.perf_counter() - started
+    at_operating_point(index, len(vectors), job.get("params", {}))
     described = described or index.describe()
     started = time.perf_counter()
     sparse = BM25Index.load(work)

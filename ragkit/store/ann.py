@@ -24,7 +24,7 @@ How wide a search is (HNSW's efSearch, IVF's probed cells) follows the number of
 set (``hnsw_ef_search`` / ``ivf_probe`` > 0): :func:`search_width` doubles it for every tenfold
 growth. Measured on 1M SciFact-based chunks, each with its own vector: recall@10 >= 0.95 of exact
 search needed efSearch 256 / 512 / 1024 and nprobe 128 / 256 at 10k / 100k / 1M vectors (IVF is
-flat below ~16k); the msmarco-based set at 100k holds at those widths too (1.0, 0.99).
+flat below ~24k); the msmarco-based set at 100k holds at those widths too (1.0, 0.99).
 
 Filters: when at most :data:`EXACT_FILTER_FRACTION` of the rows are allowed, the allowed
 vectors are searched exactly (a graph walk or a few probed cells could miss a small

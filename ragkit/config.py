@@ -168,17 +168,20 @@ class DenseConfig:
     ``backend``: ``faiss`` (in the index folder) or ``pinecone`` (the ``pinecone:`` section; the
     index fields below are FAISS's and do not apply to it). ``index``: flat | hnsw | ivf | auto;
     benchmarks/scale.py measured the defaults. ``auto`` is flat (exact) below ``auto_flat_below``
-    vectors, else IVF (HNSW's recall fell to 0.72 at 1M chunks). ``ivf_lists`` 0 means about 4 x sqrt(vectors); too few vectors to train
-    them falls back to flat, and ingest says so.
+    vectors, else IVF (on noisy copies of real vectors HNSW's recall fell to 0.72 at 1M chunks where
+    IVF's held). ``ivf_lists`` 0 means about 4 x sqrt(vectors); too few vectors to train them falls
+    back to flat, and ingest says so. ``hnsw_ef_search`` and ``ivf_probe`` 0 mean by size: 512 and 128
+    at 100k vectors, doubled for every tenfold more (recall@10 >= 0.95 of exact search at 10k, 100k
+    and 1M; ``ragkit.store.ann.search_width``).
     """
 
     backend: Literal["faiss", "pinecone"] = "faiss"
     index: Literal["flat", "hnsw", "ivf", "auto"] = "auto"
     hnsw_m: Int = Field(32, ge=4, le=256)
     hnsw_ef_construction: Int = Field(80, ge=8)
-    hnsw_ef_search: Int = Field(128, ge=1)   # SciFact-based 100k: recall@10 0.937 at 64, 0.981 at 128
+    hnsw_ef_search: Int = Field(0, ge=0)     # 0: by size (256 / 512 / 1024 at 10k / 100k / 1M vectors)
     ivf_lists: Int = Field(0, ge=0)
-    ivf_probe: Int = Field(16, ge=1)
+    ivf_probe: Int = Field(0, ge=0)          # 0: by size (128 / 256 at 100k / 1M vectors)
     auto_flat_below: Int = Field(50_000, ge=0)
 
 

@@ -10,7 +10,7 @@ from ragkit.cli.render import dense_line
 from ragkit.config import config_from_dict
 from ragkit.ingest.pipeline import dense_settings, ingest
 from ragkit.retrieval.search import Searcher
-from ragkit.store.ann import FaissDenseIndex
+from ragkit.store.ann import MAX_EF_SEARCH, FaissDenseIndex, hnsw_ef_search_for, ivf_probe_for
 from ragkit.store.generations import current_generation
 from ragkit.store.index import open_index
 from ragkit.store.info import index_info
@@ -86,6 +86,27 @@ def test_auto_is_flat_below_its_threshold_and_ivf_above():
     small.add(clustered(999))
     large.add(clustered(1000))
     assert small.structure == "flat" and large.structure == "ivf"
+
+
+def test_search_width_doubles_for_every_tenfold_more_vectors_unless_set():
+    # the widths that kept recall@10 >= 0.95 at 10k, 100k and 1M chunks (BENCHMARKS.md section 7)
+    assert [hnsw_ef_search_for(n) for n in (10_000, 100_000, 1_000_000)] == [256, 512, 1024]
+    assert [ivf_probe_for(n, 10_000) for n in (100_000, 1_000_000)] == [128, 256]
+    assert hnsw_ef_search_for(1_000_000, 64) == 64 and ivf_probe_for(1_000_000, 4000, 16) == 16
+    assert ivf_probe_for(1_000_000, 100) == 100                     # never more cells than there are
+    assert hnsw_ef_search_for(10**9) == MAX_EF_SEARCH and hnsw_ef_search_for(10) == 32 and hnsw_ef_search_for(0) == 16
+
+
+def test_a_built_index_searches_as_wide_as_its_size_calls_for(tmp_path):
+    by_size, fixed = FaissDenseIndex(32, kind="hnsw"), FaissDenseIndex(32, kind="hnsw", hnsw_ef_search=40)
+    ivf = FaissDenseIndex(32, kind="ivf", ivf_lists=64)
+    for index in (by_size, fixed, ivf):
+        index.add(clustered(3000))
+    assert by_size.describe()["ef_search"] == hnsw_ef_search_for(3000) != 40
+    assert fixed.describe()["ef_search"] == 40
+    assert ivf.describe()["probe"] == ivf_probe_for(3000, 64) < 64
+    ivf.save(tmp_path)
+    assert FaissDenseIndex.load(tmp_path).describe()["probe"] == ivf_probe_for(3000, 64)   # the file keeps it
 
 
 def dense_cfg(cfg, **dense):

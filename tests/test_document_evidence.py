@@ -12,12 +12,13 @@ from typer.testing import CliRunner
 from ragkit.cli import app
 from ragkit.config import config_from_dict
 from ragkit.ingest.pipeline import ingest
-from ragkit.retrieval.evidence import with_document_evidence
+from ragkit.retrieval.evidence import matching_with_evidence
 from ragkit.retrieval.search import Searcher
 from ragkit.store.generations import CURRENT, current_generation, write_atomic
 from ragkit.store.index import open_index
 from ragkit.store.integrity import CHECKSUM_KEY, MANIFEST
 from ragkit.store.manifest import read_manifest, write_manifest
+from ragkit.store.sparse import top_among, top_positive
 
 from conftest import write_docs
 
@@ -52,25 +53,55 @@ def sparse_top(index, weight: float, query: str, k: int = 3, filters=None):
         with_weight.close()
 
 
+def evidence(chunk, document, weight):
+    """Every row's combined score (0 where the chunk does not match), documents one per row."""
+    rows, scores = matching_with_evidence(np.asarray(chunk), np.asarray(document), np.arange(len(chunk)), weight)
+    full = np.zeros(len(chunk), dtype=np.float32)
+    full[rows] = scores
+    return full
+
+
 def test_weight_zero_is_the_chunk_score_alone():
     chunk = np.array([3.0, 0.0, 1.5], dtype=np.float32)
-    assert np.array_equal(with_document_evidence(chunk, np.array([0.0, 9.0, 9.0]), 0.0), chunk)
+    assert np.array_equal(evidence(chunk, np.array([0.0, 9.0, 9.0]), 0.0), chunk)
 
 
 def test_a_chunk_without_a_query_term_stays_out_however_good_its_document():
-    combined = with_document_evidence(np.array([2.0, 0.0]), np.array([1.0, 5.0]), 1.0)
-    assert combined[1] == 0.0 and combined[0] > 0
+    rows, combined = matching_with_evidence(np.array([2.0, 0.0]), np.array([1.0, 5.0]), np.array([0, 1]), 1.0)
+    assert rows.tolist() == [0] and combined[0] > 0
 
 
 def test_both_parts_are_scaled_by_their_best_and_weighed():
-    combined = with_document_evidence(np.array([4.0, 2.0, 2.0]), np.array([1.0, 10.0, 0.0]), 0.5)
+    combined = evidence(np.array([4.0, 2.0, 2.0]), np.array([1.0, 10.0, 0.0]), 0.5)
     assert np.allclose(combined, [1.0 + 0.05, 0.5 + 0.5, 0.5])
 
 
 def test_no_document_match_leaves_the_chunk_order():
     chunk = np.array([1.0, 3.0, 2.0], dtype=np.float32)
-    combined = with_document_evidence(chunk, np.zeros(3), 1.0)
+    combined = evidence(chunk, np.zeros(3), 1.0)
     assert list(np.argsort(-combined)) == list(np.argsort(-chunk))
+
+
+def test_rows_share_their_documents_score_and_the_best_document_sets_the_scale():
+    # rows 0-2 in document 0, rows 3-4 in document 1; document 2 has no matching chunk but the best score
+    rows, combined = matching_with_evidence(np.array([2.0, 0.0, 1.0, 4.0, 0.0]), np.array([1.0, 2.0, 4.0]),
+                                            np.array([0, 0, 0, 1, 1]), 1.0)
+    assert rows.tolist() == [0, 2, 3]
+    assert np.allclose(combined, [0.5 + 0.25, 0.25 + 0.25, 1.0 + 0.5])
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_the_top_of_the_matching_rows_is_the_top_of_all_rows(seed):
+    """top_among over the matching rows, and top_positive over every row, rank as a plain sort does (with filters)."""
+    rng = np.random.default_rng(seed)
+    scores = np.where(rng.random(500) < 0.3, rng.permutation(500) + 1, 0).astype(np.float32)
+    allowed = np.sort(rng.choice(500, 200, replace=False)) if seed % 2 else None
+    candidates = [row for row in range(500) if scores[row] > 0 and (allowed is None or row in set(allowed.tolist()))]
+    for k in (1, 10, 400):
+        expected = sorted(candidates, key=lambda row: (-scores[row], row))[:k]
+        rows = np.flatnonzero(scores > 0)
+        for got_rows, got_scores in (top_among(rows, scores[rows], k, allowed), top_positive(scores, k, allowed)):
+            assert got_rows.tolist() == expected and np.array_equal(got_scores, scores[expected])
 
 
 def sales_scores(index, weight: float) -> dict[str, float]:

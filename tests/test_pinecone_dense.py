@@ -234,3 +234,34 @@ def test_switching_from_faiss_to_pinecone_carries_the_vectors_without_a_rebuild(
     assert searcher.index.manifest["dense"]["backend"] == "pinecone" and report.chunks_embedded == 0
     assert set(standin.records("dense", "ns")) == known and searcher.search("chunk size", mode="dense", k=3)
     searcher.close()
+
+
+def test_each_query_of_a_batch_keeps_its_own_results(standin, tmp_path, monkeypatch):
+    """A query whose matches are mostly records the generation does not know finds fewer than k; the other
+    queries of its batch still get their k (before, every query was cut to the shortest list)."""
+    import numpy as np
+
+    from ragkit.store import pinecone_dense
+
+    cfg = pinecone_cfg(standin)
+    ingest(SAMPLE_DOCS, tmp_path / "idx", cfg)
+    records = standin.records("dense", "ns")
+    crowded_id, crowded = next(iter(records.items()))
+    namespace = standin.indexes["dense"].namespaces["ns"]
+    for n in range(30):  # unknown records as close to the crowded query as its own record
+        namespace[f"stray-{n}"] = dataclasses.replace(crowded)
+    # Pinecone's 10,000-deep search limit, made small: the crowded query stops at 20 matches, 19 of them unknown.
+    monkeypatch.setattr(pinecone_dense, "MAX_IN_VALUES", 20)
+    searcher = Searcher(tmp_path / "idx", cfg)
+    others = sorted((r.values for i, r in records.items() if i != crowded_id), key=lambda v: float(np.dot(v, crowded.values)))
+    queries = np.array([crowded.values] + others[:2], dtype=np.float32)   # the two least like the crowded one
+    dense = searcher.index.dense
+    alone = [dense.search(q[None, :], 5) for q in queries]
+    rows, scores = dense.search(queries, 5)
+    searcher.close()
+    assert len(alone[0][0][0]) < 5 and all(len(a[0][0]) == 5 for a in alone[1:])
+    for n, (alone_rows, alone_scores) in enumerate(alone):
+        found = rows[n] >= 0
+        assert rows[n][found].tolist() == alone_rows[0].tolist()
+        assert scores[n][found] == pytest.approx(alone_scores[0])
+        assert np.all(np.isneginf(scores[n][~found]))

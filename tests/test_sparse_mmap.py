@@ -60,5 +60,5 @@ def test_damage_in_the_document_index_postings_names_its_own_folder(tmp_path):
     np.save(path, values, allow_pickle=False)
     loaded = DocumentIndex.load(tmp_path)
     with pytest.raises(IndexDamaged) as caught:
-        loaded.scores("cell")
+        loaded.document_scores("cell")
     assert caught.value.file == f"{DOCUMENTS_DIR}/{DIR_NAME}/{DATA_FILE}"

@@ -15,11 +15,11 @@ import numpy as np
 from ragkit.config import Config, SearchConfig
 from ragkit.embedders import RagkitEmbeddings, build_embedder
 from ragkit.errors import FilterError, SearchError
-from ragkit.retrieval.evidence import with_document_evidence
+from ragkit.retrieval.evidence import matching_with_evidence
 from ragkit.retrieval.fusion import fuse_scored, unit_fusion
 from ragkit.store.index import open_index
 from ragkit.store.manifest import check_embedder
-from ragkit.store.sparse import top_positive
+from ragkit.store.sparse import top_among
 
 MODES = ("dense", "sparse", "hybrid")
 TRACE_DEPTH = 20
@@ -102,8 +102,9 @@ class Searcher:
         if documents is None or weight <= 0:
             rows, scores = self.index.sparse.search(query, depth, allowed)
         else:
-            combined = with_document_evidence(self.index.sparse.scores(query), documents.scores(query), weight)
-            rows, scores = top_positive(combined, depth, allowed)
+            matching, combined = matching_with_evidence(self.index.sparse.scores(query), documents.document_scores(query),
+                                                        documents.row_document, weight)
+            rows, scores = top_among(matching, combined, depth, allowed)
         return list(zip(rows.tolist(), scores.tolist()))
 
     def search(self, query: str, mode: str | None = None, k: int | None = None,

@@ -3,8 +3,8 @@
 A chunk often lacks the words that say what its document is about: a 10-Q page about "net
 sales" never says "Apple", a paper's results paragraph never repeats its title. The document
 index scores every document (all its chunks' indexed text, joined) for a query, and each chunk
-gets its document's score (``scores``), which retrieval adds to the chunk's own
-(:func:`ragkit.retrieval.evidence.with_document_evidence`).
+gets its document's score (``document_scores``; ``row_document`` says which is a row's), which
+retrieval adds to the chunk's own (:func:`ragkit.retrieval.evidence.matching_with_evidence`).
 
 Stored in the generation's ``documents/`` folder: a local BM25 index over documents (bm25s
 arrays, no pickle, with the chunk index's BM25 settings, whichever backend holds the chunks:
@@ -43,11 +43,9 @@ class DocumentIndex:
         """Number of documents."""
         return int(self.sparse.size)
 
-    def scores(self, query: str) -> np.ndarray:
-        """Each chunk row's document score for ``query`` (shape (rows,))."""
-        if self.size == 0:
-            return np.zeros(0, dtype=np.float32)
-        return self.sparse.scores(query)[self.row_document]
+    def document_scores(self, query: str) -> np.ndarray:
+        """Each document's score for ``query`` (shape (documents,)); ``row_document`` says whose a row is."""
+        return self.sparse.scores(query)
 
     def save(self, directory: Path) -> None:
         """Write the index into ``directory/documents``."""

@@ -123,7 +123,12 @@ class PineconeDense:
 
     def search(self, queries: np.ndarray, k: int,
                allowed_rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Top-``k`` rows and scores per query, from Pinecone; ``allowed_rows`` becomes a metadata filter."""
+        """Top-``k`` rows and scores per query, from Pinecone; ``allowed_rows`` becomes a metadata filter.
+
+        Each query keeps what it found: a query that found fewer than another of its batch (its
+        matches were records this generation does not know, or filtered out) ends its list in rows
+        of -1 (score -inf), as the FAISS indexes do.
+        """
         queries = np.atleast_2d(np.asarray(queries, dtype=np.float32))
         empty = (np.zeros((len(queries), 0), dtype=np.int64), np.zeros((len(queries), 0), dtype=np.float32))
         if self.size == 0 or k <= 0 or (allowed_rows is not None and len(allowed_rows) == 0):
@@ -131,9 +136,12 @@ class PineconeDense:
         flt, local_filter = self.pinecone_filter(allowed_rows)
         allowed = set(np.asarray(allowed_rows).tolist()) if local_filter else None
         lists = [self._search_one(query, min(k, self.size), flt, allowed) for query in queries]
-        width = min(len(found) for found in lists)
-        rows = np.array([[row for row, _ in found[:width]] for found in lists], dtype=np.int64).reshape(len(queries), width)
-        scores = np.array([[s for _, s in found[:width]] for found in lists], dtype=np.float32).reshape(len(queries), width)
+        width = max(len(found) for found in lists)
+        rows = np.full((len(queries), width), -1, dtype=np.int64)
+        scores = np.full((len(queries), width), -np.inf, dtype=np.float32)
+        for n, found in enumerate(lists):
+            rows[n, :len(found)] = [row for row, _ in found]
+            scores[n, :len(found)] = [score for _, score in found]
         return rows, scores
 
     def _search_one(self, query: np.ndarray, k: int, flt: dict | None, allowed: set | None) -> list[tuple[int, float]]:

@@ -105,18 +105,23 @@ class BM25Index:
 
 def top_positive(scores: np.ndarray, k: int, allowed_rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(rows, scores) of the ``k`` best positive ``scores`` (one per row), best first; only ``allowed_rows`` when given."""
+    rows = np.flatnonzero(scores > 0)
+    return top_among(rows, scores[rows], k, allowed_rows)
+
+
+def top_among(rows: np.ndarray, scores: np.ndarray, k: int,
+              allowed_rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Like :func:`top_positive`, over the given ``rows`` (ascending, unique) and their ``scores`` only."""
+    keep = scores > 0
     if allowed_rows is not None:
-        masked = np.full_like(scores, -np.inf)
-        masked[allowed_rows] = scores[allowed_rows]
-        scores = masked
-    candidates = np.flatnonzero(scores > 0)
-    if len(candidates) > k:
-        part = np.argpartition(-scores[candidates], k - 1)[:k]
-        candidates = candidates[part]
+        keep &= np.isin(rows, allowed_rows)
+    rows, scores = rows[keep], scores[keep]
+    if len(rows) > k:
+        part = np.argpartition(-scores, k - 1)[:k]
+        rows, scores = rows[part], scores[part]
     # Ties broken by row so results are deterministic.
-    order = np.lexsort((candidates, -scores[candidates]))
-    rows = candidates[order]
-    return rows.astype(np.int64), scores[rows]
+    order = np.lexsort((rows, -scores))
+    return rows[order].astype(np.int64), scores[order]
 
 
 def check_structure(model: bm25s.BM25, size: int) -> None:

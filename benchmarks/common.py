@@ -32,6 +32,17 @@ def add_data_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=OUT, help=f"output folder (default {OUT})")
 
 
+def add_strategy_args(parser: argparse.ArgumentParser, limit: int) -> None:
+    """The options of the query-strategy benchmarks (strategies.py, transform_quality.py): data, index, how many
+    test queries, retrieval depth, rewrites asked for, and the model answer cache."""
+    add_data_arg(parser)
+    parser.add_argument("--index", type=Path, default=None, help="index folder (default <out>/scifact-index)")
+    parser.add_argument("--limit", type=int, default=limit, help=f"first N test queries (default {limit})")
+    parser.add_argument("--depth", type=int, default=300, help="chunks retrieved per query (300)")
+    parser.add_argument("--n-queries", type=int, default=3, help="rewrites / sub-questions asked of the model (3)")
+    parser.add_argument("--no-cache", action="store_true", help="no model answer cache: every call runs the model")
+
+
 def require_dataset(data: Path) -> Path:
     """Exit with a clear message unless ``data`` holds the SciFact BEIR files."""
     missing = [name for name in DATA_FILES if not (Path(data) / name).is_file()]

@@ -184,14 +184,9 @@ def print_table(result: dict) -> None:
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    common.add_data_arg(parser)
-    parser.add_argument("--index", type=Path, default=None, help="index folder (default <out>/scifact-index)")
-    parser.add_argument("--limit", type=int, default=300, help="first N test queries (default 300)")
-    parser.add_argument("--depth", type=int, default=300, help="chunks retrieved per query (300)")
-    parser.add_argument("--n-queries", type=int, default=3, help="rewrites / sub-questions asked of the model (3)")
+    common.add_strategy_args(parser, limit=300)
     parser.add_argument("--strategies", default=",".join(STRATEGIES), help="comma-separated (default: all)")
     parser.add_argument("--probe", type=int, default=0, help="time each transform on N queries (no cache) and exit")
-    parser.add_argument("--no-cache", action="store_true", help="no model answer cache: every call runs the model")
     args = parser.parse_args()
     common.require_dataset(args.data)
     args.out = args.out.resolve()

@@ -88,16 +88,11 @@ def rates(rows: list[dict]) -> dict:
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    common.add_data_arg(parser)
-    parser.add_argument("--index", type=Path, default=None, help="index folder (default <out>/scifact-index)")
-    parser.add_argument("--limit", type=int, default=100, help="first N test queries (default 100)")
-    parser.add_argument("--depth", type=int, default=300, help="chunks retrieved per query (300)")
-    parser.add_argument("--n-queries", type=int, default=3, help="rewrites / sub-questions asked for (3)")
+    common.add_strategy_args(parser, limit=100)
     parser.add_argument("--strategies", default="none,multi-query,rag-fusion,step-back,decompose")
     parser.add_argument("--mode", default="hybrid", choices=("hybrid", "sparse", "dense"),
                         help="retrieval mode (sparse: BM25 only, e.g. on an index built with the hash embedder)")
     parser.add_argument("--config", type=Path, default=None, help="ragkit config the index was built with")
-    parser.add_argument("--no-cache", action="store_true", help="no model answer cache")
     parser.add_argument("--cache-dir", type=Path, default=None,
                         help="model answer cache folder (default <out>/llm-cache/transform-quality)")
     parser.add_argument("--threads", type=int, default=0,

@@ -9,6 +9,7 @@ import select
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from rich.console import Console
@@ -77,12 +78,18 @@ def test_the_model_load_hook_brackets_the_first_uncached_call_only():
     assert llm.complete("again") == "two" and events == [True, False]  # loaded once
 
 
-def test_captured_and_json_output_hold_no_status(tmp_path):
+def ingested(tmp_path) -> Path:
+    """DOCS ingested through the CLI into ``tmp_path/idx`` with the hash embedder; the config file used."""
     config = tmp_path / "fast.yaml"
     config.write_text("embedder: {kind: hash}\n")
     write_docs(tmp_path / "docs", DOCS)
     assert runner.invoke(app, ["ingest", str(tmp_path / "docs"), "--index", str(tmp_path / "idx"),
                                "--config", str(config)]).exit_code == 0
+    return config
+
+
+def test_captured_and_json_output_hold_no_status(tmp_path):
+    config = ingested(tmp_path)
     for extra in ([], ["--json"]):
         result = runner.invoke(app, ["ask", "how does fusion score a document?", "--chain", "extract", "--index",
                                      str(tmp_path / "idx"), "--config", str(config), *extra])
@@ -109,11 +116,7 @@ def read_pty(fd: int, process: subprocess.Popen, timeout: float = 120) -> bytes:
 
 
 def test_on_a_real_terminal_the_status_comes_first_then_is_erased_for_the_answer(tmp_path):
-    config = tmp_path / "fast.yaml"
-    config.write_text("embedder: {kind: hash}\n")
-    write_docs(tmp_path / "docs", DOCS)
-    assert runner.invoke(app, ["ingest", str(tmp_path / "docs"), "--index", str(tmp_path / "idx"),
-                               "--config", str(config)]).exit_code == 0
+    config = ingested(tmp_path)
     main, child = os.openpty()
     env = {**os.environ, "PYTHONPATH": str(REPO), "TERM": "xterm-256color", "COLUMNS": "100"}
     env.pop("NO_COLOR", None)

@@ -40,7 +40,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from ragkit.store.dense import FILE_NAME, FaissIndex, check_unit_lengths
+from ragkit.store.dense import FILE_NAME, FaissIndex, check_unit_lengths, empty_result, faiss_search
 
 KINDS = ("flat", "hnsw", "ivf", "auto")
 # FAISS warns when k-means has fewer than 39 training points per cell: the cells are then noise.
@@ -55,11 +55,6 @@ IVF_PROBE_AT = 128
 # Read-only memory-mapping of an index's stored vectors (flat, HNSW-Flat and IVF-Flat alike);
 # measured on faiss 1.15: a 100k x 384 index read this way adds 1-4 MB of anonymous memory, not 150 MB.
 MAP_FLAG = getattr(faiss, "IO_FLAG_MMAP_IFC", faiss.IO_FLAG_MMAP)
-
-
-def empty_result(n_queries: int) -> tuple[np.ndarray, np.ndarray]:
-    """No rows and no scores for each of ``n_queries`` queries."""
-    return np.zeros((n_queries, 0), dtype=np.int64), np.zeros((n_queries, 0), dtype=np.float32)
 
 
 def ivf_lists_for(rows: int, lists: int) -> int:
@@ -234,13 +229,7 @@ class FaissDenseIndex(FaissIndex):
             return self._exact_among(queries, k, np.unique(np.asarray(allowed_rows, dtype=np.int64)))
         params = self._search_params(allowed_rows, k)
         k = min(k, self.size if allowed_rows is None else len(allowed_rows))
-        previous = faiss.omp_get_max_threads()
-        if len(queries) < 16:  # as for flat search: a few queries gain nothing from the thread pool
-            faiss.omp_set_num_threads(1)
-        try:
-            scores, rows = self.index.search(queries, k, params=params)
-        finally:
-            faiss.omp_set_num_threads(previous)
+        scores, rows = faiss_search(self.index, queries, k, params)
         check_unit_lengths(self.index, rows)
         return without_empty_columns(rows, scores)
 

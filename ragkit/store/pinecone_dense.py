@@ -22,6 +22,7 @@ import numpy as np
 
 from ragkit.errors import RemoteIndexError
 from ragkit.store import pinecone_sync
+from ragkit.store.dense import empty_result
 from ragkit.store.pinecone_client import PineconeConnection, PineconeTarget, record_metadata
 from ragkit.store.pinecone_rows import MAX_IN_VALUES, chunks_by_row, ids_and_sources, live_manifest, rows_filter
 
@@ -130,9 +131,8 @@ class PineconeDense:
         of -1 (score -inf), as the FAISS indexes do.
         """
         queries = np.atleast_2d(np.asarray(queries, dtype=np.float32))
-        empty = (np.zeros((len(queries), 0), dtype=np.int64), np.zeros((len(queries), 0), dtype=np.float32))
         if self.size == 0 or k <= 0 or (allowed_rows is not None and len(allowed_rows) == 0):
-            return empty
+            return empty_result(len(queries))
         flt, local_filter = self.pinecone_filter(allowed_rows)
         allowed = set(np.asarray(allowed_rows).tolist()) if local_filter else None
         lists = [self._search_one(query, min(k, self.size), flt, allowed) for query in queries]

@@ -28,7 +28,7 @@ from ragkit.ingest.report import IngestReport, Progress, SilentProgress
 from ragkit.ingest.scan import ScanResult, scan_folder
 from ragkit.ingest.split_files import load_and_split_files
 from ragkit.ingest.streaming import StreamingEmbedder
-from ragkit.store.backends import finish_ingest, prepare_ingest, sparse_store_class
+from ragkit.store.backends import finish_ingest, new_sparse_store, prepare_ingest
 from ragkit.store.generations import WriterLock, collect_garbage
 from ragkit.store.index import live_manifest
 from ragkit.store.info import record_last_ingest
@@ -161,7 +161,7 @@ def index_settings(cfg: Config, embedder: RagkitEmbeddings) -> IndexSettings:
     """The settings a new generation is written with (embedder, splitter, sparse backend and settings)."""
     bm25 = {key: value for key, value in asdict(cfg.sparse).items() if key != "backend"}
     sparse_options = asdict(cfg.pinecone) if cfg.sparse.backend == "pinecone" else {}
-    sparse = sparse_store_class(cfg.sparse.backend)(**bm25, **({"pinecone": sparse_options} if sparse_options else {}))
+    sparse = new_sparse_store(cfg.sparse.backend, bm25, sparse_options)
     dense_options = asdict(cfg.pinecone) if cfg.dense.backend == "pinecone" else {}
     # Page cleaning changes every PDF chunk's text, so it is recorded with the splitter: turning it on or off rebuilds.
     splitter = asdict(cfg.splitter) | {"pdf_clean_pages": cfg.loader.pdf_clean_pages}

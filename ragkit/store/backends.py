@@ -142,6 +142,22 @@ def load_sparse(generation: Path, manifest: dict) -> SparseStore:
     return sparse_store_class(manifest["sparse"]["backend"]).load(generation)
 
 
+def new_dense_store(backend: str, dimension: int, settings: dict, options: dict) -> DenseStore:
+    """An empty dense store of ``backend``: FAISS with its index ``settings``, a remote one with its ``options``."""
+    return dense_store_class(backend)(dimension, **{**settings, **_remote(options)})
+
+
+def new_sparse_store(backend: str, settings: dict, options: dict) -> SparseStore:
+    """An empty sparse store of ``backend`` with its BM25 ``settings`` (and a remote one's ``options``, which
+    win over the ``pinecone`` entry a recorded settings() holds)."""
+    return sparse_store_class(backend)(**{**settings, **_remote(options)})
+
+
+def _remote(options: dict) -> dict:
+    # The remote backends take their section as ``pinecone=``; a local one takes none.
+    return {"pinecone": options} if options else {}
+
+
 def prepare_ingest(index_dir: Path, settings: IndexSettings) -> IndexSettings:
     """Let remote dense and sparse backends check themselves and finish a killed ingest before anything is written.
 
@@ -154,7 +170,7 @@ def prepare_ingest(index_dir: Path, settings: IndexSettings) -> IndexSettings:
     hook = getattr(sparse_class, "prepare_ingest", None)
     if hook is not None:
         options = hook(index_dir, settings.sparse_options)
-        recorded = sparse_class(**{**settings.sparse, "pinecone": options}).settings()
+        recorded = new_sparse_store(settings.sparse_backend, settings.sparse, options).settings()
         settings = replace(settings, sparse_options=options, sparse=recorded)
     return settings
 

@@ -19,7 +19,7 @@ from langchain_core.documents import Document
 
 from ragkit.store import dense as dense_module
 from ragkit.store import docstore
-from ragkit.store.backends import DenseStore, dense_store_class, load_dense, sparse_store_class
+from ragkit.store.backends import DenseStore, dense_store_class, load_dense, new_dense_store, new_sparse_store
 from ragkit.store.docstore import DocStore
 from ragkit.store.documents import build_document_index
 from ragkit.store.generations import new_generation_dir, publish_generation
@@ -98,8 +98,7 @@ def write_generation(index_dir: Path, content: GenerationContent, settings: Inde
 
 def _new_sparse(content: GenerationContent, rows: _Rows, settings: IndexSettings):
     """An empty sparse index; a remote one learns which leading rows it holds already (carried chunks)."""
-    remote = {"pinecone": settings.sparse_options} if settings.sparse_options else {}
-    sparse = sparse_store_class(settings.sparse_backend)(**{**settings.sparse, **remote})
+    sparse = new_sparse_store(settings.sparse_backend, settings.sparse, settings.sparse_options)
     if content.carry_from is not None and hasattr(sparse, "carry"):
         sparse.carry(content.carry_from, rows.carried)
     return sparse
@@ -128,7 +127,7 @@ def _write_docstore(directory: Path, content: GenerationContent) -> _Rows:
                 carried.append(chunk.row)
                 kept.append((len(texts), chunk.to_document()))
                 texts.append(indexed_text(chunk.text, chunk.metadata))
-                documents.append(f"{chunk.source}\0{chunk.doc_id}")
+                documents.append(_document_key(chunk.source, chunk.doc_id))
                 seen.add(chunk.chunk_id)
             store.add(kept)
             store.add_parents(old.iter_parents(content.keep_sources))
@@ -141,13 +140,18 @@ def _write_docstore(directory: Path, content: GenerationContent) -> _Rows:
         fresh.append((len(texts), chunk))
         positions.append(position)
         texts.append(indexed_text(chunk.page_content, chunk.metadata))
-        documents.append(f"{chunk.metadata.get('source', '')}\0{chunk.metadata.get('doc_id', '')}")
+        documents.append(_document_key(chunk.metadata.get("source", ""), chunk.metadata.get("doc_id", "")))
     store.add(fresh)
     store.add_parents(content.parents)
     store.commit()
     chunk_ids = store.chunk_ids_by_source()
     store.close()
     return _Rows(texts, documents, np.asarray(carried, dtype=np.int64), np.asarray(positions, dtype=np.int64), chunk_ids)
+
+
+def _document_key(source: str, doc_id: str) -> str:
+    """A chunk's document: its source and doc_id (two JSONL files may reuse an _id)."""
+    return f"{source}\0{doc_id}"
 
 
 def _write_dense(directory: Path, content: GenerationContent, rows: _Rows, settings: IndexSettings,
@@ -160,8 +164,7 @@ def _write_dense(directory: Path, content: GenerationContent, rows: _Rows, setti
     and trained before the first block (so no vectors wait beside it), and vectors go in blocks
     (slices of ``content.vectors``, which ingest maps from disk), so only the new index holds all of them.
     """
-    remote = {"pinecone": settings.dense_options} if settings.dense_options else {}
-    dense = dense_store_class(settings.dense_backend)(settings.embedder.dimension, **settings.dense, **remote)
+    dense = new_dense_store(settings.dense_backend, settings.embedder.dimension, settings.dense, settings.dense_options)
     old = _old_dense(content.carry_from, old_manifest) if content.carry_from is not None else None
     if hasattr(dense, "prepare"):
         dense.prepare(len(rows.carried) + len(rows.fresh), lambda picks: _sample(old, content, rows, picks))

@@ -226,6 +226,9 @@ class RayConfig:
     workers: Int = Field(2, ge=1)
 
 
+DEFAULT_FUSION_WEIGHTS = {"dense": 0.6, "sparse": 0.4}   # see SearchConfig
+
+
 @_section("search")
 class SearchConfig:
     """Query-time defaults: mode, k, fusion (method, weights, normalisation, unit), candidate depth.
@@ -240,7 +243,7 @@ class SearchConfig:
     k: Int = Field(10, ge=1)
     rrf_k: Int = Field(60, ge=0)
     weights: dict[Literal["dense", "sparse"], Weight] = Field(
-        default_factory=lambda: {"dense": 0.6, "sparse": 0.4},
+        default_factory=lambda: dict(DEFAULT_FUSION_WEIGHTS),
         description="a mapping of weights, e.g. {dense: 0.6, sparse: 0.4}")
     candidates: Int = Field(300, ge=1)
     fusion_unit: Literal["document", "chunk"] = "document"   # document (doc_id + page) | chunk

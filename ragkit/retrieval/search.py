@@ -12,7 +12,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from ragkit.config import Config, SearchConfig
+from ragkit.config import DEFAULT_FUSION_WEIGHTS, Config
 from ragkit.embedders import RagkitEmbeddings, build_embedder
 from ragkit.errors import FilterError, SearchError
 from ragkit.retrieval.evidence import matching_with_evidence
@@ -172,7 +172,7 @@ class Searcher:
 
     def fusion_weights(self) -> dict[str, float]:
         """The dense and sparse weights hybrid fusion uses (``search.weights``; a side not given keeps its default)."""
-        weights = {**SearchConfig().weights, **self.cfg.search.weights}
+        weights = {**DEFAULT_FUSION_WEIGHTS, **self.cfg.search.weights}
         return {side: float(weights[side]) for side in ("dense", "sparse")}
 
     def fusion_summary(self) -> str:

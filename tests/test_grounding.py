@@ -56,6 +56,14 @@ def test_model_chain_falls_back_to_extract_and_says_so(chain, reply):
     assert "".join(streamed) != answer.text  # the caller can tell that what streamed was replaced
 
 
+def test_the_fallback_decides_support_as_the_extract_chain_does():
+    # "Acme" is in no retrieved chunk; the index holds it elsewhere, so extract answers rather than refuse.
+    question = "How does reciprocal rank fusion score a document for Acme?"
+    answer = answer_question(question, CHUNKS, "stuff", fake_llm(lambda prompt: ECHO), in_corpus=lambda term: True)
+    extract = answer_question(question, CHUNKS, "extract", in_corpus=lambda term: True)
+    assert not extract.refused and answer.chain == "extract" and answer.text == extract.text
+
+
 def test_a_grounded_model_answer_is_kept():
     llm = fake_llm(lambda prompt: "It sums 1 / (k + rank) over every ranking, with k = 60 [1].")
     answer = answer_question(QUESTION, CHUNKS, "stuff", llm)

@@ -89,10 +89,10 @@ def answer_question(question: str, chunks: Sequence, chain: str = "stuff", llm: 
         # one anyway (the small local model always does), so it is not asked.
         return _emit(refusal(support, chain=chain), on_token)
     run_chain = {"stuff": _stuff, "map-reduce": _map_reduce, "refine": _refine}[chain]
-    return _checked(run_chain(question, sources, run), question, chunks)
+    return _checked(run_chain(question, sources, run), question, chunks, in_corpus)
 
 
-def _checked(answer: Answer, question: str, chunks: Sequence) -> Answer:
+def _checked(answer: Answer, question: str, chunks: Sequence, in_corpus: Callable[[str], bool] | None = None) -> Answer:
     """``answer``, or the extract chain's quotes when the model's text is no answer (an echo, a loop, unrelated).
 
     The fallback is visible: ``chain`` becomes "extract" and a note names the model chain and the
@@ -102,7 +102,7 @@ def _checked(answer: Answer, question: str, chunks: Sequence) -> Answer:
     reason = unusable_reason(answer.text, question, answer.sources)
     if reason is None:
         return answer
-    quoted = extract_answer(question, chunks)
+    quoted = extract_answer(question, chunks, in_corpus=in_corpus)   # the extract chain's own decision, as asked
     quoted.llm_calls = answer.llm_calls
     quoted.notes = [*answer.notes, f"the {answer.chain} chain's answer was not used ({reason}); "
                                    "quoting the best-matching sentences instead (extract chain)"]

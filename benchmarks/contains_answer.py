@@ -55,12 +55,10 @@ def before_checkout(commit: str) -> Path:
     return path
 
 
-def _settings_key(cfg, folder: Path | None) -> str:
-    """The index folder's hash, as ragkit.evaluation.runner computes it (``folder`` None: the older rule)."""
+def _older_key(cfg) -> str:
+    """The index folder's hash as the ``--before`` code computed it (index settings only, no folder)."""
     settings = {k: dataclasses.asdict(getattr(cfg, k)) for k in ("embedder", "splitter", "sparse")}
     settings["pdf_clean_pages"] = cfg.loader.pdf_clean_pages
-    if folder is not None:
-        settings["folder"] = str(folder.resolve())
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
 
 
@@ -70,6 +68,7 @@ def older_index_names(config: Path) -> dict[str, list[str]]:
     QA data sets only (their index is of a documents folder); the before code keyed an index by the data
     set's name, this code by its folder, so one index may serve several data sets.
     """
+    from ragkit.evaluation.runner import index_folder_name
     from ragkit.evaluation.spec import load_eval_config, pipeline_config
 
     spec = load_eval_config(config)
@@ -78,8 +77,8 @@ def older_index_names(config: Path) -> dict[str, list[str]]:
         cfg = pipeline_config(spec, pipeline)
         for dataset in spec.datasets:
             if dataset.kind == "qa":
-                now = f"{dataset.documents.name}-{_settings_key(cfg, dataset.documents)}"
-                names.setdefault(now, []).append(f"{dataset.name}-{_settings_key(cfg, None)}")
+                now = index_folder_name(dataset.documents, cfg)
+                names.setdefault(now, []).append(f"{dataset.name}-{_older_key(cfg)}")
     return names
 
 

@@ -56,6 +56,14 @@ def load_dataset(spec) -> Dataset:
     return load_qa(spec.name, spec.documents, spec.qa, spec.limit, spec.fields)
 
 
+def index_folder_name(folder: Path, cfg: Config) -> str:
+    """The name of the eval index of ``folder`` under ``cfg``'s index settings: the folder's name and a hash."""
+    settings = json.dumps({k: asdict(getattr(cfg, k)) for k in ("embedder", "splitter", "sparse")}
+                          | {"pdf_clean_pages": cfg.loader.pdf_clean_pages, "folder": str(folder.resolve())},
+                          sort_keys=True)
+    return f"{folder.name}-{hashlib.sha256(settings.encode()).hexdigest()[:10]}"
+
+
 def _index_for(dataset: Dataset, cfg: Config, out: Path, progress=None) -> Path:
     """The index of the data set's documents for these index settings, built (or brought up to date) once.
 
@@ -72,11 +80,7 @@ def _index_for(dataset: Dataset, cfg: Config, out: Path, progress=None) -> Path:
                 os.link(dataset.corpus, target)  # no copy of a large corpus when the disk allows
             except OSError:
                 shutil.copy2(dataset.corpus, target)
-    settings = json.dumps({k: asdict(getattr(cfg, k)) for k in ("embedder", "splitter", "sparse")}
-                          | {"pdf_clean_pages": cfg.loader.pdf_clean_pages, "folder": str(Path(folder).resolve())},
-                          sort_keys=True)
-    key = hashlib.sha256(settings.encode()).hexdigest()[:10]
-    index_dir = out / "indexes" / f"{Path(folder).name}-{key}"
+    index_dir = out / "indexes" / index_folder_name(Path(folder), cfg)
     ingest(folder, index_dir, cfg, progress=progress)  # nothing to do when it is up to date
     return index_dir
 

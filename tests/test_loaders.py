@@ -6,10 +6,12 @@ import errno
 import importlib.util
 import io
 import logging
+import multiprocessing
 import os
 import shutil
 import signal
 import subprocess
+import threading
 import time
 import zlib
 from pathlib import Path
@@ -482,6 +484,20 @@ def test_load_files_survives_a_killed_worker(tmp_path, monkeypatch):
     assert by_rel.pop("n.txt")[0].page_content == "text still loads"
     assert {rel: [d.page_content for d in docs] for rel, docs in by_rel.items()} == \
         {f"{n}.pdf": [f"page word {n}"] for n in ("a", "b", "d", "e")}
+
+
+def test_stopping_early_kills_the_running_parse_and_ends_the_pools_thread(tmp_path):
+    # A pool thread still running at exit races CPython 3.11's exit hook ("Bad file descriptor" after Ctrl-C).
+    write(tmp_path / "slow.pdf", raw_pdf(2000, lines=100))  # ~10 s of parsing if left alone
+    write(tmp_path / "ok.pdf", make_pdf(["fine"]))
+    loading = load_files(tmp_path, scan_folder(tmp_path).files, LoaderLimits(workers=2, pdf_timeout_s=60))
+    src, docs = next(loading)
+    assert src.rel == "ok.pdf" and [d.page_content for d in docs] == ["page word fine"]
+    workers = multiprocessing.active_children()
+    assert workers, "the slow PDF should still be parsing in a worker"
+    loading.close()  # the caller stops early, as Ctrl-C does
+    assert not any(w.is_alive() for w in workers)
+    assert not [t for t in threading.enumerate() if type(t).__name__ == "_ExecutorManagerThread"]
 
 
 @pytest.mark.integration

@@ -154,6 +154,19 @@ def test_a_supported_question_still_goes_to_the_model_and_without_the_check_noth
     assert unchecked.usage.calls == 1
 
 
+def test_a_model_refusal_of_supported_sources_falls_back_to_quotes_only_when_the_check_ran():
+    from fakes import fake_llm
+
+    question = "How much did the Company pay in dividends?"
+    refusing = fake_llm(["The provided documents do not contain the answer."])
+    answer = answer_question(question, [FILING], "stuff", refusing, check_support=True)
+    assert not answer.refused and answer.chain == "extract" and "$3.8 billion" in answer.text
+    assert answer.llm_calls == 1 and "the model refused" in answer.notes[-1]
+    unchecked = answer_question(question, [FILING], "stuff", fake_llm(["The provided documents do not contain "
+                                                                          "the answer."]))
+    assert unchecked.refused and unchecked.chain == "stuff"
+
+
 def test_ask_refuse_auto_checks_with_the_local_model_only():
     from ragkit.config import checks_support
 

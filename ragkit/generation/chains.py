@@ -89,17 +89,23 @@ def answer_question(question: str, chunks: Sequence, chain: str = "stuff", llm: 
         # one anyway (the small local model always does), so it is not asked.
         return _emit(refusal(support, chain=chain), on_token)
     run_chain = {"stuff": _stuff, "map-reduce": _map_reduce, "refine": _refine}[chain]
-    return _checked(run_chain(question, sources, run), question, chunks, in_corpus)
+    return _checked(run_chain(question, sources, run), question, chunks, in_corpus, supported=support is not None)
 
 
-def _checked(answer: Answer, question: str, chunks: Sequence, in_corpus: Callable[[str], bool] | None = None) -> Answer:
-    """``answer``, or the extract chain's quotes when the model's text is no answer (an echo, a loop, unrelated).
+def _checked(answer: Answer, question: str, chunks: Sequence, in_corpus: Callable[[str], bool] | None = None,
+             supported: bool = False) -> Answer:
+    """``answer``, or the extract chain's quotes when the model's text is no answer (an echo, a loop, unrelated),
+    or when the model refused what the support check (``supported``: it ran and passed) says the sources hold.
 
-    The fallback is visible: ``chain`` becomes "extract" and a note names the model chain and the
-    reason; the model calls already made stay counted. What was streamed is not repeated: the
-    caller sees that the returned text differs from it.
+    With the check on, refusing is its decision: the small local model also refuses sources that hold
+    the answer, and its refusal is a failure to answer, not evidence. The fallback is visible:
+    ``chain`` becomes "extract" and a note names the model chain and the reason; the model calls
+    already made stay counted. What was streamed is not repeated: the caller sees that the returned
+    text differs from it.
     """
     reason = unusable_reason(answer.text, question, answer.sources)
+    if reason is None and supported and answer.refused:
+        reason = "the model refused, but the sources hold what the question asks about"
     if reason is None:
         return answer
     quoted = extract_answer(question, chunks, in_corpus=in_corpus)   # the extract chain's own decision, as asked

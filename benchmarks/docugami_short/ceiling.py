@@ -9,7 +9,8 @@ the search restricted to the question's filing (when it names one), and of the t
 that repeat across filings are left out (boilerplate: at least 60 % of a chunk's word 5-grams occur
 in five or more files — certifications, cover pages), and of the top k kept to the files whose names
 hold the most of the question's file-telling terms ("the Q3 2022 10-Q" -> "2022 Q3 *.pdf"; a sketch,
-not in ragkit). Prints one line per split and k.
+not in ragkit). Last, whether the extract chain's answer holds it when handed the right filing's top k
+(is choosing the filing enough?). Prints one line per split and k.
 """
 
 from __future__ import annotations
@@ -64,9 +65,11 @@ def main() -> None:
     args = parser.parse_args()
     from ragkit.config import Config
     from ragkit.evaluation.metrics import answer_contains
+    from ragkit.generation.extract import extract_answer
     from ragkit.retrieval.search import Searcher
 
     searcher = Searcher(args.index, Config())
+    in_corpus = lambda term: bool(searcher.index.sparse.term_scores([term]).any())  # noqa: E731 (as ask() does)
     chunks = list(searcher.index.docstore.iter_chunks())
     repeated = boilerplate(chunks)
     sources = sorted({c.source for c in chunks})
@@ -74,7 +77,8 @@ def main() -> None:
     for split in ("cal", "test"):
         questions = read_jsonl(HERE / f"answers-{split}.jsonl")
         for k in args.k:
-            counts = {"all": 0, "right filing": 0, "boilerplate left out": 0, "files the question names": 0}
+            counts = {"all": 0, "right filing": 0, "boilerplate left out": 0, "files the question names": 0,
+                      "extract's answer, right filing": 0}
             for q in questions:
                 hits = searcher.search(q["question"], mode="hybrid", k=max(60, k))
                 one = {"source": q["source"][0]} if len(q["source"]) == 1 else None
@@ -87,6 +91,8 @@ def main() -> None:
                 for name, found in (("all", hits), ("right filing", filed), ("boilerplate left out", kept),
                                     ("files the question names", guessed)):
                     counts[name] += any(answer_contains(h.text, q["answers"]) for h in found[:k])
+                answer = extract_answer(q["question"], filed[:k], in_corpus=in_corpus)
+                counts["extract's answer, right filing"] += int(not answer.refused and answer_contains(answer.text, q["answers"]) == 1.0)
             print(f"{split} k={k}: answer in context " + ", ".join(f"{n} {c}/{len(questions)}" for n, c in counts.items()))
     searcher.close()
 

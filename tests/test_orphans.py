@@ -23,6 +23,10 @@ pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")]
 
 GRACE_S = 5.0
+# The console script with Ctrl-C as a terminal's foreground job has it. Run from a background job
+# (`pytest -m integration &` in a script), the ingest would inherit SIGINT ignored, keep it ignored
+# as Python does (nohup's contract, which the PDF workers honour too) and finish instead of stopping.
+FOREGROUND_CLI = "import signal; signal.signal(signal.SIGINT, signal.default_int_handler)\nfrom ragkit.cli import run; run()"
 
 
 def _stat(pid: int) -> tuple[int, str, int] | None:
@@ -92,7 +96,7 @@ def pdf_folder(tmp_path) -> tuple[Path, Path]:
 
 def _start_ingest(tmp_path: Path, folder: Path, config: Path) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    argv = [sys.executable, "-c", "from ragkit.cli import run; run()", "ingest", str(folder),
+    argv = [sys.executable, "-c", FOREGROUND_CLI, "ingest", str(folder),
             "--index", str(tmp_path / "idx"), "--config", str(config)]
     # Its own process group, as a shell gives a foreground job: Ctrl-C goes to the whole group.
     return subprocess.Popen(argv, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,

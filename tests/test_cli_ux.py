@@ -128,9 +128,12 @@ def test_a_config_value_of_the_wrong_type_is_one_error_line(tmp_path):
 
 
 # Starts the CLI as the console script does, with a real SIGINT sent to itself when `module` is
-# first imported: Ctrl-C while typer loads, or while a command imports its stage.
+# first imported: Ctrl-C while typer loads, or while a command imports its stage. Ctrl-C is set
+# as a terminal's foreground job has it: run from a background job (`pytest ... &` in a script),
+# the child inherits SIGINT ignored, Python keeps it ignored, and the CLI rightly stays deaf to it.
 CTRL_C = """
 import builtins, os, signal, sys
+signal.signal(signal.SIGINT, signal.default_int_handler)
 module, sys.argv = sys.argv[1], ["ragkit", *sys.argv[2:]]
 real_import = builtins.__import__
 def importing(name, *args, **kwargs):

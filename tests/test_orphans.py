@@ -23,6 +23,10 @@ pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")]
 
 GRACE_S = 5.0
+# The console script with Ctrl-C as a terminal's foreground job has it. Run from a background job
+# (`pytest -m integration &` in a script), the ingest would inherit SIGINT ignored, keep it ignored
+# as Python does (nohup's contract, which the PDF workers honour too) and finish instead of stopping.
+FOREGROUND_CLI = "import signal; signal.signal(signal.SIGINT, signal.default_int_handler)\nfrom ragkit.cli import run; run()"
 
 
 def _stat(pid: int) -> tuple[int, str, int] | None:
@@ -90,9 +94,9 @@ def pdf_folder(tmp_path) -> tuple[Path, Path]:
     return folder, config
 
 
-def _start_ingest(tmp_path: Path, folder: Path, config: Path) -> subprocess.Popen:
+def _start_ingest(tmp_path: Path, folder: Path, config: Path, cli: str = FOREGROUND_CLI) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    argv = [sys.executable, "-c", "from ragkit.cli import run; run()", "ingest", str(folder),
+    argv = [sys.executable, "-c", cli, "ingest", str(folder),
             "--index", str(tmp_path / "idx"), "--config", str(config)]
     # Its own process group, as a shell gives a foreground job: Ctrl-C goes to the whole group.
     return subprocess.Popen(argv, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -159,5 +163,34 @@ def test_ctrl_c_prints_one_line_and_leaves_no_process(tmp_path, pdf_folder, mome
         assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr, stderr
         assert stderr.strip().splitlines()[-1] == "Error: interrupted; the previous index is unchanged"
         _assert_all_gone(seen, semaphores)
+    finally:
+        _end(ingest, seen)
+
+
+def _ignores_sigint(pid: int) -> bool:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigIgn:"):
+            return bool(int(line.split()[1], 16) & (1 << (signal.SIGINT - 1)))
+    return False
+
+
+def test_ctrl_c_leaves_an_ingest_started_with_sigint_ignored_and_its_workers_running(tmp_path, pdf_folder):
+    # As nohup or `ragkit ingest … &` in a script starts it: Ctrl-C in that terminal must not touch it.
+    nohup_cli = "import signal; signal.signal(signal.SIGINT, signal.SIG_IGN)\nfrom ragkit.cli import run; run()"
+    ingest, seen = _start_ingest(tmp_path, *pdf_folder, cli=nohup_cli), {}
+    try:
+        seen = _wait_for_workers(ingest, 2)
+        workers = {pid for pid in seen if "spawn_main" in _cmdline(pid)}
+        assert all(_ignores_sigint(pid) for pid in workers)
+        os.killpg(ingest.pid, signal.SIGINT)
+        every_worker = set(workers)
+        while ingest.poll() is None:  # a worker that died of the Ctrl-C would be replaced: note them all
+            seen |= _descendants(ingest.pid)
+            every_worker |= {pid for pid in seen if "spawn_main" in _cmdline(pid)}
+            time.sleep(0.005)
+        stdout, stderr = ingest.communicate(timeout=60)
+        assert ingest.returncode == 0, stderr
+        assert "41 added" in stdout and "0 failed" in stdout, stdout
+        assert every_worker == workers
     finally:
         _end(ingest, seen)

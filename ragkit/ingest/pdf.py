@@ -206,18 +206,21 @@ def _ctrl_c_deferred() -> Iterator[None]:
     worker still importing keeps it pending until _worker_init. The handler swap keeps this process
     from raising KeyboardInterrupt halfway through ProcessPoolExecutor.submit (a thread of another
     library, not blocking SIGINT, may receive the signal), which leaves the pool unable to shut down.
+    An ignored SIGINT (nohup, `cmd &` in a script) stays ignored: a handler, even for a moment, would
+    reach the workers as SIGINT at its default (exec resets a caught signal), and they would die of Ctrl-C.
     """
     # Started first: starting it unblocks SIGINT in this thread (multiprocessing does so around its spawn).
     resource_tracker.ensure_running()
     on_main_thread = threading.current_thread() is threading.main_thread()
+    swap = on_main_thread and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN
     caught: list[int] = []
-    old_handler = signal.signal(signal.SIGINT, lambda signum, _: caught.append(signum)) if on_main_thread else None
+    old_handler = signal.signal(signal.SIGINT, lambda signum, _: caught.append(signum)) if swap else None
     old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
-        if on_main_thread:
+        if swap:
             signal.signal(signal.SIGINT, old_handler if old_handler is not None else signal.SIG_DFL)
             if caught:
                 signal.raise_signal(signal.SIGINT)  # now handled as it would have been: KeyboardInterrupt

@@ -265,8 +265,9 @@ class AskConfig:
     n_queries: Int = Field(3, ge=1, le=10)  # rewrites / sub-questions asked of the model
     window: Int = Field(2, ge=0)            # sentences either side for --expand window
     # Model chains: refuse before asking the model when the sources do not hold the answer (the
-    # extract chain's decision). auto: with the local model only, which writes an answer whatever
-    # it is given; a capable model is told to say so itself.
+    # extract chain's decision; a model refusal of sources it passes then becomes extract's quotes).
+    # auto: with the local model only, which writes an answer whatever it is given; a capable model
+    # is told to say so itself.
     refuse: Literal["auto", "always", "never"] = "auto"
 
 

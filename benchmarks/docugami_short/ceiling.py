@@ -69,7 +69,7 @@ def main() -> None:
     from ragkit.retrieval.search import Searcher
 
     searcher = Searcher(args.index, Config())
-    in_corpus = lambda term: bool(searcher.index.sparse.term_scores([term]).any())  # noqa: E731 (as ask() does)
+    in_corpus = searcher.in_corpus
     chunks = list(searcher.index.docstore.iter_chunks())
     repeated = boilerplate(chunks)
     sources = sorted({c.source for c in chunks})

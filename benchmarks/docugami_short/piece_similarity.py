@@ -65,7 +65,7 @@ def main() -> None:
     embedder = build_embedder(config("clean").embedder)
     for name, (index, qa) in SETS.items():
         searcher = Searcher(args.indexes / index, config("clean"))
-        in_corpus = lambda term: bool(searcher.index.sparse.term_scores([term]).any())  # noqa: E731
+        in_corpus = searcher.in_corpus
         for k in args.k:
             counts, answered, total = {lam: 0 for lam in LAMBDAS}, 0, 0
             for q in (q for q in read_jsonl(qa) if q["answers"]):

@@ -54,7 +54,7 @@ def score_questions(index: Path, variant: str, questions: list[dict], before) ->
     from ragkit.retrieval.search import Searcher
 
     searcher = Searcher(index, config(variant))
-    in_corpus = lambda term: bool(searcher.index.sparse.term_scores([term]).any())  # noqa: E731 (as ask() does)
+    in_corpus = searcher.in_corpus
     rows = []
     for q in questions:
         hits = searcher.search(q["question"], mode="hybrid", k=5)

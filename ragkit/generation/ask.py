@@ -122,7 +122,7 @@ def ask(question: str, searcher: Searcher, llm: ChatModel | None, cfg: AskConfig
                                                           filters=filters)
             final_question = f"{question}\n\nFindings from simpler sub-questions:\n" + "\n".join(findings)
         answer = answer_question(final_question, context, cfg.chain, llm, on_token=on_token,
-                                 in_corpus=lambda term: bool(searcher.index.sparse.term_scores([term]).any()),
+                                 in_corpus=searcher.in_corpus,
                                  check_support=checks_support(cfg.refuse, llm.kind if llm is not None else "local"))
         record({"answer": answer.text, "citations": answer.citations})
     timings["generate_s"] = round(time.perf_counter() - clock, 4)

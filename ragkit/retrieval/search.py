@@ -88,6 +88,10 @@ class Searcher:
         """Release the index."""
         self.index.close()
 
+    def in_corpus(self, term: str) -> bool:
+        """Whether some chunk of the index holds ``term`` (an index token, as ``ragkit.text.tokenize`` makes it)."""
+        return bool(self.index.sparse.term_scores([term]).any())
+
     def _allowed(self, filters: Mapping[str, str] | None) -> np.ndarray | None:
         return self.index.docstore.rows_matching(filters) if filters else None
 

@@ -201,3 +201,16 @@ def test_each_query_of_a_batch_keeps_its_own_results_on_an_approximate_index(fil
     near_e1 = set(range(20, 26)) if filtered else set(range(20, 23))  # the filter's probe of 2 reaches the e2 cell
     assert set(found[1].tolist()) == near_e1
     assert np.all(np.isneginf(scores[1][rows[1] < 0]))
+
+
+def test_the_exact_index_also_keeps_each_querys_results_when_another_query_of_the_batch_finds_none():
+    """The flat index shared the old column rule: a query that found nothing (a vector of NaN) emptied the batch."""
+    from ragkit.store.dense import FaissIndex
+
+    vectors = np.random.default_rng(0).normal(size=(20, 8)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    index = FaissIndex(8)
+    index.add(vectors)
+    rows, scores = index.search(np.stack([vectors[3], np.full(8, np.nan, dtype=np.float32)]), 5)
+    assert rows.shape == (2, 5) and rows[0, 0] == 3 and np.all(rows[0] >= 0)
+    assert np.all(rows[1] == -1) and np.all(np.isneginf(scores[1]))

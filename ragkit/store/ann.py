@@ -40,7 +40,14 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from ragkit.store.dense import FILE_NAME, FaissIndex, check_unit_lengths, empty_result, faiss_search
+from ragkit.store.dense import (
+    FILE_NAME,
+    FaissIndex,
+    check_unit_lengths,
+    empty_result,
+    faiss_search,
+    without_empty_columns,
+)
 
 KINDS = ("flat", "hnsw", "ivf", "auto")
 # FAISS warns when k-means has fewer than 39 training points per cell: the cells are then noise.
@@ -75,18 +82,6 @@ def hnsw_ef_search_for(rows: int, ef_search: int = 0) -> int:
 def ivf_probe_for(rows: int, lists: int, probe: int = 0) -> int:
     """IVF's probed cells for ``rows`` vectors in ``lists`` cells: ``probe`` when set (> 0), else by size; at most ``lists``."""
     return min(lists, probe if probe > 0 else search_width(rows, IVF_PROBE_AT))
-
-
-def without_empty_columns(rows: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Drop the result columns no query filled; a query that found fewer keeps -1 rows (score -inf) at its end.
-
-    FAISS marks a missing result with row -1, after the ones found. Dropping every column where
-    any query has a gap would cut each query of a batch to the shortest list.
-    """
-    keep = np.any(rows >= 0, axis=0)
-    rows, scores = rows[:, keep], scores[:, keep].copy()
-    scores[rows < 0] = -np.inf
-    return rows, scores
 
 
 def structure_of(index: faiss.Index) -> str:

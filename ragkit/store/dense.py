@@ -47,6 +47,19 @@ def faiss_search(index: faiss.Index, queries: np.ndarray, k: int,
         faiss.omp_set_num_threads(previous)
 
 
+def without_empty_columns(rows: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Drop the result columns no query filled; a query that found fewer keeps -1 rows (score -inf) at its end.
+
+    FAISS marks a missing result with row -1, after the ones found. Dropping every column where
+    any query has a gap would cut each query of a batch to the shortest list.
+    """
+    keep = np.any(rows >= 0, axis=0)
+    rows, scores = rows[:, keep], scores[:, keep].copy()
+    scores[rows < 0] = -np.inf
+    return rows, scores
+
+
+
 class FaissIndex:
     """Exact (flat) inner-product FAISS index; exact search keeps quality numbers honest."""
 
@@ -89,8 +102,7 @@ class FaissIndex:
         k = min(k, self.size)
         scores, rows = faiss_search(self.index, queries, k, params)
         self._check_found(queries, rows)
-        keep = rows[0] >= 0 if len(rows) == 1 else np.all(rows >= 0, axis=0)
-        return rows[:, keep], scores[:, keep]
+        return without_empty_columns(rows, scores)
 
     def _check_found(self, queries: np.ndarray, rows: np.ndarray) -> None:
         """IndexDamaged unless every vector found has length 1 (or 0) and none is missing.

@@ -193,7 +193,7 @@ def _old_dense(generation: Path, manifest: dict) -> DenseStore:
 def _fresh_block(vectors: np.ndarray, fresh: np.ndarray, start: int, stop: int) -> np.ndarray:
     """The vectors of new rows ``fresh[start:stop]``: a view when those rows are consecutive (no copy)."""
     block = fresh[start:stop]
-    if len(block) and block[-1] - block[0] == len(block) - 1 and np.all(np.diff(block) == 1):
+    if len(block) and np.all(np.diff(block) == 1):
         return vectors[block[0]:block[-1] + 1]
     return vectors[block]
 

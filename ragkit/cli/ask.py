@@ -169,7 +169,8 @@ def _print_answer(result, streamed: str, trace: bool) -> None:
     from ragkit.cli.render import answer_sources, trace_view
 
     _finish_answer(result, streamed)
-    out.print(answer_sources(result))
+    if result.answer.sources:   # a refusal lists none: no empty table under it
+        out.print(answer_sources(result))
     if trace:
         err.print(trace_view(result))
 
@@ -183,7 +184,15 @@ def _finish_answer(result, streamed: str) -> None:
     """
     if not streamed:
         out.print(printable(result.answer.text), highlight=False, markup=False)
-        return
+    else:
+        _replace_streamed(result, streamed)
+    if result.answer.support == "weak":
+        out.print(f"[yellow]Weak support[/]: {escape(result.answer.support_reason)}. The quotes may not answer the "
+                  "question; check the cited pages.", highlight=False)
+
+
+def _replace_streamed(result, streamed: str) -> None:
+    """End the streamed line; print the checked answer when it says something else than what streamed."""
     sys.stdout.write("\n")
     if _plain(streamed) != _plain(result.answer.text):
         # A model chain that fell back to extract (grounding.py): what streamed was not an answer
@@ -360,7 +369,8 @@ def _chat_turn(conversation, message: str, as_json: bool):
         _json_line(turn_json(conversation.name, message, result))
     else:
         _finish_answer(result, echo.text)
-        out.print(answer_sources(result))
+        if result.answer.sources:
+            out.print(answer_sources(result))
     return result
 
 

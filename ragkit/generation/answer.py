@@ -20,13 +20,17 @@ class Answer:
     chain: str
     llm_calls: int
     notes: list[str] = field(default_factory=list)  # what was truncated, dropped or overridden
+    # The support decision (ragkit.generation.refusal): "strong", "weak" (quotes the reader should check),
+    # "none" (refused for lack of support), or None when no decision was taken (a capable model decides).
+    support: str | None = None
+    support_reason: str = ""
 
     def to_json(self) -> dict:
         """Plain-JSON form (only dicts, lists, str, int, bool and None)."""
         return {"text": self.text, "citations": [int(n) for n in self.citations],
                 "sources": [s.to_json() for s in self.sources], "removed_citations": int(self.removed_citations),
                 "refused": bool(self.refused), "chain": self.chain, "llm_calls": int(self.llm_calls),
-                "notes": list(self.notes)}
+                "notes": list(self.notes), "support": self.support, "support_reason": self.support_reason}
 
 
 def number_sources(chunks: Sequence) -> list[Source]:

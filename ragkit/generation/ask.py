@@ -53,6 +53,8 @@ class AskResult:
             "citations": answer["citations"],
             "sources": answer["sources"],
             "refused": answer["refused"],
+            "support": answer["support"],
+            "support_reason": answer["support_reason"],
             "removed_citations": answer["removed_citations"],
             "queries": self.plan.queries + self.plan.dense_only,
             "strategy": self.plan.strategy,
@@ -122,7 +124,7 @@ def ask(question: str, searcher: Searcher, llm: ChatModel | None, cfg: AskConfig
                                                           filters=filters)
             final_question = f"{question}\n\nFindings from simpler sub-questions:\n" + "\n".join(findings)
         answer = answer_question(final_question, context, cfg.chain, llm, on_token=on_token,
-                                 in_corpus=searcher.in_corpus,
+                                 in_corpus=searcher.in_corpus, embedder=searcher.meaning_embedder(),
                                  check_support=checks_support(cfg.refuse, llm.kind if llm is not None else "local"))
         record({"answer": answer.text, "citations": answer.citations})
     timings["generate_s"] = round(time.perf_counter() - clock, 4)

@@ -17,6 +17,7 @@ import re
 from dataclasses import replace
 from typing import Callable, Sequence
 
+from ragkit.embedders.base import RagkitEmbeddings
 from ragkit.errors import GenerationError
 from ragkit.generation.answer import Answer, number_sources
 from ragkit.generation.budget import ModelRun
@@ -32,7 +33,7 @@ from ragkit.generation.citations import (
     replace_citations,
     tidy_output,
 )
-from ragkit.generation.extract import extract_answer, refusal
+from ragkit.generation.extract import extract_answer, refusal, with_support
 from ragkit.generation.grounding import unusable_reason
 from ragkit.generation.prompts import (
     MAP_SYSTEM,
@@ -55,7 +56,7 @@ CHAINS = ("stuff", "map-reduce", "refine", "extract")
 def answer_question(question: str, chunks: Sequence, chain: str = "stuff", llm: ChatModel | None = None, *,
                     on_token: Callable[[str], None] | None = None, max_context_tokens: int | None = None,
                     answer_tokens: int = 384, in_corpus: Callable[[str], bool] | None = None,
-                    check_support: bool = False) -> Answer:
+                    check_support: bool = False, embedder: RagkitEmbeddings | None = None) -> Answer:
     """Answer ``question`` from ``chunks`` (ranked ``SearchResult``-like objects) with ``chain``.
 
     ``on_token`` receives the final step's raw output piece by piece as the model streams it; when
@@ -63,16 +64,17 @@ def answer_question(question: str, chunks: Sequence, chain: str = "stuff", llm: 
     receives the whole text once. The returned ``Answer.text`` is the cleaned text and can differ
     from what was streamed (invalid citations removed, or a refine/reduce step overridden; see
     ``Answer.notes``). ``max_context_tokens`` caps the tokens of document text per call.
-    ``in_corpus`` (index term -> whether the corpus holds it) sharpens extract's refusal decision.
-    ``check_support`` makes a model chain take that decision first: sources that do not hold the
-    answer get extract's refusal, and the model is not called.
+    ``in_corpus`` (index term -> whether the corpus holds it) and ``embedder`` (names said in other
+    words) sharpen extract's support decision. ``check_support`` makes a model chain take that decision
+    first: sources that do not hold the answer get extract's refusal, and the model is not called; a
+    weakly supported answer is marked so (``Answer.support``).
     """
     if chain not in CHAINS:
         raise GenerationError(f"unknown chain {chain!r}: choose one of {', '.join(CHAINS)}")
     if not question or not question.strip():
         raise GenerationError("the question is empty")
     if chain == "extract":
-        return _emit(extract_answer(question, chunks, in_corpus=in_corpus), on_token)
+        return _emit(extract_answer(question, chunks, in_corpus=in_corpus, embedder=embedder), on_token)
     if llm is None:
         raise GenerationError(f"the {chain} chain needs a chat model; configure one, or use --chain extract, "
                               "which answers without a model")
@@ -83,17 +85,19 @@ def answer_question(question: str, chunks: Sequence, chain: str = "stuff", llm: 
     if not sources:
         run.notes.append("nothing was retrieved")
         return _emit(_finish(NO_ANSWER, [], set(), chain, run), on_token)
-    support = assess_support(question, sources, in_corpus=in_corpus) if check_support else None
+    support = assess_support(question, sources, in_corpus=in_corpus, embedder=embedder) if check_support else None
     if support is not None and not support.answerable:
         # The same decision as extract's: a model handed sources that do not hold the answer writes
         # one anyway (the small local model always does), so it is not asked.
         return _emit(refusal(support, chain=chain), on_token)
     run_chain = {"stuff": _stuff, "map-reduce": _map_reduce, "refine": _refine}[chain]
-    return _checked(run_chain(question, sources, run), question, chunks, in_corpus, supported=support is not None)
+    answer = _checked(run_chain(question, sources, run), question, chunks, in_corpus, supported=support is not None,
+                      embedder=embedder)
+    return answer if support is None or answer.support else with_support(answer, support)
 
 
 def _checked(answer: Answer, question: str, chunks: Sequence, in_corpus: Callable[[str], bool] | None = None,
-             supported: bool = False) -> Answer:
+             supported: bool = False, embedder: RagkitEmbeddings | None = None) -> Answer:
     """``answer``, or the extract chain's quotes when the model's text is no answer (an echo, a loop, unrelated),
     or when the model refused what the support check (``supported``: it ran and passed) says the sources hold.
 
@@ -108,7 +112,7 @@ def _checked(answer: Answer, question: str, chunks: Sequence, in_corpus: Callabl
         reason = "the model refused, but the sources hold what the question asks about"
     if reason is None:
         return answer
-    quoted = extract_answer(question, chunks, in_corpus=in_corpus)   # the extract chain's own decision, as asked
+    quoted = extract_answer(question, chunks, in_corpus=in_corpus, embedder=embedder)   # extract's own decision
     quoted.llm_calls = answer.llm_calls
     quoted.notes = [*answer.notes, f"the {answer.chain} chain's answer was not used ({reason}); "
                                    "quoting the best-matching sentences instead (extract chain)"]

@@ -149,4 +149,5 @@ def turn_json(session: str, message: str, result: AskResult) -> dict:
     answer = result.answer.to_json()
     return {"session": session, "question": message.strip(), "answer": answer["text"],
             "citations": answer["citations"], "sources": answer["sources"], "refused": answer["refused"],
+            "support": answer["support"],
             "usage": usage_json(result.usage)}

@@ -18,6 +18,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from ragkit.embedders.base import RagkitEmbeddings
 from ragkit.generation.answer import Answer, number_sources
 from ragkit.generation.citations import NO_ANSWER
 from ragkit.generation.refusal import (
@@ -29,7 +30,8 @@ from ragkit.generation.refusal import (
     question_terms,
     term_weights,
 )
-from ragkit.generation.sentences import Piece, quotable_pieces
+from ragkit.generation.meaning import best_similarity
+from ragkit.generation.sentences import Piece, is_heading, quotable_pieces
 from ragkit.store.sparse import BM25Index
 from ragkit.text import tokenize
 
@@ -52,31 +54,66 @@ _YEAR = re.compile(r"\b(?:19|20)\d\d\b")
 
 
 def extract_answer(question: str, chunks: Sequence, max_sentences: int = 3,
-                   threshold: float = SUPPORT_THRESHOLD, in_corpus: Callable[[str], bool] | None = None) -> Answer:
+                   threshold: float = SUPPORT_THRESHOLD, in_corpus: Callable[[str], bool] | None = None,
+                   embedder: RagkitEmbeddings | None = None) -> Answer:
     """The model-free chain: quote the pieces that best answer ``question``, each with its ``[n]``.
 
-    Refuses (:data:`NO_ANSWER`, no sources listed) when :func:`assess_support` says the chunks do
-    not hold the answer at ``threshold``, or when no piece shares a term with the question.
-    ``in_corpus`` (term -> whether the index holds it) is handed to :func:`assess_support`.
+    :func:`assess_support` decides first (``in_corpus``, term -> whether the index holds it, and
+    ``embedder``, for names said in other words, are handed to it): ``none`` refuses
+    (:data:`NO_ANSWER`, no sources listed); ``weak`` quotes as ``strong`` does, and the answer says its
+    support is weak. A weakly supported question that shares no term with any piece — asked wholly in
+    other words — gets the pieces closest in meaning (with ``embedder``), else the top source's first.
     """
     sources = number_sources(chunks)
-    support = assess_support(question, sources, threshold, in_corpus)
+    support = assess_support(question, sources, threshold, in_corpus, embedder)
     candidates = [(s.n, piece) for s in sources for piece in quotable_pieces(s.text)]
     names = {s.n: s.source for s in sources}
     picked = _best_pieces(question, candidates, max_sentences, names) if support.answerable else []
+    if not picked and support.level == "weak":
+        picked = closest_pieces(question, candidates, max_sentences, embedder)
     if not picked:
         return refusal(support, threshold)
     # A quote is the document's text, brackets and all (a paper's own "[12]", code's options[1]): ours
     # stand outside the quotes, and Answer.citations lists them, so nothing downstream parses the quote.
     text = "\n".join(_quote(piece, n) for n, piece in picked)
-    return Answer(text, list(dict.fromkeys(n for n, _ in picked)), sources, 0, False, "extract", 0)
+    answer = Answer(text, list(dict.fromkeys(n for n, _ in picked)), sources, 0, False, "extract", 0)
+    return with_support(answer, support)
+
+
+def with_support(answer: Answer, support: Support) -> Answer:
+    """``answer`` carrying the support decision: its level, and for weak support the reason, also as a note."""
+    answer.support, answer.support_reason = support.level, support.reason
+    if support.level == "weak":
+        answer.notes.append(f"weak support: {support.reason}; check the quoted sources")
+    return answer
 
 
 def refusal(support: Support, threshold: float = SUPPORT_THRESHOLD, chain: str = "extract") -> Answer:
-    """The answer that says the sources do not hold one: no sources listed, a note giving the support found."""
-    note = f"the sources do not hold the answer (support {support.score:.2f} < {threshold:.2f}" + (
-        f"; not mentioned: {', '.join(support.missing)})" if support.missing else ")")
-    return Answer(NO_ANSWER, [], [], 0, True, chain, 0, [note])
+    """The answer that says the sources do not hold one: no sources listed, a note giving the reason."""
+    reason = support.reason or f"support {support.score:.2f} < {threshold:.2f}"
+    answer = Answer(NO_ANSWER, [], [], 0, True, chain, 0, [f"the sources do not hold the answer ({reason})"])
+    answer.support, answer.support_reason = "none", reason
+    return answer
+
+
+def closest_pieces(question: str, candidates: list[tuple[int, Piece]], limit: int,
+                   embedder: RagkitEmbeddings | None) -> list[tuple[int, Piece]]:
+    """The ``limit`` quotable pieces closest in meaning to ``question`` (with ``embedder``), best first, headings
+    and duplicates left out; without an embedder, the first such pieces of the best-ranked source."""
+    usable = [(n, p) for n, p in candidates if p.row or not is_heading(p.text)]
+    if embedder is None or not usable:
+        first = min((n for n, _ in usable), default=None)
+        return [(n, p) for n, p in usable if n == first][:limit]
+    similarity = best_similarity(question, [f"{p.text} {p.period}" for _, p in usable], embedder)
+    picked, seen = [], set()
+    for i in np.argsort(-similarity, kind="stable"):
+        key = " ".join(usable[i][1].text.lower().split())
+        if key not in seen:
+            seen.add(key)
+            picked.append(usable[i])
+        if len(picked) == limit:
+            break
+    return picked
 
 
 def _quote(piece: Piece, n: int) -> str:

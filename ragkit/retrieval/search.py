@@ -13,8 +13,8 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from ragkit.config import DEFAULT_FUSION_WEIGHTS, Config
-from ragkit.embedders import RagkitEmbeddings, build_embedder
-from ragkit.errors import FilterError, SearchError
+from ragkit.embedders import LocalMiniLMEmbeddings, RagkitEmbeddings, build_embedder
+from ragkit.errors import FilterError, RagkitError, SearchError
 from ragkit.retrieval.evidence import matching_with_evidence
 from ragkit.retrieval.fusion import fuse_scored, unit_fusion
 from ragkit.store.index import open_index
@@ -83,6 +83,17 @@ class Searcher:
             self._embedder = build_embedder(self.cfg.embedder)
         check_embedder(self.index.manifest, self._embedder)
         return self._embedder
+
+    def meaning_embedder(self) -> RagkitEmbeddings | None:
+        """The query embedder when it is the bundled MiniLM, on whose scale the answer checks' thresholds of
+        meaning were chosen (:mod:`ragkit.generation.meaning`); else None: those checks compare words only."""
+        if self._embedder is None and self.cfg.embedder.kind != "local":
+            return None
+        try:
+            embedder = self.embedder
+        except RagkitError:   # an index built with another embedder: its queries go through BM25 alone
+            return None
+        return embedder if embedder.model_id == LocalMiniLMEmbeddings.model_id else None
 
     def close(self) -> None:
         """Release the index."""

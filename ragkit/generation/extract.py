@@ -21,6 +21,7 @@ import numpy as np
 from ragkit.embedders.base import RagkitEmbeddings
 from ragkit.generation.answer import Answer, number_sources
 from ragkit.generation.citations import NO_ANSWER
+from ragkit.generation.meaning import best_similarity
 from ragkit.generation.refusal import (
     SUPPORT_THRESHOLD,
     Support,
@@ -30,7 +31,6 @@ from ragkit.generation.refusal import (
     question_terms,
     term_weights,
 )
-from ragkit.generation.meaning import best_similarity
 from ragkit.generation.sentences import Piece, is_heading, quotable_pieces
 from ragkit.store.sparse import BM25Index
 from ragkit.text import tokenize

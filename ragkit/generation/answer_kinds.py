@@ -30,7 +30,7 @@ _ASKS = (
 )
 _HOLDS = {
     "percent": re.compile(r"\d\s?%|\bper\s?cent\b|\bpercent(?:age)? points?\b", re.I),
-    "count": re.compile(rf"(?<![A-Za-z])\d[\d,.]*|\b(?:{_NUMBER_WORDS})\b", re.I),
+    "count": re.compile(rf"(?<![\w.])\d[\d,.]*|\b(?:{_NUMBER_WORDS})\b", re.I),
     "date": re.compile(r"\b(?:19|20)\d\d\b|\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+\d|"
                        r"\b\d{1,2}/\d{1,2}/\d{2,4}\b|\b(?:fy|fiscal(?: year)?|q[1-4])\s?'?\d{2,4}\b", re.I),
     # Two capitalised words in a row ("Robin Carnahan", "Robert J Gretz"), or an initial and a name.

@@ -25,8 +25,8 @@ NAME_CLOSENESS = 0.6
 MAX_NAMES = 200
 """At most this many names of the sources are compared (the first ones, in source order): bounds the cost."""
 
-_NAME = re.compile(r"\b(?:[A-Z][\w&'’.-]*|\d[\w.-]*[A-Za-z][\w.-]*)(?:[ \t]+(?:of|and|the|for|de|du|&)?[ \t]*"
-                   r"(?:[A-Z][\w&'’.-]*))*")
+_WORD = r"(?:[A-Z](?:[\w&'’-]|\.(?=\w))*|\d(?:[\w-]|\.(?=\w))*[A-Za-z](?:[\w-]|\.(?=\w))*)"   # "U.S.", "10-Q", "H100"
+_NAME = re.compile(rf"\b{_WORD}(?:[ \t]+(?:(?:of|and|the|for|de|du|&)[ \t]+)?{_WORD})*")
 
 
 def source_names(texts: Sequence[str], files: Sequence[str] = ()) -> list[str]:

@@ -226,25 +226,31 @@ class RayConfig:
     workers: Int = Field(2, ge=1)
 
 
-DEFAULT_FUSION_WEIGHTS = {"dense": 0.6, "sparse": 0.4}   # see SearchConfig
+DEFAULT_FUSION_WEIGHTS = {"dense": 0.6, "sparse": 0.4}   # fixed weights: a side search.weights does not give
+DENSE_WEIGHT_BY_LENGTH = ((8, 0.7), (16, 0.25))
+"""Default weighting (``search.weights`` empty): the dense weight by the query's number of distinct terms (stemmed,
+stopwords out), 0.7 up to 8 terms, falling linearly to 0.25 at 16 and beyond; the sparse weight is the rest.
+Short queries (names, keywords) are where BM25 has too few words to tell documents apart and dense wins; long
+questions carry the exact terms of their page, and a long question's one embedding blurs them. Chosen on the
+calibration halves of nine sets (benchmarks/own_words.py: fewest points lost to the better single retriever
+on the worst set, then the best mean)."""
 
 
 @_section("search")
 class SearchConfig:
     """Query-time defaults: mode, k, fusion (method, weights, normalisation, unit), candidate depth.
 
-    The hybrid default — convex fusion of max-normalised scores, dense 0.6 / sparse 0.4, by
-    document unit, sparse scores with document evidence — was chosen on SciFact train queries
-    alone (benchmarks/fusion_choose.py) and checked on SciFact test, msmarco, docugami and
-    sample_docs (BENCHMARKS.md section 0c).
+    The hybrid default — convex fusion of max-normalised scores, by document unit, sparse scores with
+    document evidence, weights by query length (:data:`DENSE_WEIGHT_BY_LENGTH`) — was chosen on the
+    calibration halves of nine data sets (BENCHMARKS.md). ``weights`` given (``{dense: 0.6, sparse:
+    0.4}``) fixes the weights for every query.
     """
 
     mode: Literal["dense", "sparse", "hybrid"] = "hybrid"
     k: Int = Field(10, ge=1)
     rrf_k: Int = Field(60, ge=0)
-    weights: dict[Literal["dense", "sparse"], Weight] = Field(
-        default_factory=lambda: dict(DEFAULT_FUSION_WEIGHTS),
-        description="a mapping of weights, e.g. {dense: 0.6, sparse: 0.4}")
+    weights: dict[Literal["dense", "sparse"], Weight] = Field(   # empty: by query length (DENSE_WEIGHT_BY_LENGTH)
+        default_factory=dict, description="a mapping of weights, e.g. {dense: 0.6, sparse: 0.4}")
     candidates: Int = Field(300, ge=1)
     fusion_unit: Literal["document", "chunk"] = "document"   # document (doc_id + page) | chunk
     fusion: Literal["rrf", "convex"] = "convex"              # convex: weighted sum of normalised scores; rrf: of 1/(k + rank)

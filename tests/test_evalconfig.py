@@ -4,12 +4,15 @@ import hashlib
 import json
 import textwrap
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
+from ragkit.config import DEFAULT_FUSION_WEIGHTS
 from ragkit.errors import EvalConfigError
 from ragkit.evaluation.spec import DatasetSpec, EvalSpec, PipelineSpec, load_eval_config, metrics_for, pipeline_config
 from ragkit.paths import cache_dir
+from ragkit.retrieval.search import Searcher
 
 from conftest import REPO, SHARED
 
@@ -133,7 +136,8 @@ def test_matrix_expands_into_named_runs(data):
     assert run.overrides == {"search": {"mode": "hybrid", "k": 7}, "ask": {"strategy": "hyde"}}
     assert run.varies == {"search.mode": "hybrid", "ask.strategy": "hyde"}
     cfg = pipeline_config(spec, spec.pipelines[6])
-    assert cfg.search.weights == {"dense": 2.0, "sparse": 0.4}   # merged over the default weights
+    assert cfg.search.weights == {"dense": 2.0}   # fixed weights; the sparse side keeps its fixed default
+    assert Searcher.fusion_weights(SimpleNamespace(cfg=cfg)) == {"dense": 2.0, "sparse": DEFAULT_FUSION_WEIGHTS["sparse"]}
 
 
 def test_typo_in_a_pipeline_names_the_line_and_key_path(data):

@@ -4,10 +4,10 @@ import dataclasses
 
 import pytest
 
-from ragkit.config import SearchConfig, config_from_dict
+from ragkit.config import DEFAULT_FUSION_WEIGHTS, config_from_dict
 from ragkit.errors import EmbedderMismatch, IndexMissing, SearchError
 from ragkit.ingest.pipeline import ingest
-from ragkit.retrieval.fusion import reciprocal_rank_fusion
+from ragkit.retrieval.fusion import length_weights, reciprocal_rank_fusion
 from ragkit.retrieval.search import Searcher, parse_filters
 
 
@@ -41,7 +41,7 @@ def test_a_weight_not_given_keeps_its_default(docs, tmp_path, fast_cfg):
     ingest(docs, tmp_path / "idx", fast_cfg)
     dense_only_given = dataclasses.replace(fast_cfg, search=dataclasses.replace(fast_cfg.search, weights={"dense": 2.0}))
     s = Searcher(tmp_path / "idx", dense_only_given)
-    assert s.fusion_weights() == {"dense": 2.0, "sparse": SearchConfig().weights["sparse"]}
+    assert s.fusion_weights("any query") == {"dense": 2.0, "sparse": DEFAULT_FUSION_WEIGHTS["sparse"]}
     s.close()
 
 
@@ -153,7 +153,18 @@ def test_trace_labels_each_hybrid_query_with_its_fusion_weights(searcher):
     _, trace = retrieve(searcher, QueryPlan(strategy="none", question="Jupiter largest planet", queries=["Jupiter largest planet"]), "hybrid", 5)
     labels = [entry["query"] for entry in trace]
     assert labels[:2] == ["dense: Jupiter largest planet", "sparse: Jupiter largest planet"]
-    assert labels[2] == "hybrid: Jupiter largest planet (fused by convex (max), weights dense 0.6, sparse 0.4, by document)"
+    assert labels[2] == ("hybrid: Jupiter largest planet (fused by convex (max), weights dense 0.7, sparse 0.3 "
+                         "(by query length), by document)")
+
+
+def test_by_default_short_queries_lean_dense_and_long_questions_lean_sparse(searcher):
+    short, long = "Jupiter", ("Which of the planets that orbit the yellow dwarf star is the largest gas giant "
+                              "with a great red storm, faint rings and dozens of moons circling it since ancient times?")
+    assert searcher.fusion_weights(short) == {"dense": 0.7, "sparse": 0.3}
+    assert searcher.fusion_weights(long) == {"dense": 0.25, "sparse": 0.75}
+    middle = length_weights("one two three four five six seven eight nine ten eleven twelve")   # 12 distinct terms
+    assert middle == {"dense": pytest.approx(0.475), "sparse": pytest.approx(0.525)}
+    assert length_weights("the of and") == {"dense": 0.7, "sparse": 0.3}   # no terms: the short end
 
 
 def test_results_show_the_context_line_apart_from_the_text(tmp_path, fast_cfg):

@@ -15,10 +15,25 @@ from __future__ import annotations
 
 from typing import Hashable, Mapping, Sequence
 
+from ragkit.config import DENSE_WEIGHT_BY_LENGTH
 from ragkit.errors import SearchError
+from ragkit.text import tokenize
 
 METHODS = ("rrf", "convex")
 NORMALIZATIONS = ("minmax", "max", "zscore")
+
+
+def length_weights(query: str, schedule: Sequence[tuple[int, float]] = DENSE_WEIGHT_BY_LENGTH) -> dict[str, float]:
+    """Dense and sparse weights for ``query`` by its number of distinct terms (stemmed, stopwords out).
+
+    ``schedule`` is ``((short, w_short), (long, w_long))``: the dense weight is ``w_short`` up to ``short``
+    terms, ``w_long`` from ``long`` terms on, linear between; the sparse weight is 1 minus it.
+    """
+    (short, high), (long, low) = schedule
+    terms = len(set(tokenize([query])[0]))
+    share = min(max((terms - short) / (long - short), 0.0), 1.0) if long > short else float(terms >= long)
+    dense = high + (low - high) * share
+    return {"dense": round(dense, 6), "sparse": round(1.0 - dense, 6)}
 
 
 def _weights(weights: Sequence[float] | None, lists: Sequence, what: str) -> Sequence[float]:

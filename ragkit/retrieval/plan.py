@@ -30,8 +30,8 @@ def retrieve(searcher: Searcher, plan: QueryPlan, mode: str, depth: int,
                                           "depth": depth, "filters": dict(filters or {})}) as record:
         lists: list[list[SearchResult]] = searcher.search_many(plan.queries, mode=mode, k=depth, filters=filters,
                                                                trace=sides)
-        fused_by = f" (fused by {searcher.fusion_summary()})" if mode == "hybrid" else ""
-        labels = [f"{mode}: {q}{fused_by}" for q in plan.queries]
+        labels = [f"{mode}: {q}" + (f" (fused by {searcher.fusion_summary(q)})" if mode == "hybrid" else "")
+                  for q in plan.queries]
         if plan.dense_only:
             lists += searcher.search_many(plan.dense_only, mode="dense", k=depth, filters=filters)
             labels += [f"dense (hypothetical passage): {p[:80]}" for p in plan.dense_only]

@@ -16,7 +16,7 @@ from ragkit.config import DEFAULT_FUSION_WEIGHTS, Config
 from ragkit.embedders import LocalMiniLMEmbeddings, RagkitEmbeddings, build_embedder
 from ragkit.errors import FilterError, RagkitError, SearchError
 from ragkit.retrieval.evidence import matching_with_evidence
-from ragkit.retrieval.fusion import fuse_scored, unit_fusion
+from ragkit.retrieval.fusion import fuse_scored, length_weights, unit_fusion
 from ragkit.store.index import open_index
 from ragkit.store.manifest import check_embedder
 from ragkit.store.sparse import top_among
@@ -152,13 +152,13 @@ class Searcher:
         sparse_lists = [self.sparse_ranking(q, depth, allowed) if mode in ("sparse", "hybrid") else []
                         for q in queries]
         ranked: list[list[tuple[int, float]]] = []
-        for dense, sparse in zip(dense_lists, sparse_lists):
+        for query, dense, sparse in zip(queries, dense_lists, sparse_lists):
             if mode == "dense":
                 ranked.append(dense[:k])
             elif mode == "sparse":
                 ranked.append(sparse[:k])
             else:
-                ranked.append(self.fuse(dense, sparse)[:k])
+                ranked.append(self.fuse(dense, sparse, query)[:k])
                 if trace is not None:
                     trace.append({side: self._ids(rows[:TRACE_DEPTH]) for side, rows in (("dense", dense), ("sparse", sparse))})
         return [self._results(rows) for rows in ranked]
@@ -167,35 +167,39 @@ class Searcher:
         chunks = self.index.docstore.get(r for r, _ in ranked)
         return [[chunks[row].chunk_id, round(float(score), 6)] for row, score in ranked]
 
-    def fuse(self, dense: list, sparse: list) -> list[tuple[int, float]]:
-        """Hybrid fusion of two rankings (rows, or (row, score) pairs), best first.
+    def fuse(self, dense: list, sparse: list, query: str | None = None) -> list[tuple[int, float]]:
+        """Hybrid fusion of two rankings (rows, or (row, score) pairs) for ``query``, best first.
 
-        ``search.fusion``: ``rrf`` (default) — weighted reciprocal rank fusion; ``convex`` — a
-        weighted sum of scores normalised by ``search.normalization`` (needs scores). When one
+        ``search.fusion``: ``convex`` (default) — a weighted sum of scores normalised by
+        ``search.normalization``; ``rrf`` — weighted reciprocal rank fusion. The weights are
+        :meth:`fusion_weights` (by the query's length unless ``search.weights`` fixes them). When one
         side returns nothing, the fused list is the other side's order (both methods). ``search.fusion_unit``:
         ``chunk`` fuses chunk ranks; ``document`` (default) fuses the ranks of each chunk's
-        document (doc_id and page) with :func:`~ragkit.retrieval.fusion.unit_fusion` (on SciFact
-        train queries, +0.002-0.003 nDCG@10 over chunk RRF).
+        document (doc_id and page) with :func:`~ragkit.retrieval.fusion.unit_fusion`.
         """
         pairs = [[item if isinstance(item, tuple) else (item, 0.0) for item in side] for side in (dense, sparse)]
         search = self.cfg.search
-        weights = list(self.fusion_weights().values())
+        weights = list(self.fusion_weights(query).values())
         if search.fusion_unit == "chunk":
             return fuse_scored(pairs, weights, search.fusion, search.rrf_k, search.normalization)
         units = self.index.docstore.units({row for side in pairs for row, _ in side})
         return unit_fusion(pairs, units, weights, search.fusion, search.rrf_k, search.normalization)
 
-    def fusion_weights(self) -> dict[str, float]:
-        """The dense and sparse weights hybrid fusion uses (``search.weights``; a side not given keeps its default)."""
-        weights = {**DEFAULT_FUSION_WEIGHTS, **self.cfg.search.weights}
-        return {side: float(weights[side]) for side in ("dense", "sparse")}
+    def fusion_weights(self, query: str | None = None) -> dict[str, float]:
+        """The dense and sparse weights hybrid fusion uses for ``query``: ``search.weights`` when given (a side
+        not given keeps its default), else by the query's length (:func:`~ragkit.retrieval.fusion.length_weights`)."""
+        if self.cfg.search.weights or query is None:
+            weights = {**DEFAULT_FUSION_WEIGHTS, **self.cfg.search.weights}
+            return {side: float(weights[side]) for side in ("dense", "sparse")}
+        return length_weights(query)
 
-    def fusion_summary(self) -> str:
-        """How hybrid results are fused, for ``--trace``: method, weights, unit (and normalisation for convex)."""
+    def fusion_summary(self, query: str | None = None) -> str:
+        """How hybrid results are fused, for ``--trace``: method, weights (for ``query``), unit (and normalisation)."""
         search = self.cfg.search
         method = f"convex ({search.normalization})" if search.fusion == "convex" else f"rrf (k={search.rrf_k})"
-        weights = ", ".join(f"{side} {weight:g}" for side, weight in self.fusion_weights().items())
-        return f"{method}, weights {weights}, by {search.fusion_unit}"
+        weights = ", ".join(f"{side} {weight:.2g}" for side, weight in self.fusion_weights(query).items())
+        by_length = "" if search.weights or query is None else " (by query length)"
+        return f"{method}, weights {weights}{by_length}, by {search.fusion_unit}"
 
     def _results(self, ranked: list[tuple[int, float]]) -> list[SearchResult]:
         chunks = self.index.docstore.get(r for r, _ in ranked)

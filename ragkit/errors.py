@@ -68,6 +68,10 @@ class IndexMissing(StoreError):
     """No index at the given path yet."""
 
 
+class IndexEmpty(StoreError):
+    """The index holds no documents: nothing was ingested into it (an empty folder, or every file failed)."""
+
+
 class IndexLocked(StoreError):
     """Another writer holds the index."""
 

@@ -174,3 +174,22 @@ def test_cli_ask_marks_weak_support_in_the_terminal_and_in_json(weak_index):
     assert shown.exit_code == 0 and "Weak support" in shown.output and "50 percent" in shown.output
     data = json.loads(CliRunner().invoke(app, [*args, "--json"]).output)
     assert data["support"] == "weak" and data["support_reason"] and not data["refused"]
+
+
+@pytest.mark.parametrize("question", ["what is the?", "?!", "How does it do that?"])
+def test_a_question_of_only_common_words_or_punctuation_is_one_clear_line_not_a_refusal(weak_index, question):
+    result = CliRunner().invoke(app, ["ask", question, "--chain", "extract", "--index", str(weak_index / "idx"),
+                                      "--config", str(weak_index / "ragkit.yaml")])
+    assert result.exit_code == 2
+    assert "has no words to search for" in result.output and NO_ANSWER not in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_asking_or_searching_an_empty_index_says_it_is_empty(tmp_path):
+    (tmp_path / "empty").mkdir()
+    index = str(tmp_path / "idx")
+    assert CliRunner().invoke(app, ["ingest", str(tmp_path / "empty"), "--index", index]).exit_code == 0
+    for command in (["ask", "what is reciprocal rank fusion?", "--chain", "extract"], ["search", "fusion"]):
+        result = CliRunner().invoke(app, [*command, "--index", index])
+        assert result.exit_code == 1 and "is empty: nothing was ingested" in result.output, result.output
+        assert NO_ANSWER not in result.output

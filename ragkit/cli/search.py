@@ -55,6 +55,7 @@ def search(
     cfg, index_dir = setup(config, index)
     parsed = parse_filters(filters)
     searcher = Searcher(index_dir, cfg)
+    searcher.check_not_empty()
     if queries is not None:
         raise typer.Exit(_batch_search(searcher, queries, mode, k, parsed))
     results = searcher.search(query, mode=mode, k=k, filters=parsed)

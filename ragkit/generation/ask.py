@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
 from ragkit.config import AskConfig, checks_support, effective_chain
-from ragkit.errors import GenerationError
+from ragkit.errors import GenerationError, UsageError
 from ragkit.generation.answer import Answer
 from ragkit.generation.chains import answer_question
 from ragkit.generation.citations import strip_citations
+from ragkit.generation.refusal import question_terms
 from ragkit.llm.base import ChatModel
 from ragkit.retrieval.expansion import expand
 from ragkit.retrieval.plan import retrieve
@@ -93,6 +94,10 @@ def ask(question: str, searcher: Searcher, llm: ChatModel | None, cfg: AskConfig
     question = (question or "").strip()
     if not question:
         raise GenerationError("the question is empty")
+    if not question_terms(retrieval_query or question):
+        raise UsageError(f"the question {question!r} has no words to search for, only common ones (what, is, the, …) "
+                         "or punctuation: ask about something specific, e.g. \"what limits protect PDF parsing?\"")
+    searcher.check_not_empty()
     cfg = _settings(cfg, llm)
     if llm is not None:
         llm.reset_usage()

@@ -14,7 +14,7 @@ import numpy as np
 
 from ragkit.config import DEFAULT_FUSION_WEIGHTS, Config
 from ragkit.embedders import LocalMiniLMEmbeddings, RagkitEmbeddings, build_embedder
-from ragkit.errors import FilterError, RagkitError, SearchError
+from ragkit.errors import FilterError, IndexEmpty, RagkitError, SearchError
 from ragkit.retrieval.evidence import matching_with_evidence
 from ragkit.retrieval.fusion import fuse_scored, length_weights, unit_fusion
 from ragkit.store.index import open_index
@@ -83,6 +83,13 @@ class Searcher:
             self._embedder = build_embedder(self.cfg.embedder)
         check_embedder(self.index.manifest, self._embedder)
         return self._embedder
+
+    def check_not_empty(self) -> None:
+        """Raise :class:`IndexEmpty` when the index holds no chunk (an empty folder was ingested): a search of it
+        finds nothing, and a question asked of it must not be answered "the documents do not contain it"."""
+        if not self.index.manifest["integrity"]["counts"].get("docstore", 1):   # the manifest's count: no query
+            raise IndexEmpty(f"the index at {self.index.path} is empty: nothing was ingested into it. Run "
+                             f"`ragkit ingest <folder> --index {self.index.path}` on a folder with documents")
 
     def meaning_embedder(self) -> RagkitEmbeddings | None:
         """The query embedder when it is the bundled MiniLM, on whose scale the answer checks' thresholds of

@@ -257,3 +257,27 @@ def test_two_qa_sets_over_one_folder_share_one_index(setup):
     outcomes = run_eval(load_eval_config(config), root / "halves")
     assert all(o.status == "ok" for o in outcomes) and len(outcomes) == 2
     assert [p.name.split("-")[0] for p in (root / "halves" / "indexes").iterdir()] == ["docs"]
+
+
+def test_eval_counts_weak_support_and_whether_the_right_file_is_cited(tmp_path):
+    write_docs(tmp_path / "docs", {"plan.txt": "The agency will increase coaching that employees receive by 50 percent.",
+                                   "cats.txt": "Cats hunt mice at night."})
+    _jsonl(tmp_path / "qa.jsonl", [
+        {"id": "a1", "question": "What do cats hunt at night?", "answers": ["mice"], "source": "cats.txt"},
+        {"id": "a2", "question": "What do cats hunt at night?", "answers": ["mice"], "source": "plan.txt"},
+        # Unanswerable, in the corpus's own words: quoted with a weak-support mark, not refused.
+        {"id": "u1", "question": "How many employees receive coaching at the agency?", "answers": []},
+        {"id": "u2", "question": "What does Garfield hunt?", "answers": []}])      # a name nothing holds: refused
+    config = tmp_path / "eval.yaml"
+    config.write_text("datasets:\n  - {name: qa, kind: qa, documents: docs, qa: qa.jsonl}\n"
+                      "config: {embedder: {kind: hash}}\npipelines:\n  - {name: x, ask: {chain: extract}}\n"
+                      "metrics: [weak_support, unanswerable_refused, unanswerable_refused_or_weak, right_file_cited]\n"
+                      "out: out\n")
+    spec = load_eval_config(config)
+    (outcome,) = run_eval(spec, tmp_path / "out")
+    write_report(spec, [outcome], tmp_path / "out")
+    assert outcome.metrics["right_file_cited"] == 0.5                   # a2 expects the other file
+    assert outcome.metrics["unanswerable_refused"] == 0.5 and outcome.metrics["unanswerable_refused_or_weak"] == 1.0
+    assert outcome.metrics["weak_support"] == 0.25
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "weak_support" in report and "share of the answers marked weak support" in report

@@ -29,6 +29,11 @@ _PLAIN = {
                         "answered",
     "unanswerable_refused": "share of the unanswerable questions (no reference answer) that were refused; higher is better",
     "answerable_refused": "share of the answerable questions that were refused; lower is better",
+    "weak_support": "share of the answers marked weak support (quotes the reader should check: the sources may "
+                    "not state the answer)",
+    "unanswerable_refused_or_weak": "share of the unanswerable questions refused or answered with a weak-support "
+                                    "mark; higher is better",
+    "right_file_cited": "share of the answerable questions with an expected file whose answer cites that file",
     "citation_validity": "share of an answer's [n] citations that point at a source it was given (mean per answer)",
     "faithfulness": "share of answers the judge model finds supported by their sources (refusals count as supported)",
     "llm_calls": "chat-model calls per question (mean; cached calls included)",

@@ -140,7 +140,9 @@ class QueryRunner:
     def _answered(self, text: str) -> dict:
         result = ask(text, self.searcher, self.llm, self.cfg.ask, mode=self.cfg.search.mode)
         return dict(queries=result.plan.queries + result.plan.dense_only, answer=result.answer.text,
-                    citations=result.answer.citations, refused=result.answer.refused,
+                    citations=result.answer.citations, refused=result.answer.refused, support=result.answer.support,
+                    cited_sources=[result.answer.sources[n - 1].source for n in result.answer.citations
+                                   if 1 <= n <= len(result.answer.sources)],
                     removed_citations=result.answer.removed_citations, n_sources=len(result.answer.sources),
                     # What the chain was handed, refused or not: source and page hit measure retrieval.
                     chunks=[{"chunk_id": c.chunk_id, "source": c.source, "page": c.page, "text": c.text}
@@ -193,6 +195,7 @@ def compute_metrics(dataset: Dataset, records: dict[str, dict], metric_names: li
         group = [q for q in answered if bool(dataset.items[q].answers) is answerable]
         if name in metric_names and group:  # a set without such questions: no number, not 0.0
             out[name] = sum(bool(records[q]["refused"]) for q in group) / len(group)
+    out.update(_support_metrics(dataset, records, answered, metric_names))
     if "citation_validity" in metric_names and answered:
         out["citation_validity"] = sum(M.citation_validity(records[q]["citations"], records[q]["n_sources"])
                                        for q in answered) / len(answered)
@@ -201,6 +204,28 @@ def compute_metrics(dataset: Dataset, records: dict[str, dict], metric_names: li
     for name in COST_METRICS:  # cost is always reported, per query
         out[name] = sum(records[q].get(name, 0) for q in ids) / len(ids) if ids else 0.0
     return {key: round(float(value), 6) for key, value in out.items()}
+
+
+def _support_metrics(dataset: Dataset, records: dict[str, dict], answered: list[str], metric_names: list[str]) -> dict:
+    """Weak support and the right file: the share of answers marked weak; of unanswerable questions, the share
+    refused or marked weak; of answerable questions with an expected file, the share citing that file."""
+    out: dict[str, float] = {}
+    unanswerable = [q for q in answered if not dataset.items[q].answers]
+    with_file = [q for q in answered if dataset.items[q].answers and dataset.items[q].sources]
+    if "weak_support" in metric_names and answered:
+        out["weak_support"] = sum(records[q].get("support") == "weak" for q in answered) / len(answered)
+    if "unanswerable_refused_or_weak" in metric_names and unanswerable:
+        out["unanswerable_refused_or_weak"] = sum(bool(records[q]["refused"]) or records[q].get("support") == "weak"
+                                                  for q in unanswerable) / len(unanswerable)
+    if "right_file_cited" in metric_names and with_file:
+        out["right_file_cited"] = sum(_cites(records[q], dataset.items[q].sources) for q in with_file) / len(with_file)
+    return out
+
+
+def _cites(record: dict, expected: tuple[str, ...]) -> bool:
+    """Whether the answer in ``record`` cites a chunk of one of the ``expected`` files."""
+    cited = record.get("cited_sources", [])
+    return any(M.source_hit_at_k(source, cited, len(cited)) for source in expected) if cited else False
 
 
 def _pipeline_cfg(spec: EvalSpec, pipeline) -> Config:

@@ -53,6 +53,7 @@ RANKED_METRICS = {"recall": "beir", "precision": "beir", "mrr": "beir", "ndcg": 
                   "hit": "beir", "source_hit": "qa", "page_hit": "qa"}            # all take @k
 PLAIN_METRICS = {"map": "beir", "exact_match": "answer", "f1": "answer", "contains_answer": "answer",
                  "refusal_accuracy": "answer", "unanswerable_refused": "answer", "answerable_refused": "answer",
+                 "weak_support": "answer", "unanswerable_refused_or_weak": "answer", "right_file_cited": "answer",
                  "citation_validity": "answer", "faithfulness": "answer",
                  "llm_calls": "any", "prompt_tokens": "any", "completion_tokens": "any",
                  "latency_p50_ms": "any", "latency_p95_ms": "any"}

@@ -59,6 +59,8 @@ def test_questions_ask_for_kinds_of_value():
     assert asked_kind("How many employees work at the agency?") == "count"
     assert asked_kind("What share of its collections will be processed?") == "percent"
     assert asked_kind("By when will the archive issue the guidance?") == "date"
+    assert asked_kind("In what year was the airplane built?") == "date"
+    assert asked_kind("When does a cat hunt mice?") == "any"          # "at night" answers it
     assert asked_kind("Who heads the agency?") == "person"
     assert asked_kind("What was Azure's revenue in dollars?") == "count"
     assert asked_kind("What was the probable cause of the accident?") == "any"

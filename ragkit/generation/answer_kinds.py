@@ -24,8 +24,9 @@ _ASKS = (
                          r"\bnumber of\b|\bwhat (?:amount|total|value|price|fine|cost|size|count|sum|figure)\b|"
                          r"\bby how much\b|\bwhat (?:was|were|is|are)\b.*\b(?:revenues?|sales|income|profits?|loss(?:es)?|"
                          r"costs?|expenses?|spending|price|headcount|amount)\b", re.I)),
-    ("date", re.compile(r"\bwhen\b|\b(?:what|which) (?:year|date|day|month|quarter)\b|\bby when\b|\bdeadline\b|"
-                        r"\bhow soon\b", re.I)),
+    # Not a bare "when": "when does a cat hunt?" is answered by "at night".
+    ("date", re.compile(r"\b(?:what|which) (?:year|date|day|month|quarter)\b|\bby when\b|\bdeadline\b|"
+                        r"\bin what year\b|\bon what date\b", re.I)),
     ("person", re.compile(r"^\s*who\b|\bwho (?:is|was|are|were|heads|leads|led|signed|wrote|made|built)\b", re.I)),
 )
 _HOLDS = {

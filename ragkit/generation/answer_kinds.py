@@ -76,10 +76,10 @@ def holds_kind_near(text: str, kind: str, terms: Collection[str], reach: int = R
 
     "How many employees …" is answered by "about 3,400 employees", not by a page where employees are
     discussed and "50 percent" appears elsewhere: a count is a number that is neither a percentage
-    nor a year alone. ``any`` and ``person`` need no nearness (a name answers "who" wherever it stands).
+    nor a year alone, nor a date's day. ``any`` needs no nearness.
     """
     pattern = _HOLDS.get(kind)
-    if pattern is None or kind == "person":
+    if pattern is None:
         return holds_kind(text, kind)
     words = [(m.start(), m.end()) for m in re.finditer(r"\S+", text)]
     if not words:

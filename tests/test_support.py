@@ -118,8 +118,8 @@ def test_three_outcomes_strong_weak_none():
     weak_kind = assess_support("How many employees receive coaching at the agency?", sources)
     none = assess_support("What is quantum chromodynamics?", sources)
     assert (strong.level, strong.reason) == ("strong", "")
-    assert weak_words.level == "weak" and "covers" in weak_words.reason
-    assert weak_kind.level == "weak" and "count" in weak_kind.reason      # coaching "by 50 percent" is no count
+    assert weak_words.level == "weak" and "key words" in weak_words.reason
+    assert weak_kind.level == "weak" and "number" in weak_kind.reason      # coaching "by 50 percent" is no count
     assert none.level == "none" and not none.answerable
     assert assess_support("What is it?", sources).reason == "the question has no searchable words"
 

@@ -59,6 +59,7 @@ _NAMED = re.compile(r"(?<![\w'])(?:[A-Z][\w&.'’-]*|\d[\d,.]*\d|\d{2,})")
 
 
 LEVELS = ("strong", "weak", "none")
+KIND_NAMES = {"count": "number", "percent": "percentage", "date": "date", "person": "name", "any": "answer"}
 """The outcomes of the support decision: answer, answer marked as weak support, refuse."""
 
 
@@ -167,10 +168,10 @@ def assess_support(question: str, sources: Sequence[Source], threshold: float = 
     elif unsourced:
         level, reason = "weak", "the sources do not mention " + ", ".join(unsourced)
     elif best < threshold:
-        level, reason = "weak", f"the best-matching text covers {best:.0%} of the question's terms"
+        level, reason = "weak", f"the best-matching sentence holds {best:.0%} of the question's key words"
     elif not any(c >= threshold and all(holds_kind_near(t, kind, group) for group in near)
                  for c, t in zip(covered, texts)):
-        level, reason = "weak", f"no matching text gives the {kind} asked for"
+        level, reason = "weak", f"no matching sentence gives the {KIND_NAMES[kind]} asked for"
     else:
         level, reason = "strong", ""
     return Support(round(best, 4), missing + unsourced, round(score, 4), level != "none", level, reason)

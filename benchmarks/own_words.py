@@ -47,6 +47,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=common.OUT / "own_words", help="indexes, caches, results")
     parser.add_argument("--langchain", action="store_true", help="add LangChain's EnsembleRetriever baseline")
     parser.add_argument("--before", metavar="COMMIT", help="also run this commit's ragkit, side by side")
+    parser.add_argument("--choose-weights", action="store_true",
+                        help="choose the hybrid weights by query length on these sets (own_words_weights.py; use --split cal)")
     parser.add_argument("--ragkit", type=Path, help=argparse.SUPPRESS)   # the checkout to import (for --before)
     return parser.parse_args()
 
@@ -183,6 +185,32 @@ def run_all(args: argparse.Namespace) -> dict:
     return table
 
 
+def choose_weights(args: argparse.Namespace) -> dict:
+    """own_words_weights.py's choice of the length schedule over the chosen sets' half."""
+    from own_words_weights import cached_rankings, choose, print_choice
+
+    from ragkit.config import Config
+    from ragkit.retrieval.search import Searcher
+
+    sets, meta = {}, {}
+    for name in args.sets.split(","):
+        spec = SETS[name]
+        dataset = spec.load(args.split)
+        searcher = Searcher(ensure_index(spec.corpus, args.out), Config())
+        dense, sparse = cached_rankings(searcher, dataset, args.out / "rankings" / f"{name}-{args.split}.npz")
+        rows = {row for lists in (dense, sparse) for items in lists for row, _ in items}
+        meta[name] = searcher.index.docstore.get(rows)   # row -> chunk (doc_id, source, page), read once
+        sets[name] = (searcher, dataset, dense, sparse, spec)
+
+    def score(spec, dataset, qid, rows, searcher):
+        chunks = meta[dataset.name]
+        return hit_score(dataset, qid, [chunks[r] for r in rows[:100]], spec.metric)
+
+    choice = choose(sets, score)
+    print_choice(choice)
+    return choice
+
+
 def run_before(args: argparse.Namespace) -> dict:
     """This script against ``args.before``'s ragkit, in a git worktree and a subprocess; its table."""
     worktree = Path(tempfile.mkdtemp(prefix="own-words-before-")) / "ragkit"
@@ -230,6 +258,10 @@ def main() -> None:
         sys.exit("error: data sets not found: " + ", ".join(missing_data()) + " (see ../shared/datasets)")
     args.out = args.out.resolve()
     machine = common.machine_info()
+    if args.choose_weights:
+        choice = choose_weights(args)
+        common.write_json(args.out, f"own_words-weights-{args.split}.json", {"machine": machine, **choice})
+        return
     before = run_before(args) if args.before else None
     with common.Timer() as t:
         table = run_all(args)

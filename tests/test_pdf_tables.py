@@ -8,13 +8,16 @@ import json
 import pytest
 from fpdf import FPDF
 
-from ragkit.config import LoaderLimits
+from ragkit.config import LoaderLimits, SplitterConfig
 from ragkit.embedders import build_embedder
+from ragkit.generation.answer import number_sources
 from ragkit.generation.sentences import is_period_header, quotable_pieces
 from ragkit.ingest.loaders import load_file, load_files
-from ragkit.ingest.pdf_tables import cells, is_row, looks_tabular, table_page_text
+from ragkit.ingest.pdf_tables import cells, header_in_force, is_row, looks_tabular, table_page_text
 from ragkit.ingest.pipeline import index_settings, ingest
 from ragkit.ingest.scan import scan_folder
+from ragkit.ingest.splitters import split_documents
+from ragkit.retrieval.search import SearchResult
 from ragkit.store.manifest import changed_settings
 
 PROSE = ("The Company designs smartphones, personal computers, tablets and wearables. Net sales rose in the "
@@ -25,6 +28,8 @@ ROWS = [("Net sales:", None), ("Products", ["60,584", "63,355", "230,901", "245,
         ("Gross margin", ["36,413", "35,885", "128,721", "132,687"])]
 RIGHT = [110, 135, 165, 190]   # the right edge of each figure column, in mm
 DATES = ["July 1, 2023", "June 25, 2022", "July 1, 2023", "June 25, 2022"]
+HEADER = ("Three Months Ended July 1, 2023; Three Months Ended June 25, 2022; "
+          "Nine Months Ended July 1, 2023; Nine Months Ended June 25, 2022")
 
 
 def statement_pdf(path) -> None:
@@ -72,12 +77,24 @@ def test_a_row_keeps_its_label_and_figures_on_one_line(statement):
 def test_the_columns_period_header_is_composed_and_reaches_the_row_as_its_period(statement):
     root, source = statement
     text = load_file(root, source, LoaderLimits(workers=0))[0].page_content
-    header = ("Three Months Ended July 1, 2023; Three Months Ended June 25, 2022; "
-              "Nine Months Ended July 1, 2023; Nine Months Ended June 25, 2022")
-    assert header in text.splitlines()
+    assert HEADER in text.splitlines()
     rows = {piece.text: piece for piece in quotable_pieces(text) if piece.row}
-    assert rows["Total net sales 81,797 82,959 293,787 304,182"].period == header
-    assert rows["Net sales: Products 60,584 63,355 230,901 245,241"].period == header
+    assert rows["Total net sales 81,797 82,959 293,787 304,182"].period == HEADER
+    assert rows["Net sales: Products 60,584 63,355 230,901 245,241"].period == HEADER
+
+
+def test_a_chunk_cut_below_the_header_keeps_it_for_its_rows(statement):
+    root, source = statement
+    docs = load_file(root, source, LoaderLimits(workers=0))
+    chunks = split_documents(docs, SplitterConfig(chunk_size=120, chunk_overlap=0))
+    below = [c for c in chunks if "Gross margin 36,413" in c.page_content and "Ended" not in c.page_content]
+    assert below and below[0].metadata["table_header"] == HEADER
+    assert "table_header" not in chunks[0].metadata   # the paragraph above the table
+    hit = SearchResult(rank=1, score=1.0, chunk_id="c", doc_id="d", source="statement.pdf", page=1,
+                       text=below[0].page_content, metadata=below[0].metadata)
+    [numbered] = number_sources([hit])
+    rows = [piece for piece in quotable_pieces(numbered.text, numbered.header) if piece.row]
+    assert rows and all(piece.period == HEADER for piece in rows)
 
 
 def test_prose_on_a_table_page_comes_out_as_plain_extraction_gives_it(statement):
@@ -163,6 +180,16 @@ def test_a_stub_period_names_every_year_column_and_a_closing_parenthesis_joins_i
     text = table_page_text(layout, layout).splitlines()
     assert text[0] == "Three Months Ended September 30, 2022; Three Months Ended September 30, 2021"
     assert text[2] == "Deferred income taxes (1,191 ) (5,970 )"
+
+
+def test_a_header_stays_in_force_over_rows_and_labels_not_past_a_sentence_or_the_next_dated_header():
+    page = f"Title\n{HEADER}\nNet sales:\nProducts 60,584 63,355\nServices 21,213 19,604\n"
+    assert header_in_force(page, page.index("Services")) == HEADER
+    assert header_in_force(page, page.index(HEADER)) == ""
+    after = page + "Net sales rose because services grew faster than products did this year.\nOther 1,100 2,200\n"
+    assert header_in_force(after, after.index("Other")) == ""
+    balance = page + "September 30, 2023 June 30, 2023\nCash 1,100 2,200\n"
+    assert header_in_force(balance, balance.index("Cash")) == ""
 
 
 def test_cells_rows_and_what_makes_a_page_tabular():

@@ -61,7 +61,7 @@ def extract_answer(question: str, chunks: Sequence, max_sentences: int = 3,
     """
     sources = number_sources(chunks)
     support = assess_support(question, sources, threshold, in_corpus)
-    candidates = [(s.n, piece) for s in sources for piece in quotable_pieces(s.text)]
+    candidates = [(s.n, piece) for s in sources for piece in quotable_pieces(s.text, s.header)]
     names = {s.n: s.source for s in sources}
     picked = _best_pieces(question, candidates, max_sentences, names) if support.answerable else []
     if not picked:

@@ -122,7 +122,7 @@ def assess_support(question: str, sources: Sequence[Source], threshold: float = 
     windows: list[set[str]] = []
     for source in sources:
         named = set(tokenize([PurePosixPath(source.source).stem])[0])   # "the field notes" names the file
-        pieces = [set(toks) | named for toks in tokenize([p.text + " " + p.period for p in quotable_pieces(source.text)])]
+        pieces = [set(toks) | named for toks in tokenize([p.text + " " + p.period for p in quotable_pieces(source.text, source.header)])]
         # A sentence with its neighbours: its subject is often named the sentence before ("BM25's length
         # parameter b …. The usual default is b = 0.75."), its qualifier the sentence after.
         edge: list[set[str]] = [set()]

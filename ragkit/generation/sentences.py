@@ -109,15 +109,17 @@ def _group_label(buffer: list[str]) -> str:
     return ""
 
 
-def quotable_pieces(text: str) -> list[Piece]:
+def quotable_pieces(text: str, header: str = "") -> list[Piece]:
     """The pieces of ``text`` worth quoting, in order: prose sentences and table rows; headings left out.
 
     Rows under a label line keep it ("Earnings per share: Diluted $ 1.26 $ 1.20"): "Diluted" alone
-    does not say what the figure is. A "Total …" row closes the group.
+    does not say what the figure is. A "Total …" row closes the group. ``header`` is the period header
+    in force where ``text`` starts (a chunk cut below its table's header): rows take it until ``text``
+    names its own.
     """
     pieces: list[Piece] = []
     buffer: list[str] = []
-    header = group = ""
+    group = ""
     after_header = False
     lines = [raw.strip() for raw in text.splitlines()]
     for i, line in enumerate(lines):

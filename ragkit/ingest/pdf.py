@@ -140,7 +140,7 @@ def extract_pdf(path: str, limits: LoaderLimits) -> tuple[list[tuple[int, str]],
 def _page_text(page: PageObject, tables: bool) -> str:
     """A page's text; with ``tables``, a page holding table rows is re-read in layout mode
     (:mod:`ragkit.ingest.pdf_tables`: each row one line with its label, period headers composed)."""
-    plain = _tidy(page.extract_text() or "")
+    plain = _tidy(page.extract_text() or "").strip()
     if not tables or not looks_tabular(plain):
         return plain
     try:
@@ -149,13 +149,14 @@ def _page_text(page: PageObject, tables: bool) -> str:
         raise
     except Exception:   # layout mode has its own code paths in pypdf: a page plain mode read keeps that text
         return plain
+    # Not stripped before: a layout line's leading spaces are its columns.
     return (table_page_text(_tidy(layout), plain) or plain).strip()
 
 
 def _tidy(text: str) -> str:
     # Lone surrogates from broken font maps would break UTF-8 writers downstream.
     text = text.encode("utf-8", "replace").decode("utf-8")
-    return text.replace("\x00", "").replace("\r\n", "\n").replace("\r", "\n").strip()
+    return text.replace("\x00", "").replace("\r\n", "\n").replace("\r", "\n")
 
 
 def _missing_package(message: str) -> str:

@@ -34,6 +34,8 @@ HEADER_SLACK = 0.1
 """A header cell may start this share of the figures' column left of the first figure (centred over them)."""
 SIDE_BY_SIDE_LINES = 2
 """...and a page with at least this many such lines keeps its plain text."""
+LABEL_WORDS = 8
+"""A line of at most this many words, no date, between a header and a row is a label or title, not a sentence."""
 MAX_LOST = 0.02
 """A page whose layout text lacks more than this share of its plain text's characters keeps its plain text."""
 
@@ -72,6 +74,31 @@ def looks_tabular(plain: str) -> bool:
     lines of figures alone (a table written column by column: plain text lists labels, then figures)."""
     return sum(1 for line in plain.splitlines()
                if _PLAIN_ROW.fullmatch(line.strip()) or _BARE_FIGURES.fullmatch(line.strip())) >= MIN_ROWS
+
+
+def is_composed_header(line: str) -> bool:
+    """A period header :func:`table_page_text` composed: column names joined by "; ", most naming a period."""
+    parts = line.split("; ")
+    return len(parts) > 1 and 2 * sum(bool(_PERIOD.search(part)) for part in parts) >= len(parts)
+
+
+def header_in_force(text: str, offset: int) -> str:
+    """The composed period header over the table row at ``offset`` of a page's text, or "".
+
+    A chunk cut from the middle of a table starts below its header; this finds it again: the last
+    composed header before ``offset``, unless a sentence or another dated line (the next table's own
+    header, "September 30, 2023 June 30, 2023") comes between.
+    """
+    header = ""
+    for line in text[:offset].splitlines():
+        stripped = line.strip()
+        if is_composed_header(stripped):
+            header = stripped
+        elif _DATE.search(stripped) and not re.search(r"\d", _DATE.sub(" ", stripped)):
+            header = ""   # dates and no figures: another table's header ("September 30, 2023 June 30, 2023")
+        elif len(stripped.split()) > LABEL_WORDS and not (_PLAIN_ROW.fullmatch(stripped) or _BARE_FIGURES.fullmatch(stripped)):
+            header = ""   # a sentence: the table has ended
+    return header
 
 
 def cells(line: str) -> list[Cell]:

@@ -12,10 +12,12 @@ Ended July 1, 2023").
 
 Layout mode also pads with spaces and puts side-by-side text on one line (a sidebar beside the
 body, two prose columns), which is wrong for prose. So only pages whose plain text holds table
-rows are re-read in layout mode (:func:`looks_tabular`), padding is collapsed, blank lines are
-dropped as plain extraction has none, and a page whose layout shows two prose columns side by
-side keeps its plain text (:func:`table_page_text` returns None). Pure functions on strings: this
-module is imported by the PDF worker processes, so it imports nothing heavy.
+rows or lines of bare figures are re-read in layout mode (:func:`looks_tabular`), padding is
+collapsed, blank lines are dropped as plain extraction has none, and a page whose layout shows two
+prose columns side by side, or lacks text plain mode found, keeps its plain text
+(:func:`table_page_text` returns None). A chunk cut below a table's header finds it again with
+:func:`header_in_force`. Pure functions on strings: this module is imported by the PDF worker
+processes, so it imports nothing heavy.
 """
 
 from __future__ import annotations
@@ -28,10 +30,10 @@ MIN_ROWS = 3
 """A page whose plain text has at least this many table rows is re-read in layout mode."""
 HEADER_LINES = 4
 """At most this many header lines stacked above a table's first row are composed into column headers."""
-PROSE_WORDS = 4
-"""A cell with at least this many words is prose; a line with two, in an order plain text lacks, is two columns..."""
 HEADER_SLACK = 0.1
 """A header cell may start this share of the figures' column left of the first figure (centred over them)."""
+PROSE_WORDS = 4
+"""A cell with at least this many words is prose; a line with two, in an order plain text lacks, is two columns..."""
 SIDE_BY_SIDE_LINES = 2
 """...and a page with at least this many such lines keeps its plain text."""
 LABEL_WORDS = 8
@@ -203,7 +205,7 @@ def _compose_header(rows: list[list[Cell]], first_row: int, out: list[str]) -> N
     Header lines are the non-row lines right above the first row (group labels such as "Net sales:"
     skipped) that reach over the figures; each cell of the lowest one is a column, named by the cells
     above it and by a period written in the stub ("Three Months Ended September 30," left of the years).
-    Nothing changes unless the composed names hold a period or a date.
+    Nothing changes unless the composed names hold a period ("… Months Ended") and a date.
     """
     value_left = min(c.start for c in rows[first_row][1:])
     slack = max(4.0, HEADER_SLACK * value_left)   # a header centred over right-aligned figures starts a little left

@@ -63,7 +63,8 @@ def check_index(index: Path) -> dict:
     manifest = json.loads((index / generation / "manifest.json").read_text(encoding="utf-8"))
     splitter = Config().splitter
     expected = {"chunk_size": splitter.chunk_size, "chunk_overlap": splitter.chunk_overlap,
-                "length": splitter.length, "pdf_clean_pages": Config().loader.pdf_clean_pages}
+                "length": splitter.length, "pdf_clean_pages": Config().loader.pdf_clean_pages,
+                "pdf_tables": Config().loader.pdf_tables}
     got = {key: manifest["splitter"].get(key) for key in expected}
     if got != expected:
         sys.exit(f"error: {index} was split with {got}, the default config is {expected}")

@@ -78,6 +78,7 @@ class LoaderLimits:
     pdf_array_max_elements: Int = Field(10_000_000, ge=1)  # pypdf's own 100,000 refuses real 10-Q filings
     workers: Int = Field(2, ge=0)                          # 0: PDFs load in-process, without limits
     pdf_clean_pages: Bool = True                           # drop running headers/footers, page numbers, stray ids
+    pdf_tables: Bool = True                                # re-read table pages in layout mode: rows whole, periods composed
 
 
 @_section("embedder")

@@ -59,7 +59,8 @@ def load_dataset(spec) -> Dataset:
 def index_folder_name(folder: Path, cfg: Config) -> str:
     """The name of the eval index of ``folder`` under ``cfg``'s index settings: the folder's name and a hash."""
     settings = json.dumps({k: asdict(getattr(cfg, k)) for k in ("embedder", "splitter", "sparse")}
-                          | {"pdf_clean_pages": cfg.loader.pdf_clean_pages, "folder": str(folder.resolve())},
+                          | {"pdf_clean_pages": cfg.loader.pdf_clean_pages, "pdf_tables": cfg.loader.pdf_tables,
+                             "folder": str(folder.resolve())},
                           sort_keys=True)
     return f"{folder.name}-{hashlib.sha256(settings.encode()).hexdigest()[:10]}"
 

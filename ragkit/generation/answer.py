@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from ragkit.generation.citations import Source
+from ragkit.text.context import TABLE_HEADER_KEY
 
 
 @dataclass
@@ -36,7 +37,8 @@ class Answer:
 def number_sources(chunks: Sequence) -> list[Source]:
     """Ranked ``SearchResult``-like chunks as :class:`Source` items numbered ``[1]``, ``[2]``, … in rank order."""
     return [Source(n=i, chunk_id=str(getattr(c, "chunk_id", "")), source=str(getattr(c, "source", "") or ""),
-                   page=_page(getattr(c, "page", None)), text=str(getattr(c, "text", "") or ""))
+                   page=_page(getattr(c, "page", None)), text=str(getattr(c, "text", "") or ""),
+                   header=str((getattr(c, "metadata", None) or {}).get(TABLE_HEADER_KEY) or ""))
             for i, c in enumerate(chunks, 1)]
 
 

@@ -44,6 +44,7 @@ class Source:
     source: str
     page: int | None
     text: str
+    header: str = ""   # the period header of the table the chunk starts in, when a PDF chunk starts below it
 
     def label(self) -> str:
         """``"source:page"``, or ``"source"`` when the chunk has no page."""

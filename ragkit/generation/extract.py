@@ -71,7 +71,7 @@ def extract_answer(question: str, chunks: Sequence, max_sentences: int = 3,
     """
     sources = number_sources(chunks)
     support = assess_support(question, sources, threshold, in_corpus, embedder)
-    candidates = [(s.n, piece) for s in sources for piece in quotable_pieces(s.text)]
+    candidates = [(s.n, piece) for s in sources for piece in quotable_pieces(s.text, s.header)]
     names = {s.n: s.source for s in sources}
     if support.level == "weak":
         # Unsure: more evidence, chosen two ways — by the question's words and by meaning (other words).

@@ -226,7 +226,7 @@ def _windows(sources: Sequence[Source]) -> tuple[list[set[str]], list[str]]:
     texts: list[str] = []
     for source in sources:
         named = set(tokenize([PurePosixPath(source.source).stem])[0])   # "the field notes" names the file
-        pieces = quotable_pieces(source.text)
+        pieces = quotable_pieces(source.text, source.header)
         terms = [set(toks) | named for toks in tokenize([p.text + " " + p.period for p in pieces])]
         # A sentence with its neighbours: its subject is often named the sentence before ("BM25's length
         # parameter b …. The usual default is b = 0.75."), its qualifier the sentence after.

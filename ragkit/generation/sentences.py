@@ -74,12 +74,20 @@ def _prose(lines: list[str]) -> list[Piece]:
     return [Piece(s) for s in sentences if len(s.split()) >= 3 and not is_heading(s)]
 
 
+COLUMN_WORDS = 10
+"""A column name of a composed period header has at most this many words ("Three Months Ended Q1 2023 % of Net Amount")."""
+
+
 def is_period_header(line: str) -> bool:
-    """A column header naming periods ("Three Months Ended Nine Months Ended", "July 1, 2023 June 25, 2022")."""
+    """A column header naming periods ("Three Months Ended Nine Months Ended", "July 1, 2023 June 25, 2022"),
+    or the PDF loader's composed one, a column a part ("Three Months Ended July 1, 2023; …; Percentage Change")."""
     if not _PERIOD_HEADER.search(line):
         return False
-    rest = _DATE_WORDS.sub(" ", _PERIOD_HEADER.sub(" ", line))
-    return len(rest.split()) <= 2
+    parts = line.split(";")
+    if len(parts) > 1:   # composed: short column names, most naming a period ("… % of Net Revenue" may follow)
+        return all(len(p.split()) <= COLUMN_WORDS for p in parts) and 2 * sum(
+            bool(_PERIOD_HEADER.search(p)) for p in parts) >= len(parts)
+    return len(_DATE_WORDS.sub(" ", _PERIOD_HEADER.sub(" ", line)).split()) <= 2
 
 
 def _starts_block(line: str, buffer: list[str], following: str) -> bool:
@@ -101,15 +109,17 @@ def _group_label(buffer: list[str]) -> str:
     return ""
 
 
-def quotable_pieces(text: str) -> list[Piece]:
+def quotable_pieces(text: str, header: str = "") -> list[Piece]:
     """The pieces of ``text`` worth quoting, in order: prose sentences and table rows; headings left out.
 
     Rows under a label line keep it ("Earnings per share: Diluted $ 1.26 $ 1.20"): "Diluted" alone
-    does not say what the figure is. A "Total …" row closes the group.
+    does not say what the figure is. A "Total …" row closes the group. ``header`` is the period header
+    in force where ``text`` starts (a chunk cut below its table's header): rows take it until ``text``
+    names its own.
     """
     pieces: list[Piece] = []
     buffer: list[str] = []
-    header = group = ""
+    group = ""
     after_header = False
     lines = [raw.strip() for raw in text.splitlines()]
     for i, line in enumerate(lines):

@@ -35,12 +35,13 @@ from contextlib import contextmanager
 from multiprocessing import get_context, resource_tracker
 
 from langchain_core.documents import Document
-from pypdf import PdfReader, apply_configuration
+from pypdf import PageObject, PdfReader, apply_configuration
 from pypdf.errors import DependencyError, PyPdfError
 
 from ragkit.config import LoaderLimits
 from ragkit.errors import LoadError
 from ragkit.ingest.page_cleaning import clean_pages
+from ragkit.ingest.pdf_tables import looks_tabular, table_page_text
 from ragkit.ingest.scan import SourceFile
 from ragkit.text import one_line
 
@@ -117,9 +118,7 @@ def extract_pdf(path: str, limits: LoaderLimits) -> tuple[list[tuple[int, str]],
                                 "(loader.pdf_max_pages)")
             pages = []
             for page_no, page in enumerate(reader.pages, 1):
-                # Lone surrogates from broken font maps would break UTF-8 writers downstream.
-                text = (page.extract_text() or "").encode("utf-8", "replace").decode("utf-8")
-                text = text.replace("\x00", "").replace("\r\n", "\n").replace("\r", "\n").strip()
+                text = _page_text(page, limits.pdf_tables)
                 if text:
                     pages.append((page_no, text))
             return pages, counter.count
@@ -136,6 +135,28 @@ def extract_pdf(path: str, limits: LoaderLimits) -> tuple[list[tuple[int, str]],
         where = f" (page {page_no})" if page_no else ""
         msg = str(e) if isinstance(e, PyPdfError) else f"{type(e).__name__}: {e}"
         raise LoadError(one_line(f"not a readable PDF{where}: {msg}")) from e
+
+
+def _page_text(page: PageObject, tables: bool) -> str:
+    """A page's text; with ``tables``, a page holding table rows is re-read in layout mode
+    (:mod:`ragkit.ingest.pdf_tables`: each row one line with its label, period headers composed)."""
+    plain = _tidy(page.extract_text() or "").strip()
+    if not tables or not looks_tabular(plain):
+        return plain
+    try:
+        layout = page.extract_text(extraction_mode="layout")
+    except MemoryError:
+        raise
+    except Exception:   # layout mode has its own code paths in pypdf: a page plain mode read keeps that text
+        return plain
+    # Not stripped before: a layout line's leading spaces are its columns.
+    return (table_page_text(_tidy(layout), plain) or plain).strip()
+
+
+def _tidy(text: str) -> str:
+    # Lone surrogates from broken font maps would break UTF-8 writers downstream.
+    text = text.encode("utf-8", "replace").decode("utf-8")
+    return text.replace("\x00", "").replace("\r\n", "\n").replace("\r", "\n")
 
 
 def _missing_package(message: str) -> str:

@@ -163,8 +163,9 @@ def index_settings(cfg: Config, embedder: RagkitEmbeddings) -> IndexSettings:
     sparse_options = asdict(cfg.pinecone) if cfg.sparse.backend == "pinecone" else {}
     sparse = new_sparse_store(cfg.sparse.backend, bm25, sparse_options)
     dense_options = asdict(cfg.pinecone) if cfg.dense.backend == "pinecone" else {}
-    # Page cleaning changes every PDF chunk's text, so it is recorded with the splitter: turning it on or off rebuilds.
-    splitter = asdict(cfg.splitter) | {"pdf_clean_pages": cfg.loader.pdf_clean_pages}
+    # Page cleaning and table extraction change PDF chunks' text, so they are recorded with the splitter: turning
+    # either on or off rebuilds, and so does an index written before pdf_tables existed (the key is missing).
+    splitter = asdict(cfg.splitter) | {"pdf_clean_pages": cfg.loader.pdf_clean_pages, "pdf_tables": cfg.loader.pdf_tables}
     return IndexSettings(embedder=embedder, splitter=splitter, sparse=sparse.settings(),
                          dense_backend=cfg.dense.backend, sparse_backend=cfg.sparse.backend, dense_options=dense_options,
                          sparse_options=sparse_options, dense=dense_settings(cfg))

@@ -36,7 +36,8 @@ from langchain_text_splitters.character import _split_text_with_regex
 
 from ragkit.config import SplitterConfig
 from ragkit.errors import ConfigError
-from ragkit.text.context import CONTEXT_KEY
+from ragkit.ingest.pdf_tables import header_in_force
+from ragkit.text.context import CONTEXT_KEY, TABLE_HEADER_KEY
 
 _HEADER = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
 
@@ -195,6 +196,11 @@ def split_documents(docs: Iterable[Document], cfg: SplitterConfig, splitter: Tex
                 path = _header_path(text, start)
                 if path:
                     meta["headers"] = path
+            if base.get("type") == "pdf" and start >= 0:
+                # A chunk cut below a table's header keeps it, so its rows still know their periods.
+                header = header_in_force(text, start)
+                if header:
+                    meta[TABLE_HEADER_KEY] = header
             if cfg.context:
                 line = context_line(meta, piece.page_content)
                 if line:

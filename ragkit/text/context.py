@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 CONTEXT_KEY = "context"
+TABLE_HEADER_KEY = "table_header"
+"""A PDF chunk's metadata key for the period header of the table it starts in (its rows' columns)."""
 
 
 def indexed_text(text: str, metadata: Mapping) -> str:

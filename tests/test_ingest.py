@@ -144,6 +144,22 @@ def test_changed_splitter_settings_trigger_a_full_rebuild(docs, tmp_path, fast_c
     _consistent(tmp_path / "idx")
 
 
+def test_pdf_extraction_settings_rebuild_only_an_index_that_holds_a_pdf(docs, tmp_path, fast_cfg):
+    import dataclasses
+
+    from test_loaders import make_pdf
+
+    ingest(docs, tmp_path / "idx", fast_cfg)
+    no_tables = dataclasses.replace(fast_cfg, loader=dataclasses.replace(fast_cfg.loader, pdf_tables=False))
+    report = ingest(docs, tmp_path / "idx", no_tables)   # text files only: their text does not change
+    assert not report.rebuilt and report.chunks_embedded == 0 and report.counts()["unchanged"] == 4
+    (docs / "report.pdf").write_bytes(make_pdf(["Jupiter is the largest planet."]))
+    ingest(docs, tmp_path / "idx", no_tables)
+    report = ingest(docs, tmp_path / "idx", fast_cfg)   # with a PDF, its text may change: everything again
+    assert report.rebuilt and "splitter" in report.notes[0]
+    _consistent(tmp_path / "idx")
+
+
 def test_bad_files_fail_alone_with_a_reason(docs, tmp_path, fast_cfg):
     (docs / "junk.txt").write_bytes(b"\x00\x01\x02binary\x00junk" * 10)
     (docs / "latin.txt").write_bytes("caf\xe9 cr\xe8me".encode("latin-1"))

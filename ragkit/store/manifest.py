@@ -121,10 +121,25 @@ def read_manifest(generation: Path) -> dict:
     return manifest
 
 
+PDF_SETTINGS = ("pdf_clean_pages", "pdf_tables")
+"""Splitter-section keys that change only PDF text: an index of a folder without PDFs is not rebuilt for them."""
+
+
 def changed_settings(manifest: dict, settings: IndexSettings) -> list[str]:
-    """Names of the recorded sections (embedder, splitter, sparse) that ``settings`` would change."""
+    """Names of the recorded sections (embedder, splitter, sparse) that ``settings`` would change.
+
+    The PDF extraction keys of the splitter section count only when the index holds a PDF: an index of
+    text, markdown or BEIR files written before ``pdf_tables`` existed is not re-embedded for it.
+    """
     current = settings.recorded()
-    return [key for key in current if manifest[key] != current[key]]
+    has_pdf = any(str(name).lower().endswith(".pdf") for name in manifest.get("files", {}))
+
+    def comparable(key: str, section):
+        if key != "splitter" or has_pdf or not isinstance(section, dict):
+            return section
+        return {k: v for k, v in section.items() if k not in PDF_SETTINGS}
+
+    return [key for key in current if comparable(key, manifest[key]) != comparable(key, current[key])]
 
 
 def dense_changed(manifest: dict, settings: IndexSettings) -> bool:

@@ -228,13 +228,13 @@ class RayConfig:
 
 
 DEFAULT_FUSION_WEIGHTS = {"dense": 0.6, "sparse": 0.4}   # fixed weights: a side search.weights does not give
-DENSE_WEIGHT_BY_LENGTH = ((8, 0.7), (16, 0.25))
+DENSE_WEIGHT_BY_LENGTH = ((8, 0.7), (20, 0.2))
 """Default weighting (``search.weights`` empty): the dense weight by the query's number of distinct terms (stemmed,
-stopwords out), 0.7 up to 8 terms, falling linearly to 0.25 at 16 and beyond; the sparse weight is the rest.
+stopwords out), 0.7 up to 8 terms, falling linearly to 0.2 at 20 and beyond; the sparse weight is the rest.
 Short queries (names, keywords) are where BM25 has too few words to tell documents apart and dense wins; long
 questions carry the exact terms of their page, and a long question's one embedding blurs them. Chosen on the
-calibration halves of nine sets (benchmarks/own_words.py: fewest points lost to the better single retriever
-on the worst set, then the best mean)."""
+calibration halves of ten sets (``benchmarks/own_words.py --choose-weights``: least lost to the better single
+retriever on the worst set, then the best mean; none of the ten loses)."""
 
 
 @_section("search")

@@ -161,9 +161,9 @@ def test_by_default_short_queries_lean_dense_and_long_questions_lean_sparse(sear
     short, long = "Jupiter", ("Which of the planets that orbit the yellow dwarf star is the largest gas giant "
                               "with a great red storm, faint rings and dozens of moons circling it since ancient times?")
     assert searcher.fusion_weights(short) == {"dense": 0.7, "sparse": 0.3}
-    assert searcher.fusion_weights(long) == {"dense": 0.25, "sparse": 0.75}
-    middle = length_weights("one two three four five six seven eight nine ten eleven twelve")   # 12 distinct terms
-    assert middle == {"dense": pytest.approx(0.475), "sparse": pytest.approx(0.525)}
+    assert searcher.fusion_weights(long) == {"dense": 0.2, "sparse": 0.8}   # 20 distinct terms
+    middle = length_weights("one two three four five six seven eight nine ten eleven twelve thirteen fourteen")
+    assert middle == {"dense": pytest.approx(0.45), "sparse": pytest.approx(0.55)}   # 14 distinct terms: half-way
     assert length_weights("the of and") == {"dense": 0.7, "sparse": 0.3}   # no terms: the short end
 
 

@@ -48,8 +48,8 @@ def said_otherwise(names: Sequence[str], texts: Sequence[str], files: Sequence[s
     candidates = source_names(texts, files)
     if not names or not candidates:
         return set()
-    asked = embedder.embed_array(list(names))
-    held = embedder.embed_array(candidates)
+    asked = embedded(list(names), embedder)
+    held = embedded(candidates, embedder)
     best = (asked @ held.T).max(axis=1)
     return {name for name, score in zip(names, best.tolist()) if score >= closeness}
 
@@ -58,5 +58,26 @@ def best_similarity(question: str, pieces: Sequence[str], embedder: RagkitEmbedd
     """Cosine of ``question`` with each of ``pieces`` (an empty array for no pieces)."""
     if not pieces:
         return np.zeros(0, dtype=np.float32)
-    vectors = embedder.embed_array([question, *pieces])
+    vectors = embedded([question, *pieces], embedder)
     return vectors[1:] @ vectors[0]
+
+
+def embedded(texts: Sequence[str], embedder: RagkitEmbeddings) -> np.ndarray:
+    """``embedder``'s vectors of ``texts``, each text embedded once per process (up to :data:`MEMO_SIZE` kept).
+
+    One answer compares the same sentences with its question twice (is it on topic, which quote), and a chat or an
+    eval meets the same chunks again and again: a sentence costs a few milliseconds on two cores.
+    """
+    key = getattr(embedder, "model_id", "")
+    todo = list(dict.fromkeys(t for t in texts if (key, t) not in _MEMO))
+    if todo:
+        for text, vector in zip(todo, embedder.embed_array(todo)):
+            _MEMO[(key, text)] = vector
+        while len(_MEMO) > MEMO_SIZE:
+            _MEMO.pop(next(iter(_MEMO)))
+    return np.stack([_MEMO[(key, t)] for t in texts]) if texts else np.zeros((0, embedder.dimension), np.float32)
+
+
+MEMO_SIZE = 8192
+"""Sentences whose vectors :func:`embedded` keeps (8,192 x 384 floats: 12 MB), oldest first out."""
+_MEMO: dict[tuple[str, str], np.ndarray] = {}

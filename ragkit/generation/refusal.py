@@ -59,8 +59,8 @@ _NAMED = re.compile(r"(?<![\w'])(?:[A-Z][\w&.'’-]*|\d[\d,.]*\d|\d{2,})")
 
 
 LEVELS = ("strong", "weak", "none")
-KIND_NAMES = {"count": "number", "percent": "percentage", "date": "date", "person": "name", "any": "answer"}
 """The outcomes of the support decision: answer, answer marked as weak support, refuse."""
+KIND_NAMES = {"count": "number", "percent": "percentage", "date": "date", "person": "name", "any": "answer"}
 
 
 @dataclass(frozen=True)
@@ -155,7 +155,7 @@ def assess_support(question: str, sources: Sequence[Source], threshold: float = 
     if not sources:
         return Support(0.0, (), 0.0, False, "none", "nothing was retrieved")
     missing, unsourced = _missing(question, sources, in_corpus, embedder)
-    windows, texts = _windows(sources)
+    windows, texts, pieces = _windows(sources)
     weights = term_weights(terms, [list(w) for w in windows])
     covered = [coverage(terms, w, weights) for w in windows]
     best = max(covered, default=0.0)
@@ -163,7 +163,7 @@ def assess_support(question: str, sources: Sequence[Source], threshold: float = 
     kind, near = asked_kind(question), _near_terms(question, terms, windows)
     if missing:
         level, reason = "none", "not mentioned: " + ", ".join(missing)
-    elif _off_topic(question, best, texts, embedder):
+    elif best < threshold and _off_topic(question, best, pieces, embedder):   # shared key words: on topic
         level, reason = "none", "nothing in the sources is about what the question asks"
     elif unsourced:
         level, reason = "weak", "the sources do not mention " + ", ".join(unsourced)
@@ -177,12 +177,12 @@ def assess_support(question: str, sources: Sequence[Source], threshold: float = 
     return Support(round(best, 4), missing + unsourced, round(score, 4), level != "none", level, reason)
 
 
-def _off_topic(question: str, best: float, texts: list[str], embedder: RagkitEmbeddings | None) -> bool:
-    """No source text is about the question: none is close in meaning (with ``embedder``), or, without one,
-    none shares a term with it."""
+def _off_topic(question: str, best: float, pieces: list[str], embedder: RagkitEmbeddings | None) -> bool:
+    """No sentence of the sources is about the question: none is close in meaning (with ``embedder``), or,
+    without one, none shares a term with it."""
     if embedder is None:
         return best == 0
-    return float(best_similarity(question, texts, embedder).max(initial=0.0)) < OFF_TOPIC_SIMILARITY
+    return float(best_similarity(question, pieces, embedder).max(initial=0.0)) < OFF_TOPIC_SIMILARITY
 
 
 def _near_terms(question: str, terms: list[str], windows: list[set[str]]) -> list[list[str]]:
@@ -220,10 +220,12 @@ def _missing(question: str, sources: Sequence[Source], in_corpus: Callable[[str]
     return missing, tuple(dict.fromkeys(unsourced))
 
 
-def _windows(sources: Sequence[Source]) -> tuple[list[set[str]], list[str]]:
-    """Each quotable piece of the sources with its two neighbours, as terms (with its file's name) and as text."""
+def _windows(sources: Sequence[Source]) -> tuple[list[set[str]], list[str], list[str]]:
+    """Each quotable piece of the sources with its two neighbours, as terms (with its file's name) and as text;
+    and each piece alone, as text (its row's period added), as extract quotes it."""
     windows: list[set[str]] = []
     texts: list[str] = []
+    alone: list[str] = []
     for source in sources:
         named = set(tokenize([PurePosixPath(source.source).stem])[0])   # "the field notes" names the file
         pieces = quotable_pieces(source.text, source.header)
@@ -234,4 +236,5 @@ def _windows(sources: Sequence[Source]) -> tuple[list[set[str]], list[str]]:
         windows += [a | b | c for a, b, c in zip(edge + terms[:-1], terms, terms[1:] + edge)]
         plain = [f"{p.text} {p.period}" for p in pieces]
         texts += [" ".join(three) for three in zip([""] + plain[:-1], plain, plain[1:] + [""])]
-    return windows, texts
+        alone += plain
+    return windows, texts, alone

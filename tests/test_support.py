@@ -195,3 +195,24 @@ def test_asking_or_searching_an_empty_index_says_it_is_empty(tmp_path):
         result = CliRunner().invoke(app, [*command, "--index", index])
         assert result.exit_code == 1 and "is empty: nothing was ingested" in result.output, result.output
         assert NO_ANSWER not in result.output
+
+
+def test_each_sentence_is_embedded_once_per_process():
+    from ragkit.generation import meaning
+
+    class Counting(NamesEmbedder):
+        model_id = "test:counting"
+
+        def __init__(self):
+            super().__init__()
+            self.seen: list[str] = []
+
+        def embed_array(self, texts, progress=None):
+            self.seen += list(texts)
+            return super().embed_array(texts)
+
+    embedder = Counting()
+    first = meaning.best_similarity("Who made the motor?", ["The engine was built by Lycoming.", "Cats sleep."], embedder)
+    again = meaning.best_similarity("Who made the motor?", ["Cats sleep.", "The engine was built by Lycoming."], embedder)
+    assert sorted(embedder.seen) == sorted(["Who made the motor?", "The engine was built by Lycoming.", "Cats sleep."])
+    assert first.tolist() == again.tolist()[::-1] and first[0] > first[1]

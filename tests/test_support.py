@@ -49,7 +49,7 @@ class NamesEmbedder(RagkitEmbeddings):
     def embed_array(self, texts, progress=None):
         vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
         for i, text in enumerate(texts):
-            words = set(text.lower().replace(",", " ").replace(".", " ").split())
+            words = set("".join(c if c.isalnum() else " " for c in text.lower()).split())
             hit = [g for g, group in enumerate(self.GROUPS) if words & set(group)]
             vectors[i, hit[0] if hit else self.others.setdefault(text, len(self.GROUPS) + len(self.others))] = 1.0
         return vectors

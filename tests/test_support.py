@@ -134,9 +134,9 @@ def test_extract_quotes_weakly_supported_sources_and_says_so():
 
 def test_extract_in_other_words_entirely_quotes_what_is_closest_in_meaning():
     # Not one word of the question is in the source, yet it is about the same thing: quotes, marked weak.
-    answer = extract_answer("Who made the motor on the crashed aircraft?", [REPORT], embedder=NamesEmbedder())
+    answer = extract_answer("Who made the motor?", [REPORT], embedder=NamesEmbedder())
     assert not answer.refused and answer.support == "weak"
-    assert "Lycoming" in answer.text or "pilot" in answer.text
+    assert answer.text.splitlines()[0] == "\"The engine was built by Lycoming.\" [1]"
 
 
 def test_extract_refusal_carries_support_none_and_its_reason():

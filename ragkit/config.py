@@ -33,7 +33,7 @@ from ragkit.errors import ConfigError, SettingError
 from ragkit.yamlfile import YamlFile, describe, line_suffix, unknown_key
 
 __all__ = ["Config", "LoaderLimits", "EmbedderConfig", "LLMConfig", "SplitterConfig", "SparseConfig",
-           "DenseConfig", "PineconeConfig", "IngestConfig", "RayConfig", "SearchConfig", "AskConfig", "ConfigError",
+           "DenseConfig", "PineconeConfig", "IngestConfig", "RayConfig", "SearchConfig", "RerankConfig", "AskConfig", "ConfigError",
            "SECTIONS", "BACKENDS", "register_backend_name",
            "effective_chain", "checks_support", "config_from_dict", "load_config"]
 
@@ -258,6 +258,27 @@ class SearchConfig:
     normalization: Literal["minmax", "max", "zscore"] = "max"   # how convex puts both sides' scores on one scale
     # Sparse scores add the chunk's document's BM25 (each part scaled by its best): 1 counts both alike, 0 = chunk alone.
     document_weight: Float = Field(1.0, ge=0, le=10)
+    # A reranker (ragkit.rerank; none | http | a registered name) re-scores the best rerank_candidates fused
+    # results; its order decides the top k. 20 is a common default, not measured here: no reranker runs locally.
+    rerank: str = "none"
+    rerank_candidates: Int = Field(20, ge=1)
+
+
+@_section("rerank")
+class RerankConfig:
+    """The ``rerank:`` section: the endpoint ``search.rerank: http`` calls (the ``/rerank`` API of Cohere, Jina,
+    Voyage, Hugging Face TEI, vLLM and llama.cpp's server). ``api`` is the request's shape: ``cohere``
+    ``{model, query, documents, top_n}`` (Cohere, Jina, vLLM, llama.cpp), ``voyage`` (``top_k``), ``tei``
+    ``{query, texts}``; every response shape is read. The key is read from the variable ``api_key_env``
+    names (none: no key sent); 429 and 5xx are retried ``retries`` times, doubling from ``backoff_s``."""
+
+    url: str | None = None
+    model: str | None = None
+    api: Literal["cohere", "voyage", "tei"] = "cohere"
+    api_key_env: str | None = None
+    timeout_s: Float = Field(30.0, gt=0)
+    retries: Int = Field(2, ge=0)
+    backoff_s: Float = Field(0.5, ge=0)
 
 
 @_section("ask")
@@ -292,6 +313,7 @@ class Config:
     ingest: IngestConfig = field(default_factory=IngestConfig)
     ray: RayConfig = field(default_factory=RayConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
+    rerank: RerankConfig = field(default_factory=RerankConfig)
     ask: AskConfig = field(default_factory=AskConfig)
     llm: LLMConfig = field(default_factory=LLMConfig)
 
@@ -300,7 +322,7 @@ class Config:
 SECTIONS: dict[str, type] = {"loader": LoaderLimits, "splitter": SplitterConfig, "embedder": EmbedderConfig,
                              "sparse": SparseConfig, "dense": DenseConfig, "pinecone": PineconeConfig,
                              "ingest": IngestConfig, "ray": RayConfig,
-                             "search": SearchConfig, "ask": AskConfig, "llm": LLMConfig}
+                             "search": SearchConfig, "rerank": RerankConfig, "ask": AskConfig, "llm": LLMConfig}
 
 
 # Backend names a config may use: the built-in ones, plus any a registry adds (register_llm,
@@ -308,7 +330,8 @@ SECTIONS: dict[str, type] = {"loader": LoaderLimits, "splitter": SplitterConfig,
 # and key, without importing the backends themselves (they are slow to import). Building a
 # section by hand does not check them: the registry names an unknown backend when asked to build it.
 BACKENDS: dict[tuple[str, str], set[str]] = {("llm", "kind"): {"local", "openai", "langchain"},
-                                             ("embedder", "kind"): {"local", "openai", "hash"}}
+                                             ("embedder", "kind"): {"local", "openai", "hash"},
+                                             ("search", "rerank"): {"none", "http"}}
 
 
 def register_backend_name(section: str, key: str, name: str) -> None:

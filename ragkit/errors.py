@@ -88,6 +88,11 @@ class LLMError(RagkitError):
     """A model call that cannot be made; the message names the setting to fix and never holds a key."""
 
 
+class RerankError(RagkitError):
+    """A reranker that cannot be built or whose answer cannot be used (unreachable, HTTP error, wrong shape);
+    the message names the setting to fix and never holds a key. Retrieval falls back to the fused order."""
+
+
 class SearchError(RagkitError):
     """A query that cannot be run (empty, bad mode, k or filter)."""
 

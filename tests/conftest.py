@@ -89,11 +89,18 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 @pytest.fixture(autouse=True, scope="session")
 def _register_fakes():
-    """``llm.kind: fake`` (the scripted chat model of tests/fakes.py) for tests that go through config."""
+    """``llm.kind: fake`` and ``search.rerank: fake`` (the scripted chat model and reranker of tests/fakes.py)
+    for tests that go through config."""
     from ragkit.llm import LLMS, register_llm
 
     from fakes import build_fake
 
     register_llm("fake", build_fake)
+    from ragkit.rerank import RERANKERS, register_reranker
+
+    from fakes import build_fake_reranker
+
+    register_reranker("fake", build_fake_reranker)   # search.rerank: fake (tests/fakes.py)
     yield
     LLMS.pop("fake", None)
+    RERANKERS.pop("fake", None)

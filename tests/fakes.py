@@ -1,4 +1,5 @@
-"""Test doubles: a scripted chat model. Registered as ``llm.kind: fake`` by a conftest fixture.
+"""Test doubles: a scripted chat model and a scripted reranker. Registered as ``llm.kind: fake`` and
+``search.rerank: fake`` by a conftest fixture.
 
 Never imported by the product: fakes live in the tests.
 """
@@ -15,9 +16,11 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import PrivateAttr
 
-from ragkit.config import LLMConfig
+from ragkit.config import LLMConfig, RerankConfig
 from ragkit.errors import LLMError
 from ragkit.llm.base import ChatLLM, message_text
+from ragkit.rerank import Reranker
+from ragkit.text import tokenize
 
 FAKE_CONTEXT = 8192
 
@@ -69,3 +72,43 @@ def fake_llm(script: Any, cache_dir: Path | None = None, cfg: LLMConfig | None =
 def build_fake(cfg: LLMConfig, cache_path: Path | None) -> ChatLLM:
     """The ``fake`` registry entry: a scripted model answering every prompt with a fixed cited sentence."""
     return fake_llm(lambda prompt: "Scripted answer [1].", None, cfg)
+
+
+# --------------------------------------------------------------------------- rerankers
+
+
+def overlap_scores(query: str, texts: list[str]) -> list[float]:
+    """A cross-encoder's job done by counting: each text's share of the query's (stemmed) terms."""
+    wanted = set(tokenize([query])[0])
+    return [len(wanted & set(tokens)) / max(len(wanted), 1) for tokens in tokenize(list(texts))]
+
+
+class ScriptedReranker(Reranker):
+    """A reranker whose scores come from ``script(query, texts)`` (default :func:`overlap_scores`); it records every call.
+
+    ``script`` may return anything, or raise: the stage's checks and fallbacks are what tests exercise.
+    """
+
+    name = "fake"
+    model_id = "fake:scripted-reranker"
+
+    def __init__(self, script=None):
+        self.script = script or overlap_scores
+        self.calls: list[tuple[str, list[str]]] = []
+
+    def rerank(self, query: str, texts) -> list[float]:
+        """The script's answer for ``(query, texts)``."""
+        self.calls.append((query, list(texts)))
+        return self.script(query, list(texts))
+
+
+FAKE_RERANKERS: list[ScriptedReranker] = []   # every reranker built by the registry entry, newest last
+
+
+def build_fake_reranker(cfg: RerankConfig) -> ScriptedReranker:
+    """The ``fake`` reranker registry entry: scores by query-term overlap, unless ``rerank.model`` is ``reverse``
+    (the fused order turned upside down, so a test sees every rank move)."""
+    reverse = cfg.model == "reverse"
+    reranker = ScriptedReranker((lambda query, texts: [float(i) for i in range(len(texts))]) if reverse else None)
+    FAKE_RERANKERS.append(reranker)
+    return reranker

@@ -23,6 +23,7 @@ from ragkit.cli.common import (
     Mode,
     ModelOpt,
     ModeOpt,
+    RerankOpt,
     Strategy,
     at_least_one,
     err,
@@ -31,8 +32,10 @@ from ragkit.cli.common import (
     out,
     print_error,
     printable,
+    rerank_failed,
     setup,
     with_llm,
+    with_rerank,
 )
 from ragkit.errors import EXIT_INTERRUPTED, RagkitError
 
@@ -112,7 +115,9 @@ def ask(
     mode: Optional[Mode] = ModeOpt,
     k: Optional[int] = KOpt,
     filters: Optional[List[str]] = FilterOpt,
-    trace: bool = typer.Option(False, "--trace", help="Show generated queries, each retriever's ranks and the fused ranks."),
+    rerank: Optional[str] = RerankOpt,
+    trace: bool = typer.Option(False, "--trace", help="Show generated queries, each retriever's ranks, the fused ranks "
+                                                      "and the rerank step (each source's rank before and after)."),
     as_json: bool = JsonOpt,
 ) -> None:
     """Answer a question from the index, citing sources as [n] = file:page.
@@ -132,7 +137,7 @@ def ask(
     status.show("opening the index")
     echo = TokenEcho(before_first=status.stop)
     try:
-        result = _run_ask(question, config, index, (strategy, chain, expand, k, llm, model, base_url),
+        result = _run_ask(question, config, index, (strategy, chain, expand, k, llm, model, base_url, rerank),
                           mode, filters, None if as_json else echo, status)
     except KeyboardInterrupt:
         status.stop()
@@ -152,9 +157,10 @@ def _run_ask(question: str, config, index, options: tuple, mode, filters, echo, 
     from ragkit.generation.ask import ask as run_ask
     from ragkit.retrieval.search import Searcher, parse_filters
 
-    strategy, chain, expand, k, llm, model_name, base_url = options
+    strategy, chain, expand, k, llm, model_name, base_url, rerank = options
     cfg, index_dir = setup(config, index)
-    cfg = _ask_settings(cfg, strategy, chain, expand, k, llm_overrides(llm, model_name, base_url, cfg.llm.kind))
+    cfg = _ask_settings(with_rerank(cfg, rerank), strategy, chain, expand, k,
+                        llm_overrides(llm, model_name, base_url, cfg.llm.kind))
     parsed = parse_filters(filters)
     searcher = Searcher(index_dir, cfg)
     model = _model(cfg)
@@ -171,8 +177,16 @@ def _print_answer(result, streamed: str, trace: bool) -> None:
     _finish_answer(result, streamed)
     if result.answer.sources:   # a refusal lists none: no empty table under it
         out.print(answer_sources(result))
+    _rerank_note(result)
     if trace:
         err.print(trace_view(result))
+
+
+def _rerank_note(result) -> None:
+    """When the reranker failed, say so under the answer: its sources are in fused order."""
+    from ragkit.retrieval.reranking import rerank_note
+
+    rerank_failed(rerank_note(result.rerank))
 
 
 def _finish_answer(result, streamed: str) -> None:
@@ -226,6 +240,7 @@ def chat(
     base_url: Optional[str] = BaseUrlOpt,
     mode: Optional[Mode] = ModeOpt,
     k: Optional[int] = KOpt,
+    rerank: Optional[str] = RerankOpt,
     history: Optional[Path] = typer.Option(None, "--history", metavar="FILE",
                                            help="SQLite file of conversations.  "
                                                 "[default: ~/.local/share/ragkit/chat.sqlite]"),
@@ -250,7 +265,8 @@ def chat(
         _list_sessions(history, as_json)
         return
     cfg, index_dir = setup(config, index)
-    cfg = _ask_settings(cfg, strategy, chain, expand, k, llm_overrides(llm, model, base_url, cfg.llm.kind))
+    cfg = _ask_settings(with_rerank(cfg, rerank), strategy, chain, expand, k,
+                        llm_overrides(llm, model, base_url, cfg.llm.kind))
     searcher = Searcher(index_dir, cfg)
     conversation = ChatSession(session, searcher, _model(cfg), cfg.ask, ChatHistory(history), mode=mode)
     _greet(conversation)
@@ -371,6 +387,7 @@ def _chat_turn(conversation, message: str, as_json: bool):
         _finish_answer(result, echo.text)
         if result.answer.sources:
             out.print(answer_sources(result))
+        _rerank_note(result)
     return result
 
 

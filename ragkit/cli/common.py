@@ -77,6 +77,37 @@ BaseUrlOpt = typer.Option(None, "--base-url", metavar="URL", envvar="RAGKIT_BASE
                                "[default: llm.base_url in the config]")
 
 
+def _known_reranker(value: Optional[str]) -> Optional[str]:
+    """``--rerank``: a registered reranker, else a usage error naming the choices."""
+    if value is None:
+        return value
+    from ragkit.rerank import RERANKERS  # the registry (plugins included); only when --rerank is given
+
+    if value not in RERANKERS:
+        raise typer.BadParameter(f"{value!r} is not one of {', '.join(map(repr, sorted(RERANKERS)))}.")
+    return value
+
+
+RerankOpt = typer.Option(None, "--rerank", metavar="NAME", callback=_known_reranker,
+                         help="Rerank the best search.rerank_candidates fused results (default 20) before the top k "
+                              "is taken: none, or http (the /rerank endpoint of TEI, llama.cpp, vLLM, Cohere, Jina, "
+                              "Voyage, set in the config's rerank: section).  [default: search.rerank in the config, "
+                              "else none]")
+
+
+def with_rerank(cfg: "Config", rerank: Optional[str]) -> "Config":
+    """``cfg`` with ``search.rerank`` set to ``rerank`` (``--rerank``), when given."""
+    if rerank is None:
+        return cfg
+    return dataclasses.replace(cfg, search=dataclasses.replace(cfg.search, rerank=rerank))
+
+
+def rerank_failed(note: Optional[str]) -> None:
+    """Say on stderr that the reranker failed and the results are in fused order (``note`` None: nothing)."""
+    if note:
+        err.print(f"[yellow]Note:[/] {escape(printable(note, one_line=True))}", highlight=False)
+
+
 def print_error(message: str) -> None:
     """Print ``Error: message`` on stderr; the message is shown as is (brackets are not styles, controls escaped)."""
     err.print(f"[bold red]Error:[/] {escape(printable(message, one_line=True))}", highlight=False, markup=True)

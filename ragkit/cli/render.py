@@ -134,8 +134,12 @@ def _snippet(text: str, width: int = 160) -> str:
 
 def results_table(query: str, results) -> Table:
     """Search results as a table: rank, score, source:page, the chunk's context line (dim) and a snippet."""
+    reranked = any(r.rerank_score is not None for r in results)
     table = Table(title=f"Results for: {_shown(query)}", title_justify="left", expand=True)
     table.add_column("#", justify="right", no_wrap=True)
+    if reranked:  # the reranker's order: its score, and where fusion had put each result
+        table.add_column("rerank", justify="right", no_wrap=True)
+        table.add_column("fused #", justify="right", no_wrap=True)
     table.add_column("score", justify="right", no_wrap=True)
     table.add_column("source", overflow="fold", max_width=40)
     table.add_column("text", ratio=1)
@@ -145,7 +149,8 @@ def results_table(query: str, results) -> Table:
         context = r.metadata.get("context")
         if context:  # what the chunk was indexed with besides its text, shown apart from it
             text = Text.assemble((_snippet(context, 100), "dim"), "\n", text)
-        table.add_row(str(r.rank), f"{r.score:.4f}", _line(where), text)
+        moved = [f"{r.rerank_score:.4f}", str(r.fused_rank)] if r.rerank_score is not None else ["", ""]
+        table.add_row(str(r.rank), *(moved if reranked else []), f"{r.score:.4f}", _line(where), text)
     return table
 
 
@@ -248,6 +253,9 @@ def trace_view(result) -> Table:
     for text in result.plan.raw:
         table.add_row("model output", Text(printable(text)))
     for entry in result.rankings:
+        if "rerank" in entry:
+            table.add_row(_line(entry["query"]), _line(rerank_moves(entry["rerank"])))
+            continue
         ranks = ", ".join(f"{cid[:8]}:{score:.3f}" for cid, score in entry["ranking"][:8])
         table.add_row(_line(entry["query"]), ranks or "(nothing)")
     for note in result.notes:
@@ -257,6 +265,17 @@ def trace_view(result) -> Table:
                           f"{usage.get('prompt_tokens', 0)} prompt + {usage.get('completion_tokens', 0)} completion tokens; "
                           + ", ".join(f"{k} {v:.2f}s" for k, v in result.timings.items()))
     return table
+
+
+def rerank_moves(step: dict, shown: int = 10) -> str:
+    """A rerank step for ``--trace``: each result's rank before and after, and its score (``ab12cd34 #3→#1 0.912``);
+    or, when the reranker failed, that the fused order was kept."""
+    if step.get("error"):
+        return f"failed after {step['seconds']:.2f}s; fused order kept"
+    moves = ", ".join(f"{r['chunk_id'][:8]} #{r['before']}→#{r['after']} {r['score']:.3f}" for r in step["results"][:shown])
+    more = f", … ({len(step['results']) - shown} more)" if len(step["results"]) > shown else ""
+    where = "; sent to another machine" if step.get("remote") else ""
+    return f"{moves}{more} ({step['seconds']:.2f}s{where})"
 
 
 def results_tables(outcomes) -> list[Table]:

@@ -16,11 +16,14 @@ from ragkit.cli.common import (
     JsonOpt,
     Mode,
     ModeOpt,
+    RerankOpt,
     at_least_one,
     err,
     out,
     printable,
+    rerank_failed,
     setup,
+    with_rerank,
 )
 from ragkit.errors import EXIT_PARTIAL, RagkitError, UsageError
 
@@ -36,6 +39,7 @@ def search(
     queries: Optional[Path] = typer.Option(None, "--queries", "-q", metavar="FILE",
                                            help="JSONL file of {\"_id\",\"text\"} queries instead of QUERY: "
                                                 "prints one JSON line per query."),
+    rerank: Optional[str] = RerankOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Search the index: hybrid (dense + BM25, fused by reciprocal rank fusion) by default.
@@ -46,6 +50,10 @@ def search(
       ragkit search "reciprocal rank fusion"
       ragkit search "chunk size" --mode sparse -k 3 --filter source=field-notes.pdf --json
       ragkit search --queries queries.jsonl > runs.jsonl
+      ragkit search "chunk size" --rerank http --config rerank.yaml
+
+    A reranked result shows its rerank score and its rank before reranking (--json: rerank_score,
+    fused_rank); when the reranker fails, the fused order is printed and a note on stderr says why.
     """
     if (query is None) == (queries is None):
         raise UsageError("give a QUERY or --queries FILE (one of them)")
@@ -54,11 +62,11 @@ def search(
 
     cfg, index_dir = setup(config, index)
     parsed = parse_filters(filters)
-    searcher = Searcher(index_dir, cfg)
+    searcher = Searcher(index_dir, with_rerank(cfg, rerank))
     searcher.check_not_empty()
     if queries is not None:
         raise typer.Exit(_batch_search(searcher, queries, mode, k, parsed))
-    results = searcher.search(query, mode=mode, k=k, filters=parsed)
+    results = _search_reranked(searcher, [query], mode, k, parsed)[0]
     if as_json:
         out.print_json(json.dumps([r.to_json() for r in results]))
     elif not results:
@@ -106,11 +114,28 @@ def _parse_query(line: str) -> tuple[Optional[tuple[str, str]], str]:
     return (str(item["_id"]), text), ""
 
 
+def _search_reranked(searcher, texts: list[str], mode: Optional[str], k: Optional[int], filters: dict,
+                     ids: Optional[list[str]] = None) -> list:
+    """The top ``k`` of each query: searched together, then each reranked when ``search.rerank`` is set
+    (the stage ask and eval use too); a reranker that fails leaves the fused order and a note on stderr."""
+    from ragkit.retrieval.reranking import rerank_depth, rerank_note, rerank_stage
+
+    k = searcher.cfg.search.k if k is None else k
+    found = searcher.search_many(texts, mode=mode, k=rerank_depth(searcher, k), filters=filters)
+    ranked = []
+    for position, (text, results) in enumerate(zip(texts, found)):
+        results, step = rerank_stage(searcher, text, results)
+        note = rerank_note(step)
+        rerank_failed(f"query {ids[position]}: {note}" if note and ids else note)
+        ranked.append(results[:k])
+    return ranked
+
+
 def _batch_search(searcher, path: Path, mode: Optional[str], k: Optional[int], filters: dict) -> int:
     batch, bad = _read_queries(path)
     for start in range(0, len(batch), 64):  # embed queries 64 at a time
         part = batch[start : start + 64]
-        results = searcher.search_many([text for _, text in part], mode=mode, k=k, filters=filters)
+        results = _search_reranked(searcher, [text for _, text in part], mode, k, filters, [qid for qid, _ in part])
         for (query_id, _), found in zip(part, results):
             sys.stdout.write(json.dumps({"query_id": query_id, "results": [r.to_json() for r in found]}) + "\n")
     sys.stdout.flush()

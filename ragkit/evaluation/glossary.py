@@ -39,6 +39,8 @@ _PLAIN = {
     "llm_calls": "chat-model calls per question (mean; cached calls included)",
     "prompt_tokens": "tokens sent to the chat model per question (mean; the model's count, else a cl100k estimate)",
     "completion_tokens": "tokens the chat model wrote per question (mean; the model's count, else a cl100k estimate)",
+    "rerank_failures": "share of the queries on which the reranker (search.rerank) failed, so their results kept "
+                       "the fused order; lower is better",
     "latency_p50_ms": "median wall-clock time per question, in ms (varies from run to run, so it is in report.md "
                       "and results.csv but not results.json; timings.json has the seconds)",
     "latency_p95_ms": "95th-percentile wall-clock time per question, in ms (varies from run to run, as p50)",

@@ -24,7 +24,7 @@ from ragkit.evaluation.spec import LATENCY_METRICS
 PACKAGES = ("langchain-core", "langchain-community", "faiss-cpu", "bm25s", "onnxruntime", "llama-cpp-python",
             "tiktoken", "pypdf")
 COUNT_METRICS = ("llm_calls", "prompt_tokens", "completion_tokens")
-LOWER_IS_BETTER = (*COUNT_METRICS, *LATENCY_METRICS, "answerable_refused")
+LOWER_IS_BETTER = (*COUNT_METRICS, *LATENCY_METRICS, "answerable_refused", "rerank_failures")
 
 
 def _versions() -> dict:

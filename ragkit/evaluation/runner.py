@@ -26,12 +26,13 @@ from ragkit.evaluation.spec import EvalSpec, metrics_for, pipeline_config
 from ragkit.generation.ask import ask
 from ragkit.ingest.pipeline import ingest
 from ragkit.llm import ChatModel, build_llm
-from ragkit.retrieval.plan import retrieve
+from ragkit.retrieval.plan import rerank_step, retrieve
 from ragkit.retrieval.search import Searcher
 from ragkit.retrieval.transforms import plan_queries
 
 RETRIEVAL = set(M.RETRIEVAL_METRICS)
 COST_METRICS = ("llm_calls", "prompt_tokens", "completion_tokens")
+RERANK_FAILURES = "rerank_failures"   # share of queries whose reranker failed (scored in fused order)
 
 
 @dataclass
@@ -147,16 +148,31 @@ class QueryRunner:
                     removed_citations=result.answer.removed_citations, n_sources=len(result.answer.sources),
                     # What the chain was handed, refused or not: source and page hit measure retrieval.
                     chunks=[{"chunk_id": c.chunk_id, "source": c.source, "page": c.page, "text": c.text}
-                            for c in result.context])
+                            for c in result.context], **_rerank_record(result.rerank))
 
     def _retrieved(self, text: str) -> dict:
         cfg = self.cfg
         plan = plan_queries(text, cfg.ask.strategy, self.llm, n=cfg.ask.n_queries)
         chunk_depth = self.depth * 3 if self.dataset.kind == "beir" else max(cfg.ask.k, 10)
-        hits, _ = retrieve(self.searcher, plan, cfg.search.mode, chunk_depth)
+        hits, trace = retrieve(self.searcher, plan, cfg.search.mode, chunk_depth)
         return dict(queries=plan.queries + plan.dense_only,
                     ranked=M.dedupe_ranked([h.doc_id for h in hits])[:self.depth],
-                    chunks=[{"chunk_id": h.chunk_id, "source": h.source, "page": h.page} for h in hits[:20]])
+                    chunks=[{"chunk_id": h.chunk_id, "source": h.source, "page": h.page} for h in hits[:20]],
+                    **_rerank_record(rerank_step(trace)))
+
+
+def _rerank_record(step: dict | None) -> dict:
+    """What a query's trace record keeps of its rerank step: the reranker, the seconds, the error (None: it ran)."""
+    if step is None:
+        return {}
+    return {"rerank": {"model": step["model"], "seconds": step["seconds"], "error": step["error"]}}
+
+
+def rerank_failures(dataset: Dataset, records: dict[str, dict]) -> tuple[int, int, str | None]:
+    """Of the queries that went through a reranker: how many it failed on, how many there were, the first error."""
+    steps = [records[q]["rerank"] for q, _ in dataset.queries if q in records and "rerank" in records[q]]
+    errors = [step["error"] for step in steps if step.get("error")]
+    return len(errors), len(steps), (errors[0] if errors else None)
 
 
 def compute_metrics(dataset: Dataset, records: dict[str, dict], metric_names: list[str], judge=None) -> dict:
@@ -204,6 +220,9 @@ def compute_metrics(dataset: Dataset, records: dict[str, dict], metric_names: li
         out["faithfulness"] = sum(faithfulness(judge, records[q]) for q in answered) / len(answered)
     for name in COST_METRICS:  # cost is always reported, per query
         out[name] = sum(records[q].get(name, 0) for q in ids) / len(ids) if ids else 0.0
+    failed, reranked, _ = rerank_failures(dataset, records)
+    if reranked:  # a run with a reranker always says how often it failed
+        out[RERANK_FAILURES] = failed / reranked
     return {key: round(float(value), 6) for key, value in out.items()}
 
 
@@ -283,6 +302,8 @@ def run_pipeline(spec: EvalSpec, pipeline, dataset: Dataset, out: Path, progress
         if llm is not None:
             outcome.models["llm"] = llm.model_id
         outcome.models["embedder"] = searcher.index.manifest["embedder"]["id"]
+        if searcher.reranker.active:
+            outcome.models["reranker"] = searcher.reranker.model_id
         trace_path = out / "traces" / dataset.name / f"{pipeline.name}.jsonl"
         trace_path.parent.mkdir(parents=True, exist_ok=True)
         records = _read_traces(trace_path)
@@ -295,6 +316,10 @@ def run_pipeline(spec: EvalSpec, pipeline, dataset: Dataset, out: Path, progress
         outcome.metrics = compute_metrics(dataset, records, names, judge)
         outcome.n_queries = len(records)
         outcome.timings.update(_latency_timings(dataset, records))
+        failed, reranked, first = rerank_failures(dataset, records)
+        if failed:
+            outcome.warnings.append(f"the reranker failed on {failed} of {reranked} queries, which were scored in "
+                                    f"fused order (first error: {first})")
     except Exception as exc:  # one failing run must not stop the others; the report says why
         outcome.status, outcome.error = "failed", f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
     total = time.perf_counter() - clock

@@ -20,7 +20,8 @@ from ragkit.generation.citations import strip_citations
 from ragkit.generation.refusal import question_terms
 from ragkit.llm.base import ChatModel
 from ragkit.retrieval.expansion import expand
-from ragkit.retrieval.plan import retrieve
+from ragkit.retrieval.plan import rerank_step, retrieve
+from ragkit.retrieval.reranking import rerank_note
 from ragkit.retrieval.search import Searcher, SearchResult
 from ragkit.retrieval.transforms import QueryPlan, plan_queries
 from ragkit.tracing import stage, traced
@@ -39,15 +40,19 @@ class AskResult:
     timings: dict
     usage: dict
     sub_answers: list[dict] = field(default_factory=list)
+    rerank: dict | None = None   # the rerank step (ragkit.retrieval.reranking), None when search.rerank is none
 
     def to_json(self) -> dict:
         """The answer with its citations and sources, the queries, timings, one ``usage`` object and the trace.
 
         ``usage`` counts this answer's model calls honestly: ``llm_calls`` made to the model,
         ``cached_calls`` answered from the model cache instead (free, no tokens), and the
-        prompt and completion tokens of the calls made.
+        prompt and completion tokens of the calls made. With a reranker, ``rerank`` holds its step:
+        name, model, each candidate's rank before and after and its score, or the ``error`` that made
+        the answer use the fused order.
         """
         answer = self.answer.to_json()
+        extra = {"rerank": self.rerank} if self.rerank is not None else {}
         return {
             "question": self.question,
             "answer": answer["text"],
@@ -64,6 +69,7 @@ class AskResult:
             "usage": usage_json(self.usage),
             "trace": {"plan": self.plan.to_json(), "rankings": self.rankings, "notes": self.notes,
                       "sub_answers": self.sub_answers},
+            **extra,
         }
 
 
@@ -116,7 +122,8 @@ def ask(question: str, searcher: Searcher, llm: ChatModel | None, cfg: AskConfig
     fused, rankings = retrieve(searcher, plan, mode, max(cfg.depth, cfg.k), filters)
     context, notes = expand(fused[: cfg.k], cfg.expand, searcher.index.docstore, plan.question, cfg.window)
     timings["retrieve_s"] = round(time.perf_counter() - clock, 4)
-    notes = plan.notes + notes
+    reranked = rerank_step(rankings)
+    notes = plan.notes + [note for note in [rerank_note(reranked)] if note] + notes
 
     clock = time.perf_counter()
     status(f"reading {len(context)} source{'s' if len(context) != 1 else ''}")
@@ -138,7 +145,7 @@ def ask(question: str, searcher: Searcher, llm: ChatModel | None, cfg: AskConfig
     usage = llm.usage.to_json() if llm is not None else {"calls": 0, "cached_calls": 0,
                                                          "prompt_tokens": 0, "completion_tokens": 0}
     return AskResult(question=question, answer=answer, plan=plan, rankings=rankings, context=context,
-                     notes=notes, timings=timings, usage=usage, sub_answers=sub_answers)
+                     notes=notes, timings=timings, usage=usage, sub_answers=sub_answers, rerank=reranked)
 
 
 def _settings(cfg: AskConfig, llm: ChatModel | None) -> AskConfig:

@@ -145,9 +145,10 @@ class ChatSession:
 
 
 def turn_json(session: str, message: str, result: AskResult) -> dict:
-    """One chat turn as ``ragkit chat --json`` prints it: the message as typed, the answer, citations, sources, usage."""
+    """One chat turn as ``ragkit chat --json`` prints it: the message as typed, the answer, citations, sources, usage
+    (and the rerank step, as ``ragkit ask --json`` has it, when a reranker ran)."""
     answer = result.answer.to_json()
     return {"session": session, "question": message.strip(), "answer": answer["text"],
             "citations": answer["citations"], "sources": answer["sources"], "refused": answer["refused"],
             "support": answer["support"],
-            "usage": usage_json(result.usage)}
+            "usage": usage_json(result.usage), **({"rerank": result.rerank} if result.rerank is not None else {})}

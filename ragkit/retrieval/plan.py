@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Mapping
 
 from ragkit.retrieval.fusion import reciprocal_rank_fusion, union_fusion
+from ragkit.retrieval.reranking import rerank_depth, rerank_stage, trace_entry
 from ragkit.retrieval.search import TRACE_DEPTH, Searcher, SearchResult
 from ragkit.retrieval.transforms import QueryPlan
 from ragkit.tracing import stage
@@ -19,12 +20,16 @@ from ragkit.tracing import stage
 
 def retrieve(searcher: Searcher, plan: QueryPlan, mode: str, depth: int,
              filters: Mapping[str, str] | None = None) -> tuple[list[SearchResult], list[dict]]:
-    """Run every query of a plan and fuse the rankings as the plan says; return fused results and the trace.
+    """Run every query of a plan, fuse the rankings as the plan says, rerank; return the results and the trace.
 
     The plan's ``queries`` are searched with ``mode``, its ``dense_only`` texts (a HyDE passage)
-    on the dense side only, each ``depth`` deep. The trace lists each ranking (for a hybrid
-    search, each retriever's before the fused one) and then the plan's fused ranking.
+    on the dense side only, each ``depth`` deep (at least ``search.rerank_candidates`` deep when a
+    reranker runs). The trace lists each ranking (for a hybrid search, each retriever's before the
+    fused one), then the plan's fused ranking, then the rerank step when ``search.rerank`` is set: an
+    entry with a ``"rerank"`` key (:func:`~ragkit.retrieval.reranking.rerank_results`), whose ``error``
+    says why the fused order was kept when the reranker failed.
     """
+    depth = rerank_depth(searcher, depth)
     sides: list[dict] = []
     with stage("retrieval", "retriever", {"queries": plan.queries, "dense_only": plan.dense_only, "mode": mode,
                                           "depth": depth, "filters": dict(filters or {})}) as record:
@@ -60,7 +65,15 @@ def retrieve(searcher: Searcher, plan: QueryPlan, mode: str, depth: int,
                       for side, ranks in sides[position].items()]
         trace.append({"query": label, "ranking": _ranking(results)})
     trace.append({"query": f"fused ({plan.fusion})", "ranking": _ranking(combined)})
+    combined, step = rerank_stage(searcher, plan.question, combined)
+    if step is not None:
+        trace.append(trace_entry(step))
     return combined, trace
+
+
+def rerank_step(trace: list[dict]) -> dict | None:
+    """The rerank step of a :func:`retrieve` trace, or None when no reranker ran."""
+    return next((entry["rerank"] for entry in trace if "rerank" in entry), None)
 
 
 def _ranking(results: list[SearchResult]) -> list[list]:

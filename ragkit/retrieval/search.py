@@ -15,6 +15,7 @@ import numpy as np
 from ragkit.config import DEFAULT_FUSION_WEIGHTS, Config
 from ragkit.embedders import LocalMiniLMEmbeddings, RagkitEmbeddings, build_embedder
 from ragkit.errors import FilterError, IndexEmpty, RagkitError, SearchError
+from ragkit.rerank import Reranker, build_reranker
 from ragkit.retrieval.evidence import matching_with_evidence
 from ragkit.retrieval.fusion import fuse_scored, length_weights, unit_fusion
 from ragkit.store.index import open_index
@@ -37,16 +38,22 @@ class SearchResult:
     page: int | None
     text: str
     metadata: dict = field(default_factory=dict, compare=False)
+    rerank_score: float | None = None   # set by a reranker (ragkit.retrieval.reranking); ``score`` stays the fused one
+    fused_rank: int | None = None       # the rank before reranking
 
     def to_json(self) -> dict:
         """The ``--json`` form: rank, score, chunk_id, doc_id, source, page, context, text.
 
         ``context`` is the line the chunk was indexed with besides its text (title or file name,
-        heading path, page), or None.
+        heading path, page), or None. A reranked result also has ``rerank_score`` and ``fused_rank``
+        (its rank before reranking); ``score`` is still its fused score.
         """
-        return {"rank": self.rank, "score": round(float(self.score), 6), "chunk_id": self.chunk_id,
+        data = {"rank": self.rank, "score": round(float(self.score), 6), "chunk_id": self.chunk_id,
                 "doc_id": self.doc_id, "source": self.source, "page": self.page,
                 "context": self.metadata.get("context"), "text": self.text}
+        if self.rerank_score is not None:
+            data.update(rerank_score=round(float(self.rerank_score), 6), fused_rank=self.fused_rank)
+        return data
 
 
 def parse_filters(items: Sequence[str] | None) -> dict[str, str]:
@@ -71,10 +78,19 @@ def parse_filters(items: Sequence[str] | None) -> dict[str, str]:
 class Searcher:
     """Queries one index. Load once, call :meth:`search` or :meth:`search_many` many times."""
 
-    def __init__(self, index_dir: Path, cfg: Config | None = None, embedder: RagkitEmbeddings | None = None):
+    def __init__(self, index_dir: Path, cfg: Config | None = None, embedder: RagkitEmbeddings | None = None,
+                 reranker: Reranker | None = None):
         self.cfg = cfg or Config()
         self.index = open_index(Path(index_dir))
         self._embedder = embedder
+        self._reranker = reranker
+
+    @property
+    def reranker(self) -> Reranker:
+        """The reranker ``search.rerank`` names, built on first use (:class:`RerankError` when it cannot be)."""
+        if self._reranker is None:
+            self._reranker = build_reranker(self.cfg.search.rerank, self.cfg.rerank)
+        return self._reranker
 
     @property
     def embedder(self) -> RagkitEmbeddings:

@@ -400,3 +400,14 @@ def test_the_defaults_rerank_nothing():
     cfg = config_from_dict({})
     assert cfg.search.rerank == "none" and cfg.search.rerank_candidates == 20
     assert cfg.rerank == RerankConfig() and cfg.rerank.api == "cohere" and cfg.rerank.url is None
+
+
+def test_the_trace_shows_each_move_and_score_or_the_fallback():
+    from ragkit.cli.render import rerank_moves
+
+    step = {"seconds": 0.012, "remote": True, "error": None,
+            "results": [{"chunk_id": "abcdef123456", "before": 3, "after": 1, "score": 0.9},
+                        {"chunk_id": "0123456789ab", "before": 1, "after": 2, "score": 0.25}]}
+    assert rerank_moves(step) == "abcdef12 #3→#1 0.900, 01234567 #1→#2 0.250 (0.01s; sent to another machine)"
+    assert rerank_moves(step, shown=1).startswith("abcdef12 #3→#1 0.900, … (1 more)")
+    assert rerank_moves({**step, "error": "down", "results": []}) == "failed after 0.01s; fused order kept"

@@ -348,6 +348,9 @@ def test_models_lists_backends_default_and_configured(tmp_path, monkeypatch):
     assert chat["local"]["default"] and chat["openai"]["configured"] and not chat["local"]["configured"]
     assert chat["fake"]["status"] == "registered by a plugin"     # the tests' scripted model
     assert {row["kind"] for row in data["embedder"]} >= {"local", "openai", "hash"}
+    rerankers = {row["kind"]: row for row in data["rerank"]}
+    assert rerankers["none"]["default"] and rerankers["none"]["configured"] and rerankers["http"]["status"] == "ready"
+    assert rerankers["fake"]["status"] == "registered by a plugin" and "Rerankers (--rerank" in result.stdout
 
 
 def test_models_table_describes_exactly_the_built_in_backends():
@@ -357,5 +360,9 @@ def test_models_table_describes_exactly_the_built_in_backends():
     from ragkit.llm.openai import DEFAULT_OPENAI_MODEL
 
     assert set(CHAT_MODELS) == set(LLMS) - {"fake"}
+    from ragkit.cli.models import RERANKERS
+    from ragkit.rerank import RERANKERS as RERANKER_REGISTRY
+
+    assert set(RERANKERS) == set(RERANKER_REGISTRY) - {"fake"}
     assert set(EMBEDDERS) <= set(EMBEDDER_REGISTRY)
     assert CHAT_MODELS["openai"].model.startswith(DEFAULT_OPENAI_MODEL)

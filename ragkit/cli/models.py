@@ -1,4 +1,4 @@
-"""``ragkit models``: the chat-model and embedder backends, what each needs, the default and the configured one.
+"""``ragkit models``: the chat-model, embedder and reranker backends, what each needs, the default and the configured one.
 
 Fast on purpose: the registries live in :mod:`ragkit.llm` and :mod:`ragkit.embedders`, which import
 LangChain; this command reads the backend names from :data:`ragkit.config.BACKENDS`, describes the
@@ -50,6 +50,10 @@ EMBEDDERS = {
                       (("langchain_openai", "langchain-openai"),), "OPENAI_API_KEY"),
     "hash": Backend("feature hashing: no model, matches words, not meaning (quick trials)"),
 }
+RERANKERS = {
+    "none": Backend("keep the fused order (no cross-encoder ships in a registry package yet)"),
+    "http": Backend("the /rerank endpoint at rerank.url: TEI, llama.cpp, vLLM, Cohere, Jina, Voyage"),
+}
 
 
 def _status(backend: Optional[Backend], base_url: Optional[str] = None) -> str:
@@ -62,17 +66,18 @@ def _status(backend: Optional[Backend], base_url: Optional[str] = None) -> str:
     return "; ".join(problems) or "ready"
 
 
-def _rows(section: str, table: dict[str, Backend], default: str, configured: str, base_url=None) -> list[dict]:
+def _rows(section: str, table: dict[str, Backend], default: str, configured: str, base_url=None,
+          key: str = "kind") -> list[dict]:
     from ragkit.config import BACKENDS
 
-    names = list(table) + sorted(BACKENDS.get((section, "kind"), set()) - set(table))
+    names = list(table) + sorted(BACKENDS.get((section, key), set()) - set(table))
     return [{"kind": name, "default": name == default, "configured": name == configured,
              "model": table[name].model if name in table else "",
              "status": _status(table.get(name), base_url if name == configured else None)} for name in names]
 
 
 def models(config: Optional[Path] = ConfigOpt, as_json: bool = JsonOpt) -> None:
-    """List the chat models (--llm, llm.kind) and embedders (embedder.kind) ragkit can use.
+    """List the chat models (--llm, llm.kind), embedders (embedder.kind) and rerankers (--rerank) ragkit can use.
 
     Shows what each needs (a package, a key in the environment), which is the default and which
     the config and $RAGKIT_LLM / $RAGKIT_MODEL / $RAGKIT_BASE_URL choose now (marked *).
@@ -91,7 +96,9 @@ def models(config: Optional[Path] = ConfigOpt, as_json: bool = JsonOpt) -> None:
            **llm_overrides(env["llm"], env["model"], env["base_url"], cfg.llm.kind)}
     data = {"llm": _rows("llm", CHAT_MODELS, defaults.llm.kind, llm["kind"], llm["base_url"]),
             "embedder": _rows("embedder", EMBEDDERS, defaults.embedder.kind, cfg.embedder.kind),
-            "configured": {"llm": llm, "embedder": {"kind": cfg.embedder.kind, "model": cfg.embedder.model}}}
+            "rerank": _rows("search", RERANKERS, defaults.search.rerank, cfg.search.rerank, key="rerank"),
+            "configured": {"llm": llm, "embedder": {"kind": cfg.embedder.kind, "model": cfg.embedder.model},
+                           "rerank": cfg.search.rerank}}
     if as_json:
         out.print_json(json.dumps(data))
         return
@@ -102,7 +109,8 @@ def _print_tables(data: dict) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    for section, title in (("llm", "Chat models (--llm, llm.kind)"), ("embedder", "Embedders (embedder.kind)")):
+    for section, title in (("llm", "Chat models (--llm, llm.kind)"), ("embedder", "Embedders (embedder.kind)"),
+                           ("rerank", "Rerankers (--rerank, search.rerank)")):
         table = Table(title=title, title_justify="left", box=None, padding=(0, 1))
         for column in ("", "kind", "model", "status"):
             table.add_column(column, overflow="fold", no_wrap=column != "model")
@@ -114,7 +122,7 @@ def _print_tables(data: dict) -> None:
     llm = data["configured"]["llm"]
     chosen = "".join(f", {key} {value}" for key, value in llm.items() if value and key != "kind")
     out.print(Text(f"* = used now (config, $RAGKIT_LLM/MODEL/BASE_URL): llm {llm['kind']}{chosen}; "
-                   f"embedder {data['configured']['embedder']['kind']}"))
+                   f"embedder {data['configured']['embedder']['kind']}; rerank {data['configured']['rerank']}"))
 
 
 def register(app: typer.Typer) -> None:

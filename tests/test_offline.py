@@ -174,3 +174,24 @@ def test_ingest_and_ask_with_base_url_reach_only_that_server(stand_in, network_b
     assert network_blocked == []
     paths = {r["path"] for r in stand_in.requests}
     assert paths == {"/v1/embeddings", "/v1/chat/completions"}
+
+
+def test_search_and_ask_with_an_http_reranker_reach_only_its_server(network_blocked, tmp_path):
+    """search.rerank: http sends the query and candidates to rerank.url and nowhere else."""
+    from stand_in import StandIn
+
+    server = StandIn(lambda path, body: (200, [{"index": i, "score": -float(i)} for i in range(len(body["texts"]))]))
+    try:
+        docs = write_docs(tmp_path / "docs", BASIC_DOCS)
+        config = tmp_path / "rerank.yaml"
+        config.write_text(f"embedder: {{kind: hash}}\nsearch: {{rerank: http}}\n"
+                          f"rerank: {{url: '{server.root}/rerank', api: tei}}\n")
+        common = ["--index", str(tmp_path / "idx"), "--config", str(config)]
+        runner = CliRunner()
+        assert runner.invoke(app, ["ingest", str(docs), *common]).exit_code == 0
+        for command in (["search", "Saturn rings"], ["ask", "Which planet has rings?", "--chain", "extract"]):
+            result = runner.invoke(app, [*command, *common])
+            assert result.exit_code == 0 and "Note:" not in result.stderr, result.output
+    finally:
+        server.close()
+    assert network_blocked == [] and [r["path"] for r in server.requests] == ["/rerank", "/rerank"]

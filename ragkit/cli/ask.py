@@ -177,16 +177,9 @@ def _print_answer(result, streamed: str, trace: bool) -> None:
     _finish_answer(result, streamed)
     if result.answer.sources:   # a refusal lists none: no empty table under it
         out.print(answer_sources(result))
-    _rerank_note(result)
+    rerank_failed(result.rerank)   # its sources are in fused order
     if trace:
         err.print(trace_view(result))
-
-
-def _rerank_note(result) -> None:
-    """When the reranker failed, say so under the answer: its sources are in fused order."""
-    from ragkit.retrieval.reranking import rerank_note
-
-    rerank_failed(rerank_note(result.rerank))
 
 
 def _finish_answer(result, streamed: str) -> None:
@@ -387,7 +380,7 @@ def _chat_turn(conversation, message: str, as_json: bool):
         _finish_answer(result, echo.text)
         if result.answer.sources:
             out.print(answer_sources(result))
-        _rerank_note(result)
+        rerank_failed(result.rerank)   # its sources are in fused order
     return result
 
 

@@ -102,10 +102,14 @@ def with_rerank(cfg: "Config", rerank: Optional[str]) -> "Config":
     return dataclasses.replace(cfg, search=dataclasses.replace(cfg.search, rerank=rerank))
 
 
-def rerank_failed(note: Optional[str]) -> None:
-    """Say on stderr that the reranker failed and the results are in fused order (``note`` None: nothing)."""
+def rerank_failed(step: Optional[dict], where: str = "") -> None:
+    """When the rerank ``step`` failed, say on stderr (after ``where``, e.g. a query id) that the results are in
+    fused order; otherwise nothing."""
+    from ragkit.retrieval.reranking import rerank_note  # only once a search has run
+
+    note = rerank_note(step)
     if note:
-        err.print(f"[yellow]Note:[/] {escape(printable(note, one_line=True))}", highlight=False)
+        err.print(f"[yellow]Note:[/] {escape(printable(where + note, one_line=True))}", highlight=False)
 
 
 def print_error(message: str) -> None:

@@ -118,15 +118,14 @@ def _search_reranked(searcher, texts: list[str], mode: Optional[str], k: Optiona
                      ids: Optional[list[str]] = None) -> list:
     """The top ``k`` of each query: searched together, then each reranked when ``search.rerank`` is set
     (the stage ask and eval use too); a reranker that fails leaves the fused order and a note on stderr."""
-    from ragkit.retrieval.reranking import rerank_depth, rerank_note, rerank_stage
+    from ragkit.retrieval.reranking import rerank_depth, rerank_stage
 
     k = searcher.cfg.search.k if k is None else k
     found = searcher.search_many(texts, mode=mode, k=rerank_depth(searcher, k), filters=filters)
     ranked = []
     for position, (text, results) in enumerate(zip(texts, found)):
         results, step = rerank_stage(searcher, text, results)
-        note = rerank_note(step)
-        rerank_failed(f"query {ids[position]}: {note}" if note and ids else note)
+        rerank_failed(step, f"query {ids[position]}: " if ids else "")
         ranked.append(results[:k])
     return ranked
 

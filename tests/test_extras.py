@@ -81,3 +81,15 @@ def test_ingest_on_ray_without_ray_names_its_extra_and_writes_nothing(hide, docs
     index = tmp_path / "idx"
     assert_one_line_naming(run("ingest", docs, "--index", index, "--config", config), "ray")
     assert not index.exists()
+
+
+def test_pinecone_without_its_package_is_one_line_naming_it(hide, docs, tmp_path, monkeypatch):
+    """Pinecone is in the base set; a venv that lost it gets the package to install, not an ImportError."""
+    config = tmp_path / "pc.yaml"
+    config.write_text("embedder: {kind: hash}\ndense: {backend: pinecone}\npinecone: {host: 'http://127.0.0.1:9'}\n")
+    monkeypatch.setenv("PINECONE_API_KEY", "pc-test-key")
+    hide("pinecone")
+    result = run("ingest", docs, "--index", tmp_path / "idx", "--config", config)
+    assert result.exit_code == 2, result.output
+    assert "pip install langchain-pinecone" in result.stderr and "Traceback" not in result.stderr
+    assert "pc-test-key" not in result.output + result.stderr

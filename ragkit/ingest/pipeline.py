@@ -23,6 +23,7 @@ from langchain_core.documents import Document
 from ragkit.config import Config
 from ragkit.embedders import RagkitEmbeddings, build_embedder
 from ragkit.errors import LoadError
+from ragkit.extras import require_extra
 from ragkit.ingest.changes import Changes, clear_stat_cache, detect_changes, save_stat_cache
 from ragkit.ingest.report import IngestReport, Progress, SilentProgress
 from ragkit.ingest.scan import ScanResult, scan_folder
@@ -89,11 +90,13 @@ def ingest(folder: Path, index_dir: Path, cfg: Config, *, rebuild: bool = False,
 
     ``engine`` loads and embeds instead of this process (``ingest.engine: ray`` builds a
     :class:`ragkit.ingest.ray_engine.RayEngine` when none is given).
-    Raises ``FolderError`` for an unusable folder, ``IndexLocked`` when another ingest is
+    Raises ``MissingExtra`` for ``ingest.engine: ray`` without Ray installed, ``FolderError`` for an unusable folder, ``IndexLocked`` when another ingest is
     writing, and embedder errors (the previous generation stays live in every case).
     """
     progress = progress or SilentProgress()
     clock = time.perf_counter()
+    if engine is None and cfg.ingest.engine == "ray":
+        require_extra("ray")  # one line naming the extra, before any work
     folder, index_dir = Path(folder), Path(index_dir)
     scan = scan_sources(folder, index_dir)
     embedder = embedder or build_embedder(cfg.embedder)

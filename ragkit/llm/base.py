@@ -17,7 +17,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage
 
 from ragkit.config import LLMConfig
-from ragkit.errors import LLMError
+from ragkit.errors import LLMError, RagkitError
 from ragkit.llm.cache import LLMCache
 
 
@@ -209,8 +209,8 @@ class ChatLLM:
                         self.on_load(False)
             return self._model
 
-    def _error(self, exc: Exception) -> LLMError:
-        if isinstance(exc, LLMError):
+    def _error(self, exc: Exception) -> RagkitError:
+        if isinstance(exc, RagkitError):  # already one line naming what to do (a missing extra, a bad setting)
             return exc
         return (self._translate and self._translate(exc)) or LLMError(
             scrub_secret(f"the model call failed ({self.model_id}): {type(exc).__name__}: {exc}"))

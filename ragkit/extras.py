@@ -12,11 +12,9 @@ from __future__ import annotations
 import importlib.util
 from dataclasses import dataclass
 
-from ragkit.errors import UsageError
+from ragkit.errors import MissingExtra
 
-
-class MissingExtra(UsageError):
-    """A setting needs an optional part of ragkit that is not installed; the message names the extra (exit 2)."""
+__all__ = ["EXTRAS", "Extra", "MissingExtra", "require_base_package", "require_extra"]
 
 
 @dataclass(frozen=True)

@@ -83,20 +83,24 @@ class LoadedFiles:
     embed_s: float
 
 
+def _require_engine_packages(cfg: Config, engine: Engine | None) -> None:
+    """``ingest.engine: ray`` without Ray installed: one line naming the extra (``MissingExtra``)."""
+    if engine is None and cfg.ingest.engine == "ray":
+        require_extra("ray")
+
+
 def ingest(folder: Path, index_dir: Path, cfg: Config, *, rebuild: bool = False,
            progress: Progress | None = None, embedder: RagkitEmbeddings | None = None,
            engine: Engine | None = None) -> IngestReport:
     """Bring the index at ``index_dir`` up to date with ``folder``; return what changed.
 
     ``engine`` loads and embeds instead of this process (``ingest.engine: ray`` builds a
-    :class:`ragkit.ingest.ray_engine.RayEngine` when none is given).
-    Raises ``MissingExtra`` for ``ingest.engine: ray`` without Ray installed, ``FolderError`` for an unusable folder, ``IndexLocked`` when another ingest is
-    writing, and embedder errors (the previous generation stays live in every case).
-    """
+    :class:`ragkit.ingest.ray_engine.RayEngine` when none is given; ``MissingExtra`` without Ray).
+    Raises ``FolderError`` for an unusable folder, ``IndexLocked`` when another ingest is writing,
+    and embedder errors (the previous generation stays live in every case)."""
     progress = progress or SilentProgress()
     clock = time.perf_counter()
-    if engine is None and cfg.ingest.engine == "ray":
-        require_extra("ray")  # one line naming the extra, before any work
+    _require_engine_packages(cfg, engine)  # before any work
     folder, index_dir = Path(folder), Path(index_dir)
     scan = scan_sources(folder, index_dir)
     embedder = embedder or build_embedder(cfg.embedder)

@@ -5,13 +5,13 @@ import pytest
 from langchain_core.documents import Document
 
 from ragkit.errors import StoreError
-from ragkit.store.backends import DENSE_STORES, SPARSE_STORES, dense_store_class, sparse_store_class
 from ragkit.store.docstore import DocStore
 from ragkit.store.generations import current_generation
 from ragkit.store.index import open_index
 from ragkit.store.manifest import read_manifest, write_manifest
+from ragkit.store.registry import DENSE_STORES, SPARSE_STORES, dense_store_class, sparse_store_class
 
-# Each local backend with its defaults, and the faiss backend's other index kinds (ragkit.store.ann);
+# Each local backend with its defaults, and the faiss backend's other index kinds (ragkit.store.backends.faiss.ann);
 # 100 vectors in 2 IVF lists are enough to train them (39 a list), so ivf is IVF here, not its flat fallback.
 # A remote store (pinecone) needs a server and a generation's docstore: tests/test_pinecone_dense.py
 # runs it against the local stand-in, through ingest and search.

@@ -16,21 +16,29 @@ only ever score 0 in a dense search) and is listed in ``zero_rows``.
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ragkit.errors import RemoteIndexError
-from ragkit.store import pinecone_sync
-from ragkit.store.dense import empty_result
-from ragkit.store.pinecone_client import PineconeConnection, PineconeTarget, record_metadata
-from ragkit.store.pinecone_rows import MAX_IN_VALUES, chunks_by_row, ids_and_sources, live_manifest, rows_filter
+from ragkit.store.backends.pinecone import sync as pinecone_sync
+from ragkit.store.backends.pinecone.client import PineconeConnection, PineconeTarget, record_metadata
+from ragkit.store.backends.pinecone.rows import MAX_IN_VALUES, chunks_by_row, ids_and_sources, live_manifest, rows_filter
+from ragkit.store.base import DenseStore, empty_result
+
+if TYPE_CHECKING:
+    from ragkit.config import Config
 
 FILE_NAME = "pinecone.json"
 
 
-class PineconeDense:
-    """A :class:`~ragkit.store.backends.DenseStore` whose vectors live in a Pinecone namespace."""
+class PineconeDense(DenseStore):
+    """A :class:`~ragkit.store.base.DenseStore` whose vectors live in a Pinecone namespace."""
+
+    remote = True
+    file_name = FILE_NAME
 
     def __init__(self, dimension: int, pinecone: dict | None = None):
         self.dimension = int(dimension)
@@ -42,6 +50,16 @@ class PineconeDense:
         self._ids: list[str] = []
         self._sources: list[str] = []
         self._zero_rows: set[int] = set()
+
+    @classmethod
+    def config_options(cls, cfg: Config) -> dict:
+        """The ``pinecone:`` section."""
+        return asdict(cfg.pinecone)
+
+    @classmethod
+    def create(cls, dimension: int, settings: dict, options: dict) -> "PineconeDense":
+        """An empty store writing into the index and namespace ``options`` name."""
+        return cls(dimension, **settings, pinecone=options)
 
     @property
     def connection(self) -> PineconeConnection:
@@ -184,6 +202,14 @@ class PineconeDense:
     def remote_count(self) -> int:
         """How many records the namespace holds now (describe_index_stats)."""
         return self.connection.namespace_count()
+
+    def where(self) -> dict:
+        """Index host, namespace and metric, for the manifest (no key: keys never reach a manifest)."""
+        return {"pinecone": {key: self.options.get(key) for key in ("host", "namespace", "metric")}}
+
+    def stats(self) -> dict:
+        """For ``ragkit info``: how many records the namespace holds now."""
+        return {"records": self.remote_count()}
 
     # ----------------------------------------------------------------- ingest hooks
 

@@ -3,7 +3,7 @@
 The generation keeps ``pinecone.json`` (index host, namespace, metric, dimension, row count, the
 rows whose vector is all zeros); the docstore of the same generation maps rows to chunk ids.
 Writing upserts only the chunks the namespace does not hold yet (carried chunks are already
-there, under the same id), after journaling them (:mod:`ragkit.store.pinecone_sync`), then waits
+there, under the same id), after journaling them (:mod:`ragkit.store.backends.pinecone.sync`), then waits
 until they are visible. Searching goes through ``PineconeVectorStore`` (the declared
 ``langchain-pinecone``) with the filter turned into a Pinecone metadata filter, and drops any
 match the docstore does not know. ragkit's vectors are unit length, so Pinecone's cosine (or
@@ -181,7 +181,7 @@ class PineconeDense(DenseStore):
             depth = min(MAX_IN_VALUES, depth * 2)
 
     def pinecone_filter(self, allowed_rows: np.ndarray | None) -> tuple[dict | None, bool]:
-        """(Pinecone filter, whether rows must still be checked locally): see :func:`~ragkit.store.pinecone_rows.rows_filter`."""
+        """(Pinecone filter, whether rows must still be checked locally): see :func:`~ragkit.store.backends.pinecone.rows.rows_filter`."""
         return rows_filter(self._ids, self._sources, allowed_rows)
 
     def row_of_id(self) -> dict[str, int]:

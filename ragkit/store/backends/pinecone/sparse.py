@@ -3,7 +3,7 @@
 Exactly bm25s' ``method="lucene"`` scores, split between the two sides of a dot product:
 
 - each chunk's record holds, for every term t of its indexed text (ragkit's tokenizer and
-  stemmer, :func:`ragkit.text.tokenize`, as :class:`~ragkit.store.sparse.BM25Index` uses),
+  stemmer, :func:`ragkit.text.tokenize`, as :class:`~ragkit.store.backends.bm25s.BM25Index` uses),
   ``tf / (tf + k1 * (1 - b + b * dl / avgdl))``;
 - each query sends, for every query term, ``ln(1 + (N - df + 0.5) / (df + 0.5))`` (times the
   term's count in the query, as bm25s counts a repeated query term twice), computed live here
@@ -21,7 +21,7 @@ low when documents got longer on average, too high when shorter); two chunks kee
 BM25 scores differ by more than that factor. ``ragkit info`` shows the range of written avgdl;
 ``ragkit ingest --rebuild`` re-weights every record (exact again).
 
-Rows are written, journaled and cleaned up like the dense records (:mod:`ragkit.store.pinecone_sync`,
+Rows are written, journaled and cleaned up like the dense records (:mod:`ragkit.store.backends.pinecone.sync`,
 kind ``sparse``: owner and journal files of their own). ``scores(query)`` is one top-K query
 (K = min(rows, 10,000): rows beyond the 10,000 best score 0); ``search`` one top-k query with
 the filter sent as a Pinecone filter. Matches the docstore does not know are dropped.

@@ -79,6 +79,8 @@ def test_a_registered_in_memory_store_runs_ingest_search_reingest_and_check_thro
 
     check = run("info", "--index", index, "--check")
     assert check.exit_code == 0, check.output
+    shown = run("info", "--index", index)
+    assert shown.exit_code == 0 and f"records={info['chunks']}" in shown.output and "memory (collection=" in shown.output
     (tmp_path / "idx" / info["generation"] / MemoryDense.file_name).write_text('{"collection": "x", "dimension": 9}')
     damaged = run("info", "--index", index, "--check")
     assert damaged.exit_code != 0 and MemoryDense.file_name in damaged.output

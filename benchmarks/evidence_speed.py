@@ -27,7 +27,7 @@ DEPTH = 300
 
 def before(chunk_scores, documents, query: str, weight: float = 1.0):
     """The code before: per-row document scores, arithmetic over every row, top_positive over every row."""
-    from ragkit.store.sparse import top_positive
+    from ragkit.store.base import top_positive
 
     document_scores = documents.sparse.scores(query)[documents.row_document]
     best_chunk = float(chunk_scores.max())
@@ -43,7 +43,7 @@ def before(chunk_scores, documents, query: str, weight: float = 1.0):
 def after(chunk_scores, documents, query: str, weight: float = 1.0):
     """The code now (Searcher.sparse_ranking's steps)."""
     from ragkit.retrieval.evidence import matching_with_evidence
-    from ragkit.store.sparse import top_among
+    from ragkit.store.base import top_among
 
     rows, combined = matching_with_evidence(chunk_scores, documents.document_scores(query), documents.row_document, weight)
     return top_among(rows, combined, DEPTH)
@@ -53,8 +53,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, required=True, help="a scale.py size folder (sparse/, documents/, queries.json)")
     args = parser.parse_args()
+    from ragkit.store.backends.bm25s import BM25Index
     from ragkit.store.documents import DocumentIndex
-    from ragkit.store.sparse import BM25Index
 
     sparse, documents = BM25Index.load(args.work), DocumentIndex.load(args.work)
     queries = json.loads((args.work / "queries.json").read_text())

@@ -189,7 +189,7 @@ def default_hybrid(searcher, vector: np.ndarray, text: str) -> list[tuple[int, f
 
 def at_operating_point(index, rows: int, params: dict) -> None:
     """Search as wide as ragkit's settings say at ``rows`` vectors (an index built by an older run may say otherwise)."""
-    from ragkit.store.ann import hnsw_ef_search_for, ivf_probe_for, structure_of
+    from ragkit.store.backends.faiss.ann import hnsw_ef_search_for, ivf_probe_for, structure_of
 
     built = structure_of(index.index)
     if built == "hnsw":
@@ -200,8 +200,8 @@ def at_operating_point(index, rows: int, params: dict) -> None:
 
 def step(job: dict, results) -> None:
     """One (size, kind) measurement, in its own process; puts a dict on ``results``."""
-    from ragkit.store.ann import FaissDenseIndex
-    from ragkit.store.sparse import BM25Index
+    from ragkit.store.backends.bm25s import BM25Index
+    from ragkit.store.backends.faiss.ann import FaissDenseIndex
 
     work = Path(job["work"])
     vectors = np.load(work / "vectors.npy", mmap_mode="r")
@@ -272,9 +272,9 @@ def prepare(size: int, args, docs, picks, base, qtexts, qvecs, vectorize=None) -
 
     ``vectorize(texts)``: the chunks' vectors (``--vectors static``); without it, noisy copies of ``base``.
     """
-    from ragkit.store.ann import FaissDenseIndex
+    from ragkit.store.backends.bm25s import BM25Index
+    from ragkit.store.backends.faiss.ann import FaissDenseIndex
     from ragkit.store.documents import build_document_index
-    from ragkit.store.sparse import BM25Index
 
     work = args.out / f"n{size}"
     if args.reuse_indexes and (work / "exact.npy").exists():   # vectors, queries and indexes from the last run

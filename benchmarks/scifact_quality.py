@@ -182,7 +182,7 @@ def baselines_eval(args, cfg, corpus, qids, texts, qrels) -> dict:
 
     from ragkit.embedders import LocalMiniLMEmbeddings
     from ragkit.retrieval.fusion import reciprocal_rank_fusion
-    from ragkit.store.sparse import BM25Index
+    from ragkit.store.backends.bm25s import BM25Index
 
     docs = [Document(page_content=doc_text(d), metadata={"doc_id": str(d["_id"])}) for d in corpus]
     out: dict = {}

@@ -28,7 +28,7 @@ EF_SEARCH = (16, 32, 64, 128, 256, 512)
 
 def hnsw_recall(vectors: np.ndarray, queries: np.ndarray) -> dict[int, float]:
     """recall@10 of ragkit's HNSW (default M and efConstruction) against exact search, per efSearch."""
-    from ragkit.store.ann import FaissDenseIndex
+    from ragkit.store.backends.faiss.ann import FaissDenseIndex
 
     flat = FaissDenseIndex(vectors.shape[1])
     flat.add(vectors)

@@ -5,8 +5,8 @@ choices are ``Literal``s, numbers carry their ranges, and booleans and integers 
 quoted ``"false"`` or a ``12.9`` is an error, not coerced). They stay ordinary dataclasses for
 callers (``dataclasses.replace``, ``asdict``, ``fields``); building one, by hand or by ``replace``,
 validates it and raises :class:`~ragkit.errors.SettingError` naming ``section.key``. Backend names
-(``llm.kind``, ``embedder.kind``) are open: registries add them to :data:`BACKENDS`, and
-:func:`config_from_dict` checks them.
+(``llm.kind``, ``embedder.kind``, ``dense.backend``, ``sparse.backend``, …) are open: registries add
+them to :data:`BACKENDS`, and :func:`config_from_dict` checks them.
 
 Every setting has a default, so no config file is needed for the embedded default. A config
 file only lists what it changes::
@@ -150,11 +150,11 @@ class SplitterConfig:
 class SparseConfig:
     """BM25 settings (bm25s; ``method`` lucene | robertson | atire | bm25l | bm25+).
 
-    ``backend``: ``bm25s`` (in the index folder) or ``pinecone`` (BM25 term weights in a sparse
-    Pinecone index, ``pinecone.sparse_host``; lucene only).
+    ``backend``: ``bm25s`` (in the index folder), ``pinecone`` (BM25 term weights in a sparse
+    Pinecone index, ``pinecone.sparse_host``; lucene only), or a registered backend.
     """
 
-    backend: Literal["bm25s", "pinecone"] = "bm25s"
+    backend: str = "bm25s"
     method: Literal["lucene", "robertson", "atire", "bm25l", "bm25+"] = "lucene"
     k1: Float = Field(1.5, ge=0)
     b: Float = Field(0.75, ge=0, le=1)
@@ -166,17 +166,17 @@ class SparseConfig:
 class DenseConfig:
     """The dense index: where the vectors live, and the FAISS index built when they live here.
 
-    ``backend``: ``faiss`` (in the index folder) or ``pinecone`` (the ``pinecone:`` section; the
-    index fields below are FAISS's and do not apply to it). ``index``: flat | hnsw | ivf | auto;
+    ``backend``: ``faiss`` (in the index folder), ``pinecone`` (the ``pinecone:`` section), or a
+    registered backend; the index fields below are FAISS's and apply to it only. ``index``: flat | hnsw | ivf | auto;
     benchmarks/scale.py measured the defaults. ``auto`` is flat (exact) below ``auto_flat_below``
     vectors, else IVF (on noisy copies of real vectors HNSW's recall fell to 0.72 at 1M chunks where
     IVF's held). ``ivf_lists`` 0 means about 4 x sqrt(vectors); too few vectors to train them falls
     back to flat, and ingest says so. ``hnsw_ef_search`` and ``ivf_probe`` 0 mean by size: 512 and 128
     at 100k vectors, doubled for every tenfold more (recall@10 >= 0.95 of exact search at 10k, 100k
-    and 1M; ``ragkit.store.ann.search_width``).
+    and 1M; ``ragkit.store.backends.faiss.ann.search_width``).
     """
 
-    backend: Literal["faiss", "pinecone"] = "faiss"
+    backend: str = "faiss"
     index: Literal["flat", "hnsw", "ivf", "auto"] = "auto"
     hnsw_m: Int = Field(32, ge=4, le=256)
     hnsw_ef_construction: Int = Field(80, ge=8)
@@ -331,7 +331,9 @@ SECTIONS: dict[str, type] = {"loader": LoaderLimits, "splitter": SplitterConfig,
 # section by hand does not check them: the registry names an unknown backend when asked to build it.
 BACKENDS: dict[tuple[str, str], set[str]] = {("llm", "kind"): {"local", "openai", "langchain"},
                                              ("embedder", "kind"): {"local", "openai", "hash"},
-                                             ("search", "rerank"): {"none", "http"}}
+                                             ("search", "rerank"): {"none", "http"},
+                                             ("dense", "backend"): {"faiss", "pinecone"},
+                                             ("sparse", "backend"): {"bm25s", "pinecone"}}
 
 
 def register_backend_name(section: str, key: str, name: str) -> None:

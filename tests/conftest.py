@@ -87,6 +87,16 @@ def have_local_model() -> bool:
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+def pytest_configure(config):
+    """``dense.backend: memory``, the in-memory store of tests/fakes.py, registered before collection: the contract
+    tests, parametrized over the registry, then run over it too."""
+    from ragkit.store.registry import register_dense_store
+
+    from fakes import MemoryDense
+
+    register_dense_store("memory", MemoryDense)
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _register_fakes():
     """``llm.kind: fake`` and ``search.rerank: fake`` (the scripted chat model and reranker of tests/fakes.py)

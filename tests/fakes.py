@@ -1,15 +1,18 @@
-"""Test doubles: a scripted chat model and a scripted reranker. Registered as ``llm.kind: fake`` and
-``search.rerank: fake`` by a conftest fixture.
+"""Test doubles: a scripted chat model, a scripted reranker and an in-memory dense store. Registered as
+``llm.kind: fake``, ``search.rerank: fake`` and ``dense.backend: memory`` by conftest.
 
 Never imported by the product: fakes live in the tests.
 """
 
 from __future__ import annotations
 
+import json
 import re
+import uuid
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, ClassVar, Iterator
 
+import numpy as np
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
@@ -17,9 +20,12 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from pydantic import PrivateAttr
 
 from ragkit.config import LLMConfig, RerankConfig
-from ragkit.errors import LLMError
+from ragkit.errors import LLMError, StoreError
 from ragkit.llm.base import ChatLLM, message_text
 from ragkit.rerank import Reranker
+from ragkit.store.base import DenseStore, empty_result
+from ragkit.store.generations import current_generation
+from ragkit.store.manifest import read_manifest
 from ragkit.text import tokenize
 
 FAKE_CONTEXT = 8192
@@ -112,3 +118,80 @@ def build_fake_reranker(cfg: RerankConfig) -> ScriptedReranker:
     reranker = ScriptedReranker((lambda query, texts: [float(i) for i in range(len(texts))]) if reverse else None)
     FAKE_RERANKERS.append(reranker)
     return reranker
+
+
+# --------------------------------------------------------------------------- stores
+
+
+class MemoryDense(DenseStore):
+    """``dense.backend: memory``: vectors kept in this process's memory (a dict standing in for a vector
+    database), searched exactly; a generation holds only the name of its collection.
+
+    Written against :class:`~ragkit.store.base.DenseStore` alone, to show what a new backend takes:
+    the abstract methods, plus the hooks it wants (``where``, ``stats``, ``finish_ingest``).
+    """
+
+    remote = True                         # the vectors are not in the index folder
+    file_name = "memory-dense.json"
+    COLLECTIONS: ClassVar[dict[str, tuple[str, np.ndarray]]] = {}   # collection -> (index folder, vectors)
+
+    def __init__(self, dimension: int, collection: str | None = None):
+        self.dimension = int(dimension)
+        self.collection = collection
+        self.blocks: list[np.ndarray] = []
+
+    @property
+    def size(self) -> int:
+        """Number of vectors."""
+        return sum(len(block) for block in self.blocks)
+
+    def add(self, vectors: np.ndarray) -> None:
+        """Append vectors."""
+        self.blocks.append(np.asarray(vectors, dtype=np.float32).reshape(-1, self.dimension))
+
+    def vectors(self, rows: np.ndarray | None = None) -> np.ndarray:
+        """All vectors, or those of ``rows``."""
+        matrix = np.concatenate(self.blocks) if self.blocks else np.zeros((0, self.dimension), np.float32)
+        return matrix if rows is None else matrix[np.asarray(rows, dtype=np.int64)]
+
+    def search(self, queries: np.ndarray, k: int, allowed_rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Exact inner-product search; ties broken by row."""
+        queries = np.atleast_2d(np.asarray(queries, dtype=np.float32))
+        rows = np.arange(self.size) if allowed_rows is None else np.unique(np.asarray(allowed_rows, dtype=np.int64))
+        if not len(rows) or k <= 0:
+            return empty_result(len(queries))
+        scores = queries @ self.vectors(rows).T
+        top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+        return rows[top], np.take_along_axis(scores, top, axis=1)
+
+    def save(self, directory: Path) -> None:
+        """Keep the vectors in memory under a new collection; the generation names it."""
+        self.collection = uuid.uuid4().hex
+        self.COLLECTIONS[self.collection] = (str(Path(directory).parent.resolve()), self.vectors())
+        (Path(directory) / self.file_name).write_text(json.dumps({"collection": self.collection, "dimension": self.dimension}))
+
+    @classmethod
+    def load(cls, directory: Path) -> "MemoryDense":
+        """The generation's collection (StoreError when this process does not hold it)."""
+        described = json.loads((Path(directory) / cls.file_name).read_text())
+        if described["collection"] not in cls.COLLECTIONS:
+            raise StoreError(f"in-memory collection {described['collection']} is gone (another process?)")
+        store = cls(described["dimension"], described["collection"])
+        store.blocks = [cls.COLLECTIONS[store.collection][1]]
+        return store
+
+    def where(self) -> dict:
+        """The collection, for the manifest."""
+        return {"memory": {"collection": self.collection}}
+
+    def stats(self) -> dict:
+        """For ``ragkit info``: the vectors the collection holds now."""
+        return {"records": len(self.COLLECTIONS.get(self.collection, ((), ()))[1])}
+
+    @classmethod
+    def finish_ingest(cls, index_dir: Path, options: dict) -> None:
+        """Drop this index folder's collections but the live generation's."""
+        live = read_manifest(current_generation(index_dir))["dense"].get("memory", {}).get("collection")
+        for name, (owner, _) in list(cls.COLLECTIONS.items()):
+            if owner == str(Path(index_dir).resolve()) and name != live:
+                del cls.COLLECTIONS[name]

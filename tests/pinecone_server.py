@@ -409,11 +409,11 @@ def matches(metadata: dict, flt: dict) -> bool:
 
 
 @contextmanager
-def serving(monkeypatch, *, sparse: bool):
-    """A stand-in with a 256-d cosine index "dense" (the hash embedder's dimension) and, with ``sparse``,
+def serving(monkeypatch, *, sparse: bool, dimension: int = 256):
+    """A stand-in with a cosine index "dense" of ``dimension`` (default: the hash embedder's) and, with ``sparse``,
     a sparse dotproduct index "sparse"; the key and the control-plane address in the environment."""
     with PineconeStandIn(api_key=TEST_KEY) as server:
-        server.create_index("dense", 256)
+        server.create_index("dense", dimension)
         if sparse:
             server.create_index("sparse", None, metric="dotproduct", vector_type="sparse")
         monkeypatch.setenv("PINECONE_API_KEY", TEST_KEY)

@@ -1,4 +1,4 @@
-"""Approximate dense indexes (ragkit.store.ann): recall against exact search, filters, the IVF
+"""Approximate dense indexes (ragkit.store.backends.faiss.ann): recall against exact search, filters, the IVF
 fallback, and incremental ingest (additions, removals, a change of index kind) with each kind."""
 
 from dataclasses import replace
@@ -10,7 +10,7 @@ from ragkit.cli.render import dense_line
 from ragkit.config import config_from_dict
 from ragkit.ingest.pipeline import dense_settings, ingest
 from ragkit.retrieval.search import Searcher
-from ragkit.store.ann import MAX_EF_SEARCH, FaissDenseIndex, hnsw_ef_search_for, ivf_probe_for
+from ragkit.store.backends.faiss.ann import MAX_EF_SEARCH, FaissDenseIndex, hnsw_ef_search_for, ivf_probe_for
 from ragkit.store.generations import current_generation
 from ragkit.store.index import open_index
 from ragkit.store.info import index_info
@@ -205,7 +205,7 @@ def test_each_query_of_a_batch_keeps_its_own_results_on_an_approximate_index(fil
 
 def test_the_exact_index_also_keeps_each_querys_results_when_another_query_of_the_batch_finds_none():
     """The flat index shared the old column rule: a query that found nothing (a vector of NaN) emptied the batch."""
-    from ragkit.store.dense import FaissIndex
+    from ragkit.store.backends.faiss.flat import FaissIndex
 
     vectors = np.random.default_rng(0).normal(size=(20, 8)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)

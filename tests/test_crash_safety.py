@@ -12,9 +12,9 @@ import pytest
 import ragkit.store.generations as generations_module
 from ragkit.ingest.pipeline import ingest
 from ragkit.retrieval.search import Searcher
+from ragkit.store.backends.bm25s import BM25Index
 from ragkit.store.generations import current_generation
 from ragkit.store.index import open_index
-from ragkit.store.sparse import BM25Index
 
 from conftest import REPO, write_docs
 

@@ -14,11 +14,11 @@ from ragkit.config import config_from_dict
 from ragkit.ingest.pipeline import ingest
 from ragkit.retrieval.evidence import matching_with_evidence
 from ragkit.retrieval.search import Searcher
+from ragkit.store.base import top_among, top_positive
 from ragkit.store.generations import CURRENT, current_generation, write_atomic
 from ragkit.store.index import open_index
 from ragkit.store.integrity import CHECKSUM_KEY, MANIFEST
 from ragkit.store.manifest import read_manifest, write_manifest
-from ragkit.store.sparse import top_among, top_positive
 
 from conftest import write_docs
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from langchain_core.documents import Document
 
-from ragkit.store import writer
+from ragkit.store import base, writer
 from ragkit.store.generations import current_generation
 from ragkit.store.index import open_index
 from ragkit.store.manifest import IndexSettings
@@ -66,7 +66,8 @@ def dense_write_peak(monkeypatch, index_dir, generation: GenerationContent, inde
             tracemalloc.stop()
 
     monkeypatch.setattr(writer, "_write_dense", traced)
-    monkeypatch.setattr(writer, "CARRY_BLOCK", BLOCK)
+    monkeypatch.setattr(writer, "CARRY_BLOCK", BLOCK)   # new vectors' blocks
+    monkeypatch.setattr(base, "CARRY_BLOCK", BLOCK)     # carried vectors' blocks (DenseStore.carry)
     write_generation(index_dir, generation, index_settings, stats={})
     return peaks[0]
 
@@ -148,6 +149,7 @@ def test_a_fresh_ingest_holds_its_new_vectors_once_from_embedding_to_the_written
     # Blocks a tenth of the vectors, as 64 MB and 65k rows are of a 1M-chunk ingest (raising=False: runs on main too).
     monkeypatch.setattr(streaming, "SPILL_BLOCK_BYTES", vector_bytes // 10, raising=False)
     monkeypatch.setattr(writer, "CARRY_BLOCK", files * per_file // 10)
+    monkeypatch.setattr(base, "CARRY_BLOCK", files * per_file // 10)
     embedder = HashEmbeddings(dimension)
 
     class Identity:

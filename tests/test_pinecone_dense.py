@@ -13,8 +13,8 @@ from ragkit.config import config_from_dict
 from ragkit.errors import RemoteIndexError
 from ragkit.ingest.pipeline import ingest
 from ragkit.retrieval.search import Searcher
+from ragkit.store.backends.pinecone.sync import JOURNAL_FILE
 from ragkit.store.info import index_info
-from ragkit.store.pinecone_sync import JOURNAL_FILE
 
 from conftest import SAMPLE_DOCS, write_docs
 
@@ -241,7 +241,7 @@ def test_each_query_of_a_batch_keeps_its_own_results(standin, tmp_path, monkeypa
     queries of its batch still get their k (before, every query was cut to the shortest list)."""
     import numpy as np
 
-    from ragkit.store import pinecone_dense
+    from ragkit.store.backends.pinecone import dense as pinecone_dense
 
     cfg = pinecone_cfg(standin)
     ingest(SAMPLE_DOCS, tmp_path / "idx", cfg)

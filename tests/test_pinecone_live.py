@@ -26,8 +26,8 @@ from ragkit.config import config_from_dict
 from ragkit.errors import RemoteIndexError
 from ragkit.ingest.pipeline import ingest
 from ragkit.retrieval.search import Searcher
+from ragkit.store.backends.pinecone.client import PineconeConnection, PineconeTarget
 from ragkit.store.info import index_info
-from ragkit.store.pinecone_client import PineconeConnection, PineconeTarget
 
 from conftest import SAMPLE_DOCS, write_docs
 

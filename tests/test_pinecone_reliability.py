@@ -20,7 +20,7 @@ from test_pinecone_sparse import KEY, known_ids, sparse_cfg
 from ragkit.errors import RemoteIndexError
 from ragkit.ingest.pipeline import ingest
 from ragkit.retrieval.search import Searcher
-from ragkit.store.pinecone_sync import FILES
+from ragkit.store.backends.pinecone.sync import FILES
 
 from conftest import write_docs
 

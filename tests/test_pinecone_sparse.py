@@ -14,8 +14,8 @@ from ragkit.config import config_from_dict
 from ragkit.errors import RemoteIndexError, SettingError
 from ragkit.ingest.pipeline import ingest
 from ragkit.retrieval.search import Searcher
+from ragkit.store.backends.pinecone.sync import FILES
 from ragkit.store.info import index_info
-from ragkit.store.pinecone_sync import FILES
 
 from conftest import SAMPLE_DOCS, write_docs
 

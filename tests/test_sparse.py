@@ -5,7 +5,7 @@ import math
 import numpy as np
 from rank_bm25 import BM25Okapi
 
-from ragkit.store.sparse import BM25Index
+from ragkit.store.backends.bm25s import BM25Index
 
 CORPUS = [
     "The quick brown fox jumps over the lazy dog near the river bank.",

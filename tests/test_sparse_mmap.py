@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from ragkit.errors import IndexDamaged
+from ragkit.store.backends.bm25s import DATA_FILE, DIR_NAME, INDICES_FILE, BM25Index
 from ragkit.store.documents import DIR_NAME as DOCUMENTS_DIR
 from ragkit.store.documents import DocumentIndex, build_document_index
-from ragkit.store.sparse import DATA_FILE, DIR_NAME, INDICES_FILE, BM25Index
 
 WORDS = ("cell protein gene mouse tumour receptor binding pathway signal growth immune response virus "
          "infection dose trial patient risk blood brain neuron memory sleep diet insulin").split()

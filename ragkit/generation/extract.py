@@ -33,7 +33,7 @@ from ragkit.generation.refusal import (
     term_weights,
 )
 from ragkit.generation.sentences import Piece, is_heading, quotable_pieces
-from ragkit.store.sparse import BM25Index
+from ragkit.store.backends.bm25s import BM25Index
 from ragkit.text import tokenize
 
 WINDOW_SHARE = 0.85

@@ -29,11 +29,11 @@ from ragkit.ingest.report import IngestReport, Progress, SilentProgress
 from ragkit.ingest.scan import ScanResult, scan_folder
 from ragkit.ingest.split_files import load_and_split_files
 from ragkit.ingest.streaming import StreamingEmbedder
-from ragkit.store.backends import finish_ingest, new_sparse_store, prepare_ingest
 from ragkit.store.generations import WriterLock, collect_garbage
 from ragkit.store.index import live_manifest
 from ragkit.store.info import record_last_ingest
 from ragkit.store.manifest import FORMAT_VERSION, IndexSettings, changed_settings, dense_changed, lacks_document_index
+from ragkit.store.registry import dense_store_class, finish_ingest, new_sparse_store, prepare_ingest, store_options
 from ragkit.store.writer import GenerationContent, write_generation
 
 
@@ -167,27 +167,22 @@ def scan_sources(folder: Path, index_dir: Path) -> ScanResult:
 def index_settings(cfg: Config, embedder: RagkitEmbeddings) -> IndexSettings:
     """The settings a new generation is written with (embedder, splitter, sparse backend and settings)."""
     bm25 = {key: value for key, value in asdict(cfg.sparse).items() if key != "backend"}
-    sparse_options = asdict(cfg.pinecone) if cfg.sparse.backend == "pinecone" else {}
+    dense, dense_options, sparse_options = store_options(cfg)   # what each backend takes from the config
     sparse = new_sparse_store(cfg.sparse.backend, bm25, sparse_options)
-    dense_options = asdict(cfg.pinecone) if cfg.dense.backend == "pinecone" else {}
     # Page cleaning and table extraction change PDF chunks' text, so they are recorded with the splitter: turning
     # either on or off rebuilds, and so does an index written before pdf_tables existed (the key is missing).
     splitter = asdict(cfg.splitter) | {"pdf_clean_pages": cfg.loader.pdf_clean_pages, "pdf_tables": cfg.loader.pdf_tables}
     return IndexSettings(embedder=embedder, splitter=splitter, sparse=sparse.settings(),
                          dense_backend=cfg.dense.backend, sparse_backend=cfg.sparse.backend, dense_options=dense_options,
-                         sparse_options=sparse_options, dense=dense_settings(cfg))
+                         sparse_options=sparse_options, dense=dense)
 
 
 def dense_settings(cfg: Config) -> dict:
-    """The ``dense:`` section as the FAISS backend's keyword arguments (``index`` is its ``kind``).
+    """The dense backend's structure settings from the config (FAISS: the ``dense:`` section, ``index`` as its ``kind``).
 
-    Empty for any other backend: the index structure is FAISS's, a remote store keeps its own.
+    Empty for a backend without any (a remote store keeps its own structure).
     """
-    if cfg.dense.backend != "faiss":
-        return {}
-    settings = asdict(cfg.dense)
-    del settings["backend"]
-    return {"kind": settings.pop("index"), **settings}
+    return dense_store_class(cfg.dense.backend).config_settings(cfg)
 
 
 def choose_baseline(live: Path | None, previous: dict | None, settings: IndexSettings, rebuild: bool) -> Baseline:

@@ -18,9 +18,9 @@ from ragkit.errors import FilterError, IndexEmpty, RagkitError, SearchError
 from ragkit.rerank import Reranker, build_reranker
 from ragkit.retrieval.evidence import matching_with_evidence
 from ragkit.retrieval.fusion import fuse_scored, length_weights, unit_fusion
+from ragkit.store.base import top_among
 from ragkit.store.index import open_index
 from ragkit.store.manifest import check_embedder
-from ragkit.store.sparse import top_among
 
 MODES = ("dense", "sparse", "hybrid")
 TRACE_DEPTH = 20

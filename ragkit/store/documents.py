@@ -19,8 +19,8 @@ from typing import Sequence
 
 import numpy as np
 
-from ragkit.store import sparse as sparse_module
-from ragkit.store.sparse import BM25Index
+from ragkit.store.backends import bm25s as sparse_module
+from ragkit.store.backends.bm25s import BM25Index
 
 DIR_NAME = "documents"
 ROWS_FILE = "rows.npy"

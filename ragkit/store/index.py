@@ -14,16 +14,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ragkit.errors import IndexDamaged, IndexMissing
-from ragkit.store import dense as dense_module
 from ragkit.store import docstore
 from ragkit.store import documents as documents_module
-from ragkit.store import sparse as sparse_module
-from ragkit.store.backends import DenseStore, SparseStore, load_dense, load_sparse
+from ragkit.store.base import DenseStore, SparseStore
 from ragkit.store.docstore import DocStore
 from ragkit.store.documents import DocumentIndex
 from ragkit.store.generations import CURRENT, Pointer, read_current
 from ragkit.store.integrity import reading, should_hash, verify_counts, verify_files
 from ragkit.store.manifest import FORMAT_VERSION, check_format, read_manifest
+from ragkit.store.registry import dense_store_class, sparse_store_class
 
 # Attempts at opening when the generation CURRENT named vanished meanwhile (each attempt follows
 # a new CURRENT, so a second one succeeds unless ingests keep publishing faster than a load).
@@ -116,12 +115,14 @@ def _open_generation(index_dir: Path, pointer: Pointer, full_check: bool | None)
         store = DocStore(generation / docstore.FILE_NAME, readonly=True)
         rows = store.count()
     try:
-        with reading(generation, dense_module.FILE_NAME):
-            dense = load_dense(generation, manifest)
-        with reading(generation, sparse_module.DIR_NAME):
-            sparse = load_sparse(generation, manifest)
+        dense_class = dense_store_class(manifest["dense"]["backend"])
+        with reading(generation, dense_class.file_name):
+            dense = dense_class.load(generation)
+        sparse_class = sparse_store_class(manifest["sparse"]["backend"])
+        with reading(generation, sparse_class.file_name):
+            sparse = sparse_class.load(generation)
         documents = _load_documents(generation, manifest)
-        counts = {docstore.FILE_NAME: rows, dense_module.FILE_NAME: dense.size, sparse_module.DIR_NAME: sparse.size}
+        counts = {docstore.FILE_NAME: rows, dense_class.file_name: dense.size, sparse_class.file_name: sparse.size}
         if documents is not None:
             counts[documents_module.DIR_NAME] = documents.size
         verify_counts(generation, manifest, counts)

@@ -12,7 +12,7 @@ import json
 import time
 from pathlib import Path
 
-from ragkit.store import dense, docstore, documents, sparse
+from ragkit.store import docstore, documents
 from ragkit.store.generations import write_atomic
 from ragkit.store.index import open_index
 
@@ -55,9 +55,8 @@ def index_info(index_dir: Path) -> dict:
     loaded = open_index(Path(index_dir))
     loaded.close()
     generation, manifest = loaded.generation, loaded.manifest
-    dense_where = dict(manifest["dense"])
-    if hasattr(loaded.dense, "remote_count"):  # vectors kept elsewhere: how many are there now
-        dense_where["records"] = loaded.dense.remote_count()
+    # backend, where a remote one keeps the vectors (and how many it holds now), a FAISS index's structure (dense.index)
+    dense_where = {**manifest["dense"], **loaded.dense.stats()}
     return {
         "index": str(index_dir),
         "generation": manifest["generation"],
@@ -68,14 +67,14 @@ def index_info(index_dir: Path) -> dict:
         "chunks": manifest["chunks"],
         "embedder": manifest["embedder"],
         "splitter": manifest["splitter"],
-        "sparse": {**manifest["sparse"], **(loaded.sparse.remote_where() if hasattr(loaded.sparse, "remote_where") else {})},
+        "sparse": {**manifest["sparse"], **loaded.sparse.stats()},   # a remote store: records, avgdl
         # Documents in the whole-document BM25 index (None: a generation written before it existed).
         "documents": loaded.documents.documents if loaded.documents is not None else None,
-        "dense": dense_where,   # backend, where a remote one keeps the vectors, and a FAISS index's structure (dense.index)
+        "dense": dense_where,
         "sizes": {
             "docstore": _size(generation / docstore.FILE_NAME),
-            "dense": _size(generation / dense.FILE_NAME),
-            "sparse": _size(generation / sparse.DIR_NAME),
+            "dense": _size(generation / loaded.dense.file_name),
+            "sparse": _size(generation / loaded.sparse.file_name),
             "documents": _size(generation / documents.DIR_NAME),
             "total": _size(generation),
         },

@@ -40,8 +40,8 @@ class IndexSettings:
 
     ``sparse`` is the sparse index's ``settings()``. The dense backend is not among the
     settings that force a rebuild: vectors carry over from one dense backend to another.
-    ``dense`` are the FAISS backend's settings (the ``dense:`` section: index kind and parameters;
-    empty for a remote backend, which keeps its own structure); a change writes a new generation that carries every vector over (see :func:`dense_changed`).
+    ``dense`` are the dense backend's structure settings (``config_settings``: FAISS's index kind and
+    parameters; empty for a backend without any); a change writes a new generation that carries every vector over (see :func:`dense_changed`).
     """
 
     embedder: EmbedderIdentity
@@ -49,9 +49,9 @@ class IndexSettings:
     sparse: dict
     dense_backend: str
     sparse_backend: str
-    dense_options: dict = field(default_factory=dict)   # the backend's own settings (pinecone: host, namespace, ...)
-    sparse_options: dict = field(default_factory=dict)  # likewise for a remote sparse backend (the pinecone: section)
-    dense: dict = field(default_factory=dict)           # the FAISS index settings (dense.index ...; empty for pinecone)
+    dense_options: dict = field(default_factory=dict)   # a remote backend's options (``config_options``: host, namespace, ...)
+    sparse_options: dict = field(default_factory=dict)  # likewise for a remote sparse backend
+    dense: dict = field(default_factory=dict)           # the dense structure settings (FAISS: dense.index ...)
 
     def recorded(self) -> dict:
         """The manifest sections whose change since the last ingest means a full rebuild."""
@@ -61,10 +61,11 @@ class IndexSettings:
 
 
 def make_manifest(*, generation: str, settings: IndexSettings, files: dict, chunks: int, stats: dict,
-                  integrity: dict, dense_index: dict | None = None) -> dict:
+                  integrity: dict, dense_index: dict | None = None, dense_where: dict | None = None) -> dict:
     """The manifest of a new generation; ``integrity`` holds ``files`` (size and sha256 by path) and ``counts``.
 
-    ``dense_index`` is what the dense index says of its structure (``describe()``), when it says.
+    ``dense_index`` is what the dense index says of its structure (``describe()``), when it says;
+    ``dense_where`` where a remote one keeps the vectors (``where()``: no key ever reaches a manifest).
     """
     return {
         "format_version": FORMAT_VERSION,
@@ -72,20 +73,13 @@ def make_manifest(*, generation: str, settings: IndexSettings, files: dict, chun
         "generation": generation,
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         **settings.recorded(),
-        "dense": {"backend": settings.dense_backend, "metric": "inner_product", **_where(settings),
+        "dense": {"backend": settings.dense_backend, "metric": "inner_product", **(dense_where or {}),
                   **({"index": dense_index} if dense_index else {})},
         "chunks": chunks,
         "files": files,
         "last_ingest": stats,
         "integrity": integrity,
     }
-
-
-def _where(settings: IndexSettings) -> dict:
-    """Where a remote dense backend keeps the vectors (no key: keys never reach a manifest)."""
-    if settings.dense_backend != "pinecone":
-        return {}
-    return {"pinecone": {key: settings.dense_options.get(key) for key in ("host", "namespace", "metric")}}
 
 
 def write_manifest(generation: Path, manifest: dict) -> str:
@@ -145,7 +139,7 @@ def changed_settings(manifest: dict, settings: IndexSettings) -> list[str]:
 def dense_changed(manifest: dict, settings: IndexSettings) -> bool:
     """Whether the dense backend or its index settings differ from those the generation was written with."""
     if manifest.get("dense", {}).get("backend", "faiss") != settings.dense_backend:
-        return True   # faiss -> pinecone (or back): the vectors move into the other store
+        return True   # e.g. faiss -> pinecone (or back): the vectors move into the other store
     recorded = manifest.get("dense", {}).get("index", {}).get("settings", {})
     return bool(settings.dense) and recorded != settings.dense
 

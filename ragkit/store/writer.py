@@ -17,17 +17,15 @@ from pathlib import Path
 import numpy as np
 from langchain_core.documents import Document
 
-from ragkit.store import dense as dense_module
 from ragkit.store import docstore
-from ragkit.store.backends import DenseStore, dense_store_class, load_dense, new_dense_store, new_sparse_store
+from ragkit.store.base import CARRY_BLOCK, DenseStore, SparseStore
 from ragkit.store.docstore import DocStore
 from ragkit.store.documents import build_document_index
 from ragkit.store.generations import new_generation_dir, publish_generation
 from ragkit.store.integrity import reading, record_files, verify_counts, verify_files
 from ragkit.store.manifest import IndexSettings, check_format, make_manifest, read_manifest, write_manifest
+from ragkit.store.registry import dense_store_class, new_dense_store, new_sparse_store
 from ragkit.text.context import indexed_text
-
-CARRY_BLOCK = 65_536  # vectors copied into the new index at a time (96 MB at 384-d)
 
 
 @dataclass(frozen=True)
@@ -77,7 +75,7 @@ def write_generation(index_dir: Path, content: GenerationContent, settings: Inde
     tmp, final = new_generation_dir(index_dir)
     rows = _write_docstore(tmp, content)
     dense = _write_dense(tmp, content, rows, settings, old_manifest)
-    dense_index = dense.describe() if hasattr(dense, "describe") else None
+    dense_index = dense.describe()
     sparse = _new_sparse(content, rows, settings)
     sparse.build(rows.texts)
     sparse.save(tmp)
@@ -90,16 +88,16 @@ def write_generation(index_dir: Path, content: GenerationContent, settings: Inde
                             "documents": documents.size}}
     checksum = write_manifest(tmp, make_manifest(generation=final.name, settings=settings, files=files,
                                                  chunks=len(rows.texts), stats=stats, integrity=integrity,
-                                                 dense_index=dense_index))
+                                                 dense_index=dense_index, dense_where=dense.where()))
     publish_generation(index_dir, tmp, final, checksum)
     notes = (dense_index["note"],) if dense_index and dense_index.get("note") else ()
     return WrittenGeneration(name=final.name, chunks=len(rows.texts), files=len(files), notes=notes)
 
 
-def _new_sparse(content: GenerationContent, rows: _Rows, settings: IndexSettings):
+def _new_sparse(content: GenerationContent, rows: _Rows, settings: IndexSettings) -> SparseStore:
     """An empty sparse index; a remote one learns which leading rows it holds already (carried chunks)."""
     sparse = new_sparse_store(settings.sparse_backend, settings.sparse, settings.sparse_options)
-    if content.carry_from is not None and hasattr(sparse, "carry"):
+    if content.carry_from is not None:
         sparse.carry(content.carry_from, rows.carried)
     return sparse
 
@@ -158,22 +156,17 @@ def _write_dense(directory: Path, content: GenerationContent, rows: _Rows, setti
                  old_manifest: dict | None) -> DenseStore:
     """The carried chunks' vectors (read from the old generation), then the new chunks'; returns the index written.
 
-    The FAISS backend is built with the ``dense:`` index settings, a remote one with its options
-    (``pinecone=``); :func:`ragkit.ingest.pipeline.dense_settings` keeps FAISS's settings from it.
-    Memory: the old index is memory-mapped where the backend can, an approximate index is made
-    and trained before the first block (so no vectors wait beside it), and vectors go in blocks
-    (slices of ``content.vectors``, which ingest maps from disk), so only the new index holds all of them.
+    The store is built with the backend's structure settings and options (``IndexSettings.dense``,
+    ``dense_options``). Memory: the old index is memory-mapped where the backend can (``load_mapped``),
+    an approximate index is made and trained before the first block (``prepare``: so no vectors wait
+    beside it), carried vectors go in blocks (``carry``; a remote store may hold them already) and
+    new ones too (slices of ``content.vectors``, which ingest maps from disk), so only the new index holds all of them.
     """
     dense = new_dense_store(settings.dense_backend, settings.embedder.dimension, settings.dense, settings.dense_options)
     old = _old_dense(content.carry_from, old_manifest) if content.carry_from is not None else None
-    if hasattr(dense, "prepare"):
-        dense.prepare(len(rows.carried) + len(rows.fresh), lambda picks: _sample(old, content, rows, picks))
+    dense.prepare(len(rows.carried) + len(rows.fresh), lambda picks: _sample(old, content, rows, picks))
     if old is not None:
-        if hasattr(dense, "carry"):  # a remote store may hold the carried vectors already
-            dense.carry(old, rows.carried)
-        else:  # in blocks: a large index's carried vectors are never all copied at once
-            for start in range(0, len(rows.carried), CARRY_BLOCK):
-                dense.add(old.vectors(rows.carried[start:start + CARRY_BLOCK]))
+        dense.carry(old, rows.carried)
         del old
     for start in range(0, len(rows.fresh), CARRY_BLOCK):
         dense.add(_fresh_block(content.vectors, rows.fresh, start, start + CARRY_BLOCK))
@@ -183,10 +176,10 @@ def _write_dense(directory: Path, content: GenerationContent, rows: _Rows, setti
 
 def _old_dense(generation: Path, manifest: dict) -> DenseStore:
     """The dense index carried from, memory-mapped when its backend can (its vectors stay file pages)."""
-    with reading(generation, dense_module.FILE_NAME):
-        backend = dense_store_class(manifest["dense"]["backend"])
-        old = backend.load_mapped(generation) if hasattr(backend, "load_mapped") else load_dense(generation, manifest)
-    verify_counts(generation, manifest, {dense_module.FILE_NAME: old.size})
+    backend = dense_store_class(manifest["dense"]["backend"])
+    with reading(generation, backend.file_name):
+        old = backend.load_mapped(generation)
+    verify_counts(generation, manifest, {backend.file_name: old.size})
     return old
 
 

@@ -1,4 +1,4 @@
-"""Sparse index: BM25 with bm25s (precomputed sparse score matrix, pure numpy at query time).
+"""The ``bm25s`` sparse backend: BM25 with bm25s (precomputed sparse score matrix, pure numpy at query time).
 
 Tokens: lowercase word tokens, English stopwords removed, Snowball-stemmed (PyStemmer) —
 what makes BM25 strong on real text (LangChain's ``BM25Retriever`` splits on spaces only and
@@ -27,6 +27,7 @@ import bm25s
 import numpy as np
 
 from ragkit.errors import IndexDamaged
+from ragkit.store.base import SparseStore, top_positive
 from ragkit.text import tokenize
 
 DIR_NAME = "sparse"
@@ -34,8 +35,10 @@ PARAMS_FILE = "ragkit_sparse.json"
 DATA_FILE, INDICES_FILE = "data.csc.index.npy", "indices.csc.index.npy"   # bm25s's names for the posting arrays
 
 
-class BM25Index:
+class BM25Index(SparseStore):
     """A BM25 index over the docstore's rows."""
+
+    file_name = DIR_NAME
 
     def __init__(self, method: str = "lucene", k1: float = 1.5, b: float = 0.75,
                  stemmer: str | None = "english", stopwords: str | None = "en"):
@@ -62,10 +65,6 @@ class BM25Index:
         tokens = self.tokenize(texts)
         self.model = bm25s.BM25(method=self.method, k1=self.k1, b=self.b)
         self.model.index(tokens, show_progress=False)
-
-    def scores(self, query: str) -> np.ndarray:
-        """BM25 score of every row for ``query`` (zeros when no query term is in the vocabulary)."""
-        return self.term_scores(self.tokenize([query])[0])
 
     def term_scores(self, terms: list[str]) -> np.ndarray:
         """BM25 score of every row for already tokenised ``terms`` (unknown terms count for nothing)."""
@@ -101,27 +100,6 @@ class BM25Index:
             index.model = bm25s.BM25.load(str(source), allow_pickle=False, show_progress=False, mmap=True)
             check_structure(index.model, size)
         return index
-
-
-def top_positive(scores: np.ndarray, k: int, allowed_rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(rows, scores) of the ``k`` best positive ``scores`` (one per row), best first; only ``allowed_rows`` when given."""
-    rows = np.flatnonzero(scores > 0)
-    return top_among(rows, scores[rows], k, allowed_rows)
-
-
-def top_among(rows: np.ndarray, scores: np.ndarray, k: int,
-              allowed_rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Like :func:`top_positive`, over the given ``rows`` (ascending, unique) and their ``scores`` only."""
-    keep = scores > 0
-    if allowed_rows is not None:
-        keep &= np.isin(rows, allowed_rows)
-    rows, scores = rows[keep], scores[keep]
-    if len(rows) > k:
-        part = np.argpartition(-scores, k - 1)[:k]
-        rows, scores = rows[part], scores[part]
-    # Ties broken by row so results are deterministic.
-    order = np.lexsort((rows, -scores))
-    return rows[order].astype(np.int64), scores[order]
 
 
 def check_structure(model: bm25s.BM25, size: int) -> None:

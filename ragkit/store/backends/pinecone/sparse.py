@@ -3,7 +3,7 @@
 Exactly bm25s' ``method="lucene"`` scores, split between the two sides of a dot product:
 
 - each chunk's record holds, for every term t of its indexed text (ragkit's tokenizer and
-  stemmer, :func:`ragkit.text.tokenize`, as :class:`~ragkit.store.sparse.BM25Index` uses),
+  stemmer, :func:`ragkit.text.tokenize`, as :class:`~ragkit.store.backends.bm25s.BM25Index` uses),
   ``tf / (tf + k1 * (1 - b + b * dl / avgdl))``;
 - each query sends, for every query term, ``ln(1 + (N - df + 0.5) / (df + 0.5))`` (times the
   term's count in the query, as bm25s counts a repeated query term twice), computed live here
@@ -21,7 +21,7 @@ low when documents got longer on average, too high when shorter); two chunks kee
 BM25 scores differ by more than that factor. ``ragkit info`` shows the range of written avgdl;
 ``ragkit ingest --rebuild`` re-weights every record (exact again).
 
-Rows are written, journaled and cleaned up like the dense records (:mod:`ragkit.store.pinecone_sync`,
+Rows are written, journaled and cleaned up like the dense records (:mod:`ragkit.store.backends.pinecone.sync`,
 kind ``sparse``: owner and journal files of their own). ``scores(query)`` is one top-K query
 (K = min(rows, 10,000): rows beyond the 10,000 best score 0); ``search`` one top-k query with
 the filter sent as a Pinecone filter. Matches the docstore does not know are dropped.
@@ -33,18 +33,24 @@ import json
 import math
 import os
 from collections import Counter
+from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ragkit.errors import RemoteIndexError, SettingError
-from ragkit.store import pinecone_sync
-from ragkit.store.pinecone_client import PineconeConnection, PineconeTarget
-from ragkit.store.pinecone_rows import MAX_IN_VALUES, ids_and_sources, live_generation, live_manifest, rows_filter
-from ragkit.store.sparse import DIR_NAME, top_positive
+from ragkit.store.backends.pinecone import sync as pinecone_sync
+from ragkit.store.backends.pinecone.client import PineconeConnection, PineconeTarget
+from ragkit.store.backends.pinecone.rows import MAX_IN_VALUES, ids_and_sources, live_generation, live_manifest, rows_filter
+from ragkit.store.base import SparseStore, top_positive
 from ragkit.text import tokenize
 
+if TYPE_CHECKING:
+    from ragkit.config import Config
+
 SPARSE_HOST_VARIABLE = "PINECONE_SPARSE_HOST"
+DIR_NAME = SparseStore.file_name   # the generation's sparse folder, as for bm25s
 FILE_NAME = "pinecone-sparse.json"
 VOCABULARY_FILE = "vocabulary.json"
 DF_FILE = "df.npy"
@@ -61,8 +67,10 @@ def sparse_target_options(options: dict) -> dict:
     return {**options, "host": host, "index_name": name, "metric": "dotproduct", "sparse_target": True}
 
 
-class PineconeSparse:
-    """A :class:`~ragkit.store.backends.SparseStore` whose BM25 term weights live in a sparse Pinecone index."""
+class PineconeSparse(SparseStore):
+    """A :class:`~ragkit.store.base.SparseStore` whose BM25 term weights live in a sparse Pinecone index."""
+
+    remote = True
 
     def __init__(self, method: str = "lucene", k1: float = 1.5, b: float = 0.75, stemmer: str | None = "english",
                  stopwords: str | None = "en", pinecone: dict | None = None):
@@ -82,6 +90,17 @@ class PineconeSparse:
         self._ids: list[str] = []
         self._sources: list[str] = []
         self._connection: PineconeConnection | None = None
+
+    @classmethod
+    def config_options(cls, cfg: Config) -> dict:
+        """The ``pinecone:`` section."""
+        return asdict(cfg.pinecone)
+
+    @classmethod
+    def create(cls, settings: dict, options: dict) -> "PineconeSparse":
+        """An empty index; ``options`` (the ``pinecone:`` section) win over the ``pinecone`` entry a recorded
+        ``settings()`` holds."""
+        return cls(**{**settings, **({"pinecone": options} if options else {})})
 
     @property
     def connection(self) -> PineconeConnection:
@@ -218,12 +237,8 @@ class PineconeSparse:
         pairs = sorted((i, c * math.log(1 + (n - int(self.df[i]) + 0.5) / (int(self.df[i]) + 0.5))) for i, c in counts.items())
         return {"indices": [i for i, _ in pairs], "values": [v for _, v in pairs]}
 
-    def scores(self, query: str) -> np.ndarray:
-        """BM25 score of every row for ``query`` (one top-K query; rows past the 10,000 best score 0)."""
-        return self.term_scores(self.tokenize([query])[0])
-
     def term_scores(self, terms: list[str]) -> np.ndarray:
-        """BM25 score of every row for already tokenised ``terms``."""
+        """BM25 score of every row for already tokenised ``terms`` (one top-K query; rows past the 10,000 best score 0)."""
         out = np.zeros(self.size, dtype=np.float32)
         vector = self.query_vector(terms)
         if vector is None:
@@ -268,7 +283,7 @@ class PineconeSparse:
             self._row_of_id = {chunk_id: row for row, chunk_id in enumerate(self._ids)}
         return self._row_of_id
 
-    def remote_where(self) -> dict:
+    def stats(self) -> dict:
         """For ``ragkit info``: records in the namespace now, avgdl now and the range records were written under."""
         written = self.written_avgdl
         return {"records": self.connection.namespace_count(), "avgdl": round(self.avgdl, 4),

@@ -35,19 +35,24 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import faiss
 import numpy as np
 
-from ragkit.store.dense import (
+from ragkit.store.backends.faiss.flat import (
     FILE_NAME,
     FaissIndex,
     check_unit_lengths,
-    empty_result,
     faiss_search,
     without_empty_columns,
 )
+from ragkit.store.base import empty_result
+
+if TYPE_CHECKING:
+    from ragkit.config import Config
 
 KINDS = ("flat", "hnsw", "ivf", "auto")
 # FAISS warns when k-means has fewer than 39 training points per cell: the cells are then noise.
@@ -110,6 +115,13 @@ class FaissDenseIndex(FaissIndex):
         flat_now = index is None and kind == "flat"
         super().__init__(dimension, index if index is not None or flat_now else faiss.IndexFlatIP(int(dimension)))
         self.built = index is not None or flat_now
+
+    @classmethod
+    def config_settings(cls, cfg: Config) -> dict:
+        """The ``dense:`` section as keyword arguments (``index`` is the ``kind``)."""
+        settings = asdict(cfg.dense)
+        del settings["backend"]
+        return {"kind": settings.pop("index"), **settings}
 
     @property
     def size(self) -> int:

@@ -1,4 +1,4 @@
-"""Dense index: FAISS inner-product search over L2-normalised vectors (cosine similarity).
+"""The exact (flat) FAISS index, and what every FAISS index shares: inner-product search over L2-normalised vectors.
 
 Saved with ``faiss.write_index`` and read with ``faiss.read_index``: no pickle. Rows are the
 docstore's rows, so a search returns rows that the docstore turns into chunks. Every vector
@@ -16,6 +16,7 @@ import faiss
 import numpy as np
 
 from ragkit.errors import IndexDamaged
+from ragkit.store.base import DenseStore, empty_result
 
 FILE_NAME = "dense.faiss"
 LENGTH_TOLERANCE = 1e-3  # float32 normalisation is exact to ~1e-6
@@ -23,11 +24,6 @@ LENGTH_TOLERANCE = 1e-3  # float32 normalisation is exact to ~1e-6
 
 FEW_QUERIES = 16
 """Batches smaller than this search on one FAISS thread."""
-
-
-def empty_result(n_queries: int) -> tuple[np.ndarray, np.ndarray]:
-    """No rows and no scores for each of ``n_queries`` queries."""
-    return np.zeros((n_queries, 0), dtype=np.int64), np.zeros((n_queries, 0), dtype=np.float32)
 
 
 def faiss_search(index: faiss.Index, queries: np.ndarray, k: int,
@@ -59,9 +55,10 @@ def without_empty_columns(rows: np.ndarray, scores: np.ndarray) -> tuple[np.ndar
     return rows, scores
 
 
-
-class FaissIndex:
+class FaissIndex(DenseStore):
     """Exact (flat) inner-product FAISS index; exact search keeps quality numbers honest."""
+
+    file_name = FILE_NAME
 
     def __init__(self, dimension: int, index: faiss.Index | None = None):
         self.dimension = int(dimension)

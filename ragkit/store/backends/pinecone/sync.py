@@ -27,8 +27,8 @@ import uuid
 from pathlib import Path
 
 from ragkit.errors import RemoteIndexError
+from ragkit.store.backends.pinecone.client import PineconeConnection
 from ragkit.store.generations import write_atomic
-from ragkit.store.pinecone_client import PineconeConnection
 
 OWNER_FILE = "pinecone-owner.json"
 JOURNAL_FILE = "pinecone-journal.json"

@@ -3,7 +3,7 @@
 The generation keeps ``pinecone.json`` (index host, namespace, metric, dimension, row count, the
 rows whose vector is all zeros); the docstore of the same generation maps rows to chunk ids.
 Writing upserts only the chunks the namespace does not hold yet (carried chunks are already
-there, under the same id), after journaling them (:mod:`ragkit.store.pinecone_sync`), then waits
+there, under the same id), after journaling them (:mod:`ragkit.store.backends.pinecone.sync`), then waits
 until they are visible. Searching goes through ``PineconeVectorStore`` (the declared
 ``langchain-pinecone``) with the filter turned into a Pinecone metadata filter, and drops any
 match the docstore does not know. ragkit's vectors are unit length, so Pinecone's cosine (or
@@ -16,21 +16,29 @@ only ever score 0 in a dense search) and is listed in ``zero_rows``.
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ragkit.errors import RemoteIndexError
-from ragkit.store import pinecone_sync
-from ragkit.store.dense import empty_result
-from ragkit.store.pinecone_client import PineconeConnection, PineconeTarget, record_metadata
-from ragkit.store.pinecone_rows import MAX_IN_VALUES, chunks_by_row, ids_and_sources, live_manifest, rows_filter
+from ragkit.store.backends.pinecone import sync as pinecone_sync
+from ragkit.store.backends.pinecone.client import PineconeConnection, PineconeTarget, record_metadata
+from ragkit.store.backends.pinecone.rows import MAX_IN_VALUES, chunks_by_row, ids_and_sources, live_manifest, rows_filter
+from ragkit.store.base import DenseStore, empty_result
+
+if TYPE_CHECKING:
+    from ragkit.config import Config
 
 FILE_NAME = "pinecone.json"
 
 
-class PineconeDense:
-    """A :class:`~ragkit.store.backends.DenseStore` whose vectors live in a Pinecone namespace."""
+class PineconeDense(DenseStore):
+    """A :class:`~ragkit.store.base.DenseStore` whose vectors live in a Pinecone namespace."""
+
+    remote = True
+    file_name = FILE_NAME
 
     def __init__(self, dimension: int, pinecone: dict | None = None):
         self.dimension = int(dimension)
@@ -42,6 +50,16 @@ class PineconeDense:
         self._ids: list[str] = []
         self._sources: list[str] = []
         self._zero_rows: set[int] = set()
+
+    @classmethod
+    def config_options(cls, cfg: Config) -> dict:
+        """The ``pinecone:`` section."""
+        return asdict(cfg.pinecone)
+
+    @classmethod
+    def create(cls, dimension: int, settings: dict, options: dict) -> "PineconeDense":
+        """An empty store writing into the index and namespace ``options`` name."""
+        return cls(dimension, **settings, pinecone=options)
 
     @property
     def connection(self) -> PineconeConnection:
@@ -163,7 +181,7 @@ class PineconeDense:
             depth = min(MAX_IN_VALUES, depth * 2)
 
     def pinecone_filter(self, allowed_rows: np.ndarray | None) -> tuple[dict | None, bool]:
-        """(Pinecone filter, whether rows must still be checked locally): see :func:`~ragkit.store.pinecone_rows.rows_filter`."""
+        """(Pinecone filter, whether rows must still be checked locally): see :func:`~ragkit.store.backends.pinecone.rows.rows_filter`."""
         return rows_filter(self._ids, self._sources, allowed_rows)
 
     def row_of_id(self) -> dict[str, int]:
@@ -184,6 +202,14 @@ class PineconeDense:
     def remote_count(self) -> int:
         """How many records the namespace holds now (describe_index_stats)."""
         return self.connection.namespace_count()
+
+    def where(self) -> dict:
+        """Index host, namespace and metric, for the manifest (no key: keys never reach a manifest)."""
+        return {"pinecone": {key: self.options.get(key) for key in ("host", "namespace", "metric")}}
+
+    def stats(self) -> dict:
+        """For ``ragkit info``: how many records the namespace holds now."""
+        return {"records": self.remote_count()}
 
     # ----------------------------------------------------------------- ingest hooks
 

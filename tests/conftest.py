@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -12,6 +13,20 @@ from ragkit.config import config_from_dict
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE_DOCS = REPO / "sample_docs"
 SHARED = REPO.parent / "shared" / "datasets"
+
+
+def needs_data(path: Path, what: str = "shared data set"):
+    """Decorate a test that reads ``path``: skipped with the reason where it is absent, but failed in CI
+    (``CI=true``), where the data sets must be present, so a green CI run cannot have measured nothing."""
+    if path.exists() or os.environ.get("CI", "").lower() != "true":
+        return pytest.mark.skipif(not path.exists(), reason=f"{what} not found at {path}")
+
+    def fail_instead(test):
+        @functools.wraps(test)  # keeps the signature, so the test's fixtures are still set up
+        def missing_in_ci(*args, **kwargs):
+            pytest.fail(f"{what} not found at {path}, and CI=true: CI must have ../shared/datasets")
+        return missing_in_ci
+    return fail_instead
 
 
 @pytest.fixture(autouse=True)

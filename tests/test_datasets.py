@@ -15,13 +15,13 @@ from ragkit.ingest.pipeline import ingest
 from ragkit.ingest.scan import SourceFile
 from ragkit.retrieval.search import Searcher
 
-from conftest import REPO, SHARED
+from conftest import REPO, SHARED, needs_data
 
 DOCUGAMI = SHARED / "docugami-sec-10q" / "docs"
 PDFS = SHARED / "pdfs"
 SCIFACT = SHARED / "scifact"
 
-needs = lambda path: pytest.mark.skipif(not path.exists(), reason=f"shared data set not found at {path}")  # noqa: E731
+needs = needs_data
 
 
 @pytest.mark.integration

@@ -9,11 +9,10 @@ import pytest
 
 from ragkit.evaluation.spec import load_eval_config
 
-from conftest import REPO, SHARED
+from conftest import REPO, SHARED, needs_data
 
 DATASET = SHARED / "docugami-sec-10q"
-needs_dataset = pytest.mark.skipif(not (DATASET / "qa.jsonl").is_file(),
-                                   reason=f"docugami 10-Q data set not found at {DATASET}")
+needs_dataset = needs_data(DATASET / "qa.jsonl", "docugami 10-Q data set")
 
 
 def _verify():

@@ -14,7 +14,7 @@ from ragkit.evaluation.spec import DatasetSpec, EvalSpec, PipelineSpec, load_eva
 from ragkit.paths import cache_dir
 from ragkit.retrieval.search import Searcher
 
-from conftest import REPO, SHARED
+from conftest import REPO, SHARED, needs_data
 
 CONFIGS = REPO / "configs"
 
@@ -298,7 +298,7 @@ def test_bad_fields_mapping(data):
     assert "line 5: unknown key 'datasets[0].fields.answer' (did you mean 'answers'?)" in message
 
 
-needs = lambda path: pytest.mark.skipif(not path.exists(), reason=f"data not found at {path}")  # noqa: E731
+needs = needs_data
 
 
 @needs(SHARED / "scifact" / "qrels.tsv")

@@ -4,13 +4,12 @@ import pytest
 
 from ragkit.evaluation.spec import load_eval_config, pipeline_config
 
-from conftest import REPO, SHARED
+from conftest import REPO, SHARED, needs_data
 
 CONFIGS = REPO / "configs"
 
 
-@pytest.mark.skipif(not (SHARED / "msmarco-subset" / "qrels.tsv").is_file(),
-                    reason="needs ../shared/datasets/msmarco-subset (BEIR layout)")
+@needs_data(SHARED / "msmarco-subset" / "qrels.tsv", "msmarco-subset (BEIR layout)")
 def test_shipped_msmarco_config_compares_the_three_modes():
     spec = load_eval_config(CONFIGS / "msmarco.yaml")
     assert [p.name for p in spec.pipelines] == ["sparse", "dense", "hybrid", "hybrid-rrf"]

@@ -51,10 +51,15 @@ def dev_install_command() -> str:
     return next(block for block in readme_blocks() if DEV_INSTALL_PATTERN.search(block))
 
 
+# In a new network namespace only the loopback exists, and it starts down: bring it up (Ray's processes talk
+# over 127.0.0.1), then run the command. Nothing outside the machine is reachable.
+LOOPBACK_ONLY = 'ip link set lo up 2>/dev/null || true; exec "$@"'
+
+
 def offline_prefix() -> list[str]:
-    """``unshare -n`` when it works here (a process with no network), else nothing."""
+    """``unshare -n`` (loopback only) when it works here, else nothing."""
     if shutil.which("unshare") and subprocess.run(["unshare", "-n", "true"], capture_output=True).returncode == 0:
-        return ["unshare", "-n"]
+        return ["unshare", "-n", "sh", "-c", LOOPBACK_ONLY, "offline"]
     return []
 
 

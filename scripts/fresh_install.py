@@ -37,6 +37,7 @@ REPO = Path(__file__).resolve().parent.parent
 QUESTION = "How does reciprocal rank fusion score a document?"
 EXTRA_INSTALL = "python3 -m venv .venv && {env}.venv/bin/pip install '.[{extra}]'"
 EXTRA_ENV = {"local-llm": "CMAKE_ARGS=-DGGML_NATIVE=OFF "}  # as the README's table says
+INSTALL_TIMEOUT_S = 2400  # the dev install compiles llama.cpp: 19 min on 2 busy cores
 DEV_INSTALL_PATTERN = re.compile(r"pip install -e '\.\[dev\]'")
 
 
@@ -78,14 +79,23 @@ def copy_tree(dest: Path) -> None:
             shutil.copy2(source, dest / name)
 
 
-def timed_shell(command: str, cwd: Path, env: dict, prefix: list[str] | None = None) -> dict:
-    """Run ``command`` in bash; its exit code, output tail, wall and CPU seconds (children's user + system)."""
+def timed_shell(command: str, cwd: Path, env: dict, prefix: list[str] | None = None, timeout: float = 600) -> dict:
+    """Run ``command`` in bash; its exit code (``timeout`` after ``timeout`` s), output tail, wall and CPU seconds."""
     before, start = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
-    done = subprocess.run([*(prefix or []), "bash", "-c", command], cwd=cwd, env=env, capture_output=True, text=True)
+    try:
+        done = subprocess.run([*(prefix or []), "bash", "-c", command], cwd=cwd, env=env, capture_output=True,
+                              text=True, timeout=timeout)
+        code, stdout, stderr = done.returncode, done.stdout, done.stderr
+    except subprocess.TimeoutExpired as stopped:
+        code, stdout, stderr = "timeout", _text(stopped.stdout), _text(stopped.stderr) + f"\n(stopped after {timeout} s)"
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return {"command": command, "exit": done.returncode, "wall_s": round(time.perf_counter() - start, 1),
-            "cpu_s": round(cpu, 1), "stdout": done.stdout[-3000:], "stderr": done.stderr[-3000:]}
+    return {"command": command, "exit": code, "wall_s": round(time.perf_counter() - start, 1),
+            "cpu_s": round(cpu, 1), "stdout": stdout[-3000:], "stderr": stderr[-3000:]}
+
+
+def _text(output: bytes | str | None) -> str:
+    return output.decode(errors="replace") if isinstance(output, bytes) else (output or "")
 
 
 def folder_mb(path: Path) -> float:
@@ -134,7 +144,7 @@ def check_install(kind: str, work: Path, empty_cache: bool, offline: list[str]) 
     if empty_cache:
         env["PIP_CACHE_DIR"] = str(work / kind / "pip-cache")
     result = {"install": kind, "offline_jobs": bool(offline)}
-    step = timed_shell(install_command(kind), src, env)
+    step = timed_shell(install_command(kind), src, env, timeout=INSTALL_TIMEOUT_S)
     result.update(command=step["command"], install_exit=step["exit"], install_wall_s=step["wall_s"],
                   install_cpu_s=step["cpu_s"], venv_mb=folder_mb(src / ".venv"))
     if step["exit"] != 0:

@@ -89,7 +89,7 @@ def test_auto_is_flat_below_its_threshold_and_ivf_above():
 
 
 def test_search_width_doubles_for_every_tenfold_more_vectors_unless_set():
-    # the widths that kept recall@10 >= 0.95 at 10k, 100k and 1M chunks (BENCHMARKS.md section 7)
+    # the widths that kept recall@10 >= 0.95 at 10k, 100k and 1M chunks (BENCHMARKS.md "Scale")
     assert [hnsw_ef_search_for(n) for n in (10_000, 100_000, 1_000_000)] == [256, 512, 1024]
     assert [ivf_probe_for(n, 10_000) for n in (100_000, 1_000_000)] == [128, 256]
     assert hnsw_ef_search_for(1_000_000, 64) == 64 and ivf_probe_for(1_000_000, 4000, 16) == 16

@@ -7,11 +7,11 @@ good its document). Each part is divided by its best value for the query, so ``w
 scores on one scale: w = 1 (the default) counts the chunk and its document alike, w = 0 is the
 chunk alone. Why: a 10-Q page about "total net sales" never names the company the question
 asks about, its document does; BM25 alone then ranks every company's sales page alike
-(BENCHMARKS.md section 0c measures it on four data sets).
+(BENCHMARKS.md "Retrieval quality" measures it on four data sets).
 
 Only the matching chunks are scored: at 1M chunks a query matches about a tenth of them, and
 arithmetic over every row (a document score gathered for each, a sum, a mask) cost more than
-the BM25 scores themselves (BENCHMARKS.md section 7).
+the BM25 scores themselves (BENCHMARKS.md "Scale").
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ ones), so removals need nothing special: the new structure never sees the remove
   :data:`IVF_POINTS_PER_LIST` per list) falls back to flat, and the index says so.
 * ``auto``: flat below ``auto_flat_below`` vectors (exact search is fast enough there), else IVF:
   at 1M chunks of noisy copies of real vectors IVF kept recall@10 0.989 while HNSW fell to 0.72,
-  and on 1M distinct vectors both hold at the widths below (BENCHMARKS.md section 7).
+  and on 1M distinct vectors both hold at the widths below (BENCHMARKS.md "Scale").
 
 How wide a search is (HNSW's efSearch, IVF's probed cells) follows the number of vectors unless
 set (``hnsw_ef_search`` / ``ivf_probe`` > 0): :func:`search_width` doubles it for every tenfold

@@ -4,6 +4,7 @@ import hashlib
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 from ragkit.config import load_config
 
@@ -56,3 +57,14 @@ def test_readme_layout_names_every_subpackage_and_module_of_the_package():
     parts = [p.name + "/" for p in (REPO / "ragkit").iterdir() if (p / "__init__.py").exists()]
     parts += [p.name for p in (REPO / "ragkit").glob("*.py") if p.name != "__init__.py"]
     assert [part for part in parts if part not in layout] == []
+
+
+def test_the_shipped_default_config_is_the_default():
+    """configs/default.yaml lists every setting at its default: copying it must not change a thing."""
+    import dataclasses
+
+    from ragkit.config import Config, load_config
+
+    shipped = load_config(REPO / "configs" / "default.yaml")
+    assert Path(shipped.index).name == Path(Config().index).name  # a relative index is read from the config's folder
+    assert dataclasses.replace(shipped, index=Config().index) == Config()

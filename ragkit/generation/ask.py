@@ -40,15 +40,18 @@ class AskResult:
     usage: dict
     sub_answers: list[dict] = field(default_factory=list)
 
-    def to_json(self) -> dict:
-        """The answer with its citations and sources, the queries, timings, one ``usage`` object and the trace.
+    def to_json(self, trace: bool = True) -> dict:
+        """The answer with its citations and sources, the queries, timings, one ``usage`` object and (with
+        ``trace``) the trace.
 
+        ``answered_by`` says who wrote the text: ``"model"``, or ``"extract"`` (quotes, or a refusal, decided
+        without the model), with ``fallback_reason`` when a model chain's answer failed the reader's checks.
         ``usage`` counts this answer's model calls honestly: ``llm_calls`` made to the model,
         ``cached_calls`` answered from the model cache instead (free, no tokens), and the
         prompt and completion tokens of the calls made.
         """
         answer = self.answer.to_json()
-        return {
+        data = {
             "question": self.question,
             "answer": answer["text"],
             "citations": answer["citations"],
@@ -57,14 +60,18 @@ class AskResult:
             "support": answer["support"],
             "support_reason": answer["support_reason"],
             "removed_citations": answer["removed_citations"],
+            "answered_by": answer["answered_by"],
+            "fallback_reason": answer["fallback_reason"],
             "queries": self.plan.queries + self.plan.dense_only,
             "strategy": self.plan.strategy,
             "chain": answer["chain"],
             "timings": self.timings,
             "usage": usage_json(self.usage),
-            "trace": {"plan": self.plan.to_json(), "rankings": self.rankings, "notes": self.notes,
-                      "sub_answers": self.sub_answers},
         }
+        if trace:
+            data["trace"] = {"plan": self.plan.to_json(), "rankings": self.rankings, "notes": self.notes,
+                             "sub_answers": self.sub_answers}
+        return data
 
 
 def usage_json(usage: Mapping[str, int]) -> dict:

@@ -15,6 +15,7 @@ from typing import Callable, Mapping
 from ragkit.config import AskConfig, checks_support, effective_chain
 from ragkit.errors import GenerationError, UsageError
 from ragkit.generation.answer import Answer
+from ragkit.generation import budget
 from ragkit.generation.chains import answer_question
 from ragkit.generation.citations import strip_citations
 from ragkit.generation.refusal import question_terms
@@ -111,6 +112,8 @@ def ask(question: str, searcher: Searcher, llm: ChatModel | None, cfg: AskConfig
     mode = mode or searcher.cfg.search.mode
     timings: dict[str, float] = {}
     started = time.perf_counter()
+    # Past this time the model is stopped and the answer is extract's quotes (ModelRun reads budget.clock).
+    deadline = budget.clock() + cfg.budget_seconds if cfg.budget_seconds > 0 else None
     if cfg.strategy != "none":
         status("rewriting the question")
     with stage("query transform", "chain", {"question": retrieval_query or question, "strategy": cfg.strategy}) as record:
@@ -133,11 +136,15 @@ def ask(question: str, searcher: Searcher, llm: ChatModel | None, cfg: AskConfig
                                        "sources": [c.chunk_id for c in context]}) as record:
         if plan.strategy == "decompose" and plan.sub_questions and plan.sub_questions != [plan.question]:
             findings, sub_answers = _answer_sub_questions(plan.sub_questions, searcher, llm, cfg, mode=mode,
-                                                          filters=filters)
-            final_question = f"{question}\n\nFindings from simpler sub-questions:\n" + "\n".join(findings)
+                                                          filters=filters, deadline=deadline)
+            if findings:
+                final_question = f"{question}\n\nFindings from simpler sub-questions:\n" + "\n".join(findings)
+        # Support, the checks and a fallback read what the user typed, never the findings or a chat's history.
         answer = answer_question(final_question, context, cfg.chain, llm, on_token=on_token,
                                  in_corpus=searcher.in_corpus, embedder=searcher.meaning_embedder(),
-                                 check_support=checks_support(cfg.refuse, llm.kind if llm is not None else "local"))
+                                 check_support=checks_support(cfg.refuse, llm.kind if llm is not None else "local"),
+                                 answer_tokens=cfg.answer_tokens, step_tokens=cfg.step_tokens, deadline=deadline,
+                                 asked=retrieval_query or question)
         record({"answer": answer.text, "citations": answer.citations})
     timings["generate_s"] = round(time.perf_counter() - clock, 4)
     notes = notes + list(answer.notes)
@@ -155,22 +162,33 @@ def _settings(cfg: AskConfig, llm: ChatModel | None) -> AskConfig:
 
 
 def _answer_sub_questions(sub_questions: list[str], searcher: Searcher, llm: ChatModel | None, cfg: AskConfig,
-                          *, mode: str, filters: Mapping[str, str] | None) -> tuple[list[str], list[dict]]:
+                          *, mode: str, filters: Mapping[str, str] | None,
+                          deadline: float | None = None) -> tuple[list[str], list[dict]]:
     """Least-to-most: answer each sub-question in order with its own retrieval, carrying the earlier answers forward.
 
     Returns the findings (one ``- sub-question answer`` line each, citations stripped) that the
-    final answer sees as notes, and each sub-answer for the trace.
+    final answer sees as notes, and each sub-answer for the trace. A sub-answer is one step of the ask:
+    capped at ``cfg.step_tokens``, checked like any answer (a refusal or a fallback is no finding), and
+    none is started past half the ask's budget, so the final answer keeps time to be written.
     """
     findings: list[str] = []
     sub_answers: list[dict] = []
+    half = None if deadline is None else budget.clock() + (deadline - budget.clock()) / 2
     for sub in sub_questions:
+        if half is not None and budget.clock() >= half:
+            sub_answers.append({"question": sub, "answer": None, "sources": [],
+                                "note": "not asked: half of the ask's time budget was spent"})
+            continue
         sub_plan = plan_queries(sub, "none", None)
         sub_hits, _ = retrieve(searcher, sub_plan, mode, cfg.k, filters)
         sub_context, _ = expand(sub_hits[: cfg.k], cfg.expand, searcher.index.docstore, sub, cfg.window)
         prompt_question = sub if not findings else f"{sub}\n\nEarlier findings:\n" + "\n".join(findings)
-        sub_answer = answer_question(prompt_question, sub_context, cfg.chain, llm)
-        plain = strip_citations(sub_answer.text).strip()
-        findings.append(f"- {sub} {plain}")
-        sub_answers.append({"question": sub, "answer": sub_answer.text,
+        sub_answer = answer_question(prompt_question, sub_context, cfg.chain, llm, answer_tokens=cfg.step_tokens,
+                                     step_tokens=cfg.step_tokens, deadline=half, asked=sub,
+                                     in_corpus=searcher.in_corpus, embedder=searcher.meaning_embedder())
+        if sub_answer.answered_by == "model" and not sub_answer.refused:
+            findings.append(f"- {sub} {strip_citations(sub_answer.text).strip()}")
+        sub_answers.append({"question": sub, "answer": sub_answer.text, "answered_by": sub_answer.answered_by,
+                            "fallback_reason": sub_answer.fallback_reason,
                             "sources": [s.chunk_id for s in sub_answer.sources]})
     return findings, sub_answers

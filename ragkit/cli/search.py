@@ -38,7 +38,7 @@ def search(
                                                 "prints one JSON line per query."),
     as_json: bool = JsonOpt,
 ) -> None:
-    """Search the index: hybrid (dense + BM25, fused by reciprocal rank fusion) by default.
+    """Search the index: hybrid (dense + BM25, a weighted sum of their normalised scores) by default.
 
     Examples:
 

@@ -78,3 +78,53 @@ def test_the_readme_pdf_example_answers_from_the_field_notes(tmp_path):
                                      "--index", str(tmp_path / "i"), "--json", *extra])
         data = json.loads(result.stdout)
         assert not data["refused"] and any(s["source"] == "field-notes.pdf" for s in data["sources"])
+
+
+def test_models_wraps_at_80_columns_between_words():
+    data = json.loads(runner.invoke(app, ["models", "--json"]).stdout)
+    shown = runner.invoke(app, ["models"], env={"COLUMNS": "80"}).stdout
+    assert max(len(line.rstrip()) for line in shown.splitlines()) <= 80
+    words = set(shown.split())
+    for row in data["llm"] + data["embedder"]:
+        for word in (row["model"] + " " + row["status"]).split():
+            assert word in words, word   # never cut across two lines
+
+
+def test_a_filter_on_a_key_no_chunk_has_lists_the_keys(tmp_path, fast_config):
+    docs = write_docs(tmp_path / "docs", {"a.md": "Cats hunt mice at night."})
+    runner.invoke(app, ["ingest", str(docs), "--index", str(tmp_path / "i"), "--config", str(fast_config)])
+    args = ["search", "cats", "--index", str(tmp_path / "i"), "--config", str(fast_config)]
+    result = runner.invoke(app, [*args, "--filter", "nosuchkey=1"])
+    assert result.exit_code != 0 and "'nosuchkey'" in result.stderr and "source" in result.stderr
+    assert "page" in result.stderr
+    known = runner.invoke(app, [*args, "--filter", "source=other.md"])   # a known key, no match: no error
+    assert known.exit_code == 0 and "No results" in known.stderr
+
+
+def test_html_pages_lose_navigation_headers_footers_and_pop_ups(tmp_path):
+    from ragkit.ingest.loaders import _html_text
+
+    page = ('<html><head><title>Ownership</title></head><body>'
+            '<div id="help" role="dialog"><h2>Keyboard shortcuts</h2><p>Press ← or → to navigate</p></div>'
+            '<nav id="sidebar"><a href="a.html">1. Getting started</a></nav><header>The Book</header>'
+            '<main><h1>Ownership</h1><p>Each value has an owner.</p></main><footer>Licensed MIT</footer></body></html>')
+    text, title = _html_text(page)
+    assert text == "Ownership\nEach value has an owner." and title == "Ownership"
+    assert _html_text("<p>A page with no main.</p><nav>Menu</nav>")[0] == "A page with no main."
+
+
+@pytest.mark.parametrize("made_by_user", [False, True])
+def test_ctrl_c_on_a_first_ingest_says_no_index_was_written_and_leaves_no_lock(tmp_path, fast_config, monkeypatch,
+                                                                               made_by_user):
+    import ragkit.ingest.pipeline as pipeline
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    docs = write_docs(tmp_path / "docs", {"a.md": "Cats hunt mice at night."})
+    if made_by_user:
+        (tmp_path / "i").mkdir()
+    monkeypatch.setattr(pipeline, "load_and_split", interrupted)
+    result = runner.invoke(app, ["ingest", str(docs), "--index", str(tmp_path / "i"), "--config", str(fast_config)])
+    assert result.exit_code == 130 and "no index was written" in result.stderr
+    assert not (tmp_path / "i" / "lock").exists() and (tmp_path / "i").exists() == made_by_user

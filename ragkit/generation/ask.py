@@ -14,8 +14,8 @@ from typing import Callable, Mapping
 
 from ragkit.config import AskConfig, checks_support, effective_chain
 from ragkit.errors import GenerationError, UsageError
-from ragkit.generation.answer import Answer
 from ragkit.generation import budget
+from ragkit.generation.answer import Answer
 from ragkit.generation.chains import answer_question
 from ragkit.generation.citations import strip_citations
 from ragkit.generation.refusal import question_terms

@@ -149,5 +149,5 @@ def turn_json(session: str, message: str, result: AskResult) -> dict:
     answer = result.answer.to_json()
     return {"session": session, "question": message.strip(), "answer": answer["text"],
             "citations": answer["citations"], "sources": answer["sources"], "refused": answer["refused"],
-            "support": answer["support"],
-            "usage": usage_json(result.usage)}
+            "support": answer["support"], "answered_by": answer["answered_by"],
+            "fallback_reason": answer["fallback_reason"], "usage": usage_json(result.usage)}

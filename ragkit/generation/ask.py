@@ -90,13 +90,16 @@ def _traced_answer(result: AskResult) -> dict:
 @traced("ragkit ask", "chain", inputs=lambda question, *_, **__: {"question": question}, outputs=_traced_answer)
 def ask(question: str, searcher: Searcher, llm: ChatModel | None, cfg: AskConfig, *, mode: str | None = None,
         filters: Mapping[str, str] | None = None, on_token: Callable[[str], None] | None = None,
-        retrieval_query: str | None = None, on_status: Callable[[str], None] | None = None) -> AskResult:
+        retrieval_query: str | None = None, on_status: Callable[[str], None] | None = None,
+        asked: str | None = None) -> AskResult:
     """Answer one question end to end. ``llm`` may be None only with ``chain="extract"`` and ``strategy="none"``.
 
     ``retrieval_query`` (default: the question) is what the transforms and retrievers see,
     when the question handed to the model carries more (a chat's earlier turns). ``on_status``
     hears what is happening before the answer starts ("rewriting the question", "retrieving",
-    "reading 5 sources"), so a front end can show it.
+    "reading 5 sources"), so a front end can show it. ``asked`` (default: the question) is what the
+    user typed this time, when the question carries more: the support decision, the checks and a
+    fallback read it, so they never name a term of an earlier turn or of a sub-answer.
     """
     status = on_status or (lambda _: None)
     question = (question or "").strip()
@@ -144,7 +147,7 @@ def ask(question: str, searcher: Searcher, llm: ChatModel | None, cfg: AskConfig
                                  in_corpus=searcher.in_corpus, embedder=searcher.meaning_embedder(),
                                  check_support=checks_support(cfg.refuse, llm.kind if llm is not None else "local"),
                                  answer_tokens=cfg.answer_tokens, step_tokens=cfg.step_tokens, deadline=deadline,
-                                 asked=retrieval_query or question)
+                                 asked=_asked(asked, retrieval_query, question))
         record({"answer": answer.text, "citations": answer.citations})
     timings["generate_s"] = round(time.perf_counter() - clock, 4)
     notes = notes + list(answer.notes)
@@ -153,6 +156,14 @@ def ask(question: str, searcher: Searcher, llm: ChatModel | None, cfg: AskConfig
                                                          "prompt_tokens": 0, "completion_tokens": 0}
     return AskResult(question=question, answer=answer, plan=plan, rankings=rankings, context=context,
                      notes=notes, timings=timings, usage=usage, sub_answers=sub_answers)
+
+
+def _asked(asked: str | None, retrieval_query: str | None, question: str) -> str:
+    """The text the support decision and the checks read: what the user typed this time, or, for a follow-up
+    with no word of its own to search for ("and why?"), the retrieval query (it adds the previous message)."""
+    if asked and question_terms(asked):
+        return asked
+    return retrieval_query or question
 
 
 def _settings(cfg: AskConfig, llm: ChatModel | None) -> AskConfig:

@@ -133,21 +133,11 @@ def ask(question: str, searcher: Searcher, llm: ChatModel | None, cfg: AskConfig
 
     clock = time.perf_counter()
     status(f"reading {len(context)} source{'s' if len(context) != 1 else ''}")
-    sub_answers: list[dict] = []
-    final_question = question
     with stage("generation", "chain", {"question": question, "chain": cfg.chain,
                                        "sources": [c.chunk_id for c in context]}) as record:
-        if plan.strategy == "decompose" and plan.sub_questions and plan.sub_questions != [plan.question]:
-            findings, sub_answers = _answer_sub_questions(plan.sub_questions, searcher, llm, cfg, mode=mode,
-                                                          filters=filters, deadline=deadline)
-            if findings:
-                final_question = f"{question}\n\nFindings from simpler sub-questions:\n" + "\n".join(findings)
-        # Support, the checks and a fallback read what the user typed, never the findings or a chat's history.
-        answer = answer_question(final_question, context, cfg.chain, llm, on_token=on_token,
-                                 in_corpus=searcher.in_corpus, embedder=searcher.meaning_embedder(),
-                                 check_support=checks_support(cfg.refuse, llm.kind if llm is not None else "local"),
-                                 answer_tokens=cfg.answer_tokens, step_tokens=cfg.step_tokens, deadline=deadline,
-                                 asked=_asked(asked, retrieval_query, question))
+        answer, sub_answers = _generate(question, context, plan, searcher, llm, cfg, mode=mode, filters=filters,
+                                        on_token=on_token, deadline=deadline,
+                                        asked=_asked(asked, retrieval_query, question))
         record({"answer": answer.text, "citations": answer.citations})
     timings["generate_s"] = round(time.perf_counter() - clock, 4)
     notes = notes + list(answer.notes)
@@ -156,6 +146,28 @@ def ask(question: str, searcher: Searcher, llm: ChatModel | None, cfg: AskConfig
                                                          "prompt_tokens": 0, "completion_tokens": 0}
     return AskResult(question=question, answer=answer, plan=plan, rankings=rankings, context=context,
                      notes=notes, timings=timings, usage=usage, sub_answers=sub_answers)
+
+
+def _generate(question: str, context: list[SearchResult], plan: QueryPlan, searcher: Searcher, llm: ChatModel | None,
+              cfg: AskConfig, *, mode: str, filters: Mapping[str, str] | None, on_token: Callable[[str], None] | None,
+              deadline: float | None, asked: str) -> tuple[Answer, list[dict]]:
+    """The answer (after a decomposition's sub-answers, whose findings the model sees) and the sub-answers.
+
+    Support, the checks and a fallback read ``asked``, never the findings or a chat's history.
+    """
+    sub_answers: list[dict] = []
+    final_question = question
+    if plan.strategy == "decompose" and plan.sub_questions and plan.sub_questions != [plan.question]:
+        findings, sub_answers = _answer_sub_questions(plan.sub_questions, searcher, llm, cfg, mode=mode,
+                                                      filters=filters, deadline=deadline)
+        if findings:
+            final_question = f"{question}\n\nFindings from simpler sub-questions:\n" + "\n".join(findings)
+    answer = answer_question(final_question, context, cfg.chain, llm, on_token=on_token,
+                             in_corpus=searcher.in_corpus, embedder=searcher.meaning_embedder(),
+                             check_support=checks_support(cfg.refuse, llm.kind if llm is not None else "local"),
+                             answer_tokens=cfg.answer_tokens, step_tokens=cfg.step_tokens, deadline=deadline,
+                             asked=asked)
+    return answer, sub_answers
 
 
 def _asked(asked: str | None, retrieval_query: str | None, question: str) -> str:

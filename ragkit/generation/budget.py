@@ -9,7 +9,7 @@ from typing import Callable
 
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
-from ragkit.errors import GenerationError
+from ragkit.errors import GenerationError, OutOfTime
 from ragkit.generation.citations import Source
 from ragkit.llm.base import ChatModel
 
@@ -17,10 +17,6 @@ MIN_TRUNCATED = 24   # tokens: below this a cut-down chunk is noise, so it is dr
 MIN_ROOM = 8         # tokens a call must leave for data, or the question is "too long"
 
 Render = Callable[[int, str, str], str]  # (n, ref, text) -> the data block, e.g. format_source
-
-
-class OutOfTime(Exception):
-    """The ask's wall-clock budget ran out before the model finished (the chains fall back to quotes)."""
 
 
 def clock() -> float:

@@ -18,9 +18,9 @@ from dataclasses import replace
 from typing import Callable, Sequence
 
 from ragkit.embedders.base import RagkitEmbeddings
-from ragkit.errors import GenerationError
+from ragkit.errors import GenerationError, OutOfTime
 from ragkit.generation.answer import Answer, number_sources
-from ragkit.generation.budget import ModelRun, OutOfTime
+from ragkit.generation.budget import ModelRun
 from ragkit.generation.checks import answer_problem
 from ragkit.generation.citations import (
     NO_ANSWER,

@@ -107,8 +107,7 @@ def ingest(folder: Path, index_dir: Path, cfg: Config, *, rebuild: bool = False,
         live, previous = (None, None) if rebuild else live_manifest(index_dir)
         baseline = choose_baseline(live, previous, settings, rebuild)
         report.rebuilt = baseline.rebuilt
-        if baseline.note:
-            report.notes.append(baseline.note)
+        report.notes += [baseline.note] if baseline.note else []
         with _timed(report, "scan_s"):
             changes = detect_changes(scan.files, baseline.files, index_dir)
         with _timed(report, "load_split_s"):
@@ -140,13 +139,18 @@ def ingest(folder: Path, index_dir: Path, cfg: Config, *, rebuild: bool = False,
                 collect_garbage(index_dir)
                 clear_stat_cache(index_dir)
         record_last_ingest(index_dir, report.generation, _ingest_stats(report))
-    if not report.chunks_total:
-        # An empty index answers nothing; say so now rather than at the first question.
-        report.notes.append(f"the index is empty: {folder} holds no file ragkit can read"
-                            + (f" ({len(report.skipped)} skipped, see above)" if report.skipped else "")
-                            + "; it reads " + " ".join(sorted(SUPPORTED_EXTENSIONS)))
+    report.notes += _empty_index_note(report, folder)
     report.timings["total_s"] = round(time.perf_counter() - clock, 4)
     return report
+
+
+def _empty_index_note(report: IngestReport, folder: Path) -> list[str]:
+    """An empty index answers nothing: say so at ingest rather than at the first question."""
+    if report.chunks_total:
+        return []
+    skipped = f" ({len(report.skipped)} skipped, see above)" if report.skipped else ""
+    return [f"the index is empty: {folder} holds no file ragkit can read{skipped}; it reads "
+            + " ".join(sorted(SUPPORTED_EXTENSIONS))]
 
 
 def _ingest_stats(report: IngestReport) -> dict:

@@ -97,6 +97,8 @@ def test_a_filter_on_a_key_no_chunk_has_lists_the_keys(tmp_path, fast_config):
     result = runner.invoke(app, [*args, "--filter", "nosuchkey=1"])
     assert result.exit_code != 0 and "'nosuchkey'" in result.stderr and "source" in result.stderr
     assert "page" in result.stderr
+    asked = runner.invoke(app, ["ask", "what do cats hunt?", "--chain", "extract", *args[2:], "--filter", "nosuchkey=1"])
+    assert asked.exit_code != 0 and "'nosuchkey'" in asked.stderr
     known = runner.invoke(app, [*args, "--filter", "source=other.md"])   # a known key, no match: no error
     assert known.exit_code == 0 and "No results" in known.stderr
 

@@ -25,6 +25,7 @@ from ragkit.cli.common import (
     ModeOpt,
     Strategy,
     at_least_one,
+    check_filter_keys,
     err,
     fail,
     llm_overrides,
@@ -147,6 +148,7 @@ def _run_ask(question: str, config, index, options: tuple, mode, filters, echo, 
     cfg = _ask_settings(cfg, strategy, chain, expand, k, llm_overrides(llm, model_name, base_url, cfg.llm.kind))
     parsed = parse_filters(filters)
     searcher = Searcher(index_dir, cfg)
+    check_filter_keys(searcher, parsed)
     model = _model(cfg)
     if model is not None:
         model.on_load = status.model_loading

@@ -121,3 +121,15 @@ def with_llm(cfg: "Config", overrides: dict) -> "Config":
     if not overrides:
         return cfg
     return dataclasses.replace(cfg, llm=dataclasses.replace(cfg.llm, **overrides))
+
+
+def check_filter_keys(searcher, filters: dict) -> None:
+    """A ``--filter`` key no chunk has is a typo, not an empty result: say so, with the keys there are."""
+    if not filters:
+        return
+    from ragkit.errors import FilterError
+
+    keys = searcher.index.docstore.metadata_keys()
+    unknown = [key for key in filters if key not in keys]
+    if unknown:
+        raise FilterError(f"no chunk has the metadata key {unknown[0]!r}; filter on one of: {', '.join(sorted(keys))}")

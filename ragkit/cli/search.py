@@ -17,6 +17,7 @@ from ragkit.cli.common import (
     Mode,
     ModeOpt,
     at_least_one,
+    check_filter_keys,
     err,
     out,
     printable,
@@ -56,6 +57,7 @@ def search(
     parsed = parse_filters(filters)
     searcher = Searcher(index_dir, cfg)
     searcher.check_not_empty()
+    check_filter_keys(searcher, parsed)
     if queries is not None:
         raise typer.Exit(_batch_search(searcher, queries, mode, k, parsed))
     results = searcher.search(query, mode=mode, k=k, filters=parsed)

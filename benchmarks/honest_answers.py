@@ -1,6 +1,7 @@
 """Issue 20's goal: with the local model, how many answers shown fail a reader's checks? Every chain x strategy.
 
-    python benchmarks/honest_answers.py --indexes DIR [--per-set 2] [--chains stuff,map-reduce,refine]
+    python benchmarks/honest_answers.py --indexes DIR [--per-set 2] [--sets pdfs,docugami,sample]
+                                        [--chains stuff,map-reduce,refine]
                                         [--strategies none,multi-query,rag-fusion,hyde,step-back,decompose]
 
 ``DIR`` holds the default-config indexes ``pdfs``, ``docugami`` and ``sample`` (as ``benchmarks/own_words.py``
@@ -91,9 +92,9 @@ def fallback_kind(reason: str | None) -> str | None:
     return next((kind for needle, kind in FALLBACK_KINDS if needle in reason), "other")
 
 
-def questions(per_set: int) -> list[dict]:
+def questions(per_set: int, sets: list[str]) -> list[dict]:
     out = []
-    for name, path in SETS.items():
+    for name, path in ((n, SETS[n]) for n in sets):
         rows = common.read_jsonl(path)
         step = max(1, len(rows) // per_set)
         out += [dict(row, set=name) for row in rows[::step][:per_set]]
@@ -147,6 +148,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--indexes", type=Path, required=True)
     parser.add_argument("--per-set", type=int, default=2)
+    parser.add_argument("--sets", default=",".join(SETS), help="which of pdfs, docugami, sample")
     parser.add_argument("--chains", default=",".join(CHAINS))
     parser.add_argument("--strategies", default=",".join(STRATEGIES))
     parser.add_argument("--no-cache", action="store_true")
@@ -159,12 +161,12 @@ def main() -> None:
     log = common.OUT / "honest_answers.jsonl"
     done = {(r["id"], r["strategy"], r["chain"]): r for r in map(json.loads, log.open())} if log.exists() else {}
     llm = build_llm(LLMConfig(cache=not args.no_cache), cache_dir=common.OUT / "llm-cache" / "honest")
-    searchers = {name: Searcher(args.indexes / name, Config()) for name in SETS}
+    searchers = {name: Searcher(args.indexes / name, Config()) for name in args.sets.split(",")}
     machine_start = common.machine_info()
     started = time.time()
     combos = [(s, c) for s in args.strategies.split(",") for c in args.chains.split(",")]
     with log.open("a") as out:
-        for item in questions(args.per_set):
+        for item in questions(args.per_set, args.sets.split(",")):
             for strategy, chain in [("none", "extract"), *combos]:
                 key = (item["id"], strategy, chain)
                 if key not in done:
@@ -179,7 +181,8 @@ def main() -> None:
              for s, c in [("none", "extract"), *combos] if any((r["strategy"], r["chain"]) == (s, c) for r in rows)}
     total = summarise([r for r in rows if r["chain"] != "extract"])
     result = {"command": " ".join(sys.argv), "machine_start": machine_start, "machine_end": common.machine_info(),
-              "seconds": round(time.time() - started, 1), "per_set": args.per_set, "total_model_chains": total,
+              "seconds": round(time.time() - started, 1), "per_set": args.per_set, "sets": args.sets,
+              "total_model_chains": total,
               "by_pipeline": table}
     common.write_json(common.OUT, "honest_answers.json", result)
     print("| strategy/chain | asks | shown failures | model answers | fallbacks (kinds) | refusals | weak | "

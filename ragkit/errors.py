@@ -109,6 +109,11 @@ class GenerationError(RagkitError):
     """A question that cannot be answered as asked (empty, too long for the model, no model for the chain)."""
 
 
+class OutOfTime(GenerationError):
+    """The ask's wall-clock budget (``ask.budget_seconds``) ran out before the model finished; the chains catch
+    it and quote the sources instead, so it reaches no user."""
+
+
 class MetricError(RagkitError):
     """A metric asked for with bad arguments (unknown name, bad cutoff, a run listing a document twice)."""
 

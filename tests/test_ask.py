@@ -98,12 +98,13 @@ def test_hyde_searches_with_the_passage_on_the_dense_side(searcher, tmp_path):
 
 def test_decompose_answers_sub_questions_in_order(searcher, tmp_path):
     llm, recorder = model(tmp_path, [("simpler sub-questions", "What is BM25?\nWhat is fusion?"),
-                                     ("<context>", "An answer [1].")])
+                                     ("<context>", "BM25 weighs terms by inverse document frequency [1].")])
     result = ask("How do BM25 and fusion relate?", searcher, llm, AskConfig(strategy="decompose"))
     assert [s["question"] for s in result.sub_answers] == ["What is BM25?", "What is fusion?"]
     assert result.usage["calls"] == 1 + 2 + 1
     final_prompt = recorder.prompts[-1]
-    assert "What is BM25? An answer." in final_prompt  # earlier findings carried forward
+    # earlier findings carried forward
+    assert "What is BM25? BM25 weighs terms by inverse document frequency." in final_prompt
 
 
 def test_junk_rewrites_fall_back_to_the_question_and_say_so(searcher, tmp_path):
@@ -154,6 +155,8 @@ def test_ask_refuse_decides_whether_a_model_hears_a_question_the_sources_cannot_
     llm, recorder = model(tmp_path, [("<context>", "Tesla sold 1.8 million cars in 2023 [1].")])
     result = ask("How many cars did Tesla sell in 2023?", searcher, llm, AskConfig(k=3, chain="stuff", refuse=refuse))
     assert len(recorder.prompts) == calls
-    assert result.answer.refused == (calls == 0)
+    if calls:   # the model heard it; its figure is in no source, so its answer is not shown
+        assert result.answer.answered_by == "extract" and "1.8" in result.answer.fallback_reason
+    assert "Tesla sold" not in result.answer.text
     if calls == 0:
         assert result.answer.sources == [] and result.answer.chain == "stuff"

@@ -144,21 +144,28 @@ def test_a_refusal_inside_a_longer_answer_is_flagged_but_the_text_is_kept():
     assert answer.refused and answer.text == reply and answer.citations == [1]
 
 
-def test_an_uncited_answer_is_kept_but_has_no_citations():
+def test_an_uncited_answer_is_not_shown():
     answer = answer_question("q?", [chunk(1, "Cats.")], llm=ScriptedLLM(["Cats sleep a lot."]), answer_tokens=40)
-    assert answer.text == "Cats sleep a lot." and answer.citations == [] and not answer.refused
+    assert answer.answered_by == "extract" and answer.fallback_reason == "it cites no source"
+    assert "Cats sleep a lot" not in answer.text
 
 
 def test_wrappers_models_add_are_stripped():
-    reply = '<think>the user wants cats</think>Answer: Cats sleep [1].</source>'
-    answer = answer_question("q?", [chunk(1, "Cats.")], llm=ScriptedLLM([reply]), answer_tokens=40)
-    assert answer.text == "Cats sleep [1]." and answer.citations == [1]
+    reply = '<think>the user wants cats</think>Answer: Cats sleep [1].'
+    answer = answer_question("q?", [chunk(1, "Cats sleep.")], llm=ScriptedLLM([reply]), answer_tokens=40)
+    assert answer.text == "Cats sleep [1]." and answer.citations == [1] and answer.answered_by == "model"
+
+
+def test_a_delimiter_tag_echoed_from_the_prompt_is_not_shown():
+    reply = 'Cats sleep [1].</source>'
+    answer = answer_question("q?", [chunk(1, "Cats sleep.")], llm=ScriptedLLM([reply]), answer_tokens=40)
+    assert answer.answered_by == "extract" and "markup" in answer.fallback_reason
 
 
 # --- map-reduce and refine ----------------------------------------------------------------------
 
-THREE = [chunk(1, "Cats sleep sixteen hours a day."), chunk(2, "Jupiter is a gas giant."),
-         chunk(3, "Dogs sleep twelve hours a day.")]
+THREE = [chunk(1, "Cats sleep sixteen (16) hours a day."), chunk(2, "Jupiter is a gas giant."),
+         chunk(3, "Dogs sleep twelve (12) hours a day.")]
 
 
 def test_map_reduce_keeps_each_chunks_number_skips_none_and_counts_calls():

@@ -71,7 +71,7 @@ def test_a_grounded_model_answer_is_kept():
     assert not any("not used" in n for n in answer.notes)
 
 
-def test_the_cli_labels_the_fallback_after_the_streamed_text(tmp_path, monkeypatch):
+def test_the_cli_shows_only_the_labelled_fallback_never_the_rejected_text(tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
     from ragkit.cli import app
@@ -91,5 +91,6 @@ def test_the_cli_labels_the_fallback_after_the_streamed_text(tmp_path, monkeypat
     result = runner.invoke(app, ["ask", QUESTION, "--chain", "stuff", "--index", str(tmp_path / "i"),
                                  "--config", str(config)])
     assert result.exit_code == 0, result.output
-    assert "The model's answer was not usable; quoting the sources instead:" in result.stdout
+    assert "Quoted from the sources (extract chain, a fallback): the model's answer was not shown because" in result.stdout
+    assert ECHO not in result.stdout and "Question:" not in result.stdout   # the rejected text never shows
     assert '"Reciprocal rank fusion scores a document' in result.stdout

@@ -217,8 +217,14 @@ def test_prompt_is_system_then_examples_then_user_with_question_in_delimiters(st
 def test_n_reaches_the_prompt():
     _, llm = plan("multi-query", "a rewrite here", n=5)
     assert "5 different ways" in llm.calls[0]["messages"][-1].content
-    _, llm = plan("decompose", "a sub-question", n=4)
-    assert "at most 4" in llm.calls[0]["messages"][-1].content
+    _, llm = plan("decompose", "a sub-question", n=2)
+    assert "at most 2" in llm.calls[0]["messages"][-1].content
+
+
+def test_decompose_asks_for_three_sub_questions_at_most_and_keeps_three():
+    reply = "What is A?\nWhat is B?\nWhat is C?\nWhat is D?\nWhat is E?"
+    p, llm = plan("decompose", reply, n=5)
+    assert "at most 3" in llm.calls[0]["messages"][-1].content and len(p.sub_questions) <= 3
 
 
 def test_injection_is_wrapped_as_data():

@@ -6,7 +6,7 @@ import dataclasses
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, List, Optional
+from typing import TYPE_CHECKING, List, Optional
 
 import typer
 from rich.markup import escape
@@ -26,6 +26,7 @@ from ragkit.cli.common import (
     RerankOpt,
     Strategy,
     at_least_one,
+    check_filter_keys,
     err,
     fail,
     llm_overrides,
@@ -79,27 +80,19 @@ def _model(cfg: "Config"):
     return build_llm(cfg.llm)
 
 
-class TokenEcho:
-    """An ``on_token`` callback: writes each streamed piece to stdout at once (controls escaped) and keeps the text.
+class Writing:
+    """An ``on_token`` callback that shows none of the model's text while it is written: the status line counts
+    it instead, and the answer is printed once it has passed the checks (nothing unvetted reaches the screen)."""
 
-    ``before_first`` runs once, before the first piece is written (it clears the status line).
-    """
+    EVERY = 8   # pieces between two updates of the line
 
-    def __init__(self, before_first: Callable[[], None] | None = None) -> None:
-        self.pieces: list[str] = []
-        self.before_first = before_first
+    def __init__(self, status) -> None:
+        self.status, self.pieces = status, 0
 
     def __call__(self, piece: str) -> None:
-        if not self.pieces and self.before_first is not None:
-            self.before_first()
-        self.pieces.append(piece)
-        sys.stdout.write(printable(piece))  # quotes and model output are data, never terminal control
-        sys.stdout.flush()
-
-    @property
-    def text(self) -> str:
-        """Everything streamed so far."""
-        return "".join(self.pieces)
+        self.pieces += 1
+        if self.pieces % self.EVERY == 1:
+            self.status.show(f"the model is writing ({self.pieces} tokens); the answer is shown once it is checked")
 
 
 def ask(
@@ -117,7 +110,8 @@ def ask(
     filters: Optional[List[str]] = FilterOpt,
     rerank: Optional[str] = RerankOpt,
     trace: bool = typer.Option(False, "--trace", help="Show generated queries, each retriever's ranks, the fused ranks "
-                                                      "and the rerank step (each source's rank before and after)."),
+                                                      "and the rerank step (each source's rank before and after; "
+                                                      "with --json: include them as \"trace\")."),
     as_json: bool = JsonOpt,
 ) -> None:
     """Answer a question from the index, citing sources as [n] = file:page.
@@ -135,21 +129,18 @@ def ask(
     # No silent wait: something shows within a second of Enter, until the first answer token.
     status = StatusLine(err, enabled=not as_json)
     status.show("opening the index")
-    echo = TokenEcho(before_first=status.stop)
     try:
         result = _run_ask(question, config, index, (strategy, chain, expand, k, llm, model, base_url, rerank),
-                          mode, filters, None if as_json else echo, status)
+                          mode, filters, None if as_json else Writing(status), status)
     except KeyboardInterrupt:
         status.stop()
-        if echo.text:
-            sys.stdout.write("\n")
         fail("interrupted", EXIT_INTERRUPTED)
     finally:
         status.stop()
     if as_json:
-        out.print_json(json.dumps(result.to_json()))
+        out.print_json(json.dumps(result.to_json(trace=trace)))
     else:
-        _print_answer(result, echo.text, trace)
+        _print_answer(result, trace)
 
 
 def _run_ask(question: str, config, index, options: tuple, mode, filters, echo, status):
@@ -163,6 +154,7 @@ def _run_ask(question: str, config, index, options: tuple, mode, filters, echo, 
                         llm_overrides(llm, model_name, base_url, cfg.llm.kind))
     parsed = parse_filters(filters)
     searcher = Searcher(index_dir, cfg)
+    check_filter_keys(searcher, parsed)
     model = _model(cfg)
     if model is not None:
         model.on_load = status.model_loading
@@ -170,11 +162,11 @@ def _run_ask(question: str, config, index, options: tuple, mode, filters, echo, 
                    on_status=status.show)
 
 
-def _print_answer(result, streamed: str, trace: bool) -> None:
-    """The answer (unless it was streamed as is), its sources and, with ``--trace``, the trace."""
+def _print_answer(result, trace: bool) -> None:
+    """The checked answer, its sources and, with ``--trace``, the trace."""
     from ragkit.cli.render import answer_sources, trace_view
 
-    _finish_answer(result, streamed)
+    _show_answer(result)
     if result.answer.sources:   # a refusal lists none: no empty table under it
         out.print(answer_sources(result))
     rerank_failed(result.rerank)   # its sources are in fused order
@@ -182,38 +174,19 @@ def _print_answer(result, streamed: str, trace: bool) -> None:
         err.print(trace_view(result))
 
 
-def _finish_answer(result, streamed: str) -> None:
-    """Complete what the user sees of the answer: each answer is shown once.
-
-    Nothing streamed: print the answer. Streamed: end its line, and print the checked answer
-    only when it says something else (a later step was overridden, a reasoning block dropped);
-    a removed citation alone is reported under the sources instead.
-    """
-    if not streamed:
-        out.print(printable(result.answer.text), highlight=False, markup=False)
-    else:
-        _replace_streamed(result, streamed)
-    if result.answer.support == "weak":
-        out.print(f"[yellow]Weak support[/]: {escape(result.answer.support_reason)}. The quotes may not answer the "
+def _show_answer(result, prompt: str = "") -> None:
+    """The answer, once: a model chain's answer that failed a check is never shown; the quotes that replace it
+    say that they are a fallback, and why."""
+    answer = result.answer
+    if answer.fallback_reason:
+        out.print(f"[bold]Quoted from the sources[/] (extract chain, a fallback): the model's answer was not shown "
+                  f"because {escape(answer.fallback_reason)}.", highlight=False)
+    if prompt:
+        out.print(prompt, end="", highlight=False, markup=False)
+    out.print(printable(answer.text), highlight=False, markup=False)
+    if answer.support == "weak":
+        out.print(f"[yellow]Weak support[/]: {escape(answer.support_reason)}. The quotes may not answer the "
                   "question; check the cited pages.", highlight=False)
-
-
-def _replace_streamed(result, streamed: str) -> None:
-    """End the streamed line; print the checked answer when it says something else than what streamed."""
-    sys.stdout.write("\n")
-    if _plain(streamed) != _plain(result.answer.text):
-        # A model chain that fell back to extract (grounding.py): what streamed was not an answer
-        label = ("The model's answer was not usable; quoting the sources instead:"
-                 if result.answer.chain == "extract" else "Checked answer:")
-        out.print(f"[bold]{label}[/] ", end="")
-        out.print(printable(result.answer.text), highlight=False, markup=False)
-
-
-def _plain(text: str) -> str:
-    """``text`` without wrappers, citations and spacing differences, for comparing two versions of an answer."""
-    from ragkit.generation.citations import strip_citations, tidy_output
-
-    return " ".join(strip_citations(tidy_output(text)).split())
 
 
 CHAT_COMMANDS = {"/help": "list these commands", "/sources": "show the last answer's sources again",
@@ -349,13 +322,7 @@ def _chat_turn(conversation, message: str, as_json: bool):
     from ragkit.generation.chat import turn_json
 
     status = StatusLine(err, enabled=not as_json)
-
-    def answer_starts() -> None:  # the status line gives way to the answer's prompt
-        status.stop()
-        sys.stdout.write("ragkit> ")
-        sys.stdout.flush()
-
-    echo = None if as_json else TokenEcho(before_first=answer_starts)
+    echo = None if as_json else Writing(status)
     if conversation.llm is not None:
         conversation.llm.on_load = status.model_loading
     try:
@@ -367,8 +334,6 @@ def _chat_turn(conversation, message: str, as_json: bool):
         return None
     except RagkitError as exc:  # one bad turn does not end the conversation
         status.stop()
-        if echo is not None and echo.text:
-            sys.stdout.write("\n")  # end the partly streamed line
         print_error(str(exc))
         if as_json:
             _json_line({"session": conversation.name, "question": message.strip(), "error": str(exc)})
@@ -377,7 +342,7 @@ def _chat_turn(conversation, message: str, as_json: bool):
     if as_json:
         _json_line(turn_json(conversation.name, message, result))
     else:
-        _finish_answer(result, echo.text)
+        _show_answer(result, prompt="ragkit> ")
         if result.answer.sources:
             out.print(answer_sources(result))
         rerank_failed(result.rerank)   # its sources are in fused order

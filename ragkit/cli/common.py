@@ -40,7 +40,8 @@ ConfigOpt = typer.Option(None, "--config", "-c", metavar="FILE",
                          help="YAML config file; it changes only what it lists.  [default: $RAGKIT_CONFIG, else none]")
 JsonOpt = typer.Option(False, "--json", help="Print machine-readable JSON on stdout instead of tables.")
 ModeOpt = typer.Option(None, "--mode", "-m", metavar="MODE",
-                       help="Retrieval: dense, sparse (BM25) or hybrid (both, fused by reciprocal rank fusion).  "
+                       help="Retrieval: dense, sparse (BM25) or hybrid (both, fused by a weighted sum of their normalised "
+                            "scores; search.fusion: rrf for reciprocal rank fusion).  "
                             "[default: search.mode in the config, else hybrid]")
 FilterOpt = typer.Option(None, "--filter", "-f", metavar="KEY=VALUE",
                          help="Metadata filter, repeatable; globs allowed: source='notes/*.md'.")
@@ -155,3 +156,15 @@ def with_llm(cfg: "Config", overrides: dict) -> "Config":
     if not overrides:
         return cfg
     return dataclasses.replace(cfg, llm=dataclasses.replace(cfg.llm, **overrides))
+
+
+def check_filter_keys(searcher, filters: dict) -> None:
+    """A ``--filter`` key no chunk has is a typo, not an empty result: say so, with the keys there are."""
+    if not filters:
+        return
+    from ragkit.errors import FilterError
+
+    keys = searcher.index.docstore.metadata_keys()
+    unknown = [key for key in filters if key not in keys]
+    if unknown:
+        raise FilterError(f"no chunk has the metadata key {unknown[0]!r}; filter on one of: {', '.join(sorted(keys))}")

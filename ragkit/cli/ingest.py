@@ -38,16 +38,30 @@ def ingest(
 
     cfg, index_dir = setup(config, index)
     display = IngestProgressDisplay(err, enabled=not as_json)
+    existed, had_index = index_dir.exists(), (index_dir / "CURRENT").is_file()
     try:
         with display:
             report = run_ingest(path, index_dir, cfg, rebuild=rebuild, progress=display)
     except KeyboardInterrupt:
-        fail("interrupted; the previous index is unchanged", EXIT_INTERRUPTED)
+        if had_index:
+            fail("interrupted; the previous index is unchanged", EXIT_INTERRUPTED)
+        _forget_first_ingest(index_dir, existed)
+        fail(f"interrupted; no index was written at {index_dir}", EXIT_INTERRUPTED)
     if as_json:
         out.print_json(json.dumps(report.to_json()))
     else:
         ingest_summary(out, err, report)
     raise typer.Exit(report.exit_code)
+
+
+def _forget_first_ingest(index_dir: Path, existed: bool) -> None:
+    """After an interrupted first ingest: the folder it created goes, or (a folder the user made) its lock file."""
+    import shutil
+
+    if not existed:
+        shutil.rmtree(index_dir, ignore_errors=True)
+    else:
+        (index_dir / "lock").unlink(missing_ok=True)
 
 
 def register(app: typer.Typer) -> None:

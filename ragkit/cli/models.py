@@ -113,7 +113,11 @@ def _print_tables(data: dict) -> None:
                            ("rerank", "Rerankers (--rerank, search.rerank)")):
         table = Table(title=title, title_justify="left", box=None, padding=(0, 1))
         for column in ("", "kind", "model", "status"):
-            table.add_column(column, overflow="fold", no_wrap=column != "model")
+            # Long texts wrap between words: each column is at least as wide as its longest word, so no word
+            # ("SmolLM2-135M-Instruct", "anthropic:claude-sonnet-4-5") is cut across lines at 80 columns.
+            longest = max((len(word) for row in data[section] for word in str(row.get(column, "")).split()), default=0)
+            wraps = column in ("model", "status")
+            table.add_column(column, overflow="fold", no_wrap=not wraps, min_width=longest if wraps else None)
         for row in data[section]:
             mark = ("*" if row["configured"] else " ") + (" default" if row["default"] else "")
             table.add_row(mark, row["kind"], Text(row["model"]), Text(row["status"]))

@@ -14,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 from rich.text import Text
 
-from ragkit.evaluation.report import LATENCY_METRICS, best_value, format_value, metric_columns, run_values
+from ragkit.evaluation.report import LATENCY_METRICS, best_value, format_value, metric_columns, run_label, run_values
 from ragkit.text import one_line, printable
 
 _UNITS = {"load": "files", "embed": "chunks"}
@@ -261,7 +261,7 @@ def trace_view(result) -> Table:
     for note in result.notes:
         table.add_row("note", _line(note))
     usage = result.usage
-    table.add_row("cost", f"{usage.get('calls', 0)} model calls ({usage.get('cached_calls', 0)} cached), "
+    table.add_row("cost", f"{usage.get('calls', 0)} model calls made, {usage.get('cached_calls', 0)} answered from the cache; "
                           f"{usage.get('prompt_tokens', 0)} prompt + {usage.get('completion_tokens', 0)} completion tokens; "
                           + ", ".join(f"{k} {v:.2f}s" for k, v in result.timings.items()))
     return table
@@ -287,7 +287,7 @@ def results_tables(outcomes) -> list[Table]:
         table = Table(title=f"ragkit eval — {_shown(dataset)}", title_justify="left")
         table.add_column("metric")
         for o in runs:
-            table.add_column(_line(o.name if o.status == "ok" else f"{o.name} (failed)"), justify="right")
+            table.add_column(_line(run_label(o) if o.status == "ok" else f"{o.name} (failed)"), justify="right")
         values = [run_values(o) for o in runs]
         table.add_row("queries", *[str(o.n_queries) if o.status == "ok" else "" for o in runs])
         for metric in metric_columns(runs) + list(LATENCY_METRICS):

@@ -18,6 +18,7 @@ from ragkit.cli.common import (
     ModeOpt,
     RerankOpt,
     at_least_one,
+    check_filter_keys,
     err,
     out,
     printable,
@@ -42,7 +43,7 @@ def search(
     rerank: Optional[str] = RerankOpt,
     as_json: bool = JsonOpt,
 ) -> None:
-    """Search the index: hybrid (dense + BM25, fused by reciprocal rank fusion) by default.
+    """Search the index: hybrid (dense + BM25, a weighted sum of their normalised scores) by default.
 
     Examples:
 
@@ -64,6 +65,7 @@ def search(
     parsed = parse_filters(filters)
     searcher = Searcher(index_dir, with_rerank(cfg, rerank))
     searcher.check_not_empty()
+    check_filter_keys(searcher, parsed)
     if queries is not None:
         raise typer.Exit(_batch_search(searcher, queries, mode, k, parsed))
     results = _search_reranked(searcher, [query], mode, k, parsed)[0]

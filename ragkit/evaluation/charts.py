@@ -27,7 +27,10 @@ def _pyplot():
 
 
 def _label(outcome) -> str:
-    return textwrap.fill(f"{outcome.dataset}/{outcome.name}", LEGEND_WRAP)
+    # A model pipeline's fallback rate goes with its name: its scores are partly extract's quotes.
+    rate = outcome.metrics.get("fallback_rate")
+    suffix = f" (fallback {rate:.0%})" if rate is not None else ""
+    return textwrap.fill(f"{outcome.dataset}/{outcome.name}{suffix}", LEGEND_WRAP)
 
 
 def _legend_inches(runs) -> float:

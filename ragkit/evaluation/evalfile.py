@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, ValidationError
 
+from ragkit.config import SECTIONS
 from ragkit.yamlfile import YamlFile, describe
 
 # The files of each kind of data set, by key, and their names inside the data set's ``path:``.
@@ -90,6 +91,12 @@ class EvalFile(BaseModel):
 
 def read_eval_file(src: YamlFile) -> EvalFile:
     """The file's top level and data set entries, validated; else an error at the first wrong key's line."""
+    raw = src.raw if isinstance(src.raw, dict) else {}
+    if raw and "datasets" not in raw and "pipelines" not in raw and set(raw) <= {"index", *SECTIONS}:
+        # `ragkit eval configs/default.yaml`: a settings file, which `ragkit ask --config` reads
+        raise src.error((), "this is a settings file (for --config), not an eval config: an eval config "
+                        "lists datasets: and pipelines: (see configs/sample-qa.yaml), and may name a settings file "
+                        "under config:")
     src.check_keys((), src.raw, EvalFile.model_fields, "a mapping with datasets: and pipelines:")
     try:
         return EvalFile.model_validate(src.raw)

@@ -36,7 +36,16 @@ _PLAIN = {
     "right_file_cited": "share of the answerable questions with an expected file whose answer cites that file",
     "citation_validity": "share of an answer's [n] citations that point at a source it was given (mean per answer)",
     "faithfulness": "share of answers the judge model finds supported by their sources (refusals count as supported)",
-    "llm_calls": "chat-model calls per question (mean; cached calls included)",
+    "llm_calls": "chat-model calls made per question (mean; calls answered from the cache are cached_calls)",
+    "cached_calls": "chat-model calls per question answered from the model cache instead of the model (mean; free)",
+    "refusal_rate": "share of the answers that were refusals (the sources do not hold the answer)",
+    "fallback_rate": "share of a model pipeline's answers that are extract's quotes because the model's answer "
+                     "failed the checks (placeholder, prompt markup, loop, echo, no citation, a figure or sentence "
+                     "its source does not hold); its answer scores are then partly extract's",
+    "exact_match_model": "exact_match over the answers the model wrote (fallbacks left out)",
+    "f1_model": "f1 over the answers the model wrote (fallbacks left out)",
+    "contains_answer_model": "contains_answer over the answerable questions the model answered itself (fallbacks "
+                             "left out)",
     "prompt_tokens": "tokens sent to the chat model per question (mean; the model's count, else a cl100k estimate)",
     "completion_tokens": "tokens the chat model wrote per question (mean; the model's count, else a cl100k estimate)",
     "rerank_failures": "share of the queries on which the reranker (search.rerank) failed, so their results kept "

@@ -23,8 +23,10 @@ from ragkit.evaluation.spec import LATENCY_METRICS
 
 PACKAGES = ("langchain-core", "langchain-community", "faiss-cpu", "bm25s", "onnxruntime", "llama-cpp-python",
             "tiktoken", "pypdf")
-COUNT_METRICS = ("llm_calls", "prompt_tokens", "completion_tokens")
-LOWER_IS_BETTER = (*COUNT_METRICS, *LATENCY_METRICS, "answerable_refused", "rerank_failures")
+COUNT_METRICS = ("llm_calls", "cached_calls", "prompt_tokens", "completion_tokens")
+LOWER_IS_BETTER = (*COUNT_METRICS, *LATENCY_METRICS, "answerable_refused", "rerank_failures", "fallback_rate")
+NEITHER = ("refusal_rate", "weak_support")   # how answers came about: no best run, no quality bar
+FIRST = ("fallback_rate",)   # shown next to the run, before its scores: they are partly extract's when it is high
 
 
 def _versions() -> dict:
@@ -90,7 +92,17 @@ def metric_columns(outcomes) -> list[str]:
         for name in outcome.metrics:
             if name not in columns:
                 columns.append(name)
-    return columns
+    return [c for c in FIRST if c in columns] + [c for c in columns if c not in FIRST]
+
+
+def run_label(outcome) -> str:
+    """A run's name as the tables and charts show it: with its fallback rate, and marked when most of its
+    answers were extract's quotes."""
+    from ragkit.evaluation.runner import fallback_mark
+
+    rate = outcome.metrics.get("fallback_rate") if outcome.status == "ok" else None
+    label = outcome.name if rate is None else f"{outcome.name} (fallback {rate:.0%})"
+    return f"{label} ⚠ {fallback_mark(outcome)}" if fallback_mark(outcome) else label
 
 
 def report_columns(spec, outcomes) -> list[str]:
@@ -101,7 +113,7 @@ def report_columns(spec, outcomes) -> list[str]:
 def best_value(outcomes, dataset: str, metric: str):
     """The best value of a metric among a data set's runs; None when there is nothing to single out."""
     values = [v for o in outcomes if o.dataset == dataset and (v := run_values(o).get(metric)) is not None]
-    if len(set(values)) < 2:
+    if len(set(values)) < 2 or metric in NEITHER:
         return None
     return min(values) if metric in LOWER_IS_BETTER else max(values)
 
@@ -120,7 +132,7 @@ def write_report(spec, outcomes, out: Path) -> dict:
                                                      for o in outcomes]}, indent=2) + "\n", encoding="utf-8")
     ok = [o for o in outcomes if o.status == "ok"]
     latency = {(o.dataset, o.name): run_values(o).get("latency_p50_ms") for o in ok}
-    paths.update(write_charts(ok, [c for c in metric_columns(ok) if c not in LOWER_IS_BETTER], latency, out))
+    paths.update(write_charts(ok, [c for c in metric_columns(ok) if c not in LOWER_IS_BETTER + NEITHER], latency, out))
     return paths
 
 
@@ -159,7 +171,7 @@ def _markdown(spec, results, outcomes, columns) -> str:
                 cells.append(f"**{text}**" if best else text)
             status = "ok" if o.status == "ok" else f"failed: {o.error}"
             queries = o.n_queries if o.status == "ok" else ""
-            lines.append(f"| {_cell(o.name)} | {_cell(status)} | {queries} | " + " | ".join(cells) + " |")
+            lines.append(f"| {_cell(run_label(o))} | {_cell(status)} | {queries} | " + " | ".join(cells) + " |")
         models = {k: v for o in rows for k, v in o.models.items()}
         warnings = sorted({w for o in rows for w in o.warnings})
         lines += [""] + [f"- {k}: `{v}`" for k, v in sorted(models.items())] + [f"- warning: {w}" for w in warnings] + [""]

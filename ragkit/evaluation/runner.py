@@ -31,8 +31,12 @@ from ragkit.retrieval.search import Searcher
 from ragkit.retrieval.transforms import plan_queries
 
 RETRIEVAL = set(M.RETRIEVAL_METRICS)
-COST_METRICS = ("llm_calls", "prompt_tokens", "completion_tokens")
+COST_METRICS = ("llm_calls", "cached_calls", "prompt_tokens", "completion_tokens")
 RERANK_FAILURES = "rerank_failures"   # share of queries whose reranker failed (scored in fused order)
+MOSTLY_FALLBACKS = 0.5
+"""A model pipeline with a larger share of fallback answers than this is marked in the report."""
+MODEL_ONLY = "_model"
+"""Suffix of an answer metric computed over the model's own answers only (fallbacks left out)."""
 
 
 @dataclass
@@ -134,7 +138,8 @@ class QueryRunner:
             record.update(self._retrieved(text))
         work_s = time.perf_counter() - work
         usage = self.llm.usage.to_json() if self.llm is not None else {}
-        record.update(work_s=round(work_s, 6), llm_calls=usage.get("calls", 0) + usage.get("cached_calls", 0),
+        # Calls made and calls answered from the cache, apart: the same meaning as `ragkit ask --json`'s usage.
+        record.update(work_s=round(work_s, 6), llm_calls=usage.get("calls", 0), cached_calls=usage.get("cached_calls", 0),
                       prompt_tokens=usage.get("prompt_tokens", 0), completion_tokens=usage.get("completion_tokens", 0),
                       latency_s=round(time.perf_counter() - started, 6))
         return record
@@ -143,6 +148,7 @@ class QueryRunner:
         result = ask(text, self.searcher, self.llm, self.cfg.ask, mode=self.cfg.search.mode)
         return dict(queries=result.plan.queries + result.plan.dense_only, answer=result.answer.text,
                     citations=result.answer.citations, refused=result.answer.refused, support=result.answer.support,
+                    answered_by=result.answer.answered_by, fallback_reason=result.answer.fallback_reason,
                     cited_sources=[result.answer.sources[n - 1].source for n in result.answer.citations
                                    if 1 <= n <= len(result.answer.sources)],
                     removed_citations=result.answer.removed_citations, n_sources=len(result.answer.sources),
@@ -175,8 +181,14 @@ def rerank_failures(dataset: Dataset, records: dict[str, dict]) -> tuple[int, in
     return len(errors), len(steps), (errors[0] if errors else None)
 
 
-def compute_metrics(dataset: Dataset, records: dict[str, dict], metric_names: list[str], judge=None) -> dict:
-    """Metrics of one run from its traces (deterministic: no timings)."""
+def compute_metrics(dataset: Dataset, records: dict[str, dict], metric_names: list[str], judge=None,
+                    model_chain: bool = False) -> dict:
+    """Metrics of one run from its traces (deterministic: no timings).
+
+    A run that answers also reports, whatever the config asks, its ``refusal_rate`` and ``weak_support``; a
+    ``model_chain`` run its ``fallback_rate`` (answers that are extract's quotes because the model's failed the
+    checks) and each answer metric over the model's own answers too (``contains_answer_model``, …).
+    """
     out: dict[str, float] = {}
     ids = [qid for qid, _ in dataset.queries if qid in records]
     retrieval = [m for m in metric_names if _split(m)[0] in RETRIEVAL]
@@ -200,11 +212,13 @@ def compute_metrics(dataset: Dataset, records: dict[str, dict], metric_names: li
                 out[name] = sum(values) / len(values)
     answered = [qid for qid in ids if "answer" in records[qid]]
     scorers = {"exact_match": M.exact_match, "f1": M.token_f1, "contains_answer": M.answer_contains}
+    by_model = [q for q in answered if records[q].get("answered_by", "model") == "model"]
     for name, scorer in scorers.items():
-        if name in metric_names and answered:
-            values = [scorer(records[q]["answer"], dataset.items[q].answers) for q in answered if dataset.items[q].answers]
-            if values:
-                out[name] = sum(values) / len(values)
+        for suffix, group in (("", answered), (MODEL_ONLY, by_model if model_chain else [])):
+            values = [scorer(records[q]["answer"], dataset.items[q].answers) for q in group if dataset.items[q].answers]
+            if name in metric_names and values:
+                out[name + suffix] = sum(values) / len(values)
+    out.update(_honesty_metrics(records, answered, model_chain))
     if "refusal_accuracy" in metric_names and answered:
         out["refusal_accuracy"] = sum(M.refusal_correct(records[q]["refused"], bool(dataset.items[q].answers))
                                       for q in answered) / len(answered)
@@ -226,14 +240,29 @@ def compute_metrics(dataset: Dataset, records: dict[str, dict], metric_names: li
     return {key: round(float(value), 6) for key, value in out.items()}
 
 
+def _honesty_metrics(records: dict[str, dict], answered: list[str], model_chain: bool) -> dict:
+    """How the answers came about: refused, weakly supported, and (model chains) fallbacks to extract's quotes."""
+    if not answered:
+        return {}
+    out = {"refusal_rate": sum(bool(records[q]["refused"]) for q in answered) / len(answered),
+           "weak_support": sum(records[q].get("support") == "weak" for q in answered) / len(answered)}
+    if model_chain:
+        out["fallback_rate"] = sum(bool(records[q].get("fallback_reason")) for q in answered) / len(answered)
+    return out
+
+
+def fallback_mark(outcome) -> str:
+    """"mostly fallbacks" for a model pipeline most of whose answers were extract's quotes, else ""."""
+    rate = outcome.metrics.get("fallback_rate") if outcome.status == "ok" else None
+    return "mostly fallbacks" if rate is not None and rate > MOSTLY_FALLBACKS else ""
+
+
 def _support_metrics(dataset: Dataset, records: dict[str, dict], answered: list[str], metric_names: list[str]) -> dict:
     """Weak support and the right file: the share of answers marked weak; of unanswerable questions, the share
     refused or marked weak; of answerable questions with an expected file, the share citing that file."""
     out: dict[str, float] = {}
     unanswerable = [q for q in answered if not dataset.items[q].answers]
     with_file = [q for q in answered if dataset.items[q].answers and dataset.items[q].sources]
-    if "weak_support" in metric_names and answered:
-        out["weak_support"] = sum(records[q].get("support") == "weak" for q in answered) / len(answered)
     if "unanswerable_refused_or_weak" in metric_names and unanswerable:
         out["unanswerable_refused_or_weak"] = sum(bool(records[q]["refused"]) or records[q].get("support") == "weak"
                                                   for q in unanswerable) / len(unanswerable)
@@ -281,6 +310,19 @@ def _run_queries(runner: QueryRunner, todo: list, records: dict, trace_path: Pat
     return work_s
 
 
+def _reuse_warnings(records: dict, dataset: Dataset, trace_path: Path, answering: bool) -> list[str]:
+    """What a re-run takes from stored traces: how many, and whether they predate fallback counting."""
+    reused = [q for q, _ in dataset.queries if q in records]
+    if not reused:
+        return []
+    notes = [f"{len(reused)} of {len(dataset.queries)} queries reuse the traces stored in {trace_path} under the "
+             "output folder (delete that file to run them again)"]
+    old = sum(1 for q in reused if answering and "answer" in records[q] and "answered_by" not in records[q])
+    if old:
+        notes.append(f"{old} stored traces predate fallback counting: their answers count as the model's")
+    return notes
+
+
 def _latency_timings(dataset: Dataset, records: dict) -> dict:
     latencies = [records[q]["latency_s"] for q, _ in dataset.queries if q in records]
     return {"latency_p50_s": round(M.percentile(latencies, 50), 4), "latency_p95_s": round(M.percentile(latencies, 95), 4),
@@ -308,12 +350,19 @@ def run_pipeline(spec: EvalSpec, pipeline, dataset: Dataset, out: Path, progress
         trace_path.parent.mkdir(parents=True, exist_ok=True)
         records = _read_traces(trace_path)
         todo = [(qid, text) for qid, text in dataset.queries if qid not in records]
+        outcome.warnings += _reuse_warnings(records, dataset, trace_path.relative_to(out),
+                                            bool(pipeline.answer and dataset.kind == "qa"))
         names = metrics_for(spec, dataset)
         runner = QueryRunner(dataset, searcher, cfg, llm, pipeline.answer, _depth(names))
         work_s = _run_queries(runner, todo, records, trace_path, f"{dataset.name} / {pipeline.name}", progress)
         searcher.close()
         judge = build_llm(LLMConfig(**spec.judge), cache_dir=out / "cache") if getattr(spec, "judge", None) else None
-        outcome.metrics = compute_metrics(dataset, records, names, judge)
+        answers_by_model = dataset.kind == "qa" and pipeline.answer and cfg.ask.chain != "extract"
+        outcome.metrics = compute_metrics(dataset, records, names, judge, model_chain=answers_by_model)
+        if fallback_mark(outcome):
+            outcome.warnings.append(f"{pipeline.name}: {outcome.metrics['fallback_rate']:.0%} of its answers are "
+                                    "extract's quotes (the model's failed the checks): its answer scores are mostly "
+                                    "extract's")
         outcome.n_queries = len(records)
         outcome.timings.update(_latency_timings(dataset, records))
         failed, reranked, first = rerank_failures(dataset, records)

@@ -55,7 +55,9 @@ PLAIN_METRICS = {"map": "beir", "exact_match": "answer", "f1": "answer", "contai
                  "refusal_accuracy": "answer", "unanswerable_refused": "answer", "answerable_refused": "answer",
                  "weak_support": "answer", "unanswerable_refused_or_weak": "answer", "right_file_cited": "answer",
                  "citation_validity": "answer", "faithfulness": "answer",
-                 "llm_calls": "any", "prompt_tokens": "any", "completion_tokens": "any",
+                 "refusal_rate": "answer", "fallback_rate": "answer",
+                 "exact_match_model": "answer", "f1_model": "answer", "contains_answer_model": "answer",
+                 "llm_calls": "any", "cached_calls": "any", "prompt_tokens": "any", "completion_tokens": "any",
                  "latency_p50_ms": "any", "latency_p95_ms": "any"}
 # Wall-clock columns of report.md and results.csv (from timings.json's seconds); never in results.json,
 # which stays byte-reproducible.

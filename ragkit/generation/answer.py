@@ -25,13 +25,19 @@ class Answer:
     # "none" (refused for lack of support), or None when no decision was taken (a capable model decides).
     support: str | None = None
     support_reason: str = ""
+    # Who wrote the text shown: "model", or "extract" (quotes, or a refusal, decided without the model); with
+    # ``fallback_reason`` when a model chain's text failed the reader's checks (ragkit.generation.checks).
+    answered_by: str = "model"
+    fallback_reason: str | None = None
+    model_text: str = field(default="", repr=False)   # what the model wrote before cleaning (for the checks)
 
     def to_json(self) -> dict:
         """Plain-JSON form (only dicts, lists, str, int, bool and None)."""
         return {"text": self.text, "citations": [int(n) for n in self.citations],
                 "sources": [s.to_json() for s in self.sources], "removed_citations": int(self.removed_citations),
                 "refused": bool(self.refused), "chain": self.chain, "llm_calls": int(self.llm_calls),
-                "notes": list(self.notes), "support": self.support, "support_reason": self.support_reason}
+                "notes": list(self.notes), "support": self.support, "support_reason": self.support_reason,
+                "answered_by": self.answered_by, "fallback_reason": self.fallback_reason}
 
 
 def number_sources(chunks: Sequence) -> list[Source]:

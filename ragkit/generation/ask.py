@@ -14,6 +14,7 @@ from typing import Callable, Mapping
 
 from ragkit.config import AskConfig, checks_support, effective_chain
 from ragkit.errors import GenerationError, UsageError
+from ragkit.generation import budget
 from ragkit.generation.answer import Answer
 from ragkit.generation.chains import answer_question
 from ragkit.generation.citations import strip_citations
@@ -42,9 +43,12 @@ class AskResult:
     sub_answers: list[dict] = field(default_factory=list)
     rerank: dict | None = None   # the rerank step (ragkit.retrieval.reranking), None when search.rerank is none
 
-    def to_json(self) -> dict:
-        """The answer with its citations and sources, the queries, timings, one ``usage`` object and the trace.
+    def to_json(self, trace: bool = True) -> dict:
+        """The answer with its citations and sources, the queries, timings, one ``usage`` object and (with
+        ``trace``) the trace.
 
+        ``answered_by`` says who wrote the text: ``"model"``, or ``"extract"`` (quotes, or a refusal, decided
+        without the model), with ``fallback_reason`` when a model chain's answer failed the reader's checks.
         ``usage`` counts this answer's model calls honestly: ``llm_calls`` made to the model,
         ``cached_calls`` answered from the model cache instead (free, no tokens), and the
         prompt and completion tokens of the calls made. With a reranker, ``rerank`` holds its step:
@@ -52,8 +56,7 @@ class AskResult:
         the answer use the fused order.
         """
         answer = self.answer.to_json()
-        extra = {"rerank": self.rerank} if self.rerank is not None else {}
-        return {
+        data = {
             "question": self.question,
             "answer": answer["text"],
             "citations": answer["citations"],
@@ -62,15 +65,20 @@ class AskResult:
             "support": answer["support"],
             "support_reason": answer["support_reason"],
             "removed_citations": answer["removed_citations"],
+            "answered_by": answer["answered_by"],
+            "fallback_reason": answer["fallback_reason"],
             "queries": self.plan.queries + self.plan.dense_only,
             "strategy": self.plan.strategy,
             "chain": answer["chain"],
             "timings": self.timings,
             "usage": usage_json(self.usage),
-            "trace": {"plan": self.plan.to_json(), "rankings": self.rankings, "notes": self.notes,
-                      "sub_answers": self.sub_answers},
-            **extra,
         }
+        if self.rerank is not None:
+            data["rerank"] = self.rerank
+        if trace:
+            data["trace"] = {"plan": self.plan.to_json(), "rankings": self.rankings, "notes": self.notes,
+                             "sub_answers": self.sub_answers}
+        return data
 
 
 def usage_json(usage: Mapping[str, int]) -> dict:
@@ -88,13 +96,16 @@ def _traced_answer(result: AskResult) -> dict:
 @traced("ragkit ask", "chain", inputs=lambda question, *_, **__: {"question": question}, outputs=_traced_answer)
 def ask(question: str, searcher: Searcher, llm: ChatModel | None, cfg: AskConfig, *, mode: str | None = None,
         filters: Mapping[str, str] | None = None, on_token: Callable[[str], None] | None = None,
-        retrieval_query: str | None = None, on_status: Callable[[str], None] | None = None) -> AskResult:
+        retrieval_query: str | None = None, on_status: Callable[[str], None] | None = None,
+        asked: str | None = None) -> AskResult:
     """Answer one question end to end. ``llm`` may be None only with ``chain="extract"`` and ``strategy="none"``.
 
     ``retrieval_query`` (default: the question) is what the transforms and retrievers see,
     when the question handed to the model carries more (a chat's earlier turns). ``on_status``
     hears what is happening before the answer starts ("rewriting the question", "retrieving",
-    "reading 5 sources"), so a front end can show it.
+    "reading 5 sources"), so a front end can show it. ``asked`` (default: the question) is what the
+    user typed this time, when the question carries more: the support decision, the checks and a
+    fallback read it, so they never name a term of an earlier turn or of a sub-answer.
     """
     status = on_status or (lambda _: None)
     question = (question or "").strip()
@@ -110,6 +121,8 @@ def ask(question: str, searcher: Searcher, llm: ChatModel | None, cfg: AskConfig
     mode = mode or searcher.cfg.search.mode
     timings: dict[str, float] = {}
     started = time.perf_counter()
+    # Past this time the model is stopped and the answer is extract's quotes (ModelRun reads budget.clock).
+    deadline = budget.clock() + cfg.budget_seconds if cfg.budget_seconds > 0 else None
     if cfg.strategy != "none":
         status("rewriting the question")
     with stage("query transform", "chain", {"question": retrieval_query or question, "strategy": cfg.strategy}) as record:
@@ -127,17 +140,11 @@ def ask(question: str, searcher: Searcher, llm: ChatModel | None, cfg: AskConfig
 
     clock = time.perf_counter()
     status(f"reading {len(context)} source{'s' if len(context) != 1 else ''}")
-    sub_answers: list[dict] = []
-    final_question = question
     with stage("generation", "chain", {"question": question, "chain": cfg.chain,
                                        "sources": [c.chunk_id for c in context]}) as record:
-        if plan.strategy == "decompose" and plan.sub_questions and plan.sub_questions != [plan.question]:
-            findings, sub_answers = _answer_sub_questions(plan.sub_questions, searcher, llm, cfg, mode=mode,
-                                                          filters=filters)
-            final_question = f"{question}\n\nFindings from simpler sub-questions:\n" + "\n".join(findings)
-        answer = answer_question(final_question, context, cfg.chain, llm, on_token=on_token,
-                                 in_corpus=searcher.in_corpus, embedder=searcher.meaning_embedder(),
-                                 check_support=checks_support(cfg.refuse, llm.kind if llm is not None else "local"))
+        answer, sub_answers = _generate(question, context, plan, searcher, llm, cfg, mode=mode, filters=filters,
+                                        on_token=on_token, deadline=deadline,
+                                        asked=_asked(asked, retrieval_query, question))
         record({"answer": answer.text, "citations": answer.citations})
     timings["generate_s"] = round(time.perf_counter() - clock, 4)
     notes = notes + list(answer.notes)
@@ -148,6 +155,36 @@ def ask(question: str, searcher: Searcher, llm: ChatModel | None, cfg: AskConfig
                      notes=notes, timings=timings, usage=usage, sub_answers=sub_answers, rerank=reranked)
 
 
+def _generate(question: str, context: list[SearchResult], plan: QueryPlan, searcher: Searcher, llm: ChatModel | None,
+              cfg: AskConfig, *, mode: str, filters: Mapping[str, str] | None, on_token: Callable[[str], None] | None,
+              deadline: float | None, asked: str) -> tuple[Answer, list[dict]]:
+    """The answer (after a decomposition's sub-answers, whose findings the model sees) and the sub-answers.
+
+    Support, the checks and a fallback read ``asked``, never the findings or a chat's history.
+    """
+    sub_answers: list[dict] = []
+    final_question = question
+    if plan.strategy == "decompose" and plan.sub_questions and plan.sub_questions != [plan.question]:
+        findings, sub_answers = _answer_sub_questions(plan.sub_questions, searcher, llm, cfg, mode=mode,
+                                                      filters=filters, deadline=deadline)
+        if findings:
+            final_question = f"{question}\n\nFindings from simpler sub-questions:\n" + "\n".join(findings)
+    answer = answer_question(final_question, context, cfg.chain, llm, on_token=on_token,
+                             in_corpus=searcher.in_corpus, embedder=searcher.meaning_embedder(),
+                             check_support=checks_support(cfg.refuse, llm.kind if llm is not None else "local"),
+                             answer_tokens=cfg.answer_tokens, step_tokens=cfg.step_tokens, deadline=deadline,
+                             asked=asked)
+    return answer, sub_answers
+
+
+def _asked(asked: str | None, retrieval_query: str | None, question: str) -> str:
+    """The text the support decision and the checks read: what the user typed this time, or, for a follow-up
+    with no word of its own to search for ("and why?"), the retrieval query (it adds the previous message)."""
+    if asked and question_terms(asked):
+        return asked
+    return retrieval_query or question
+
+
 def _settings(cfg: AskConfig, llm: ChatModel | None) -> AskConfig:
     """``cfg`` with ``chain: auto`` resolved (the config has already checked every choice)."""
     # Callers that know the config resolve "auto" first; without a model, auto means extract.
@@ -155,22 +192,33 @@ def _settings(cfg: AskConfig, llm: ChatModel | None) -> AskConfig:
 
 
 def _answer_sub_questions(sub_questions: list[str], searcher: Searcher, llm: ChatModel | None, cfg: AskConfig,
-                          *, mode: str, filters: Mapping[str, str] | None) -> tuple[list[str], list[dict]]:
+                          *, mode: str, filters: Mapping[str, str] | None,
+                          deadline: float | None = None) -> tuple[list[str], list[dict]]:
     """Least-to-most: answer each sub-question in order with its own retrieval, carrying the earlier answers forward.
 
     Returns the findings (one ``- sub-question answer`` line each, citations stripped) that the
-    final answer sees as notes, and each sub-answer for the trace.
+    final answer sees as notes, and each sub-answer for the trace. A sub-answer is one step of the ask:
+    capped at ``cfg.step_tokens``, checked like any answer (a refusal or a fallback is no finding), and
+    none is started past half the ask's budget, so the final answer keeps time to be written.
     """
     findings: list[str] = []
     sub_answers: list[dict] = []
+    half = None if deadline is None else budget.clock() + (deadline - budget.clock()) / 2
     for sub in sub_questions:
+        if half is not None and budget.clock() >= half:
+            sub_answers.append({"question": sub, "answer": None, "sources": [],
+                                "note": "not asked: half of the ask's time budget was spent"})
+            continue
         sub_plan = plan_queries(sub, "none", None)
         sub_hits, _ = retrieve(searcher, sub_plan, mode, cfg.k, filters)
         sub_context, _ = expand(sub_hits[: cfg.k], cfg.expand, searcher.index.docstore, sub, cfg.window)
         prompt_question = sub if not findings else f"{sub}\n\nEarlier findings:\n" + "\n".join(findings)
-        sub_answer = answer_question(prompt_question, sub_context, cfg.chain, llm)
-        plain = strip_citations(sub_answer.text).strip()
-        findings.append(f"- {sub} {plain}")
-        sub_answers.append({"question": sub, "answer": sub_answer.text,
+        sub_answer = answer_question(prompt_question, sub_context, cfg.chain, llm, answer_tokens=cfg.step_tokens,
+                                     step_tokens=cfg.step_tokens, deadline=half, asked=sub,
+                                     in_corpus=searcher.in_corpus, embedder=searcher.meaning_embedder())
+        if sub_answer.answered_by == "model" and not sub_answer.refused:
+            findings.append(f"- {sub} {strip_citations(sub_answer.text).strip()}")
+        sub_answers.append({"question": sub, "answer": sub_answer.text, "answered_by": sub_answer.answered_by,
+                            "fallback_reason": sub_answer.fallback_reason,
                             "sources": [s.chunk_id for s in sub_answer.sources]})
     return findings, sub_answers

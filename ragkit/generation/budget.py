@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import replace
 from typing import Callable
 
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
-from ragkit.errors import GenerationError
+from ragkit.errors import GenerationError, OutOfTime
 from ragkit.generation.citations import Source
 from ragkit.llm.base import ChatModel
 
@@ -18,32 +19,57 @@ MIN_ROOM = 8         # tokens a call must leave for data, or the question is "to
 Render = Callable[[int, str, str], str]  # (n, ref, text) -> the data block, e.g. format_source
 
 
+def clock() -> float:
+    """The clock deadlines are read on (``time.perf_counter``; tests replace it)."""
+    return time.perf_counter()
+
+
 class ModelRun:
     """One answer's model calls: budgets, packing, call counting and streaming of the final step.
 
     ``notes`` collects what the reader should know (sources cut or left out); ``calls`` counts
-    the model calls made.
+    the model calls made. Every call is capped: the final step at ``answer_tokens``, the others (a map,
+    a refine step before the last) at ``step_tokens``; with a ``deadline`` (a :func:`clock` time) a call
+    is not started, or is cut, once it has passed, and :class:`OutOfTime` is raised.
     """
 
     def __init__(self, llm: ChatModel, answer_tokens: int, max_context_tokens: int | None,
-                 on_token: Callable[[str], None] | None):
+                 on_token: Callable[[str], None] | None, *, step_tokens: int | None = None,
+                 deadline: float | None = None):
         self.llm, self.answer_tokens, self.max_context_tokens = llm, answer_tokens, max_context_tokens
-        self.on_token = on_token
+        self.step_tokens = min(step_tokens or answer_tokens, answer_tokens)
+        self.on_token, self.deadline = on_token, deadline
         self.calls = 0
         self.notes: list[str] = []
 
     def call(self, system: str, human: str, *, final: bool = False) -> str:
         """One model call; the final step streams to ``on_token`` when there is one."""
         messages: list[BaseMessage] = [SystemMessage(content=system), HumanMessage(content=human)]
+        self._check_time()
         self.calls += 1
-        if final and self.on_token is not None:
-            pieces = []
-            for piece in self.llm.stream(messages, max_tokens=self.answer_tokens):
+        tokens = self.answer_tokens if final else self.step_tokens
+        listener = self.on_token if final else None
+        if listener is None and self.deadline is None:
+            return self.llm.complete(messages, max_tokens=tokens) or ""
+        # Streamed, so that a call running past the deadline can be stopped between tokens.
+        pieces = []
+        stream = self.llm.stream(messages, max_tokens=tokens)
+        try:
+            for piece in stream:
                 if piece:
                     pieces.append(piece)
-                    self.on_token(piece)
-            return "".join(pieces)
-        return self.llm.complete(messages, max_tokens=self.answer_tokens) or ""
+                    if listener is not None:
+                        listener(piece)
+                self._check_time()
+        finally:
+            close = getattr(stream, "close", None)
+            if close is not None:
+                close()   # stops the generation when the loop left early
+        return "".join(pieces)
+
+    def _check_time(self) -> None:
+        if self.deadline is not None and clock() >= self.deadline:
+            raise OutOfTime()
 
     def room(self, system: str, empty_human: str, question: str) -> int:
         """Tokens one call can spend on data blocks, given its prompt without them."""

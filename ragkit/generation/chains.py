@@ -18,9 +18,10 @@ from dataclasses import replace
 from typing import Callable, Sequence
 
 from ragkit.embedders.base import RagkitEmbeddings
-from ragkit.errors import GenerationError
+from ragkit.errors import GenerationError, OutOfTime
 from ragkit.generation.answer import Answer, number_sources
 from ragkit.generation.budget import ModelRun
+from ragkit.generation.checks import answer_problem
 from ragkit.generation.citations import (
     NO_ANSWER,
     Source,
@@ -34,7 +35,6 @@ from ragkit.generation.citations import (
     tidy_output,
 )
 from ragkit.generation.extract import extract_answer, refusal, with_support
-from ragkit.generation.grounding import unusable_reason
 from ragkit.generation.prompts import (
     MAP_SYSTEM,
     MAP_TASK,
@@ -56,7 +56,9 @@ CHAINS = ("stuff", "map-reduce", "refine", "extract")
 def answer_question(question: str, chunks: Sequence, chain: str = "stuff", llm: ChatModel | None = None, *,
                     on_token: Callable[[str], None] | None = None, max_context_tokens: int | None = None,
                     answer_tokens: int = 384, in_corpus: Callable[[str], bool] | None = None,
-                    check_support: bool = False, embedder: RagkitEmbeddings | None = None) -> Answer:
+                    check_support: bool = False, embedder: RagkitEmbeddings | None = None,
+                    step_tokens: int | None = None, deadline: float | None = None,
+                    asked: str | None = None) -> Answer:
     """Answer ``question`` from ``chunks`` (ranked ``SearchResult``-like objects) with ``chain``.
 
     ``on_token`` receives the final step's raw output piece by piece as the model streams it; when
@@ -68,31 +70,43 @@ def answer_question(question: str, chunks: Sequence, chain: str = "stuff", llm: 
     words) sharpen extract's support decision. ``check_support`` makes a model chain take that decision
     first: sources that do not hold the answer get extract's refusal, and the model is not called; a
     weakly supported answer is marked so (``Answer.support``).
+
+    ``asked`` is the question as the user typed it, when ``question`` carries more for the model (a
+    decomposition's findings): the support decision, the extract fallback and the checks read ``asked``, so
+    nothing they say names a term the user did not type. ``answer_tokens`` caps the final call,
+    ``step_tokens`` the others; past ``deadline`` (a :func:`ragkit.generation.budget.clock` time) the
+    model is stopped and the answer is extract's quotes, with a note.
     """
     if chain not in CHAINS:
         raise GenerationError(f"unknown chain {chain!r}: choose one of {', '.join(CHAINS)}")
     if not question or not question.strip():
         raise GenerationError("the question is empty")
+    asked = (asked or question).strip()
     if chain == "extract":
-        return _emit(extract_answer(question, chunks, in_corpus=in_corpus, embedder=embedder), on_token)
+        return _emit(extract_answer(asked, chunks, in_corpus=in_corpus, embedder=embedder), on_token)
     if llm is None:
         raise GenerationError(f"the {chain} chain needs a chat model; configure one, or use --chain extract, "
                               "which answers without a model")
     if answer_tokens < 1 or (max_context_tokens is not None and max_context_tokens < 1):
         raise GenerationError("answer_tokens and max_context_tokens must be positive")
     sources = number_sources(chunks)
-    run = ModelRun(llm, answer_tokens, max_context_tokens, on_token)
+    run = ModelRun(llm, answer_tokens, max_context_tokens, on_token, step_tokens=step_tokens, deadline=deadline)
     if not sources:
         run.notes.append("nothing was retrieved")
         return _emit(_finish(NO_ANSWER, [], set(), chain, run), on_token)
-    support = assess_support(question, sources, in_corpus=in_corpus, embedder=embedder) if check_support else None
+    support = assess_support(asked, sources, in_corpus=in_corpus, embedder=embedder) if check_support else None
     if support is not None and not support.answerable:
         # The same decision as extract's: a model handed sources that do not hold the answer writes
         # one anyway (the small local model always does), so it is not asked.
         return _emit(refusal(support, chain=chain), on_token)
     run_chain = {"stuff": _stuff, "map-reduce": _map_reduce, "refine": _refine}[chain]
-    answer = _checked(run_chain(question, sources, run), question, chunks, in_corpus, supported=support is not None,
-                      embedder=embedder)
+    try:
+        written = run_chain(question, sources, run)
+    except OutOfTime:
+        written = Answer("", [], sources, 0, False, chain, run.calls, run.notes)
+        return _fallback(written, "the model did not finish within the ask's time budget (ask.budget_seconds)",
+                         asked, chunks, in_corpus, embedder)
+    answer = _checked(written, asked, chunks, in_corpus, supported=support is not None, embedder=embedder)
     return answer if support is None or answer.support else with_support(answer, support)
 
 
@@ -107,13 +121,21 @@ def _checked(answer: Answer, question: str, chunks: Sequence, in_corpus: Callabl
     already made stay counted. What was streamed is not repeated: the caller sees that the returned
     text differs from it.
     """
-    reason = unusable_reason(answer.text, question, answer.sources)
+    reason = answer_problem(answer.text, question, answer.sources, answer.citations, model_text=answer.model_text,
+                            embedder=embedder)
     if reason is None and supported and answer.refused:
         reason = "the model refused, but the sources hold what the question asks about"
     if reason is None:
         return answer
+    return _fallback(answer, reason, question, chunks, in_corpus, embedder)
+
+
+def _fallback(answer: Answer, reason: str, question: str, chunks: Sequence,
+              in_corpus: Callable[[str], bool] | None, embedder: RagkitEmbeddings | None) -> Answer:
+    """Extract's answer (its own support decision) in place of the model's, saying so and why."""
     quoted = extract_answer(question, chunks, in_corpus=in_corpus, embedder=embedder)   # extract's own decision
     quoted.llm_calls = answer.llm_calls
+    quoted.answered_by, quoted.fallback_reason = "extract", reason
     quoted.notes = [*answer.notes, f"the {answer.chain} chain's answer was not used ({reason}); "
                                    "quoting the best-matching sentences instead (extract chain)"]
     return quoted
@@ -159,6 +181,7 @@ def _map_reduce(question: str, sources: list[Source], run: ModelRun) -> Answer:
 def _refine(question: str, sources: list[Source], run: ModelRun) -> Answer:
     seen: list[Source] = []
     current: str | None = None
+    current_raw = ""
     removed = 0
     for i, source in enumerate(sources):
         final = i == len(sources) - 1
@@ -174,13 +197,14 @@ def _refine(question: str, sources: list[Source], run: ModelRun) -> Answer:
         raw = run.call(SYSTEM, answer_part + context_prompt(question, source_blocks(fitted), task), final=final)
         text, _, dropped = clean_citations(tidy_output(raw), {s.n for s in seen})
         if current is None:
-            current, removed = (text if has_content(text) else NO_ANSWER), dropped
+            current, removed, current_raw = (text if has_content(text) else NO_ANSWER), dropped, raw
         elif not has_content(text) or (is_refusal(text) and not is_refusal(current)):
             # A source that adds nothing must not erase an answer the earlier sources gave.
             run.notes.append(f"the step with source [{source.n}] gave no usable answer; the previous one was kept")
         else:
-            current, removed = text, removed + dropped
+            current, removed, current_raw = text, removed + dropped, raw
     answer = _finish(current or NO_ANSWER, seen, {s.n for s in seen}, "refine", run)
+    answer.model_text = current_raw or answer.model_text
     answer.removed_citations += removed
     return answer
 
@@ -191,7 +215,7 @@ def _finish(raw: str, sources: list[Source], valid: set[int], chain: str, run: M
     # Nothing but a (possibly cited, oddly spaced) refusal, or nothing at all: the canonical refusal.
     if not has_content(re.sub(re.escape(NO_ANSWER.rstrip(".")), "", " ".join(text.split()), flags=re.I)):
         text, used = NO_ANSWER, []
-    return Answer(text, used, sources, removed, is_refusal(text), chain, run.calls, run.notes)
+    return Answer(text, used, sources, removed, is_refusal(text), chain, run.calls, run.notes, model_text=raw)
 
 
 def _emit(answer: Answer, on_token: Callable[[str], None] | None) -> Answer:

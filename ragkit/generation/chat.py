@@ -131,7 +131,8 @@ class ChatSession:
             lines = [f"{'User' if role == 'user' else 'Assistant'}: {strip_citations(content)}" for role, content in past]
             question = f"{question}\n\nConversation so far (for context):\n" + "\n".join(lines)
         result = ask(question, self.searcher, self.llm, self.cfg, mode=self.mode, filters=self.filters,
-                     on_token=on_token, retrieval_query=self._retrieval_query(message, past), on_status=on_status)
+                     on_token=on_token, retrieval_query=self._retrieval_query(message, past), on_status=on_status,
+                     asked=message.strip())
         self.history.add(self.name, "user", message.strip())
         self.history.add(self.name, "assistant", result.answer.text)
         return result
@@ -150,5 +151,6 @@ def turn_json(session: str, message: str, result: AskResult) -> dict:
     answer = result.answer.to_json()
     return {"session": session, "question": message.strip(), "answer": answer["text"],
             "citations": answer["citations"], "sources": answer["sources"], "refused": answer["refused"],
-            "support": answer["support"],
-            "usage": usage_json(result.usage), **({"rerank": result.rerank} if result.rerank is not None else {})}
+            "support": answer["support"], "answered_by": answer["answered_by"],
+            "fallback_reason": answer["fallback_reason"], "usage": usage_json(result.usage),
+            **({"rerank": result.rerank} if result.rerank is not None else {})}

@@ -84,7 +84,8 @@ def extract_answer(question: str, chunks: Sequence, max_sentences: int = 3,
     # A quote is the document's text, brackets and all (a paper's own "[12]", code's options[1]): ours
     # stand outside the quotes, and Answer.citations lists them, so nothing downstream parses the quote.
     text = "\n".join(_quote(piece, n) for n, piece in picked)
-    answer = Answer(text, list(dict.fromkeys(n for n, _ in picked)), sources, 0, False, "extract", 0)
+    answer = Answer(text, list(dict.fromkeys(n for n, _ in picked)), sources, 0, False, "extract", 0,
+                    answered_by="extract")
     return with_support(answer, support)
 
 
@@ -110,7 +111,8 @@ def with_support(answer: Answer, support: Support) -> Answer:
 def refusal(support: Support, threshold: float = SUPPORT_THRESHOLD, chain: str = "extract") -> Answer:
     """The answer that says the sources do not hold one: no sources listed, a note giving the reason."""
     reason = support.reason or f"support {support.score:.2f} < {threshold:.2f}"
-    answer = Answer(NO_ANSWER, [], [], 0, True, chain, 0, [f"the sources do not hold the answer ({reason})"])
+    answer = Answer(NO_ANSWER, [], [], 0, True, chain, 0, [f"the sources do not hold the answer ({reason})"],
+                    answered_by="extract")
     answer.support, answer.support_reason = "none", reason
     return answer
 

@@ -36,24 +36,25 @@ MIN_NOVEL_WORDS = 3     # below this many words of its own, an answer is too sho
 MIN_GROUNDED_SHARE = 0.2  # of the answer's own words, at least this share must appear in the sources
 
 
-def unusable_reason(text: str, question: str, sources: Sequence[Source]) -> str | None:
+def unusable_reason(text: str, question: str, sources: Sequence[Source], *, overlap: bool = True) -> str | None:
     """Why ``text`` is not a usable answer to ``question`` from ``sources``, or None when it may be one.
 
     Reasons: it repeats a phrase (a loop); it only restates the question and the prompt's
-    instructions (an echo); or the words it adds appear nowhere in the sources (no overlap).
+    instructions (an echo); or the words it adds appear nowhere in the sources (no overlap; skipped when
+    ``overlap`` is False, for a caller that compares meaning instead).
     """
     plain = " ".join(strip_citations(text or "").split())
     if not plain or is_refusal(plain):
         return None
     if _loops(plain):
         return "it repeats itself"
-    words = set(_terms(plain))
-    asked = set(_terms(question))
-    novel = words - asked - _instruction_terms()
-    if not novel and len(words & (_instruction_terms() - asked)) >= MIN_ECHOED_WORDS:
+    words = set(terms(plain))
+    asked = set(terms(question))
+    novel = words - asked - instruction_terms()
+    if not novel and len(words & (instruction_terms() - asked)) >= MIN_ECHOED_WORDS:
         return "it only echoes the question and the prompt"
-    grounded = novel & set(_terms(" ".join(s.text for s in sources)))
-    if len(novel) >= MIN_NOVEL_WORDS and len(grounded) < MIN_GROUNDED_SHARE * len(novel):
+    grounded = novel & set(terms(" ".join(s.text for s in sources)))
+    if overlap and len(novel) >= MIN_NOVEL_WORDS and len(grounded) < MIN_GROUNDED_SHARE * len(novel):
         return "it has almost nothing in common with the sources"
     return None
 
@@ -65,14 +66,15 @@ def _loops(text: str) -> bool:
     return bool(grams) and max(grams.values()) >= LOOP_REPEATS
 
 
-def _terms(text: str) -> list[str]:
+def terms(text: str) -> list[str]:
+    """``text``'s index terms (lowercase, stemmed, stopwords dropped), as BM25 sees them."""
     return tokenize([text])[0] if text.strip() else []
 
 
 @lru_cache(maxsize=1)
-def _instruction_terms() -> frozenset[str]:
+def instruction_terms() -> frozenset[str]:
     """The words of every chain prompt's instructions, without the refusal sentence they quote."""
     texts = (SYSTEM, STUFF_TASK, REFINE_TASK, MAP_SYSTEM, MAP_TASK, REDUCE_SYSTEM, REDUCE_TASK)
     # "Question:" labels the question in every prompt; a reply that starts with it is echoing.
     joined = " ".join(t.replace(NO_ANSWER, " ") for t in texts) + " question"
-    return frozenset(_terms(re.sub(r"\{\w+\}", " ", joined)))
+    return frozenset(terms(re.sub(r"\{\w+\}", " ", joined)))

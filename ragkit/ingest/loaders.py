@@ -102,12 +102,28 @@ def _decode_text(data: bytes) -> str:
     return text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
 
 
+_BOILERPLATE_TAGS = ["script", "style", "noscript", "template", "nav", "header", "footer", "aside", "form", "button",
+                     "dialog", "svg"]
+_BOILERPLATE_ROLES = {"navigation", "banner", "contentinfo", "search", "dialog", "complementary"}
+
+
 def _html_text(markup: str) -> tuple[str, str | None]:
+    """A page's text without its navigation, headers, footers, scripts and pop-ups, and its title.
+
+    Documentation sites wrap each page in menus and help pop-ups (mdBook's pages began "Keyboard shortcuts
+    Press ← or → …"); when the page marks its content (``<main>``, ``role="main"``, else ``<article>``), only
+    that is kept.
+    """
     soup = BeautifulSoup(markup, "html.parser")
     title = " ".join(soup.title.get_text(" ").split()) if soup.title else None
-    for tag in soup(["script", "style", "noscript", "template"]):
+    for tag in soup(_BOILERPLATE_TAGS):
         tag.decompose()
-    lines = [line.strip() for line in soup.get_text("\n").splitlines()]
+    for tag in soup.find_all(attrs={"role": True}):
+        if not tag.decomposed and str(tag.get("role", "")).lower() in _BOILERPLATE_ROLES:
+            tag.decompose()
+    content = soup.find_all("main") or soup.find_all(attrs={"role": "main"}) or soup.find_all("article")
+    parts = content or [soup]
+    lines = [line.strip() for part in parts for line in part.get_text("\n").splitlines()]
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip(), title or None
 
 

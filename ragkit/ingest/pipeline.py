@@ -22,11 +22,11 @@ from langchain_core.documents import Document
 
 from ragkit.config import Config
 from ragkit.embedders import RagkitEmbeddings, build_embedder
-from ragkit.errors import LoadError
+from ragkit.errors import EmbedderMismatch, LoadError
 from ragkit.extras import require_extra
 from ragkit.ingest.changes import Changes, clear_stat_cache, detect_changes, save_stat_cache
 from ragkit.ingest.report import IngestReport, Progress, SilentProgress
-from ragkit.ingest.scan import ScanResult, scan_folder
+from ragkit.ingest.scan import SUPPORTED_EXTENSIONS, ScanResult, scan_folder
 from ragkit.ingest.split_files import load_and_split_files
 from ragkit.ingest.streaming import StreamingEmbedder
 from ragkit.store.generations import WriterLock, collect_garbage
@@ -114,8 +114,7 @@ def ingest(folder: Path, index_dir: Path, cfg: Config, *, rebuild: bool = False,
         live, previous = (None, None) if rebuild else live_manifest(index_dir)
         baseline = choose_baseline(live, previous, settings, rebuild)
         report.rebuilt = baseline.rebuilt
-        if baseline.note:
-            report.notes.append(baseline.note)
+        report.notes += [baseline.note] if baseline.note else []
         with _timed(report, "scan_s"):
             changes = detect_changes(scan.files, baseline.files, index_dir)
         with _timed(report, "load_split_s"):
@@ -147,8 +146,18 @@ def ingest(folder: Path, index_dir: Path, cfg: Config, *, rebuild: bool = False,
                 collect_garbage(index_dir)
                 clear_stat_cache(index_dir)
         record_last_ingest(index_dir, report.generation, _ingest_stats(report))
+    report.notes += _empty_index_note(report, folder)
     report.timings["total_s"] = round(time.perf_counter() - clock, 4)
     return report
+
+
+def _empty_index_note(report: IngestReport, folder: Path) -> list[str]:
+    """An empty index answers nothing: say so at ingest rather than at the first question."""
+    if report.chunks_total:
+        return []
+    skipped = f" ({len(report.skipped)} skipped, see above)" if report.skipped else ""
+    return [f"the index is empty: {folder} holds no file ragkit can read{skipped}; it reads "
+            + " ".join(sorted(SUPPORTED_EXTENSIONS))]
 
 
 def _ingest_stats(report: IngestReport) -> dict:
@@ -193,6 +202,13 @@ def choose_baseline(live: Path | None, previous: dict | None, settings: IndexSet
         rebuild = True
     if previous and not rebuild:
         changed = changed_settings(previous, settings)
+        if "embedder" in changed:
+            # Another embedder replaces every vector of the index: a config pointed at the wrong index must
+            # not do that silently (search refuses the mismatch too).
+            was, now = previous["embedder"], settings.recorded()["embedder"]
+            raise EmbedderMismatch(f"this index was built with embedder {was.get('id')} ({was.get('dimension')}-d), "
+                                   f"but the configured embedder is {now.get('id')} ({now.get('dimension')}-d); "
+                                   "ingest with --rebuild to re-embed every file with it, or choose another --index")
         if changed:
             note = f"{', '.join(changed)} settings changed since the last ingest: rebuilding everything"
             rebuild = True

@@ -327,8 +327,14 @@ def _step_back(llm: ChatModel, plan: QueryPlan, n: int) -> None:
         plan.notes.append("the step-back question is not shorter than the question")
 
 
+MAX_SUB_QUESTIONS = 3
+"""Decompose asks for at most this many sub-questions, whatever ``n``: each is answered with its own model call."""
+
+
 def _decompose(llm: ChatModel, plan: QueryPlan, n: int) -> None:
+    n = min(n, MAX_SUB_QUESTIONS)
     items, notes = parse_query_list(_ask(llm, plan, "decompose", n), plan.question, n)
+    items = items[:n]
     plan.notes.append(f"asked {_model_name(llm)} for up to {n} sub-question(s): " + "; ".join(notes))
     if items:
         plan.sub_questions = items

@@ -234,3 +234,10 @@ class DocStore:
         where = " AND ".join(clauses) or "1"
         rows = [r for (r,) in self.conn.execute(f"SELECT row FROM chunks WHERE {where} ORDER BY row", params)]
         return np.asarray(rows, dtype=np.int64)
+
+    @_damage_is_an_error
+    def metadata_keys(self) -> set[str]:
+        """Every key a filter can name: the chunk columns and the keys of any chunk's metadata (a filter on
+        another key matches nothing; the CLI names the keys there are, see ``ragkit.cli.common.check_filter_keys``)."""
+        found = {key for (key,) in self.conn.execute("SELECT DISTINCT j.key FROM chunks, json_each(chunks.metadata) AS j")}
+        return set(_COLUMNS) | found

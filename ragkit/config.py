@@ -229,12 +229,10 @@ class RayConfig:
 
 DEFAULT_FUSION_WEIGHTS = {"dense": 0.6, "sparse": 0.4}   # fixed weights: a side search.weights does not give
 DENSE_WEIGHT_BY_LENGTH = ((8, 0.7), (20, 0.2))
-"""Default weighting (``search.weights`` empty): the dense weight by the query's number of distinct terms (stemmed,
-stopwords out), 0.7 up to 8 terms, falling linearly to 0.2 at 20 and beyond; the sparse weight is the rest.
-Short queries (names, keywords) are where BM25 has too few words to tell documents apart and dense wins; long
-questions carry the exact terms of their page, and a long question's one embedding blurs them. Chosen on the
-calibration halves of ten sets (``benchmarks/own_words.py --choose-weights``: least lost to the better single
-retriever on the worst set, then the best mean; none of the ten loses)."""
+"""Default weighting (``search.weights`` empty): the dense weight by the query's distinct terms (stemmed, stopwords
+out), 0.7 up to 8, linearly down to 0.2 at 20+; sparse gets the rest. Short queries (names) give BM25 too few words;
+long ones carry their page's exact terms, which one embedding blurs. Chosen on the calibration halves of ten sets
+(``benchmarks/own_words.py --choose-weights``: least lost to the better single retriever on the worst set)."""
 
 
 @_section("search")
@@ -292,10 +290,8 @@ class AskConfig:
     depth: Int = Field(50, ge=1)            # chunks retrieved per query before fusion
     n_queries: Int = Field(3, ge=1, le=10)  # rewrites / sub-questions asked of the model
     window: Int = Field(2, ge=0)            # sentences either side for --expand window
-    # Model chains: refuse before asking the model when the sources do not hold the answer (the
-    # extract chain's decision; a model refusal of sources it passes then becomes extract's quotes).
-    # auto: with the local model only, which writes an answer whatever it is given; a capable model
-    # is told to say so itself.
+    # Model chains: refuse before asking the model when the sources do not hold the answer (extract's decision;
+    # a model refusal of sources it passes becomes extract's quotes). auto: with the local model only.
     refuse: Literal["auto", "always", "never"] = "auto"
     # Caps on every model call of an answer (issue 20): the final answer, and each step before it (a map, a
     # refine step, a decomposition's sub-answer). And a wall-clock budget for the whole ask: past it the

@@ -153,8 +153,8 @@ def test_ask_trace_shows_the_rerank_step_with_ranks_before_and_after(indexed):
 
 
 def test_ask_json_has_the_rerank_step_and_the_sources_follow_the_reranked_order(indexed):
-    plain = json.loads(_ask(indexed, "--json", "-k", "20").stdout)
-    result = _ask(indexed, "--json", "-k", "20", "--rerank", "fake")
+    plain = json.loads(_ask(indexed, "--json", "--trace", "-k", "20").stdout)
+    result = _ask(indexed, "--json", "--trace", "-k", "20", "--rerank", "fake")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     step = data["rerank"]
@@ -172,7 +172,7 @@ def test_ask_falls_back_to_the_fused_order_with_a_visible_note(indexed, broken):
     result = _ask(indexed, "--rerank", broken)
     assert result.exit_code == 0 and "Traceback" not in result.output
     assert f"Note: reranking (fake-broken) failed, so results are in fused order: {DOWN}" in result.stderr
-    data = json.loads(_ask(indexed, "--json", "--rerank", broken).stdout)
+    data = json.loads(_ask(indexed, "--json", "--trace", "--rerank", broken).stdout)
     assert data["rerank"]["error"] == DOWN and data["rerank"]["results"] == []
     assert any("fused order" in note for note in data["trace"]["notes"])
     assert data["sources"] == plain["sources"] and data["answer"] == plain["answer"]

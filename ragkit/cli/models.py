@@ -125,8 +125,9 @@ def _print_tables(data: dict) -> None:
         out.print()
     llm = data["configured"]["llm"]
     chosen = "".join(f", {key} {value}" for key, value in llm.items() if value and key != "kind")
-    out.print(Text(f"* = used now (config, $RAGKIT_LLM/MODEL/BASE_URL): llm {llm['kind']}{chosen}; "
-                   f"embedder {data['configured']['embedder']['kind']}; rerank {data['configured']['rerank']}"))
+    out.print(Text("* = used now (config, $RAGKIT_LLM/MODEL/BASE_URL):"))   # two lines: each fits 80 columns
+    out.print(Text(f"  llm {llm['kind']}{chosen}; embedder {data['configured']['embedder']['kind']}; "
+                   f"rerank {data['configured']['rerank']}"))
 
 
 def register(app: typer.Typer) -> None:

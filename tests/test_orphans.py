@@ -161,7 +161,8 @@ def test_ctrl_c_prints_one_line_and_leaves_no_process(tmp_path, pdf_folder, mome
         _, stderr = ingest.communicate(timeout=60)
         assert ingest.returncode == 130, stderr
         assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr, stderr
-        assert stderr.strip().splitlines()[-1] == "Error: interrupted; the previous index is unchanged"
+        # A first ingest: there was no index before, so none was written (issue 20's message)
+        assert stderr.strip().splitlines()[-1] == f"Error: interrupted; no index was written at {tmp_path / 'idx'}"
         _assert_all_gone(seen, semaphores)
     finally:
         _end(ingest, seen)

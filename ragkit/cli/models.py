@@ -88,7 +88,7 @@ def _rows(section: str, table: dict[str, Backend], default: str, configured: str
 
 
 def models(config: Optional[Path] = ConfigOpt, as_json: bool = JsonOpt) -> None:
-    """List the chat models (--llm, llm.kind), embedders (embedder.kind) and rerankers (--rerank) ragkit can use.
+    """List the chat models (--llm, llm.kind; the shipped local ones by --model NAME), embedders and rerankers.
 
     Shows what each needs (a package, a key in the environment), which is the default and which
     the config and $RAGKIT_LLM / $RAGKIT_MODEL / $RAGKIT_BASE_URL choose now (marked *).

@@ -96,8 +96,8 @@ class EmbedderConfig:
 @_section("llm")
 class LLMConfig:
     """The ``llm:`` section (``kind``: local | openai | langchain, or a registered backend). ``model``: the
-    openai model name, ``provider:model`` for langchain, or a .gguf path replacing the shipped local
-    model. Keys never live here: they come from the environment (``OPENAI_API_KEY``, …)."""
+    openai model name, ``provider:model`` for langchain, or for local a shipped model's name
+    (``smollm2-135m``, the default, or ``qwen2.5-coder-1.5b``; ``ragkit models`` lists them) or a .gguf path. Keys never live here: they come from the environment (``OPENAI_API_KEY``, …)."""
 
     kind: str = "local"
     model: str | None = None

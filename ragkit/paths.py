@@ -7,7 +7,7 @@ from pathlib import Path
 
 
 def cache_dir() -> Path:
-    """``$XDG_CACHE_HOME/ragkit``, or ``~/.cache/ragkit``: model-call cache, unpacked tokenizer files."""
+    """``$XDG_CACHE_HOME/ragkit``, or ``~/.cache/ragkit``: model-call cache, unpacked tokenizer files, joined GGUFs."""
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "ragkit"
 

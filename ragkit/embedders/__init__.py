@@ -3,7 +3,9 @@
 ``embedder.kind``:
 
 - ``local`` (default, :mod:`ragkit.embedders.local`): all-MiniLM-L6-v2 as int8 ONNX on
-  onnxruntime. No key, no network.
+  onnxruntime. No key, no network. ``embedder.model: e5-small`` picks multilingual-e5-small
+  instead (:mod:`ragkit.embedders.e5`, the ``e5`` extra), which embeds queries differently from
+  documents (:meth:`RagkitEmbeddings.embed_queries`).
 - ``openai`` (:mod:`ragkit.embedders.openai`): LangChain's ``OpenAIEmbeddings`` (key from
   ``OPENAI_API_KEY``), built lazily so that nothing contacts the service until the first text.
 - ``hash`` (:mod:`ragkit.embedders.hashing`): deterministic bag-of-words hashing, no model.

@@ -16,7 +16,8 @@ class RagkitEmbeddings(Embeddings):
     """LangChain ``Embeddings`` with the identity the index manifest records.
 
     A backend overrides :meth:`embed_array` (or LangChain's ``embed_documents``); the other
-    methods follow from it.
+    methods follow from it. A model that embeds questions differently from what they search
+    (e5's ``query: `` prefix) also overrides :meth:`embed_queries`, which search calls.
     """
 
     model_id: str = "unknown"
@@ -39,13 +40,17 @@ class RagkitEmbeddings(Embeddings):
             progress(len(texts))
         return vectors
 
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        """Embed search queries like :meth:`embed_array` (by default the same vectors as documents)."""
+        return self.embed_array(texts)
+
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         """LangChain's interface: the vectors of :meth:`embed_array` as lists."""
         return self.embed_array(texts).tolist()
 
     def embed_query(self, text: str) -> list[float]:
-        """LangChain's interface: one text's vector, the same as its document vector."""
-        return self.embed_documents([text])[0]
+        """LangChain's interface: one query's vector (:meth:`embed_queries`)."""
+        return self.embed_queries([text])[0].tolist()
 
 
 def normalise(vectors: np.ndarray) -> np.ndarray:

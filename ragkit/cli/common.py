@@ -54,15 +54,20 @@ def at_least_one(value: Optional[int]) -> Optional[int]:
     return value
 
 
+def _registered(value: Optional[str], registry) -> Optional[str]:
+    """A name from ``registry`` (plugins included), else a usage error naming the choices; None passes."""
+    if value is not None and value not in registry:
+        raise typer.BadParameter(f"{value!r} is not one of {', '.join(map(repr, sorted(registry)))}.")
+    return value
+
+
 def _known_llm(value: Optional[str]) -> Optional[str]:
     """``--llm``: a registered chat-model backend, else a usage error naming the choices."""
     if value is None:
         return value
-    from ragkit.llm import LLMS  # the registry (plugins included); only when --llm is given
+    from ragkit.llm import LLMS  # the registry; imported only when --llm is given
 
-    if value not in LLMS:
-        raise typer.BadParameter(f"{value!r} is not one of {', '.join(map(repr, sorted(LLMS)))}.")
-    return value
+    return _registered(value, LLMS)
 
 
 LlmOpt = typer.Option(None, "--llm", metavar="KIND", envvar="RAGKIT_LLM", callback=_known_llm,
@@ -82,11 +87,9 @@ def _known_reranker(value: Optional[str]) -> Optional[str]:
     """``--rerank``: a registered reranker, else a usage error naming the choices."""
     if value is None:
         return value
-    from ragkit.rerank import RERANKERS  # the registry (plugins included); only when --rerank is given
+    from ragkit.rerank import RERANKERS  # the registry; imported only when --rerank is given
 
-    if value not in RERANKERS:
-        raise typer.BadParameter(f"{value!r} is not one of {', '.join(map(repr, sorted(RERANKERS)))}.")
-    return value
+    return _registered(value, RERANKERS)
 
 
 RerankOpt = typer.Option(None, "--rerank", metavar="NAME", callback=_known_reranker,

@@ -145,7 +145,7 @@ def _print_tables(data: dict) -> None:
                            ("local_models", "Local chat models (--model NAME with --llm local, llm.model)"),
                            ("embedder", "Embedders (embedder.kind, embedder.model)"),
                            ("rerank", "Rerankers (--rerank, search.rerank)")):
-        table = Table(title=title, title_justify="left", box=None, padding=(0, 1))
+        table = Table(title=title, title_justify="left", box=None, padding=(0, 1), pad_edge=False)
         name = "name" if section == "local_models" else "kind"
         for column in ("", name, "model", "status"):
             # Long texts wrap between words: each column is at least as wide as its longest word, so no word

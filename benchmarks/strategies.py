@@ -58,7 +58,7 @@ def doc_run(fused) -> list[str]:
 
 def one(question: str, strategy: str, llm, searcher, depth: int, n_queries: int) -> dict:
     """Plan + retrieve one query with one strategy; timings, usage and the plan's outline."""
-    from ragkit.retrieval.plan import retrieve
+    from ragkit.retrieval.pipeline import retrieve
     from ragkit.retrieval.transforms import plan_queries
 
     if llm is not None:

@@ -51,7 +51,7 @@ def content_words(text: str) -> set[str]:
 
 def one(question: str, strategy: str, llm, searcher, depth: int, n: int, mode: str = "hybrid") -> dict:
     """Plan + retrieve one query; what the plan held and whether it counts as usable."""
-    from ragkit.retrieval.plan import retrieve
+    from ragkit.retrieval.pipeline import retrieve
     from ragkit.retrieval.transforms import plan_queries
 
     llm.reset_usage()

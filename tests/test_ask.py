@@ -10,7 +10,7 @@ from ragkit.generation.ask import ask
 from ragkit.ingest.pipeline import ingest
 from ragkit.llm import LLMError
 from ragkit.retrieval.fusion import reciprocal_rank_fusion
-from ragkit.retrieval.plan import retrieve
+from ragkit.retrieval.pipeline import retrieve
 from ragkit.retrieval.search import Searcher
 from ragkit.retrieval.transforms import plan_queries
 

@@ -10,7 +10,8 @@ from ragkit.generation import budget
 from ragkit.generation.ask import ask
 from ragkit.generation.chains import answer_question
 from ragkit.ingest.pipeline import ingest
-from ragkit.retrieval.search import Searcher, SearchResult
+from ragkit.retrieval.pipeline import Hit
+from ragkit.retrieval.search import Searcher
 
 from conftest import write_docs
 from fakes import fake_llm
@@ -21,7 +22,7 @@ QUESTION = "How long do cats sleep?"
 
 
 def _chunks():
-    return [SearchResult(rank=i, score=1.0 / i, chunk_id=f"c{i}", doc_id=f"d{i}", source=f"f{i}.txt", page=None,
+    return [Hit(rank=i, score=1.0 / i, chunk_id=f"c{i}", doc_id=f"d{i}", source=f"f{i}.txt", page=None,
                          text=t, metadata={}) for i, t in enumerate(FACTS, 1)]
 
 

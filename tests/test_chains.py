@@ -15,7 +15,7 @@ from ragkit.generation.chains import CHAINS, answer_question
 from ragkit.generation.citations import NO_ANSWER, clean_citations, is_none_reply
 from ragkit.generation.extract import extract_answer
 from ragkit.generation.prompts import SYSTEM
-from ragkit.retrieval.search import SearchResult
+from ragkit.retrieval.pipeline import Hit
 
 
 class ScriptedLLM:
@@ -49,8 +49,8 @@ class ScriptedLLM:
         return len(text.split())
 
 
-def chunk(n: int, text: str, source: str = "guide.md", page: int | None = None) -> SearchResult:
-    return SearchResult(rank=n, score=1.0 / n, chunk_id=f"c{n}", doc_id=f"d{n}", source=source, page=page,
+def chunk(n: int, text: str, source: str = "guide.md", page: int | None = None) -> Hit:
+    return Hit(rank=n, score=1.0 / n, chunk_id=f"c{n}", doc_id=f"d{n}", source=source, page=page,
                         text=text, metadata={})
 
 
@@ -58,7 +58,7 @@ def prompt_tokens(call: dict) -> int:
     return len(call["system"].split()) + len(call["human"].split())
 
 
-def filler(n: int, words: int = 50) -> SearchResult:
+def filler(n: int, words: int = 50) -> Hit:
     return chunk(n, " ".join(["filler"] * words) + f" marker{n}.", page=n)
 
 

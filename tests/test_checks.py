@@ -11,7 +11,7 @@ import pytest
 from ragkit.generation.chains import answer_question
 from ragkit.generation.checks import answer_problem, split_answer
 from ragkit.generation.citations import NO_ANSWER, Source
-from ragkit.retrieval.search import SearchResult
+from ragkit.retrieval.pipeline import Hit
 
 from conftest import have_local_model
 from fakes import fake_llm
@@ -83,7 +83,7 @@ def test_sentences_keep_the_citations_that_follow_them():
 
 
 def _chunks(*texts):
-    return [SearchResult(rank=i, score=1.0 / i, chunk_id=f"c{i}", doc_id=f"d{i}", source="ntsb.pdf", page=i,
+    return [Hit(rank=i, score=1.0 / i, chunk_id=f"c{i}", doc_id=f"d{i}", source="ntsb.pdf", page=i,
                          text=t, metadata={}) for i, t in enumerate(texts, 1)]
 
 

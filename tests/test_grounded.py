@@ -10,11 +10,11 @@ from ragkit.generation.citations import NO_ANSWER
 from ragkit.generation.extract import WINDOW_SHARE, answer_ranks, extract_answer
 from ragkit.generation.refusal import assess_support, locator_terms, named_terms, question_terms
 from ragkit.generation.sentences import Piece, is_heading, is_table_row, quotable_pieces
-from ragkit.retrieval.search import SearchResult
+from ragkit.retrieval.pipeline import Hit
 
 
-def chunk(n: int, text: str, source: str = "report.pdf", page: int | None = 1) -> SearchResult:
-    return SearchResult(rank=n, score=1.0 / n, chunk_id=f"c{n}", doc_id=f"d{n}", source=source, page=page,
+def chunk(n: int, text: str, source: str = "report.pdf", page: int | None = 1) -> Hit:
+    return Hit(rank=n, score=1.0 / n, chunk_id=f"c{n}", doc_id=f"d{n}", source=source, page=page,
                         text=text, metadata={})
 
 

@@ -7,16 +7,16 @@ import pytest
 from ragkit.generation.chains import answer_question
 from ragkit.generation.citations import NO_ANSWER, Source
 from ragkit.generation.grounding import unusable_reason
-from ragkit.retrieval.search import SearchResult
+from ragkit.retrieval.pipeline import Hit
 
 from fakes import fake_llm
 
 QUESTION = "How does reciprocal rank fusion score a document?"
 CHUNKS = [
-    SearchResult(rank=1, score=1.0, chunk_id="c1", doc_id="d1", source="guide.md", page=None, metadata={},
+    Hit(rank=1, score=1.0, chunk_id="c1", doc_id="d1", source="guide.md", page=None, metadata={},
                  text="Reciprocal rank fusion scores a document by summing 1 / (k + rank) over every ranking. "
                       "The constant k is 60 by default."),
-    SearchResult(rank=2, score=0.5, chunk_id="c2", doc_id="d2", source="notes.md", page=None, metadata={},
+    Hit(rank=2, score=0.5, chunk_id="c2", doc_id="d2", source="notes.md", page=None, metadata={},
                  text="BM25 weighs rare terms more than common ones."),
 ]
 SOURCES = [Source(1, "c1", "guide.md", None, CHUNKS[0].text), Source(2, "c2", "notes.md", None, CHUNKS[1].text)]

@@ -17,7 +17,7 @@ from ragkit.ingest.pdf_tables import cells, header_in_force, is_row, looks_tabul
 from ragkit.ingest.pipeline import index_settings, ingest
 from ragkit.ingest.scan import scan_folder
 from ragkit.ingest.splitters import split_documents
-from ragkit.retrieval.search import SearchResult
+from ragkit.retrieval.pipeline import Hit
 from ragkit.store.manifest import changed_settings
 
 PROSE = ("The Company designs smartphones, personal computers, tablets and wearables. Net sales rose in the "
@@ -90,7 +90,7 @@ def test_a_chunk_cut_below_the_header_keeps_it_for_its_rows(statement):
     below = [c for c in chunks if "Gross margin 36,413" in c.page_content and "Ended" not in c.page_content]
     assert below and below[0].metadata["table_header"] == HEADER
     assert "table_header" not in chunks[0].metadata   # the paragraph above the table
-    hit = SearchResult(rank=1, score=1.0, chunk_id="c", doc_id="d", source="statement.pdf", page=1,
+    hit = Hit(rank=1, score=1.0, chunk_id="c", doc_id="d", source="statement.pdf", page=1,
                        text=below[0].page_content, metadata=below[0].metadata)
     [numbered] = number_sources([hit])
     rows = [piece for piece in quotable_pieces(numbered.text, numbered.header) if piece.row]

@@ -18,7 +18,7 @@ import pytest
 from ragkit.config import LLMConfig
 from ragkit.generation.chains import answer_question
 from ragkit.generation.checks import answer_problem
-from ragkit.retrieval.search import SearchResult
+from ragkit.retrieval.pipeline import Hit
 
 from conftest import have_local_model
 from fakes import fake_llm
@@ -31,8 +31,8 @@ ACCEPTED: set[tuple[str, str]] = set()
 "[n]" placeholder and invented text. Before issue 20, 16 of the 24 were shown as the model's answer."""
 
 
-def _chunks(record: dict) -> list[SearchResult]:
-    return [SearchResult(rank=i, score=1.0 / i, chunk_id=c["chunk_id"], doc_id=c["doc_id"], source=c["source"],
+def _chunks(record: dict) -> list[Hit]:
+    return [Hit(rank=i, score=1.0 / i, chunk_id=c["chunk_id"], doc_id=c["doc_id"], source=c["source"],
                          page=c["page"], text=c["text"], metadata={}) for i, c in enumerate(record["chunks"], 1)]
 
 

@@ -11,8 +11,8 @@ import pytest
 from ragkit.config import BACKENDS, RerankConfig, config_from_dict, load_config
 from ragkit.errors import RerankError, SettingError
 from ragkit.rerank import RERANKERS, NoReranker, build_reranker, check_scores, register_reranker
+from ragkit.retrieval.pipeline import Hit
 from ragkit.retrieval.reranking import rerank_note, rerank_results
-from ragkit.retrieval.search import SearchResult
 
 from fakes import ScriptedReranker, overlap_scores
 from stand_in import StandIn, free_port
@@ -306,8 +306,8 @@ def test_url_credentials_stay_out_of_ids_and_messages():
 # --------------------------------------------------------------------------- the stage's logic
 
 
-def _results(n: int) -> list[SearchResult]:
-    return [SearchResult(rank=i, score=1.0 / i, chunk_id=f"c{i}", doc_id=f"d{i}", source=f"f{i}.md", page=None,
+def _results(n: int) -> list[Hit]:
+    return [Hit(rank=i, score=1.0 / i, chunk_id=f"c{i}", doc_id=f"d{i}", source=f"f{i}.md", page=None,
                          text=f"text {i}", metadata={"context": f"title {i}"} if i == 1 else {})
             for i in range(1, n + 1)]
 
@@ -352,7 +352,7 @@ def test_no_reranker_is_no_step():
 
 
 def test_retrieval_asks_for_enough_candidates_and_reranks_once_after_fusion(searcher):
-    from ragkit.retrieval.plan import rerank_step, retrieve
+    from ragkit.retrieval.pipeline import rerank_step, retrieve
     from ragkit.retrieval.transforms import QueryPlan
 
     reranker = ScriptedReranker(lambda query, texts: [float(i) for i in range(len(texts))])   # reverse

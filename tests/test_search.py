@@ -147,7 +147,7 @@ def test_convex_normalisation_is_selectable_and_shown(searcher, fast_cfg, normal
 
 
 def test_trace_labels_each_hybrid_query_with_its_fusion_weights(searcher):
-    from ragkit.retrieval.plan import retrieve
+    from ragkit.retrieval.pipeline import retrieve
     from ragkit.retrieval.transforms import QueryPlan
 
     _, trace = retrieve(searcher, QueryPlan(strategy="none", question="Jupiter largest planet", queries=["Jupiter largest planet"]), "hybrid", 5)

@@ -18,14 +18,14 @@ from ragkit.generation.citations import NO_ANSWER
 from ragkit.generation.extract import extract_answer
 from ragkit.generation.meaning import said_otherwise, source_names
 from ragkit.generation.refusal import assess_support, named_spans
-from ragkit.retrieval.search import SearchResult
+from ragkit.retrieval.pipeline import Hit
 from ragkit.text import tokenize
 
 from fakes import fake_llm
 
 
-def chunk(n: int, text: str, source: str = "report.pdf", page: int | None = 1) -> SearchResult:
-    return SearchResult(rank=n, score=1.0 / n, chunk_id=f"c{n}", doc_id=f"d{n}", source=source, page=page,
+def chunk(n: int, text: str, source: str = "report.pdf", page: int | None = 1) -> Hit:
+    return Hit(rank=n, score=1.0 / n, chunk_id=f"c{n}", doc_id=f"d{n}", source=source, page=page,
                         text=text, metadata={})
 
 

@@ -118,17 +118,14 @@ def _parse_query(line: str) -> tuple[Optional[tuple[str, str]], str]:
 
 def _search_reranked(searcher, texts: list[str], mode: Optional[str], k: Optional[int], filters: dict,
                      ids: Optional[list[str]] = None) -> list:
-    """The top ``k`` of each query: searched together, then each reranked when ``search.rerank`` is set
-    (the stage ask and eval use too); a reranker that fails leaves the fused order and a note on stderr."""
-    from ragkit.retrieval.reranking import rerank_depth, rerank_stage
+    """The top ``k`` of each query: searched together, then each reranked when ``search.rerank`` is set (the
+    pipeline ask, chat and eval retrieve through); a reranker that fails leaves the fused order and a note on stderr."""
+    from ragkit.retrieval.pipeline import Pipeline
 
-    k = searcher.cfg.search.k if k is None else k
-    found = searcher.search_many(texts, mode=mode, k=rerank_depth(searcher, k), filters=filters)
     ranked = []
-    for position, (text, results) in enumerate(zip(texts, found)):
-        results, step = rerank_stage(searcher, text, results)
-        rerank_failed(step, f"query {ids[position]}: " if ids else "")
-        ranked.append(results[:k])
+    for position, found in enumerate(Pipeline(searcher, mode=mode, filters=filters).search(texts, k)):
+        rerank_failed(found.rerank, f"query {ids[position]}: " if ids else "")
+        ranked.append(found.context)
     return ranked
 
 

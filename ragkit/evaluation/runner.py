@@ -26,9 +26,8 @@ from ragkit.evaluation.spec import EvalSpec, metrics_for, pipeline_config
 from ragkit.generation.ask import ask
 from ragkit.ingest.pipeline import ingest
 from ragkit.llm import ChatModel, build_llm
-from ragkit.retrieval.plan import rerank_step, retrieve
+from ragkit.retrieval.pipeline import Pipeline
 from ragkit.retrieval.search import Searcher
-from ragkit.retrieval.transforms import plan_queries
 
 RETRIEVAL = set(M.RETRIEVAL_METRICS)
 COST_METRICS = ("llm_calls", "cached_calls", "prompt_tokens", "completion_tokens")
@@ -158,13 +157,13 @@ class QueryRunner:
 
     def _retrieved(self, text: str) -> dict:
         cfg = self.cfg
-        plan = plan_queries(text, cfg.ask.strategy, self.llm, n=cfg.ask.n_queries)
         chunk_depth = self.depth * 3 if self.dataset.kind == "beir" else max(cfg.ask.k, 10)
-        hits, trace = retrieve(self.searcher, plan, cfg.search.mode, chunk_depth)
-        return dict(queries=plan.queries + plan.dense_only,
-                    ranked=M.dedupe_ranked([h.doc_id for h in hits])[:self.depth],
-                    chunks=[{"chunk_id": h.chunk_id, "source": h.source, "page": h.page} for h in hits[:20]],
-                    **_rerank_record(rerank_step(trace)))
+        found = Pipeline(self.searcher, mode=cfg.search.mode, strategy=cfg.ask.strategy, n_queries=cfg.ask.n_queries,
+                         llm=self.llm).run(text, chunk_depth)   # retrieval only: no expansion
+        return dict(queries=found.plan.queries + found.plan.dense_only,
+                    ranked=M.dedupe_ranked([h.doc_id for h in found.hits])[:self.depth],
+                    chunks=[{"chunk_id": h.chunk_id, "source": h.source, "page": h.page} for h in found.hits[:20]],
+                    **_rerank_record(found.rerank))
 
 
 def _rerank_record(step: dict | None) -> dict:

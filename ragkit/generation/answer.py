@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from ragkit.generation.citations import Source
+from ragkit.retrieval.pipeline import Hit
 from ragkit.text.context import TABLE_HEADER_KEY
 
 
@@ -40,11 +41,10 @@ class Answer:
                 "answered_by": self.answered_by, "fallback_reason": self.fallback_reason}
 
 
-def number_sources(chunks: Sequence) -> list[Source]:
-    """Ranked ``SearchResult``-like chunks as :class:`Source` items numbered ``[1]``, ``[2]``, … in rank order."""
-    return [Source(n=i, chunk_id=str(getattr(c, "chunk_id", "")), source=str(getattr(c, "source", "") or ""),
-                   page=_page(getattr(c, "page", None)), text=str(getattr(c, "text", "") or ""),
-                   header=str((getattr(c, "metadata", None) or {}).get(TABLE_HEADER_KEY) or ""))
+def number_sources(chunks: Sequence[Hit]) -> list[Source]:
+    """Ranked hits as :class:`Source` items numbered ``[1]``, ``[2]``, … in rank order."""
+    return [Source(n=i, chunk_id=c.chunk_id, source=c.source or "", page=_page(c.page), text=c.text or "",
+                   header=str(c.metadata.get(TABLE_HEADER_KEY) or ""))
             for i, c in enumerate(chunks, 1)]
 
 

@@ -1,7 +1,7 @@
 """Ask: question -> transforms -> retrievers -> fusion -> expansion -> generation chain -> answer.
 
-This module only wires the stages together and records what each did (the trace); the work
-is done in transforms, search, fusion, expansion and chains. With LangSmith tracing on, one ask
+This module wires the retrieval pipeline (:class:`~ragkit.retrieval.pipeline.Pipeline`: transforms,
+retrievers, fusion, rerank, expansion) to the generation chains and records what each did (the trace). With LangSmith tracing on, one ask
 is one trace: query transform, retrieval, fusion and generation runs, model calls inside them.
 """
 
@@ -20,11 +20,9 @@ from ragkit.generation.chains import answer_question
 from ragkit.generation.citations import strip_citations
 from ragkit.generation.refusal import question_terms
 from ragkit.llm.base import ChatModel
-from ragkit.retrieval.expansion import expand
-from ragkit.retrieval.plan import rerank_step, retrieve
-from ragkit.retrieval.reranking import rerank_note
-from ragkit.retrieval.search import Searcher, SearchResult
-from ragkit.retrieval.transforms import QueryPlan, plan_queries
+from ragkit.retrieval.pipeline import Hit, Pipeline
+from ragkit.retrieval.search import Searcher
+from ragkit.retrieval.transforms import QueryPlan
 from ragkit.tracing import stage, traced
 
 
@@ -36,7 +34,7 @@ class AskResult:
     answer: Answer
     plan: QueryPlan
     rankings: list[dict]
-    context: list[SearchResult]
+    context: list[Hit]
     notes: list[str]
     timings: dict
     usage: dict
@@ -118,32 +116,28 @@ def ask(question: str, searcher: Searcher, llm: ChatModel | None, cfg: AskConfig
     cfg = _settings(cfg, llm)
     if llm is not None:
         llm.reset_usage()
-    mode = mode or searcher.cfg.search.mode
     timings: dict[str, float] = {}
     started = time.perf_counter()
     # Past this time the model is stopped and the answer is extract's quotes (ModelRun reads budget.clock).
     deadline = budget.clock() + cfg.budget_seconds if cfg.budget_seconds > 0 else None
+    pipeline = Pipeline.for_ask(searcher, cfg, llm, mode=mode, filters=filters)
     if cfg.strategy != "none":
         status("rewriting the question")
-    with stage("query transform", "chain", {"question": retrieval_query or question, "strategy": cfg.strategy}) as record:
-        plan = plan_queries(retrieval_query or question, cfg.strategy, llm, n=cfg.n_queries)
-        record({"queries": plan.queries + plan.dense_only})
+    plan = pipeline.plan(retrieval_query or question)
     timings["transform_s"] = round(time.perf_counter() - started, 4)
 
     clock = time.perf_counter()
     status("retrieving")
-    fused, rankings = retrieve(searcher, plan, mode, max(cfg.depth, cfg.k), filters)
-    context, notes = expand(fused[: cfg.k], cfg.expand, searcher.index.docstore, plan.question, cfg.window)
+    retrieved = pipeline.retrieve([plan], max(cfg.depth, cfg.k), cfg.k)[0]
+    context, notes = retrieved.context, retrieved.notes
     timings["retrieve_s"] = round(time.perf_counter() - clock, 4)
-    reranked = rerank_step(rankings)
-    notes = plan.notes + [note for note in [rerank_note(reranked)] if note] + notes
 
     clock = time.perf_counter()
     status(f"reading {len(context)} source{'s' if len(context) != 1 else ''}")
     with stage("generation", "chain", {"question": question, "chain": cfg.chain,
                                        "sources": [c.chunk_id for c in context]}) as record:
-        answer, sub_answers = _generate(question, context, plan, searcher, llm, cfg, mode=mode, filters=filters,
-                                        on_token=on_token, deadline=deadline,
+        answer, sub_answers = _generate(question, context, plan, pipeline, llm, cfg, on_token=on_token,
+                                        deadline=deadline,
                                         asked=_asked(asked, retrieval_query, question))
         record({"answer": answer.text, "citations": answer.citations})
     timings["generate_s"] = round(time.perf_counter() - clock, 4)
@@ -151,13 +145,13 @@ def ask(question: str, searcher: Searcher, llm: ChatModel | None, cfg: AskConfig
     timings["total_s"] = round(time.perf_counter() - started, 4)
     usage = llm.usage.to_json() if llm is not None else {"calls": 0, "cached_calls": 0,
                                                          "prompt_tokens": 0, "completion_tokens": 0}
-    return AskResult(question=question, answer=answer, plan=plan, rankings=rankings, context=context,
-                     notes=notes, timings=timings, usage=usage, sub_answers=sub_answers, rerank=reranked)
+    return AskResult(question=question, answer=answer, plan=plan, rankings=retrieved.rankings, context=context,
+                     notes=notes, timings=timings, usage=usage, sub_answers=sub_answers, rerank=retrieved.rerank)
 
 
-def _generate(question: str, context: list[SearchResult], plan: QueryPlan, searcher: Searcher, llm: ChatModel | None,
-              cfg: AskConfig, *, mode: str, filters: Mapping[str, str] | None, on_token: Callable[[str], None] | None,
-              deadline: float | None, asked: str) -> tuple[Answer, list[dict]]:
+def _generate(question: str, context: list[Hit], plan: QueryPlan, pipeline: Pipeline, llm: ChatModel | None,
+              cfg: AskConfig, *, on_token: Callable[[str], None] | None, deadline: float | None,
+              asked: str) -> tuple[Answer, list[dict]]:
     """The answer (after a decomposition's sub-answers, whose findings the model sees) and the sub-answers.
 
     Support, the checks and a fallback read ``asked``, never the findings or a chat's history.
@@ -165,10 +159,10 @@ def _generate(question: str, context: list[SearchResult], plan: QueryPlan, searc
     sub_answers: list[dict] = []
     final_question = question
     if plan.strategy == "decompose" and plan.sub_questions and plan.sub_questions != [plan.question]:
-        findings, sub_answers = _answer_sub_questions(plan.sub_questions, searcher, llm, cfg, mode=mode,
-                                                      filters=filters, deadline=deadline)
+        findings, sub_answers = _answer_sub_questions(plan.sub_questions, pipeline, llm, cfg, deadline=deadline)
         if findings:
             final_question = f"{question}\n\nFindings from simpler sub-questions:\n" + "\n".join(findings)
+    searcher = pipeline.searcher
     answer = answer_question(final_question, context, cfg.chain, llm, on_token=on_token,
                              in_corpus=searcher.in_corpus, embedder=searcher.meaning_embedder(),
                              check_support=checks_support(cfg.refuse, llm.kind if llm is not None else "local"),
@@ -191,9 +185,8 @@ def _settings(cfg: AskConfig, llm: ChatModel | None) -> AskConfig:
     return dataclasses.replace(cfg, chain=effective_chain(cfg.chain, llm.kind if llm is not None else "local"))
 
 
-def _answer_sub_questions(sub_questions: list[str], searcher: Searcher, llm: ChatModel | None, cfg: AskConfig,
-                          *, mode: str, filters: Mapping[str, str] | None,
-                          deadline: float | None = None) -> tuple[list[str], list[dict]]:
+def _answer_sub_questions(sub_questions: list[str], pipeline: Pipeline, llm: ChatModel | None, cfg: AskConfig,
+                          *, deadline: float | None = None) -> tuple[list[str], list[dict]]:
     """Least-to-most: answer each sub-question in order with its own retrieval, carrying the earlier answers forward.
 
     Returns the findings (one ``- sub-question answer`` line each, citations stripped) that the
@@ -203,15 +196,14 @@ def _answer_sub_questions(sub_questions: list[str], searcher: Searcher, llm: Cha
     """
     findings: list[str] = []
     sub_answers: list[dict] = []
+    searcher, plain = pipeline.searcher, dataclasses.replace(pipeline, strategy="none")   # each sub-question as it is
     half = None if deadline is None else budget.clock() + (deadline - budget.clock()) / 2
     for sub in sub_questions:
         if half is not None and budget.clock() >= half:
             sub_answers.append({"question": sub, "answer": None, "sources": [],
                                 "note": "not asked: half of the ask's time budget was spent"})
             continue
-        sub_plan = plan_queries(sub, "none", None)
-        sub_hits, _ = retrieve(searcher, sub_plan, mode, cfg.k, filters)
-        sub_context, _ = expand(sub_hits[: cfg.k], cfg.expand, searcher.index.docstore, sub, cfg.window)
+        sub_context = plain.run(sub, cfg.k, cfg.k).context
         prompt_question = sub if not findings else f"{sub}\n\nEarlier findings:\n" + "\n".join(findings)
         sub_answer = answer_question(prompt_question, sub_context, cfg.chain, llm, answer_tokens=cfg.step_tokens,
                                      step_tokens=cfg.step_tokens, deadline=half, asked=sub,

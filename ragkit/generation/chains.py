@@ -49,17 +49,18 @@ from ragkit.generation.prompts import (
 )
 from ragkit.generation.refusal import assess_support
 from ragkit.llm.base import ChatModel
+from ragkit.retrieval.pipeline import Hit
 
 CHAINS = ("stuff", "map-reduce", "refine", "extract")
 
 
-def answer_question(question: str, chunks: Sequence, chain: str = "stuff", llm: ChatModel | None = None, *,
+def answer_question(question: str, chunks: Sequence[Hit], chain: str = "stuff", llm: ChatModel | None = None, *,
                     on_token: Callable[[str], None] | None = None, max_context_tokens: int | None = None,
                     answer_tokens: int = 384, in_corpus: Callable[[str], bool] | None = None,
                     check_support: bool = False, embedder: RagkitEmbeddings | None = None,
                     step_tokens: int | None = None, deadline: float | None = None,
                     asked: str | None = None) -> Answer:
-    """Answer ``question`` from ``chunks`` (ranked ``SearchResult``-like objects) with ``chain``.
+    """Answer ``question`` from ``chunks`` (ranked hits, best first) with ``chain``.
 
     ``on_token`` receives the final step's raw output piece by piece as the model streams it; when
     no model produces the final text (extract chain, nothing retrieved, every map said NONE) it
@@ -110,7 +111,7 @@ def answer_question(question: str, chunks: Sequence, chain: str = "stuff", llm: 
     return answer if support is None or answer.support else with_support(answer, support)
 
 
-def _checked(answer: Answer, question: str, chunks: Sequence, in_corpus: Callable[[str], bool] | None = None,
+def _checked(answer: Answer, question: str, chunks: Sequence[Hit], in_corpus: Callable[[str], bool] | None = None,
              supported: bool = False, embedder: RagkitEmbeddings | None = None) -> Answer:
     """``answer``, or the extract chain's quotes when the model's text is no answer (an echo, a loop, unrelated),
     or when the model refused what the support check (``supported``: it ran and passed) says the sources hold.
@@ -130,7 +131,7 @@ def _checked(answer: Answer, question: str, chunks: Sequence, in_corpus: Callabl
     return _fallback(answer, reason, question, chunks, in_corpus, embedder)
 
 
-def _fallback(answer: Answer, reason: str, question: str, chunks: Sequence,
+def _fallback(answer: Answer, reason: str, question: str, chunks: Sequence[Hit],
               in_corpus: Callable[[str], bool] | None, embedder: RagkitEmbeddings | None) -> Answer:
     """Extract's answer (its own support decision) in place of the model's, saying so and why."""
     quoted = extract_answer(question, chunks, in_corpus=in_corpus, embedder=embedder)   # extract's own decision

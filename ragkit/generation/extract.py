@@ -33,7 +33,8 @@ from ragkit.generation.refusal import (
     term_weights,
 )
 from ragkit.generation.sentences import Piece, is_heading, quotable_pieces
-from ragkit.store.backends.bm25s import BM25Index
+from ragkit.retrieval.pipeline import Hit
+from ragkit.retrieval.search import sentence_scores
 from ragkit.text import tokenize
 
 WINDOW_SHARE = 0.85
@@ -58,7 +59,7 @@ _NUMBER = re.compile(r"\d[\d,.]*")
 _YEAR = re.compile(r"\b(?:19|20)\d\d\b")
 
 
-def extract_answer(question: str, chunks: Sequence, max_sentences: int = 3,
+def extract_answer(question: str, chunks: Sequence[Hit], max_sentences: int = 3,
                    threshold: float = SUPPORT_THRESHOLD, in_corpus: Callable[[str], bool] | None = None,
                    embedder: RagkitEmbeddings | None = None) -> Answer:
     """The model-free chain: quote the pieces that best answer ``question``, each with its ``[n]``.
@@ -205,14 +206,3 @@ def answer_ranks(question: str, terms: list[str], pieces: list[Piece], groups: S
         ranks[i] = (0.7 * cov + 0.15 * (bm25[i] / top if top > 0 else 0.0) + bonus) * damp
     return ranks
 
-
-def sentence_scores(terms: set[str], sentences: list[str]) -> np.ndarray:
-    """BM25 (Lucene, k1 1.2, b 0.75) of each sentence for the query ``terms``, each term counted once.
-
-    The sentences are indexed with the sparse store's BM25, so they are tokenised as the index
-    is. A sentence with none of the terms scores zero.
-    """
-    index = BM25Index(method="lucene", k1=1.2, b=0.75)
-    index.build(sentences)
-    # Sorted: the float32 sum over terms must not depend on set order (string hashing varies by run).
-    return index.term_scores(sorted(terms))

@@ -17,15 +17,15 @@ import dataclasses
 from typing import Sequence
 
 from ragkit.errors import SearchError
-from ragkit.retrieval.search import SearchResult
+from ragkit.retrieval.hit import Hit
 from ragkit.store.docstore import DocStore
 from ragkit.text import split_sentences, tokenize
 
 EXPANSIONS = ("none", "parent", "window")
 
 
-def expand(results: Sequence[SearchResult], how: str, docstore: DocStore, question: str = "",
-           window: int = 2) -> tuple[list[SearchResult], list[str]]:
+def expand(results: Sequence[Hit], how: str, docstore: DocStore, question: str = "",
+           window: int = 2) -> tuple[list[Hit], list[str]]:
     """Expanded results and notes for the trace (for example when an index has no parents)."""
     if how not in EXPANSIONS:
         raise SearchError(f"expansion {how!r} is not one of {', '.join(EXPANSIONS)}")
@@ -41,7 +41,7 @@ def expand(results: Sequence[SearchResult], how: str, docstore: DocStore, questi
     return [_window(r, parents.get(r.metadata.get("parent_id", "")), question, window) for r in results], notes
 
 
-def _parents(results: Sequence[SearchResult], parents: dict) -> list[SearchResult]:
+def _parents(results: Sequence[Hit], parents: dict) -> list[Hit]:
     expanded, seen = [], set()
     for result in results:
         parent_id = result.metadata.get("parent_id")
@@ -57,7 +57,7 @@ def _parents(results: Sequence[SearchResult], parents: dict) -> list[SearchResul
     return [dataclasses.replace(r, rank=i) for i, r in enumerate(expanded, start=1)]
 
 
-def _window(result: SearchResult, parent, question: str, window: int) -> SearchResult:
+def _window(result: Hit, parent, question: str, window: int) -> Hit:
     sentences = split_sentences(parent.page_content if parent is not None else result.text)
     if not sentences:
         return result

@@ -16,7 +16,8 @@ from typing import Sequence
 
 from ragkit.errors import RerankError
 from ragkit.rerank import Reranker, check_scores
-from ragkit.retrieval.search import TRACE_DEPTH, Searcher, SearchResult
+from ragkit.retrieval.hit import Hit
+from ragkit.retrieval.search import TRACE_DEPTH, Searcher
 from ragkit.text.context import indexed_text
 from ragkit.tracing import stage
 
@@ -27,8 +28,8 @@ def rerank_depth(searcher: Searcher, depth: int) -> int:
     return max(depth, searcher.cfg.search.rerank_candidates) if reranker.active else depth
 
 
-def rerank_results(reranker: Reranker, query: str, results: Sequence[SearchResult],
-                   candidates: int) -> tuple[list[SearchResult], dict | None]:
+def rerank_results(reranker: Reranker, query: str, results: Sequence[Hit],
+                   candidates: int) -> tuple[list[Hit], dict | None]:
     """``results`` (fused, best first) with their best ``candidates`` reordered by ``reranker``, and the step.
 
     The step (None for an inactive reranker or no results) is ``{"reranker", "model", "candidates",
@@ -61,7 +62,7 @@ def rerank_results(reranker: Reranker, query: str, results: Sequence[SearchResul
     return reranked, step
 
 
-def rerank_stage(searcher: Searcher, query: str, results: Sequence[SearchResult]) -> tuple[list[SearchResult], dict | None]:
+def rerank_stage(searcher: Searcher, query: str, results: Sequence[Hit]) -> tuple[list[Hit], dict | None]:
     """:func:`rerank_results` with the searcher's reranker (``search.rerank``) and ``search.rerank_candidates``."""
     return rerank_results(searcher.reranker, query, results, searcher.cfg.search.rerank_candidates)
 

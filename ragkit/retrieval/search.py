@@ -6,7 +6,6 @@ both respect the filter. ``Searcher`` loads an index once and answers many queri
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -18,42 +17,14 @@ from ragkit.errors import FilterError, IndexEmpty, RagkitError, SearchError
 from ragkit.rerank import Reranker, build_reranker
 from ragkit.retrieval.evidence import matching_with_evidence
 from ragkit.retrieval.fusion import fuse_scored, length_weights, unit_fusion
+from ragkit.retrieval.hit import Hit
+from ragkit.store.backends.bm25s import BM25Index
 from ragkit.store.base import top_among
 from ragkit.store.index import open_index
 from ragkit.store.manifest import check_embedder
 
 MODES = ("dense", "sparse", "hybrid")
 TRACE_DEPTH = 20
-
-
-@dataclass(frozen=True)
-class SearchResult:
-    """One ranked chunk."""
-
-    rank: int
-    score: float
-    chunk_id: str
-    doc_id: str
-    source: str
-    page: int | None
-    text: str
-    metadata: dict = field(default_factory=dict, compare=False)
-    rerank_score: float | None = None   # set by a reranker (ragkit.retrieval.reranking); ``score`` stays the fused one
-    fused_rank: int | None = None       # the rank before reranking
-
-    def to_json(self) -> dict:
-        """The ``--json`` form: rank, score, chunk_id, doc_id, source, page, context, text.
-
-        ``context`` is the line the chunk was indexed with besides its text (title or file name,
-        heading path, page), or None. A reranked result also has ``rerank_score`` and ``fused_rank``
-        (its rank before reranking); ``score`` is still its fused score.
-        """
-        data = {"rank": self.rank, "score": round(float(self.score), 6), "chunk_id": self.chunk_id,
-                "doc_id": self.doc_id, "source": self.source, "page": self.page,
-                "context": self.metadata.get("context"), "text": self.text}
-        if self.rerank_score is not None:
-            data.update(rerank_score=round(float(self.rerank_score), 6), fused_rank=self.fused_rank)
-        return data
 
 
 def parse_filters(items: Sequence[str] | None) -> dict[str, str]:
@@ -73,6 +44,19 @@ def parse_filters(items: Sequence[str] | None) -> dict[str, str]:
                               f"match, so give each key once (a glob matches many: {key}='notes/*.md')")
         filters[key] = value
     return filters
+
+
+def sentence_scores(terms: set[str], sentences: list[str]) -> np.ndarray:
+    """BM25 (Lucene, k1 1.2, b 0.75) of each sentence for the query ``terms``, each term counted once.
+
+    The sentences are indexed with the sparse store's BM25, so they are tokenised as the index
+    is. A sentence with none of the terms scores zero. The extract chain ranks its quotable pieces
+    with it: generation reaches the stores only through retrieval.
+    """
+    index = BM25Index(method="lucene", k1=1.2, b=0.75)
+    index.build(sentences)
+    # Sorted: the float32 sum over terms must not depend on set order (string hashing varies by run).
+    return index.term_scores(sorted(terms))
 
 
 class Searcher:
@@ -146,12 +130,12 @@ class Searcher:
         return list(zip(rows.tolist(), scores.tolist()))
 
     def search(self, query: str, mode: str | None = None, k: int | None = None,
-               filters: Mapping[str, str] | None = None) -> list[SearchResult]:
+               filters: Mapping[str, str] | None = None) -> list[Hit]:
         """Search one query; see :meth:`search_many`."""
         return self.search_many([query], mode=mode, k=k, filters=filters)[0]
 
     def search_many(self, queries: Sequence[str], mode: str | None = None, k: int | None = None,
-                    filters: Mapping[str, str] | None = None, trace: list | None = None) -> list[list[SearchResult]]:
+                    filters: Mapping[str, str] | None = None, trace: list | None = None) -> list[list[Hit]]:
         """Search a batch of queries (embedded together); one ranked result list per query.
 
         With a ``trace`` list, hybrid searches append, per query, each retriever's top ranks
@@ -224,11 +208,11 @@ class Searcher:
         by_length = "" if search.weights or query is None else " (by query length)"
         return f"{method}, weights {weights}{by_length}, by {search.fusion_unit}"
 
-    def _results(self, ranked: list[tuple[int, float]]) -> list[SearchResult]:
+    def _results(self, ranked: list[tuple[int, float]]) -> list[Hit]:
         chunks = self.index.docstore.get(r for r, _ in ranked)
         results = []
         for rank, (row, score) in enumerate(ranked, start=1):
             chunk = chunks[row]
-            results.append(SearchResult(rank=rank, score=float(score), chunk_id=chunk.chunk_id, doc_id=chunk.doc_id,
+            results.append(Hit(rank=rank, score=float(score), chunk_id=chunk.chunk_id, doc_id=chunk.doc_id,
                                         source=chunk.source, page=chunk.page, text=chunk.text, metadata=chunk.metadata))
         return results

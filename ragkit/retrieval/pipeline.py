@@ -1,0 +1,196 @@
+"""The retrieval pipeline: question -> transforms -> retrievers -> fusion -> rerank -> expansion -> hits.
+
+``ragkit search``, ``ask``, ``chat`` (through :func:`ragkit.generation.ask.ask`) and ``eval`` all
+retrieve through one :class:`Pipeline`; its stages, and where their work is done:
+
+- transforms (:mod:`~ragkit.retrieval.transforms`): the question becomes a :class:`QueryPlan`, the
+  texts to search with and how their rankings are fused (``search`` takes each query as it is);
+- retrievers (:class:`~ragkit.retrieval.search.Searcher`): dense, sparse or hybrid search of every
+  text of every plan, embedded in one batch, the metadata filter on both sides;
+- fusion (:mod:`~ragkit.retrieval.fusion`): a plan's rankings combined as the plan says: ``single``
+  (one list), ``union`` (multi-query) or ``rrf`` (RAG-fusion, HyDE, step-back, decompose);
+- rerank (:mod:`~ragkit.retrieval.reranking`): the slot ``search.rerank`` fills (none by default);
+- expansion (:mod:`~ragkit.retrieval.expansion`): the best ``k`` hits widened for generation.
+
+Each plan comes out as one :class:`Retrieved`: its :class:`Hit` list, the context generation
+reads, the trace (``--trace``'s rankings) and the notes a front end shows. With LangSmith tracing
+on, the transform, the searches and each fusion are runs (:mod:`ragkit.tracing`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+from ragkit.config import AskConfig
+from ragkit.llm.base import ChatModel
+from ragkit.retrieval.expansion import expand
+from ragkit.retrieval.fusion import reciprocal_rank_fusion, union_fusion
+from ragkit.retrieval.hit import Hit
+from ragkit.retrieval.reranking import rerank_depth, rerank_note, rerank_stage, trace_entry
+from ragkit.retrieval.search import TRACE_DEPTH, Searcher
+from ragkit.retrieval.transforms import QueryPlan, plan_queries
+from ragkit.tracing import stage
+
+__all__ = ["Hit", "Pipeline", "Retrieved", "rerank_step", "retrieve"]
+
+
+@dataclass(frozen=True)
+class Retrieved:
+    """What one plan's retrieval found, and what each stage did on the way."""
+
+    plan: QueryPlan
+    hits: list[Hit]          # fused (and reranked), best first, as deep as retrieved
+    context: list[Hit]       # the best ``k`` hits, expanded: what generation reads
+    rankings: list[dict]     # the trace: each ranking, the fused one, then the rerank step's
+    rerank: dict | None      # the rerank step (ragkit.retrieval.reranking); None when no reranker ran
+    notes: list[str]         # the plan's, the reranker's failure, the expansion's
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """The retrieval stages over one index: which transform, retrievers (``mode``), filter and expansion.
+
+    ``mode`` None is ``search.mode``; the fusion of a hybrid search and the reranker come from the
+    searcher's config (``search.*``). ``llm`` writes the transform's queries (``strategy`` other
+    than ``none``).
+    """
+
+    searcher: Searcher
+    mode: str | None = None
+    filters: Mapping[str, str] | None = None
+    strategy: str = "none"
+    n_queries: int = 3
+    llm: ChatModel | None = None
+    expansion: str = "none"
+    window: int = 2
+
+    @classmethod
+    def for_ask(cls, searcher: Searcher, cfg: AskConfig, llm: ChatModel | None, *, mode: str | None = None,
+                filters: Mapping[str, str] | None = None) -> Pipeline:
+        """The pipeline an ask runs: the transform, expansion and window of the ``ask:`` section."""
+        return cls(searcher, mode=mode, filters=filters, strategy=cfg.strategy, n_queries=cfg.n_queries, llm=llm,
+                   expansion=cfg.expand, window=cfg.window)
+
+    @property
+    def search_mode(self) -> str:
+        """The retrievers this pipeline runs: ``mode``, else ``search.mode``."""
+        return self.mode or self.searcher.cfg.search.mode
+
+    def plan(self, question: str) -> QueryPlan:
+        """The transform stage: ``question`` as a :class:`QueryPlan` (``strategy``, ``n_queries``, ``llm``)."""
+        with stage("query transform", "chain", {"question": question, "strategy": self.strategy}) as record:
+            plan = plan_queries(question, self.strategy, self.llm, n=self.n_queries)
+            record({"queries": plan.queries + plan.dense_only})
+        return plan
+
+    def run(self, question: str, depth: int, k: int | None = None) -> Retrieved:
+        """Every stage for one question: :meth:`plan`, then :meth:`retrieve`."""
+        return self.retrieve([self.plan(question)], depth, k)[0]
+
+    def search(self, texts: Sequence[str], k: int | None = None) -> list[Retrieved]:
+        """Each text searched as it is (no transform), ``k`` deep (default ``search.k``), reranked when
+        ``search.rerank`` is set: what ``ragkit search`` shows."""
+        k = self.searcher.cfg.search.k if k is None else k
+        return self.retrieve([QueryPlan(strategy="none", question=text, queries=[text]) for text in texts], k, k)
+
+    def retrieve(self, plans: Sequence[QueryPlan], depth: int, k: int | None = None) -> list[Retrieved]:
+        """Retrievers, fusion, rerank and expansion for each plan; every plan's texts are searched in one batch.
+
+        Each plan's ``queries`` are searched with the pipeline's mode, its ``dense_only`` texts (a HyDE
+        passage) on the dense side only, each ``depth`` deep (at least ``search.rerank_candidates`` deep
+        when a reranker runs). The trace lists each ranking (for a hybrid search, each retriever's before
+        the fused one), then the plan's fused ranking, then the rerank step when ``search.rerank`` is set:
+        an entry with a ``"rerank"`` key (:func:`~ragkit.retrieval.reranking.rerank_results`), whose
+        ``error`` says why the fused order was kept when the reranker failed. The best ``k`` hits (all of
+        them when ``k`` is None) are expanded into the context.
+        """
+        depth = rerank_depth(self.searcher, depth)
+        searched = self._search(plans, depth)
+        found = []
+        for plan, (labels, lists, sides) in zip(plans, searched):
+            fused = self._fuse(plan, lists)
+            trace = _trace(plan, labels, lists, sides, fused)
+            hits, step = rerank_stage(self.searcher, plan.question, fused)
+            if step is not None:
+                trace.append(trace_entry(step))
+            context, expanded = expand(hits[:k], self.expansion, self.searcher.index.docstore, plan.question,
+                                       self.window)
+            notes = plan.notes + [note for note in [rerank_note(step)] if note] + expanded
+            found.append(Retrieved(plan=plan, hits=hits, context=context, rankings=trace, rerank=step, notes=notes))
+        return found
+
+    def _search(self, plans: Sequence[QueryPlan], depth: int) -> list[tuple[list[str], list[list[Hit]], list[dict]]]:
+        """The retrievers: per plan, each ranking's label, the rankings, and (hybrid) each retriever's top ranks."""
+        searcher, mode = self.searcher, self.search_mode
+        queries = [q for plan in plans for q in plan.queries]
+        passages = [p for plan in plans for p in plan.dense_only]
+        sides: list[dict] = []
+        with stage("retrieval", "retriever", {"queries": queries, "dense_only": passages, "mode": mode,
+                                              "depth": depth, "filters": dict(self.filters or {})}) as record:
+            lists = searcher.search_many(queries, mode=mode, k=depth, filters=self.filters, trace=sides)
+            dense = searcher.search_many(passages, mode="dense", k=depth, filters=self.filters) if passages else []
+            labels = [f"{mode}: {q}" + (f" (fused by {searcher.fusion_summary(q)})" if mode == "hybrid" else "")
+                      for q in queries]
+            record({"rankings": [{"query": label, "ranking": _ranking(results)}
+                                 for label, results in zip(labels + [_passage_label(p) for p in passages],
+                                                           lists + dense)]})
+        searched, at, at_dense = [], 0, 0
+        for plan in plans:
+            n, n_dense = len(plan.queries), len(plan.dense_only)
+            searched.append((labels[at:at + n] + [_passage_label(p) for p in plan.dense_only],
+                             lists[at:at + n] + dense[at_dense:at_dense + n_dense], sides[at:at + n]))
+            at, at_dense = at + n, at_dense + n_dense
+        return searched
+
+    def _fuse(self, plan: QueryPlan, lists: list[list[Hit]]) -> list[Hit]:
+        """The fusion stage: a plan's rankings as one, as the plan says (``single``, ``union`` or ``rrf``)."""
+        with stage("fusion", "chain", {"fusion": plan.fusion, "rankings": len(lists)}) as record:
+            by_id = {r.chunk_id: r for results in lists for r in results}
+            keys = [[r.chunk_id for r in results] for results in lists]
+            if plan.fusion == "single" or len(lists) == 1:
+                fused = [(r.chunk_id, r.score) for r in lists[0]]
+            elif plan.fusion == "union":
+                fused = union_fusion(keys)
+            else:
+                fused = reciprocal_rank_fusion(keys, k=self.searcher.cfg.search.rrf_k)
+            combined = [dataclasses.replace(by_id[cid], rank=i, score=float(score))
+                        for i, (cid, score) in enumerate(fused, start=1)]
+            record({"documents": [{"page_content": r.text, "metadata": {"chunk_id": r.chunk_id, "source": r.source,
+                                                                        "page": r.page, "score": r.score}}
+                                  for r in combined[:TRACE_DEPTH]]})
+        return combined
+
+
+def retrieve(searcher: Searcher, plan: QueryPlan, mode: str, depth: int,
+             filters: Mapping[str, str] | None = None) -> tuple[list[Hit], list[dict]]:
+    """One plan through :class:`Pipeline` (no expansion): its hits, fused and reranked, and the trace."""
+    found = Pipeline(searcher, mode=mode, filters=filters).retrieve([plan], depth)[0]
+    return found.hits, found.rankings
+
+
+def rerank_step(trace: list[dict]) -> dict | None:
+    """The rerank step of a :func:`retrieve` trace, or None when no reranker ran."""
+    return next((entry["rerank"] for entry in trace if "rerank" in entry), None)
+
+
+def _trace(plan: QueryPlan, labels: list[str], lists: list[list[Hit]], sides: list[dict], fused: list[Hit]) -> list[dict]:
+    """The trace of one plan: each ranking (a hybrid search's retrievers before it), then the fused one."""
+    trace = []
+    for position, (label, results) in enumerate(zip(labels, lists)):
+        if position < len(sides):  # hybrid: each retriever's ranks before the fused ones
+            trace += [{"query": f"{side}: {plan.queries[position]}", "ranking": ranks}
+                      for side, ranks in sides[position].items()]
+        trace.append({"query": label, "ranking": _ranking(results)})
+    trace.append({"query": f"fused ({plan.fusion})", "ranking": _ranking(fused)})
+    return trace
+
+
+def _passage_label(passage: str) -> str:
+    return f"dense (hypothetical passage): {passage[:80]}"
+
+
+def _ranking(results: list[Hit]) -> list[list]:
+    """The trace form of a ranking: its top ``[chunk_id, score]`` pairs."""
+    return [[r.chunk_id, round(r.score, 6)] for r in results[:TRACE_DEPTH]]

@@ -93,9 +93,11 @@ class Pipeline:
         """Each text searched as it is (no transform), ``k`` deep (default ``search.k``), reranked when
         ``search.rerank`` is set: what ``ragkit search`` shows."""
         k = self.searcher.cfg.search.k if k is None else k
-        return self.retrieve([QueryPlan(strategy="none", question=text, queries=[text]) for text in texts], k, k)
+        plans = [QueryPlan(strategy="none", question=text, queries=[text]) for text in texts]
+        return self.retrieve(plans, k, k, sides=False)   # nobody reads the trace: spare its docstore reads
 
-    def retrieve(self, plans: Sequence[QueryPlan], depth: int, k: int | None = None) -> list[Retrieved]:
+    def retrieve(self, plans: Sequence[QueryPlan], depth: int, k: int | None = None, *,
+                 sides: bool = True) -> list[Retrieved]:
         """Retrievers, fusion, rerank and expansion for each plan; every plan's texts are searched in one batch.
 
         Each plan's ``queries`` are searched with the pipeline's mode, its ``dense_only`` texts (a HyDE
@@ -104,10 +106,11 @@ class Pipeline:
         the fused one), then the plan's fused ranking, then the rerank step when ``search.rerank`` is set:
         an entry with a ``"rerank"`` key (:func:`~ragkit.retrieval.reranking.rerank_results`), whose
         ``error`` says why the fused order was kept when the reranker failed. The best ``k`` hits (all of
-        them when ``k`` is None) are expanded into the context.
+        them when ``k`` is None) are expanded into the context. ``sides=False`` leaves each hybrid retriever's
+        ranks out of the trace (they cost a docstore read per query and retriever).
         """
         depth = rerank_depth(self.searcher, depth)
-        searched = self._search(plans, depth)
+        searched = self._search(plans, depth, sides)
         found = []
         for plan, (labels, lists, sides) in zip(plans, searched):
             fused = self._fuse(plan, lists)
@@ -121,7 +124,8 @@ class Pipeline:
             found.append(Retrieved(plan=plan, hits=hits, context=context, rankings=trace, rerank=step, notes=notes))
         return found
 
-    def _search(self, plans: Sequence[QueryPlan], depth: int) -> list[tuple[list[str], list[list[Hit]], list[dict]]]:
+    def _search(self, plans: Sequence[QueryPlan], depth: int,
+                with_sides: bool) -> list[tuple[list[str], list[list[Hit]], list[dict]]]:
         """The retrievers: per plan, each ranking's label, the rankings, and (hybrid) each retriever's top ranks."""
         searcher, mode = self.searcher, self.search_mode
         queries = [q for plan in plans for q in plan.queries]
@@ -129,7 +133,8 @@ class Pipeline:
         sides: list[dict] = []
         with stage("retrieval", "retriever", {"queries": queries, "dense_only": passages, "mode": mode,
                                               "depth": depth, "filters": dict(self.filters or {})}) as record:
-            lists = searcher.search_many(queries, mode=mode, k=depth, filters=self.filters, trace=sides)
+            lists = searcher.search_many(queries, mode=mode, k=depth, filters=self.filters,
+                                         trace=sides if with_sides else None)
             dense = searcher.search_many(passages, mode="dense", k=depth, filters=self.filters) if passages else []
             labels = [f"{mode}: {q}" + (f" (fused by {searcher.fusion_summary(q)})" if mode == "hybrid" else "")
                       for q in queries]

@@ -112,9 +112,9 @@ class Pipeline:
         depth = rerank_depth(self.searcher, depth)
         searched = self._search(plans, depth, sides)
         found = []
-        for plan, (labels, lists, sides) in zip(plans, searched):
+        for plan, (labels, lists, per_side) in zip(plans, searched):
             fused = self._fuse(plan, lists)
-            trace = _trace(plan, labels, lists, sides, fused)
+            trace = _trace(plan, labels, lists, per_side, fused)
             hits, step = rerank_stage(self.searcher, plan.question, fused)
             if step is not None:
                 trace.append(trace_entry(step))

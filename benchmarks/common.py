@@ -27,6 +27,12 @@ warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"langchai
 warnings.filterwarnings("ignore", message=r".*langchain-community.*")
 
 
+def parser(doc: str) -> argparse.ArgumentParser:
+    """A script's argument parser whose ``--help`` prints its whole docstring: what it measures, against what
+    baseline, and the command lines BENCHMARKS.md shows."""
+    return argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
 def add_data_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA,
                         help=f"SciFact in BEIR layout ({', '.join(DATA_FILES)}); default {DEFAULT_DATA}")

@@ -53,7 +53,7 @@ DEPTH = 300
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = common.parser(__doc__)
     parser.add_argument("--split", choices=SPLITS, default="cal", help="which half to score (default cal)")
     parser.add_argument("--sets", default=",".join(SETS), help=f"comma-separated, of: {', '.join(SETS)}")
     parser.add_argument("--out", type=Path, default=common.OUT / "own_words", help="indexes, caches, results")

@@ -158,7 +158,7 @@ def summarise_all(strategies: list[str], per: dict, qids: list[str], qrels: dict
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = common.parser(__doc__)
     common.add_strategy_args(parser, limit=100)
     parser.add_argument("--strategies", default="none,multi-query,rag-fusion,step-back,decompose")
     parser.add_argument("--mode", default="hybrid", choices=("hybrid", "sparse", "dense"),

@@ -17,7 +17,7 @@ from conftest import REPO
 BENCH = REPO / "benchmarks"
 MAX_SCRIPTS = 12
 BEING_MERGED = {"embedder_compare", "local_models", "local_models_audit", "omp_wait"}
-"""The lead is merging these four into benchmarks/models.py; until then they count as that one script."""
+"""The lead is merging these four into one models.py; until then they count as that one script."""
 NAMED = re.compile(r"\bbenchmarks/[\w/]+\.py\b")
 
 

@@ -121,7 +121,7 @@ class SplitterConfig:
     ``parent_size`` (characters; 0 turns parents off) sets the sections that
     parent-document retrieval hands to the model. ``context`` puts a line naming where each chunk
     is (title or file name, heading path, PDF page) before its text in the indexes (on by default:
-    docugami source hit@5 0.71 -> 0.79 hybrid, SciFact train nDCG@10 +0.007; benchmarks/chunk_variants.py).
+    docugami source hit@5 0.71 -> 0.79 hybrid, SciFact train nDCG@10 +0.007, issue 8; its script is in git history).
     """
 
     kind: Literal["recursive", "token", "markdown"] = "recursive"
@@ -347,8 +347,8 @@ def register_backend_name(section: str, key: str, name: str) -> None:
 def effective_chain(chain: str, llm_kind: str) -> str:
     """``auto`` is ``extract`` with the tiny local model and ``stuff`` with any other.
 
-    Measured on sample_docs (BENCHMARKS.md): with SmolLM2-135M, extract put the answer in its
-    text for 13 of 14 answerable questions, stuff for 0; a capable model should write the answer.
+    Measured on sample_docs (BENCHMARKS.md, "Models"): with SmolLM2-135M, extract puts the answer in its
+    text more often than stuff; a capable model should write the answer.
     """
     if chain != "auto":
         return chain

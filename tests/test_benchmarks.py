@@ -16,8 +16,6 @@ from conftest import REPO
 
 BENCH = REPO / "benchmarks"
 MAX_SCRIPTS = 12
-BEING_MERGED = {"embedder_compare", "local_models", "local_models_audit", "omp_wait"}
-"""The lead is merging these four into one models.py; until then they count as that one script."""
 NAMED = re.compile(r"\bbenchmarks/[\w/]+\.py\b")
 
 
@@ -26,18 +24,13 @@ def _scripts() -> list[str]:
     return sorted(p.stem for p in BENCH.glob("*.py") if '__name__ == "__main__"' in p.read_text(encoding="utf-8"))
 
 
-def _ours() -> list[str]:
-    return [name for name in _scripts() if name not in BEING_MERGED]
 
 
 def test_there_are_at_most_twelve_benchmark_scripts():
-    names = set(_scripts())
-    if names & BEING_MERGED:
-        names = (names - BEING_MERGED) | {"models"}
-    assert len(names) <= MAX_SCRIPTS, sorted(names)
+    assert len(_scripts()) <= MAX_SCRIPTS, _scripts()
 
 
-@pytest.mark.parametrize("name", _ours())
+@pytest.mark.parametrize("name", _scripts())
 def test_each_script_documents_its_command_and_uses_the_shared_parser(name):
     source = (BENCH / f"{name}.py").read_text(encoding="utf-8")
     doc = ast.get_docstring(ast.parse(source)) or ""
@@ -45,7 +38,7 @@ def test_each_script_documents_its_command_and_uses_the_shared_parser(name):
     assert "common.parser(__doc__)" in source, f"{name}.py's --help would not print its docstring"
 
 
-@pytest.mark.parametrize("name", _ours())
+@pytest.mark.parametrize("name", _scripts())
 def test_each_scripts_help_runs_and_shows_its_command(name):
     done = subprocess.run([sys.executable, str(BENCH / f"{name}.py"), "--help"], cwd=REPO, capture_output=True,
                           text=True, timeout=120, env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin", "COLUMNS": "120"})
@@ -71,23 +64,9 @@ def test_every_benchmark_script_named_in_the_repository_exists():
     assert sorted(missing) == []
 
 
-MODELS_TABLE = 20
-"""Lines the "## Models" section may take once models.py's one table replaces today's text (see BEING_MERGED)."""
-
-
-def _page_lines(text: str) -> int:
-    """BENCHMARKS.md's length; while the Models section awaits its table, that section counts as MODELS_TABLE lines."""
-    lines = text.splitlines()
-    if not (set(_scripts()) & BEING_MERGED):
-        return len(lines)
-    start = lines.index("## Models")
-    end = next(i for i in range(start + 1, len(lines)) if lines[i].startswith("## "))
-    return len(lines) - (end - start) + MODELS_TABLE
-
-
 def test_benchmarks_md_is_one_page_whose_commands_name_existing_scripts():
     text = (REPO / "BENCHMARKS.md").read_text(encoding="utf-8")
-    assert _page_lines(text) <= 250
+    assert len(text.splitlines()) <= 250
     shown = set(re.findall(r"python3? (benchmarks/[\w/]+\.py)", text))
     assert shown and sorted(s for s in shown if not (REPO / s).is_file()) == []
 

@@ -29,6 +29,7 @@ from typing import Annotated, Literal
 from pydantic import ConfigDict, Field, Strict, ValidationError
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 
+from ragkit.choices import CHAINS, EXPANSIONS, FUSIONS, MODES, NORMALIZATIONS, REFUSALS, STRATEGIES
 from ragkit.errors import ConfigError, SettingError
 from ragkit.yamlfile import YamlFile, describe, line_suffix, unknown_key
 
@@ -243,15 +244,15 @@ class SearchConfig:
     0.4}``) fixes the weights for every query.
     """
 
-    mode: Literal["dense", "sparse", "hybrid"] = "hybrid"
+    mode: Literal[tuple(MODES)] = "hybrid"
     k: Int = Field(10, ge=1)
     rrf_k: Int = Field(60, ge=0)
     weights: dict[Literal["dense", "sparse"], Weight] = Field(   # empty: by query length (DENSE_WEIGHT_BY_LENGTH)
         default_factory=dict, description="a mapping of weights, e.g. {dense: 0.6, sparse: 0.4}")
     candidates: Int = Field(300, ge=1)
     fusion_unit: Literal["document", "chunk"] = "document"   # document (doc_id + page) | chunk
-    fusion: Literal["rrf", "convex"] = "convex"              # convex: weighted sum of normalised scores; rrf: of 1/(k + rank)
-    normalization: Literal["minmax", "max", "zscore"] = "max"   # how convex puts both sides' scores on one scale
+    fusion: Literal[tuple(FUSIONS)] = "convex"              # ragkit.choices.FUSIONS says what each does
+    normalization: Literal[tuple(NORMALIZATIONS)] = "max"   # how convex puts both sides' scores on one scale
     # Sparse scores add the chunk's document's BM25 (each part scaled by its best): 1 counts both alike, 0 = chunk alone.
     document_weight: Float = Field(1.0, ge=0, le=10)
     # A reranker (ragkit.rerank; none | http | a registered name) re-scores the best rerank_candidates fused
@@ -281,16 +282,16 @@ class RerankConfig:
 class AskConfig:
     """The ``ask:`` section: how questions are answered (--strategy, --chain, --expand, -k override it)."""
 
-    strategy: Literal["none", "multi-query", "rag-fusion", "hyde", "step-back", "decompose"] = "none"
-    chain: Literal["auto", "stuff", "map-reduce", "refine", "extract"] = "auto"   # auto: see effective_chain
-    expand: Literal["none", "parent", "window"] = "none"
+    strategy: Literal[tuple(STRATEGIES)] = "none"
+    chain: Literal[tuple(CHAINS)] = "auto"   # auto: see effective_chain
+    expand: Literal[tuple(EXPANSIONS)] = "none"
     k: Int = Field(5, ge=1)                 # chunks handed to the generation chain
     depth: Int = Field(50, ge=1)            # chunks retrieved per query before fusion
     n_queries: Int = Field(3, ge=1, le=10)  # rewrites / sub-questions asked of the model
     window: Int = Field(2, ge=0)            # sentences either side for --expand window
     # Model chains: refuse before asking the model when the sources do not hold the answer (extract's decision;
     # a model refusal of sources it passes becomes extract's quotes). auto: with the local model only.
-    refuse: Literal["auto", "always", "never"] = "auto"
+    refuse: Literal[tuple(REFUSALS)] = "auto"
     # Caps on every model call of an answer (issue 20): the final answer, and each step before it (a map, a
     # refine step, a decomposition's sub-answer). And a wall-clock budget for the whole ask: past it the
     # model is stopped and the answer is extract's quotes, with a note (0: no budget). Measured with the
@@ -342,20 +343,20 @@ def register_backend_name(section: str, key: str, name: str) -> None:
     BACKENDS.setdefault((section, key), set()).add(name)
 
 
-def effective_chain(chain: str, llm_kind: str) -> str:
-    """``auto`` is ``extract`` with the tiny local model and ``stuff`` with any other.
+def effective_chain(chain: str, follows_instructions: bool) -> str:
+    """``auto`` is ``stuff`` with a model that follows instructions and ``extract`` with any other (or none).
 
-    Measured on sample_docs (BENCHMARKS.md, "Models"): with SmolLM2-135M, extract puts the answer in its
-    text more often than stuff; a capable model should write the answer.
+    The shipped local models' stuff answers trail extract's quotes (BENCHMARKS.md, "Models"); a capable
+    model should write the answer.
     """
     if chain != "auto":
         return chain
-    return "extract" if llm_kind == "local" else "stuff"
+    return "stuff" if follows_instructions else "extract"
 
 
-def checks_support(refuse: str, llm_kind: str) -> bool:
+def checks_support(refuse: str, follows_instructions: bool) -> bool:
     """Whether a model chain checks that the sources support an answer before calling the model (``ask.refuse``)."""
-    return refuse == "always" or (refuse == "auto" and llm_kind == "local")
+    return refuse == "always" or (refuse == "auto" and not follows_instructions)
 
 
 def config_from_dict(raw: dict | None, where: str = "config", lines: dict | None = None) -> Config:

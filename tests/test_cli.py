@@ -146,9 +146,13 @@ def test_ask_with_the_local_model_end_to_end(docs, tmp_path, fast_config):
 
 def test_auto_chain_quotes_sentences_with_the_local_model_and_asks_other_models(docs, tmp_path, fast_config):
     from ragkit.config import effective_chain
+    from ragkit.extras import follows_instructions
 
-    assert effective_chain("auto", "local") == "extract" and effective_chain("auto", "openai") == "stuff"
-    assert effective_chain("refine", "local") == "refine"
+    assert effective_chain("auto", False) == "extract" and effective_chain("auto", True) == "stuff"
+    assert effective_chain("refine", False) == "refine"
+    # the capability is the model's: neither shipped local model, nor an unknown GGUF; any server's model is trusted
+    assert not any(follows_instructions("local", m) for m in (None, "smollm2-135m", "QWEN2.5-coder-1.5b", "x.gguf"))
+    assert follows_instructions("openai", None) and follows_instructions("langchain", "anthropic:claude-sonnet-4-5")
     index = tmp_path / "idx"
     run("ingest", docs, "--index", index, "--config", fast_config)
     result = run("ask", "Which planet has rings?", "--index", index, "--config", fast_config, "--json")

@@ -222,7 +222,7 @@ def test_defaults_and_choices_are_in_the_help(command):
     text = " ".join(run(command, "-h").stdout.split())
     assert "-k, --top-k N" in text
     assert "[default: search.mode in the config, else hybrid]" in text
-    assert "dense, sparse (BM25) or hybrid" in text
+    assert "dense (embeddings), sparse (BM25) or hybrid (both" in text
 
 
 def test_group_help_points_to_command_help():

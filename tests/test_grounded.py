@@ -167,11 +167,11 @@ def test_a_model_refusal_of_supported_sources_falls_back_to_quotes_only_when_the
     assert unchecked.refused and unchecked.chain == "stuff"
 
 
-def test_ask_refuse_auto_checks_with_the_local_model_only():
+def test_ask_refuse_auto_checks_support_for_a_model_that_does_not_follow_instructions_only():
     from ragkit.config import checks_support
 
-    assert checks_support("auto", "local") and not checks_support("auto", "openai")
-    assert checks_support("always", "openai") and not checks_support("never", "local")
+    assert checks_support("auto", False) and not checks_support("auto", True)
+    assert checks_support("always", True) and not checks_support("never", False)
 
 
 def test_support_reads_a_sentence_with_both_its_neighbours():

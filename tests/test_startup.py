@@ -20,7 +20,8 @@ HEAVY = ("faiss", "bm25s", "pypdf", "onnxruntime", "langchain", "llama_cpp", "nu
 # The command modules and what they import at the top; every stage is imported inside a command body.
 # ragkit.text (standard library only; bm25s is imported on first use) gives them ``printable``.
 LIGHT_RAGKIT = {"ragkit", "ragkit.errors", "ragkit.text", "ragkit.cli", "ragkit.cli.main", "ragkit.cli.common",
-                "ragkit.cli.ask", "ragkit.cli.search", "ragkit.cli.ingest", "ragkit.cli.eval", "ragkit.cli.models"}
+                "ragkit.cli.ask", "ragkit.cli.search", "ragkit.cli.ingest", "ragkit.cli.eval", "ragkit.cli.models",
+                "ragkit.choices"}   # the option help lists the choices: names and words, no imports
 
 # Runs the app as the console script does (ragkit.cli:run), then writes the names of the loaded modules to argv[1].
 PROBE = """

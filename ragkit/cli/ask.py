@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, List, Optional
 import typer
 from rich.markup import escape
 
+from ragkit.choices import CHAINS, EXPANSIONS, STRATEGIES, help_list
 from ragkit.cli.common import (
     BaseUrlOpt,
     Chain,
@@ -44,16 +45,14 @@ if TYPE_CHECKING:
     from ragkit.config import Config
 
 StrategyOpt = typer.Option(None, "--strategy", "-s", metavar="STRATEGY",
-                           help="Rewrite the question first: none, multi-query (N rewrites), rag-fusion (their "
-                                "fused rankings), hyde (a hypothetical answer), step-back (a broader question) or "
-                                "decompose (sub-questions).  [default: ask.strategy in the config, else none]")
+                           help=f"Rewrite the question first: {help_list(STRATEGIES)}.  "
+                                "[default: ask.strategy in the config, else none]")
 ChainOpt = typer.Option(None, "--chain", metavar="CHAIN",
-                        help="How the answer is written: auto, stuff (one prompt), map-reduce, refine, or extract "
-                             "(no model: quotes the best sentences).  [default: ask.chain in the config, else auto: "
-                             "extract with the tiny local model, stuff with any other]")
+                        help=f"How the answer is written: {help_list(CHAINS)}.  [default: ask.chain in the config, "
+                             "else auto]")
 ExpandOpt = typer.Option(None, "--expand", metavar="HOW",
-                         help="Hand the model more than each chunk: none, parent (its section) or window (the "
-                              "sentences around the best match).  [default: ask.expand in the config, else none]")
+                         help=f"Hand the model more than each chunk: {help_list(EXPANSIONS)}.  "
+                              "[default: ask.expand in the config, else none]")
 KOpt = typer.Option(None, "-k", "--top-k", metavar="N", callback=at_least_one,
                     help="Chunks handed to the model.  [default: ask.k in the config, else 5]")
 
@@ -62,12 +61,13 @@ def _ask_settings(cfg: "Config", strategy, chain, expand, k, llm: dict) -> "Conf
     """``cfg`` changed by the command line: the ``ask:`` options, then the model (``llm`` from
     :func:`~ragkit.cli.common.llm_overrides`), then ``chain: auto`` resolved for that model."""
     from ragkit.config import effective_chain
+    from ragkit.extras import follows_instructions
 
     ask_cfg = dataclasses.replace(cfg.ask, **{key: value for key, value in
                                               (("strategy", strategy), ("chain", chain), ("expand", expand), ("k", k))
                                               if value is not None})
     cfg = with_llm(dataclasses.replace(cfg, ask=ask_cfg), llm)
-    chosen = effective_chain(cfg.ask.chain, cfg.llm.kind)
+    chosen = effective_chain(cfg.ask.chain, follows_instructions(cfg.llm.kind, cfg.llm.model))
     return dataclasses.replace(cfg, ask=dataclasses.replace(cfg.ask, chain=chosen))
 
 

@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from ragkit.choices import MODES, help_list
 from ragkit.errors import EXIT_ERROR, StoreError
 from ragkit.text import printable
 
@@ -40,9 +41,7 @@ ConfigOpt = typer.Option(None, "--config", "-c", metavar="FILE",
                          help="YAML config file; it changes only what it lists.  [default: $RAGKIT_CONFIG, else none]")
 JsonOpt = typer.Option(False, "--json", help="Print machine-readable JSON on stdout instead of tables.")
 ModeOpt = typer.Option(None, "--mode", "-m", metavar="MODE",
-                       help="Retrieval: dense, sparse (BM25) or hybrid (both, fused by a weighted sum of their normalised "
-                            "scores; search.fusion: rrf for reciprocal rank fusion).  "
-                            "[default: search.mode in the config, else hybrid]")
+                       help=f"Retrieval: {help_list(MODES)}.  [default: search.mode in the config, else hybrid]")
 FilterOpt = typer.Option(None, "--filter", "-f", metavar="KEY=VALUE",
                          help="Metadata filter, repeatable; globs allowed: source='notes/*.md'.")
 

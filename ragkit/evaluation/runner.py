@@ -23,6 +23,7 @@ from ragkit.evaluation import metrics as M
 from ragkit.evaluation.datasets import Dataset, load_beir, load_qa
 from ragkit.evaluation.judge import faithfulness
 from ragkit.evaluation.spec import EvalSpec, metrics_for, pipeline_config
+from ragkit.extras import follows_instructions
 from ragkit.generation.ask import ask
 from ragkit.ingest.pipeline import ingest
 from ragkit.llm import ChatModel, build_llm
@@ -279,7 +280,8 @@ def _cites(record: dict, expected: tuple[str, ...]) -> bool:
 def _pipeline_cfg(spec: EvalSpec, pipeline) -> Config:
     """The pipeline's full config, with ``ask.chain: auto`` resolved for its model as ``ragkit ask`` does."""
     cfg = pipeline_config(spec, pipeline)
-    return dataclasses.replace(cfg, ask=dataclasses.replace(cfg.ask, chain=effective_chain(cfg.ask.chain, cfg.llm.kind)))
+    chain = effective_chain(cfg.ask.chain, follows_instructions(cfg.llm.kind, cfg.llm.model))
+    return dataclasses.replace(cfg, ask=dataclasses.replace(cfg.ask, chain=chain))
 
 
 def _chat_model(cfg: Config, dataset: Dataset, answer: bool, out: Path):

@@ -165,7 +165,7 @@ def _generate(question: str, context: list[Hit], plan: QueryPlan, pipeline: Pipe
     searcher = pipeline.searcher
     answer = answer_question(final_question, context, cfg.chain, llm, on_token=on_token,
                              in_corpus=searcher.in_corpus, embedder=searcher.meaning_embedder(),
-                             check_support=checks_support(cfg.refuse, llm.kind if llm is not None else "local"),
+                             check_support=checks_support(cfg.refuse, llm is not None and llm.follows_instructions),
                              answer_tokens=cfg.answer_tokens, step_tokens=cfg.step_tokens, deadline=deadline,
                              asked=asked)
     return answer, sub_answers
@@ -182,7 +182,7 @@ def _asked(asked: str | None, retrieval_query: str | None, question: str) -> str
 def _settings(cfg: AskConfig, llm: ChatModel | None) -> AskConfig:
     """``cfg`` with ``chain: auto`` resolved (the config has already checked every choice)."""
     # Callers that know the config resolve "auto" first; without a model, auto means extract.
-    return dataclasses.replace(cfg, chain=effective_chain(cfg.chain, llm.kind if llm is not None else "local"))
+    return dataclasses.replace(cfg, chain=effective_chain(cfg.chain, llm is not None and llm.follows_instructions))
 
 
 def _answer_sub_questions(sub_questions: list[str], pipeline: Pipeline, llm: ChatModel | None, cfg: AskConfig,

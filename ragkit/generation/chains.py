@@ -17,6 +17,7 @@ import re
 from dataclasses import replace
 from typing import Callable, Sequence
 
+from ragkit import choices
 from ragkit.embedders.base import RagkitEmbeddings
 from ragkit.errors import GenerationError, OutOfTime
 from ragkit.generation.answer import Answer, number_sources
@@ -51,7 +52,7 @@ from ragkit.generation.refusal import assess_support
 from ragkit.llm.base import ChatModel
 from ragkit.retrieval.pipeline import Hit
 
-CHAINS = ("stuff", "map-reduce", "refine", "extract")
+CHAINS = tuple(name for name in choices.CHAINS if name != "auto")   # auto is resolved before a chain runs
 
 
 def answer_question(question: str, chunks: Sequence[Hit], chain: str = "stuff", llm: ChatModel | None = None, *,

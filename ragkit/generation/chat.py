@@ -108,11 +108,11 @@ class ChatSession:
                  *, mode: str | None = None, filters: dict | None = None, history_share: float = 0.25):
         self.name, self.searcher, self.llm, self.cfg = name, searcher, llm, cfg
         self.history, self.mode, self.filters = history, mode, filters or {}
-        window = getattr(llm, "context_window", 2048) if llm is not None else 2048
+        window = llm.context_window if llm is not None else 2048
         self.budget = int(window * history_share)
 
     def _chain(self) -> str:
-        return effective_chain(self.cfg.chain, self.llm.kind if self.llm is not None else "local")
+        return effective_chain(self.cfg.chain, self.llm is not None and self.llm.follows_instructions)
 
     def _count(self, text: str) -> int:
         return self.llm.count_tokens(text) if self.llm is not None else len(text.split())

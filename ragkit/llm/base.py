@@ -41,6 +41,7 @@ class ChatModel(Protocol):
     kind: str            # the llm.kind it was built from ("local", "openai", …)
     model_id: str
     context_window: int
+    follows_instructions: bool   # trusted to write answers (chain auto -> stuff); ragkit.extras.follows_instructions
     usage: "Usage"
 
     def complete(self, messages: list[BaseMessage] | str, *, max_tokens: int | None = None,
@@ -93,8 +94,8 @@ class ChatLLM:
     def __init__(self, chat_model: BaseChatModel | Callable[[], BaseChatModel], model_id: str,
                  context_window: int, params: dict, cache_path: Path | None, *,
                  translate: Callable[[Exception], LLMError | None] | None = None, kind: str = "",
-                 structured_output: bool = False):
-        self.kind, self.structured_output = kind, structured_output
+                 structured_output: bool = False, follows_instructions: bool = True):
+        self.kind, self.structured_output, self.follows_instructions = kind, structured_output, follows_instructions
         # Called with True just before the model is loaded (first uncached call) and False once it
         # is: a front end can say why the first answer takes a moment.
         self.on_load: Callable[[bool], None] | None = None

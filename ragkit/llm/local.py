@@ -26,7 +26,7 @@ from pydantic import PrivateAttr
 
 from ragkit.config import LLMConfig
 from ragkit.errors import LLMError
-from ragkit.extras import DEFAULT_LOCAL_MODEL, LOCAL_MODELS, LocalModel, require_extra
+from ragkit.extras import DEFAULT_LOCAL_MODEL, LOCAL_MODELS, LocalModel, follows_instructions, require_extra
 from ragkit.llm.base import ChatLLM, chat_params
 from ragkit.llm.parts import joined_gguf
 
@@ -108,7 +108,8 @@ def build_local(cfg: LLMConfig, cache_path: Path | None) -> ChatLLM:
         return None
 
     return ChatLLM(factory, f"local:{stem}", n_ctx, chat_params(cfg), cache_path, translate=translate, kind="local",
-                   structured_output=True)  # llama-cpp-python turns a JSON schema into a grammar
+                   structured_output=True,  # llama-cpp-python turns a JSON schema into a grammar
+                   follows_instructions=follows_instructions("local", cfg.model))
 
 
 @lru_cache(maxsize=1)

@@ -16,12 +16,13 @@ from __future__ import annotations
 import dataclasses
 from typing import Sequence
 
+from ragkit import choices
 from ragkit.errors import SearchError
 from ragkit.retrieval.hit import Hit
 from ragkit.store.docstore import DocStore
 from ragkit.text import split_sentences, tokenize
 
-EXPANSIONS = ("none", "parent", "window")
+EXPANSIONS = tuple(choices.EXPANSIONS)
 
 
 def expand(results: Sequence[Hit], how: str, docstore: DocStore, question: str = "",

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 from typing import Hashable, Mapping, Sequence
 
+from ragkit import choices
 from ragkit.config import DENSE_WEIGHT_BY_LENGTH
 from ragkit.errors import SearchError
 from ragkit.text import tokenize
 
-METHODS = ("rrf", "convex")
+METHODS = tuple(choices.FUSIONS)
 NORMALIZATIONS = ("minmax", "max", "zscore")
 
 

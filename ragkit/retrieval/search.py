@@ -11,6 +11,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from ragkit import choices
 from ragkit.config import DEFAULT_FUSION_WEIGHTS, Config
 from ragkit.embedders import LocalMiniLMEmbeddings, RagkitEmbeddings, build_embedder
 from ragkit.errors import FilterError, IndexEmpty, RagkitError, SearchError
@@ -23,7 +24,7 @@ from ragkit.store.base import top_among
 from ragkit.store.index import open_index
 from ragkit.store.manifest import check_embedder
 
-MODES = ("dense", "sparse", "hybrid")
+MODES = tuple(choices.MODES)
 TRACE_DEPTH = 20
 
 

@@ -17,11 +17,12 @@ import json
 import re
 from dataclasses import asdict, dataclass, field
 
+from ragkit import choices
 from ragkit.errors import SearchError
 from ragkit.llm.base import ChatModel
 from ragkit.retrieval.transform_prompts import build_messages, output_schema
 
-STRATEGIES = ("none", "multi-query", "rag-fusion", "hyde", "step-back", "decompose")
+STRATEGIES = tuple(choices.STRATEGIES)
 FUSION = {"none": "single", "multi-query": "union", "rag-fusion": "rrf", "hyde": "rrf",
           "step-back": "rrf", "decompose": "rrf"}
 

@@ -45,3 +45,13 @@ def test_metadata_and_filters(index_dir):
     assert docs[0].metadata["rank"] == 1 and docs[0].id == docs[0].metadata["chunk_id"]
     sparse = retriever.invoke("Saturn rings", mode="sparse", k=1)
     assert len(sparse) == 1 and "rings" in sparse[0].page_content
+
+
+def test_a_configured_reranker_reorders_what_the_retriever_returns(index_dir):
+    plain = RagkitRetriever(index=index_dir, config=CFG, k=3).invoke("Saturn rings")
+    reranked_cfg = config_from_dict({"embedder": {"kind": "hash"}, "splitter": {"chunk_size": 60, "chunk_overlap": 0},
+                                     "search": {"rerank": "fake", "rerank_candidates": 3}, "rerank": {"model": "reverse"}})
+    reranked = RagkitRetriever(index=index_dir, config=reranked_cfg, k=3).invoke("Saturn rings")
+    assert [d.id for d in reranked] == [d.id for d in reversed(plain)]   # the fake reverses the fused order
+    assert [d.metadata["fused_rank"] for d in reranked] == [3, 2, 1] and "rerank_score" in reranked[0].metadata
+    assert "rerank_score" not in plain[0].metadata

@@ -5,7 +5,8 @@
     docs = retriever.invoke("what is reciprocal rank fusion?")
 
 Returned documents carry ``chunk_id``, ``source``, ``page`` and the retrieval ``score`` and
-``rank`` in their metadata.
+``rank`` in their metadata. It searches as ``ragkit search`` does, through the one retrieval pipeline, so a
+config's ``search.rerank`` reranks here too (metadata then also holds ``rerank_score`` and ``fused_rank``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, PrivateAttr
 
 from ragkit.config import Config, load_config
+from ragkit.retrieval.pipeline import Pipeline
 from ragkit.retrieval.search import Searcher
 
 
@@ -43,9 +45,11 @@ class RagkitRetriever(BaseRetriever):
                                 **kwargs: Any) -> list[Document]:
         k = int(kwargs.get("k", self.k))
         filters = {**self.filters, **kwargs.get("filters", {})}
-        results = self._get_searcher().search(query, mode=kwargs.get("mode", self.mode), k=k, filters=filters)
+        pipeline = Pipeline(self._get_searcher(), mode=kwargs.get("mode", self.mode), filters=filters)
         documents = []
-        for result in results:
-            metadata = {**result.metadata, "score": result.score, "rank": result.rank}
-            documents.append(Document(page_content=result.text, metadata=metadata, id=result.chunk_id))
+        for hit in pipeline.search([query], k)[0].hits[:k]:
+            metadata = {**hit.metadata, "score": hit.score, "rank": hit.rank}
+            if hit.rerank_score is not None:
+                metadata.update(rerank_score=hit.rerank_score, fused_rank=hit.fused_rank)
+            documents.append(Document(page_content=hit.text, metadata=metadata, id=hit.chunk_id))
         return documents

@@ -45,8 +45,10 @@ if TYPE_CHECKING:
 
 StrategyOpt = typer.Option(None, "--strategy", "-s", metavar="STRATEGY",
                            help="Rewrite the question first: none, multi-query (N rewrites), rag-fusion (their "
-                                "fused rankings), hyde (a hypothetical answer), step-back (a broader question) or "
-                                "decompose (sub-questions).  [default: ask.strategy in the config, else none]")
+                                "fused rankings), hyde (a hypothetical answer), step-back (a broader question), "
+                                "decompose (sub-questions) or self-query (a metadata filter: file names, years, "
+                                "quarters, tickers, then the model; ask.self_query: rules needs no model).  "
+                                "[default: ask.strategy in the config, else none]")
 ChainOpt = typer.Option(None, "--chain", metavar="CHAIN",
                         help="How the answer is written: auto, stuff (one prompt), map-reduce, refine, or extract "
                              "(no model: quotes the best sentences).  [default: ask.chain in the config, else auto: "
@@ -72,8 +74,10 @@ def _ask_settings(cfg: "Config", strategy, chain, expand, k, llm: dict) -> "Conf
 
 
 def _model(cfg: "Config"):
-    """The chat model, or None when nothing needs one (extract chain, no transform)."""
-    if cfg.ask.chain == "extract" and cfg.ask.strategy == "none":
+    """The chat model, or None when nothing needs one (extract chain, no transform that calls a model)."""
+    from ragkit.config import transform_uses_model
+
+    if cfg.ask.chain == "extract" and not transform_uses_model(cfg.ask):
         return None
     from ragkit.llm import build_llm
 

@@ -18,7 +18,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ragkit.config import Config, LLMConfig, effective_chain
+from ragkit.config import Config, LLMConfig, effective_chain, transform_uses_model
 from ragkit.evaluation import metrics as M
 from ragkit.evaluation.datasets import Dataset, load_beir, load_qa
 from ragkit.evaluation.judge import faithfulness
@@ -158,7 +158,8 @@ class QueryRunner:
 
     def _retrieved(self, text: str) -> dict:
         cfg = self.cfg
-        plan = plan_queries(text, cfg.ask.strategy, self.llm, n=cfg.ask.n_queries)
+        plan = plan_queries(text, cfg.ask.strategy, self.llm if transform_uses_model(cfg.ask) else None,
+                            n=cfg.ask.n_queries, searcher=self.searcher)
         chunk_depth = self.depth * 3 if self.dataset.kind == "beir" else max(cfg.ask.k, 10)
         hits, trace = retrieve(self.searcher, plan, cfg.search.mode, chunk_depth)
         return dict(queries=plan.queries + plan.dense_only,
@@ -285,7 +286,7 @@ def _pipeline_cfg(spec: EvalSpec, pipeline) -> Config:
 
 def _chat_model(cfg: Config, dataset: Dataset, answer: bool, out: Path):
     """The pipeline's chat model, or None when neither its query strategy nor its answers need one."""
-    needs_model = cfg.ask.strategy != "none" or (dataset.kind == "qa" and answer and cfg.ask.chain != "extract")
+    needs_model = transform_uses_model(cfg.ask) or (dataset.kind == "qa" and answer and cfg.ask.chain != "extract")
     if not needs_model:
         return None
     return build_llm(cfg.llm, cache_dir=out / "cache")

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
-from ragkit.config import AskConfig, checks_support, effective_chain
+from ragkit.config import AskConfig, checks_support, effective_chain, transform_uses_model
 from ragkit.errors import GenerationError, UsageError
 from ragkit.generation import budget
 from ragkit.generation.answer import Answer
@@ -126,7 +126,8 @@ def ask(question: str, searcher: Searcher, llm: ChatModel | None, cfg: AskConfig
     if cfg.strategy != "none":
         status("rewriting the question")
     with stage("query transform", "chain", {"question": retrieval_query or question, "strategy": cfg.strategy}) as record:
-        plan = plan_queries(retrieval_query or question, cfg.strategy, llm, n=cfg.n_queries)
+        plan = plan_queries(retrieval_query or question, cfg.strategy, llm if transform_uses_model(cfg) else None,
+                            n=cfg.n_queries, searcher=searcher)
         record({"queries": plan.queries + plan.dense_only})
     timings["transform_s"] = round(time.perf_counter() - started, 4)
 

@@ -30,6 +30,7 @@ def retrieve(searcher: Searcher, plan: QueryPlan, mode: str, depth: int,
     says why the fused order was kept when the reranker failed.
     """
     depth = rerank_depth(searcher, depth)
+    filters = {**plan.filters, **(filters or {})}   # a self-query's filter; the caller's (--filter) wins
     sides: list[dict] = []
     with stage("retrieval", "retriever", {"queries": plan.queries, "dense_only": plan.dense_only, "mode": mode,
                                           "depth": depth, "filters": dict(filters or {})}) as record:

@@ -86,16 +86,19 @@ def build_catalog(docstore: DocStore) -> Catalog:
         kinds.setdefault(key, set()).add(kind)
     fields = {key: Field(key, "integer" if kinds[key] == {"integer"} else "text",
                          tuple(sorted(values, key=lambda v: (-values[v], v))))
-              for key, values in counts.items() if _offered(key, values, kinds[key])}
+              for key, values in counts.items() if _offered(values, kinds[key], docstore.count())}
     sources = fields["source"].values if "source" in fields else ()
     aliases = ticker_aliases(docstore.leading_text(LEADING_CHUNKS), sources) if sources else {}
     return Catalog(fields, aliases, lambda filters: len(docstore.rows_matching(filters)))
 
 
-def _offered(key: str, values: Mapping[str, int], kinds: set[str]) -> bool:
-    """A field worth filtering on: numbers or short text, two values or more, not so many that they cannot be checked."""
-    if not kinds <= {"integer", "text"} or not 2 <= len(values) <= MAX_VALUES:
-        return key == "source" and len(values) == 1   # one file still names itself
+def _offered(values: Mapping[str, int], kinds: set[str], chunks: int) -> bool:
+    """A field worth filtering on: numbers or short text that not every chunk shares, not so many values that they
+    cannot be checked."""
+    if not kinds <= {"integer", "text"} or len(values) > MAX_VALUES:
+        return False
+    if len(values) == 1 and next(iter(values.values())) >= chunks:   # "type: pdf" everywhere selects everything
+        return False
     lengths = sorted(len(v) for v in values)
     return lengths[len(lengths) // 2] <= MAX_VALUE_CHARS
 
@@ -193,6 +196,8 @@ def rule_filters(question: str, catalog: Catalog) -> tuple[dict[str, str], list[
             notes.append(f"rules: source={pattern} ({'; '.join(why)}{wider})")
         else:
             notes.append(f"rules: {'; '.join(why)}, but no one pattern selects those files: no source filter")
+    elif why:
+        notes.append(f"rules: {'; '.join(why)}: no source filter")
     title = catalog.fields.get("title")
     for value in title.values if title else ():
         if len(value) >= 8 and value.lower() in lowered:

@@ -12,7 +12,7 @@ from ragkit.config import AskConfig, LLMConfig
 from ragkit.errors import UsageError
 from ragkit.generation.ask import ask
 from ragkit.ingest.pipeline import ingest
-from ragkit.llm import LLMS, build_llm
+from ragkit.llm import build_llm
 from ragkit.llm.base import ChatLLM
 from ragkit.retrieval.plan import retrieve
 from ragkit.retrieval.search import Searcher

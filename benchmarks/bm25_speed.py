@@ -71,7 +71,7 @@ def qps(n: int, seconds: float) -> float:
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = common.parser(__doc__)
     common.add_data_arg(parser)
     parser.add_argument("--index", type=Path, default=None, help="a ragkit index of SciFact to use")
     parser.add_argument("--passes", type=int, default=5, help="passes over the queries for the fast methods (5)")

@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import resource
 import shutil
 import statistics
@@ -26,6 +27,12 @@ warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"langchai
 warnings.filterwarnings("ignore", message=r".*langchain-community.*")
 
 
+def parser(doc: str) -> argparse.ArgumentParser:
+    """A script's argument parser whose ``--help`` prints its whole docstring: what it measures, against what
+    baseline, and the command lines BENCHMARKS.md shows."""
+    return argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
 def add_data_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA,
                         help=f"SciFact in BEIR layout ({', '.join(DATA_FILES)}); default {DEFAULT_DATA}")
@@ -33,7 +40,7 @@ def add_data_arg(parser: argparse.ArgumentParser) -> None:
 
 
 def add_strategy_args(parser: argparse.ArgumentParser, limit: int) -> None:
-    """The options of the query-strategy benchmarks (strategies.py, transform_quality.py): data, index, how many
+    """The options of the query-strategy benchmarks (transform_quality.py): data, index, how many
     test queries, retrieval depth, rewrites asked for, and the model answer cache."""
     add_data_arg(parser)
     parser.add_argument("--index", type=Path, default=None, help="index folder (default <out>/scifact-index)")
@@ -219,3 +226,14 @@ def ranx_evaluate(qrels: dict, run: dict, metrics) -> dict:
     if isinstance(out, float):  # one metric: ranx returns a bare float
         out = {metrics[0]: out}
     return {m: float(v) for m, v in out.items()}
+
+
+def norm(text: str) -> str:
+    """Lower case, whitespace collapsed: the form answers are matched in."""
+    return " ".join((text or "").lower().split())
+
+
+def contains_answer(text: str, answers: list[str]) -> bool:
+    """Does ``text`` contain an accepted answer, as whole words ("lock" is not in "block")?"""
+    t = norm(text)
+    return any(re.search(r"(?<!\w)" + re.escape(norm(a)) + r"(?!\w)", t) for a in answers)

@@ -29,7 +29,6 @@ resumes. Writes ``benchmarks/out/honest_answers.json`` and prints a markdown tab
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import sys
@@ -161,7 +160,7 @@ def summarise(rows: list[dict]) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = common.parser(__doc__)
     parser.add_argument("--indexes", type=Path, required=True)
     parser.add_argument("--per-set", type=int, default=2)
     parser.add_argument("--sets", default=",".join(SETS), help="which of pdfs, docugami, sample")

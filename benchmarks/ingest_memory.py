@@ -34,6 +34,10 @@ import tempfile
 from pathlib import Path
 from types import SimpleNamespace
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import common  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "benchmarks" / "out"
 BEFORE = "49ab34f"
@@ -184,7 +188,7 @@ def before_tree(commit: str) -> Path:
 
 def main() -> None:
     """Parse the arguments; as a worker measure once, else measure every case before and after."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = common.parser(__doc__)
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--dimension", type=int, default=384)
     parser.add_argument("--kinds", default="flat,ivf")

@@ -1,33 +1,40 @@
-"""Ingest speed on SciFact, in one run: ragkit ingest vs the bare embedder vs re-ingest vs plain LangChain.
+"""Ingest speed, in one run: ragkit ingest vs the bare embedder vs re-ingest vs plain LangChain (SciFact), or PDFs.
 
-    python benchmarks/ingest_speed.py [--data DIR] [--limit N]
+    python benchmarks/ingest_speed.py --limit 1000                           # BENCHMARKS.md, "Ingest"
+    python benchmarks/ingest_speed.py --pdfs --filings 5 --repeats 2         # PDFs, against the sequential path
 
-(a) ragkit ``ingest`` of corpus.jsonl (the first N documents with --limit) into a fresh
-    index under benchmarks/out/ (on disk, as a user's index would be): wall time and
-    ragkit's own breakdown (scan, load+split, embed, write). The embedder model is loaded
-    inside, as for a user.
-(b) The embedder alone on exactly the same chunk texts (read back from the index's
-    docstore): a fresh ``LocalMiniLMEmbeddings`` — model load, then ``embed_array(texts)``.
-    Target: ingest total <= 1.1 x embedder time (load + embed).
-(c) Re-ingest of the unchanged folder (target: <= 2 % of the first run), then once more
-    after only touching the file's mtime (the content-hash path).
-(d) Plain LangChain: read the same documents (title + "\\n\\n" + text, whole documents, as
-    LangChain users load them), ``FAISS.from_documents`` with the same local embedder, and
-    ``BM25Retriever.from_documents``; in memory only (persisting a LangChain FAISS store
-    writes a pickle, which this project does not do).
+SciFact (default), on corpus.jsonl (the first N documents with --limit):
+(a) ragkit ``ingest`` into a fresh index under benchmarks/out/ (on disk, as a user's index would be): wall
+    time and ragkit's own breakdown (scan, load+split, embed, write); the model is loaded inside, as for a
+    user. ``ingest_total_over_its_own_embed_s`` (total / embed inside one ingest) is the figure: a direct A/B
+    against (b) cannot resolve 10 % on shared cores.
+(b) The embedder alone on exactly the same chunk texts (read back from the docstore): a fresh
+    ``LocalMiniLMEmbeddings``, model load, then ``embed_array(texts)``. Target: ingest <= 1.1 x embedder.
+(c) Re-ingest of the unchanged folder (target: <= 2 % of the first run), then after touching only the
+    file's mtime (the content-hash path).
+(d) Plain LangChain: the same documents whole (title + "\\n\\n" + text), ``FAISS.from_documents`` with the
+    same embedder and ``BM25Retriever.from_documents``, in memory (persisting LangChain's FAISS writes a pickle).
+Writes benchmarks/out/ingest_speed[-limitN].json. ``--limit 1000`` ~5-6 min; all 5,183 ~25-50 min.
 
-Nothing expensive runs twice. Writes benchmarks/out/ingest_speed[-limitN].json. With the
-full corpus it embeds 10,760 chunks twice plus 5,183 documents: ~25-50 min on 2 shared
-cores; ``--limit 1000`` takes ~5-6 min.
+``--pdfs``: the 4 PDFs of <datasets>/pdfs plus the first ``--filings`` 10-Q filings of docugami-sec-10q, each
+run a fresh process ingesting into a fresh index with the local embedder: "old" is ragkit as of ``--old-ref``
+(``git archive``; load and split everything, then embed), "new" this checkout with ``loader.workers`` = each
+of ``--workers`` (parsing overlapped with embedding). Runs interleaved, the order rotating each repeat. Per
+run: wall seconds, ragkit's total/embed ratio, CPU seconds (its own and its PDF workers'). Writes
+benchmarks/out/pdf_ingest_overlap-filingsN.json after every run. ~15 min (all 20 filings: 30-60 min).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import shutil
+import statistics
+import subprocess
 import sys
+import tarfile
 import tempfile
 from pathlib import Path
 
@@ -38,6 +45,24 @@ from common import Timer, doc_text, peak_rss_mb  # noqa: E402
 
 TARGET_RATIO = 1.1
 TARGET_REINGEST = 0.02
+DATASETS = common.REPO.parent / "shared" / "datasets"
+DEFAULT_OLD_REF = "262926a"  # the commit before overlapping (issue 8, point 4)
+
+_CHILD = """
+import json, resource, sys, time
+from ragkit.config import config_from_dict
+from ragkit.ingest.pipeline import ingest
+folder, index_dir, workers = sys.argv[1], sys.argv[2], int(sys.argv[3])
+cfg = config_from_dict({"embedder": {"kind": "local"}, "loader": {"workers": workers}})
+started = time.perf_counter()
+report = ingest(folder, index_dir, cfg, rebuild=True)
+wall = time.perf_counter() - started
+cpu = sum(u.ru_utime + u.ru_stime for u in (resource.getrusage(resource.RUSAGE_SELF),
+                                            resource.getrusage(resource.RUSAGE_CHILDREN)))
+print(json.dumps({"wall_s": round(wall, 2), "cpu_s": round(cpu, 2), "timings": report.timings,
+                  "counts": report.counts(), "chunks": report.chunks_total,
+                  "failed": [f["source"] for f in report.failed]}))
+"""
 
 
 def cpu_s() -> float:
@@ -51,12 +76,19 @@ def dir_size_mb(path: Path) -> float:
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = common.parser(__doc__)
     common.add_data_arg(parser)
     parser.add_argument("--limit", type=int, default=None, help="first N documents only (default: all)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary corpus folder and index")
+    pdf = parser.add_argument_group("--pdfs: PDF ingest, old sequential path vs parsing overlapped")
+    pdf.add_argument("--pdfs", action="store_true", help="measure PDF ingest instead of SciFact")
+    pdf.add_argument("--filings", type=int, default=5, help="how many 10-Q filings besides the 4 PDFs (max 20)")
+    pdf.add_argument("--repeats", type=int, default=2)
+    pdf.add_argument("--workers", default="1,2", help="loader.workers values for the new path")
+    pdf.add_argument("--old-ref", default=DEFAULT_OLD_REF, help="git commit of the sequential path")
     args = parser.parse_args()
-    common.require_dataset(args.data)
+    if not args.pdfs:
+        common.require_dataset(args.data)
     args.out = args.out.resolve()
     args.out.mkdir(parents=True, exist_ok=True)
     return args
@@ -183,8 +215,103 @@ def print_summary(r: dict) -> None:
     print(f"peak RSS               {r['peak_rss_mb']} MB")
 
 
+def make_corpus(out: Path, filings: int) -> Path:
+    """The 4 PDFs plus the first ``filings`` 10-Qs, copied into one folder."""
+    folder = out / f"pdf_overlap_corpus-{filings}"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    pdfs = sorted((DATASETS / "pdfs").glob("*.pdf"))
+    tenqs = sorted((DATASETS / "docugami-sec-10q" / "docs").glob("*.pdf"))[:filings]
+    if len(pdfs) < 4 or len(tenqs) < filings:
+        sys.exit(f"error: datasets missing under {DATASETS} (pdfs/, docugami-sec-10q/docs/)")
+    for path in pdfs + tenqs:
+        shutil.copy2(path, folder / path.name)
+    return folder
+
+
+def old_source(out: Path, ref: str) -> Path:
+    """ragkit as of ``ref``, extracted (no worktree, no change to the repository)."""
+    target = out / f"old-src-{ref}"
+    if not (target / "ragkit").is_dir():
+        target.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(["git", "-C", str(common.REPO), "archive", ref, "ragkit"],
+                                 check=True, capture_output=True).stdout
+        tar_path = target / "src.tar"
+        tar_path.write_bytes(archive)
+        with tarfile.open(tar_path) as tar:
+            tar.extractall(target, filter="data")
+        tar_path.unlink()
+    return target
+
+
+def run_one(src: Path, folder: Path, index_dir: Path, workers: int) -> dict:
+    """One ingest in a fresh process with ragkit from ``src``, into a fresh index."""
+    shutil.rmtree(index_dir, ignore_errors=True)
+    env = {**os.environ, "PYTHONPATH": str(src)}
+    done = subprocess.run([sys.executable, "-c", _CHILD, str(folder), str(index_dir), str(workers)],
+                          env=env, capture_output=True, text=True, check=True)
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    t = result["timings"]
+    result["ratio_total_over_embed_s"] = round(t["total_s"] / t["embed_s"], 3)
+    result["loadavg"] = [round(x, 2) for x in os.getloadavg()]
+    shutil.rmtree(index_dir, ignore_errors=True)
+    return result
+
+
+def summarise(runs: list[dict]) -> dict:
+    """Medians per variant, and new against old."""
+    by: dict[str, list[dict]] = {}
+    for run in runs:
+        by.setdefault(run["variant"], []).append(run)
+
+    def med(items: list[dict], key) -> float:
+        return round(statistics.median(key(r) for r in items), 2)
+
+    out = {name: {"n": len(items), "wall_s": med(items, lambda r: r["wall_s"]),
+                  "total_s": med(items, lambda r: r["timings"]["total_s"]),
+                  "embed_s": med(items, lambda r: r["timings"]["embed_s"]),
+                  "load_split_s": med(items, lambda r: r["timings"]["load_split_s"]),
+                  "cpu_s": med(items, lambda r: r["cpu_s"]),
+                  "ratio_total_over_own_embed_s": med(items, lambda r: r["ratio_total_over_embed_s"])}
+           for name, items in by.items()}
+    old = out.get("old-w2")
+    if old:
+        for name, entry in out.items():
+            entry["total_vs_old_total"] = round(entry["total_s"] / old["total_s"], 3)
+            entry["total_over_old_embed_s"] = round(entry["total_s"] / old["embed_s"], 3)
+            entry["embed_s_vs_old_embed_s"] = round(entry["embed_s"] / old["embed_s"], 3)
+    return out
+
+
+def pdf_main(args: argparse.Namespace) -> None:
+    """``--pdfs``: the old sequential path and the overlapped one, interleaved, fresh index each run."""
+    folder = make_corpus(args.out, args.filings)
+    variants = [("old-w2", old_source(args.out, args.old_ref), 2)]
+    variants += [(f"new-w{w}", common.REPO, int(w)) for w in args.workers.split(",")]
+    name = f"pdf_ingest_overlap-filings{args.filings}.json"
+    data = {"machine": common.machine_info(), "old_ref": args.old_ref,
+            "corpus": {"folder": str(folder), "files": sorted(p.name for p in folder.iterdir()),
+                       "mb": round(sum(p.stat().st_size for p in folder.iterdir()) / 1024 / 1024, 1)},
+            "runs": []}
+    for repeat in range(args.repeats):
+        shift = repeat % len(variants)
+        for variant, src, workers in variants[shift:] + variants[:shift]:
+            print(f"[{repeat + 1}/{args.repeats}] {variant} ...", flush=True)
+            result = run_one(src, folder, args.out / f"pdf_overlap_index-{variant}", workers)
+            result.update(variant=variant, repeat=repeat, workers=workers)
+            print(f"    wall {result['wall_s']} s  {result['timings']}  ratio {result['ratio_total_over_embed_s']}",
+                  flush=True)
+            data["runs"].append(result)
+            data["summary"] = summarise(data["runs"])
+            common.write_json(args.out, name, data)
+    print(json.dumps(data["summary"], indent=2))
+
+
 def main() -> None:
     args = parse_args()
+    if args.pdfs:
+        pdf_main(args)
+        return
     machine = common.machine_info()
 
     from ragkit.config import Config

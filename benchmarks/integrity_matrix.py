@@ -8,7 +8,6 @@ errors, unchanged answers, silently wrong answers and tracebacks.
 structure and the search guards only). Baseline: the same searches on the undamaged index.
 """
 
-import argparse
 import datetime
 import platform
 import shutil
@@ -19,8 +18,12 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-import ragkit.store.integrity as integrity
-from ragkit.cli import app
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import common  # noqa: E402
+
+import ragkit.store.integrity as integrity  # noqa: E402
+from ragkit.cli import app  # noqa: E402
 
 QUERIES = ["cats", "topic 3 planets", "loyal dog training", "yellow dwarf star"]
 runner = CliRunner()
@@ -51,9 +54,9 @@ def damage(path: Path, how: str) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--files", type=int, default=200)
-    parser.add_argument("--cheap", action="store_true")
+    parser = common.parser(__doc__)
+    parser.add_argument("--files", type=int, default=200, help="files in the test corpus (default 200)")
+    parser.add_argument("--cheap", action="store_true", help="open as an index above FULL_CHECK_BYTES would (no hashing)")
     args = parser.parse_args()
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     print(f"# {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, commit {commit}, "

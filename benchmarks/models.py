@@ -2,6 +2,7 @@
 
     python benchmarks/models.py [--parts embedders,chat] [--corpora pdfs,msmarco,scifact,docugami]
                                 [--scifact-docs 1000] [--limit 30] [--qa-limit N]
+    python benchmarks/models.py --parts omp --rounds 6
 
 **Embedders** (MiniLM, the default, against ``embedder.model: e5-small``): per corpus both ingest the
 same folder with the default config back to back (same chunks, checked); ingest chunks/s is each
@@ -18,6 +19,10 @@ defaults with the stuff chain on ``benchmarks/sample_docs_qa.jsonl`` and ``bench
 pdfs-test.jsonl`` against extract (no model): expected answers, answers the model wrote that passed
 issue 20's checks (the rest fall back to extract and are counted), time to the first text shown (answers are checked whole, so close to the total) and total seconds.
 
+``--parts omp``: SmolLM2 streaming 5 prompts (64-token cap) in fresh processes with OpenMP's default
+wait policy and with ``OMP_WAIT_POLICY=passive`` (what ragkit's local backend sets), alternating which
+goes first each round; the median tokens/s and first-token ratios.
+
 Install size added: the files of the distributions an extra adds to the user install (read from the
 installed packages' metadata), plus the joined model file ragkit writes to its cache for split models.
 Writes ``benchmarks/out/models.json`` and prints one markdown table.
@@ -28,9 +33,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import re
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -40,11 +47,10 @@ HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]   # this checkout's ragkit, not the one installed in the venv
 
 import common  # noqa: E402  (sets warning filters before langchain imports)
-from chains import contains_answer  # noqa: E402
+from common import contains_answer  # noqa: E402
 from own_words import hit_score  # noqa: E402
 from own_words_sets import SETS, SHARED, SPLITS, corpus_folder  # noqa: E402
-from strategies import summarise_all  # noqa: E402
-from transform_quality import one, rates  # noqa: E402
+from transform_quality import one, rates, summarise_all  # noqa: E402
 
 EMBEDDERS = {"minilm": None, "e5-small": "e5-small"}   # name -> embedder.model
 CHAT_MODELS = ("smollm2-135m", "qwen2.5-coder-1.5b")
@@ -334,11 +340,59 @@ def chat_part(args) -> dict:
     return {"models": models, "rewrites": summary, "answers": qa}
 
 
+# --- llama.cpp's OpenMP wait policy -------------------------------------------------------------------------------
+
+OMP_PROMPTS = ["Rewrite into 3 search queries: how do rerankers improve retrieval?",
+               "In one sentence, what is reciprocal rank fusion?",
+               "Summarise: BM25 is a sparse retrieval function introduced in 1994 at City University London.",
+               "List three uses of a vector index.", "What does a chunk overlap do when splitting documents?"]
+OMP_CHILD = r"""
+import json, sys, time
+import faiss  # noqa: F401  loaded first, as in `ragkit ask` (it bundles its own OpenMP copy)
+import ragkit.llm.local as local
+from ragkit.config import LLMConfig
+from ragkit.llm import build_llm
+tokens, prompts, passive = int(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3] == "passive"
+if not passive:
+    local.quiet_openmp = lambda: None  # ragkit before OMP_WAIT_POLICY=passive: the OpenMP default
+llm = build_llm(LLMConfig(max_tokens=tokens, threads=2, cache=False))
+llm.complete("warm up", max_tokens=4)
+n = secs = first = 0.0
+for p in prompts:
+    t = time.perf_counter(); got = None
+    for piece in llm.stream(p):
+        got = got or time.perf_counter() - t
+        n += 1
+    secs += time.perf_counter() - t; first += got or 0.0
+print(json.dumps({"tok_per_s": round(n / secs, 1), "first_token_ms": round(1000 * first / len(prompts))}))
+"""
+
+
+def omp_part(rounds: int, tokens: int = 64) -> dict:
+    """SmolLM2 streaming the same prompts with OpenMP's default wait policy and with ragkit's passive one, each a
+    fresh process (the policy is read once, when llama.cpp loads), alternating which goes first."""
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    env["PYTHONPATH"] = os.pathsep.join([str(common.REPO), env.get("PYTHONPATH", "")])
+    rows = []
+    for r in range(rounds):
+        for policy in (("default", "passive") if r % 2 == 0 else ("passive", "default")):
+            done = subprocess.run([sys.executable, "-c", OMP_CHILD, str(tokens), json.dumps(OMP_PROMPTS), policy],
+                                  env=env, capture_output=True, text=True, check=True)
+            rows.append({"round": r, "policy": policy, "load_avg_1m": round(os.getloadavg()[0], 2),
+                         **json.loads(done.stdout.strip().splitlines()[-1])})
+            log(json.dumps(rows[-1]))
+    med = {p: {k: statistics.median(x[k] for x in rows if x["policy"] == p) for k in ("tok_per_s", "first_token_ms")}
+           for p in ("default", "passive")}
+    return {"rounds": rows, "median": med,
+            "tok_per_s_ratio": round(med["passive"]["tok_per_s"] / med["default"]["tok_per_s"], 2),
+            "first_token_ratio": round(med["default"]["first_token_ms"] / med["passive"]["first_token_ms"], 2)}
+
+
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     epilog="e.g. python benchmarks/models.py --parts chat --limit 10 --qa-limit 3")
+    parser = common.parser(__doc__)
     common.add_data_arg(parser)
-    parser.add_argument("--parts", default="embedders,chat", help="embedders, chat or both (default both)")
+    parser.add_argument("--parts", default="embedders,chat", help="of embedders, chat, omp (default embedders,chat)")
+    parser.add_argument("--rounds", type=int, default=6, help="omp: rounds of the two policies (6)")
     parser.add_argument("--corpora", default=",".join(CORPORA), help=f"embedder corpora, of: {', '.join(CORPORA)}")
     parser.add_argument("--scifact-docs", type=int, default=1000,
                         help="SciFact sub-corpus size for the embedders: judged test documents + the first others")
@@ -390,6 +444,10 @@ def main() -> None:
         result["embedders"] = embedder_part(args, lambda: common.write_json(args.out, "models.json", result))
     if "chat" in parts:
         result["chat"] = chat_part(args)
+    if "omp" in parts:
+        result["omp"] = omp_part(args.rounds)
+        log(f"OMP_WAIT_POLICY=passive / default: tokens/s {result['omp']['tok_per_s_ratio']}x, "
+            f"first token {result['omp']['first_token_ratio']}x")
     result["run_wall_s"] = round(time.perf_counter() - started, 1)
     result["machine"]["loadavg_end"] = common.machine_info()["loadavg_start"]
     path = common.write_json(args.out, "models.json", result)

@@ -1,4 +1,5 @@
-"""The data sets of benchmarks/own_words.py (issue 18), each split into a calibration and a test half.
+"""The data sets of benchmarks/own_words.py (issue 18), each split into a calibration and a test half, and LangChain's
+pipeline on them (the baseline of ``own_words.py --langchain``).
 
 Every set names the corpus its index is built from (one index per corpus, shared by its sets), its main
 retrieval metric, and whether its questions carry answers to check. Splits, fixed before any scoring:
@@ -15,9 +16,12 @@ the same definitions run against an older checkout (``own_words.py --before``).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Callable
 
 HERE = Path(__file__).resolve().parent
@@ -116,3 +120,83 @@ def missing_data() -> list[str]:
     needed = [SHARED / "scifact" / "corpus.jsonl", SHARED / "msmarco-subset" / "corpus.jsonl",
               SHARED / "docugami-sec-10q" / "docs", SHARED / "pdfs"]
     return [str(p) for p in needed if not p.exists()]
+
+
+# LangChain's own pipeline on a set: the baseline of ``own_words.py --langchain``. Loading is what a plain
+# LangChain pipeline does (BEIR: one Document per record, title + newline + text; PyPDFLoader, one Document
+# per page, numbered from 1 as ragkit numbers them; TextLoader, BSHTMLLoader), RecursiveCharacterTextSplitter
+# 1000/200, BM25Retriever + FAISS (ragkit's embedder) in an EnsembleRetriever 0.5/0.5. Embedding is the slow
+# step, so the chunk vectors are cached (.npz, no pickle) under a key hashing the embedder id and every text.
+
+def _langchain_documents(dataset) -> list:
+    """The set's corpus as LangChain Documents, each with doc_id or source (and page)."""
+    from langchain_community.document_loaders import BSHTMLLoader, PyPDFLoader, TextLoader
+    from langchain_core.documents import Document
+    from pypdf import apply_configuration
+
+    from ragkit.config import Config
+
+    if dataset.kind == "beir":
+        records = [json.loads(line) for line in Path(dataset.corpus).read_text(encoding="utf-8").splitlines() if line.strip()]
+        return [Document(page_content=f"{r.get('title') or ''}\n{r.get('text') or ''}", metadata={"doc_id": str(r["_id"])})
+                for r in records]
+    docs, folder = [], Path(dataset.documents)
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        source, suffix = path.relative_to(folder).as_posix(), path.suffix.lower()
+        if suffix == ".pdf":   # pypdf's default array limit refuses real 10-Q filings: ragkit's limit
+            with apply_configuration(array_maximum_element_count=Config().loader.pdf_array_max_elements):
+                pages = PyPDFLoader(str(path)).load()
+            docs += [Document(page_content=p.page_content, metadata={"source": source, "page": int(p.metadata["page"]) + 1})
+                     for p in pages]
+        elif suffix in {".md", ".txt", ".html", ".htm"}:
+            loader = TextLoader(str(path), encoding="utf-8") if suffix in {".md", ".txt"} else BSHTMLLoader(
+                str(path), open_encoding="utf-8")
+            docs += [Document(page_content=d.page_content, metadata={"source": source}) for d in loader.load()]
+    return docs
+
+
+def _cached_vectors(embedder, texts: list[str], cache: Path):
+    """The chunk vectors from ``cache`` when its key matches ``texts``, else embedded (and cached)."""
+    import numpy as np
+
+    digest = hashlib.sha256(getattr(embedder, "model_id", type(embedder).__name__).encode())
+    for text in texts:
+        encoded = text.encode("utf-8", "surrogatepass")
+        digest.update(len(encoded).to_bytes(8, "little") + encoded)
+    if cache.is_file():
+        data = np.load(cache, allow_pickle=False)
+        if str(data["key"]) == digest.hexdigest() and data["vectors"].shape[0] == len(texts):
+            return data["vectors"]
+    vectors = embedder.embed_array(texts).astype(np.float32)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(cache, vectors=vectors, key=np.array(digest.hexdigest()))
+    return vectors
+
+
+def langchain_hits(dataset, cache: Path) -> list[list[SimpleNamespace]]:
+    """Per query, LangChain's EnsembleRetriever's chunks (doc_id, page, source), best first."""
+    from langchain_classic.retrievers import EnsembleRetriever
+    from langchain_community.retrievers import BM25Retriever
+    from langchain_community.vectorstores import FAISS
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+    from ragkit.config import Config
+    from ragkit.embedders import build_embedder
+
+    chunks = RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=200).split_documents(
+        _langchain_documents(dataset))
+    embedder = build_embedder(Config().embedder)
+    vectors = _cached_vectors(embedder, [c.page_content for c in chunks], cache)
+    k = 100 if dataset.kind == "beir" else 10
+    for row, chunk in enumerate(chunks):
+        chunk.metadata["row"] = row
+    store = FAISS.from_embeddings(text_embeddings=[(c.page_content, v) for c, v in zip(chunks, vectors.tolist())],
+                                  embedding=embedder, metadatas=[c.metadata for c in chunks])
+    ensemble = EnsembleRetriever(retrievers=[BM25Retriever.from_documents(chunks, k=k),
+                                             store.as_retriever(search_kwargs={"k": k})], weights=[0.5, 0.5])
+    hits = []
+    for _, text in dataset.queries:
+        metas = [chunks[d.metadata["row"]].metadata for d in ensemble.invoke(text)]
+        hits.append([SimpleNamespace(doc_id=m.get("doc_id", m.get("source", "")), page=m.get("page"),
+                                     source=m.get("source", "")) for m in metas])
+    return hits

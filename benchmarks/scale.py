@@ -32,7 +32,6 @@ latency) to show where the defaults sit. Writes ``out/scale/scale.json`` and ``s
 
 from __future__ import annotations
 
-import argparse
 import json
 import multiprocessing
 import re
@@ -44,6 +43,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # noqa: E402
 from common import DEFAULT_DATA, OUT, machine_info, peak_rss_mb, percentiles, read_jsonl  # noqa: E402
 
 NOISE_COSINE = 0.9   # how close a synthetic vector stays to the real vector it copies
@@ -334,7 +334,7 @@ def plot(rows: list[dict], path: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = common.parser(__doc__)
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--kinds", nargs="+", default=["flat", "hnsw", "ivf"])
     parser.add_argument("--vectors", choices=("noisy", "static"), default="noisy",

@@ -23,7 +23,6 @@ cores (mostly embedding: 10,760 chunks for ragkit, 5,183 whole documents for the
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import sys
 import time
@@ -253,7 +252,7 @@ def print_table(result: dict) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = common.parser(__doc__)
     common.add_data_arg(parser)
     parser.add_argument("--index", type=Path, default=None, help="index folder (default <out>/scifact-index)")
     parser.add_argument("--reuse", action="store_true", help="reuse the index when it already holds the corpus")

@@ -2,12 +2,14 @@
 
     python benchmarks/transform_quality.py [--data DIR] [--index DIR] [--limit 100] [--depth 300]
                                            [--strategies none,multi-query,rag-fusion,step-back,decompose]
-                                           [--no-cache]
+                                           [--no-cache] [--threads 1] [--warm-cache]
+    nice python benchmarks/transform_quality.py --limit 100 --threads 1    # BENCHMARKS.md, "Strategies"
+    python benchmarks/transform_quality.py --limit 150 --strategies none,hyde
 
-For the first ``--limit`` SciFact test queries (qrels order, as strategies.py) and each strategy,
+For the first ``--limit`` SciFact test queries (qrels order) and each strategy,
 ``plan_queries(question, strategy, llm, n=3)`` with the default local model (SmolLM2-135M via
 llama.cpp: few-shot prompts, replies held to a JSON schema by a grammar), then hybrid retrieval
-exactly as in strategies.py (documents by best chunk; ``none`` is the baseline, same run;
+(documents ranked by their best chunk, as scifact_quality.py; ``none`` is the baseline, same run;
 ``--mode sparse`` ranks with BM25 alone, e.g. on an index built with the hash embedder).
 
 Rewrite quality, per strategy:
@@ -27,6 +29,7 @@ the same reply at temperature 0 anyway); ``cached_calls`` says how many. Writes
 from __future__ import annotations
 
 import argparse
+import random
 import sys
 import time
 from dataclasses import asdict
@@ -35,11 +38,19 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common  # noqa: E402  (sets warning filters before langchain imports)
-from common import Timer, peak_rss_mb  # noqa: E402
-from strategies import METRICS, doc_run, summarise_all  # noqa: E402
+from common import Timer, peak_rss_mb, percentiles, ranx_evaluate  # noqa: E402
+
+from ragkit.evaluation.metrics import dedupe_ranked, evaluate, per_query  # noqa: E402
 
 STRATEGIES = ("none", "multi-query", "rag-fusion", "hyde", "step-back", "decompose")
 LIST_STRATEGIES = ("multi-query", "rag-fusion", "decompose")
+METRICS = ("ndcg@10", "recall@100", "mrr@10")
+BOOTSTRAP = 2000
+
+
+def doc_run(fused) -> list[str]:
+    """Documents ranked by their best chunk, top 100 (as scifact_quality.py)."""
+    return dedupe_ranked([r.doc_id for r in fused])[:100]
 
 
 def content_words(text: str) -> set[str]:
@@ -86,8 +97,68 @@ def rates(rows: list[dict]) -> dict:
     return {f"{k}_rate": round(sum(r[k] for r in rows) / len(rows), 4) for k in flags}
 
 
+def bootstrap_ci(deltas: list[float], seed: int = 0) -> list[float]:
+    """Paired bootstrap 95% interval of the mean per-query difference."""
+    if not deltas:
+        return [float("nan"), float("nan")]
+    rng = random.Random(seed)
+    n = len(deltas)
+    means = sorted(sum(deltas[rng.randrange(n)] for _ in range(n)) / n for _ in range(BOOTSTRAP))
+    return [round(means[int(0.025 * BOOTSTRAP)], 4), round(means[int(0.975 * BOOTSTRAP) - 1], 4)]
+
+
+def summarise(strategy: str, rows: list[dict], qids: list[str], qrels: dict, base: dict | None) -> dict:
+    run = {qid: r["run"] for qid, r in zip(qids, rows)}
+    scored = {"mean": evaluate(qrels, run, METRICS), "per_query": {m: per_query(qrels, run, m) for m in METRICS}}
+    out = {"metrics": {m: round(v, 4) for m, v in scored["mean"].items()}}
+    try:
+        theirs = ranx_evaluate(qrels, run, METRICS)
+        out["max_abs_diff_vs_ranx"] = max(abs(scored["mean"][m] - theirs[m]) for m in METRICS)
+    except ImportError:
+        out["max_abs_diff_vs_ranx"] = None
+    n = len(rows)
+    usage = [r["usage"] for r in rows]
+    out.update({
+        "queries": n,
+        "llm_calls_per_query": round(sum(u["calls"] + u["cached_calls"] for u in usage) / n, 3),
+        "uncached_calls": sum(u["calls"] for u in usage),
+        "cached_calls": sum(u["cached_calls"] for u in usage),
+        "prompt_tokens_per_query": round(sum(u["prompt_tokens"] for u in usage) / n, 1),
+        "completion_tokens_per_query": round(sum(u["completion_tokens"] for u in usage) / n, 1),
+        "fallback_rate": round(sum(r["fallback"] for r in rows) / n, 4),
+        "extra_queries_per_query": round(sum(len(r["queries"]) + len(r["dense_only"]) for r in rows) / n, 2),
+        "latency_total": percentiles([r["total_s"] for r in rows]),
+        "latency_transform": percentiles([r["transform_s"] for r in rows]),
+        "latency_retrieve": percentiles([r["retrieve_s"] for r in rows]),
+    })
+    if base is not None:
+        ours, theirs = scored["per_query"]["ndcg@10"], base["per_query"]["ndcg@10"]
+        deltas = [ours[q] - theirs[q] for q in ours]
+        out["vs_none"] = {
+            **{f"delta_{m}": round(scored["mean"][m] - base["mean"][m], 4) for m in METRICS},
+            "delta_ndcg@10_ci95": bootstrap_ci(deltas),
+            "ndcg@10_wins": sum(d > 1e-9 for d in deltas), "ndcg@10_ties": sum(abs(d) <= 1e-9 for d in deltas),
+            "ndcg@10_losses": sum(d < -1e-9 for d in deltas),
+        }
+    out["_scored"] = scored
+    return out
+
+
+def summarise_all(strategies: list[str], per: dict, qids: list[str], qrels: dict) -> dict:
+    """Each strategy's summary, compared with ``none`` (which runs first)."""
+    base = None
+    out = {}
+    for s in strategies:
+        out[s] = summarise(s, per[s], qids, qrels, base)
+        if s == "none":
+            base = out[s]["_scored"]
+    for e in out.values():
+        e.pop("_scored")
+    return out
+
+
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = common.parser(__doc__)
     common.add_strategy_args(parser, limit=100)
     parser.add_argument("--strategies", default="none,multi-query,rag-fusion,step-back,decompose")
     parser.add_argument("--mode", default="hybrid", choices=("hybrid", "sparse", "dense"),

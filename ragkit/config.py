@@ -120,8 +120,8 @@ class SplitterConfig:
     The default stays within MiniLM's 256 word pieces (~1,000 characters of English).
     ``parent_size`` (characters; 0 turns parents off) sets the sections that
     parent-document retrieval hands to the model. ``context`` puts a line naming where each chunk
-    is (title or file name, heading path, PDF page) before its text in the indexes (on by default:
-    docugami source hit@5 0.71 -> 0.79 hybrid, SciFact train nDCG@10 +0.007; benchmarks/chunk_variants.py).
+    is (title or file name, heading path, PDF page) before its text in the indexes (on by default: it helped
+    the filings most and SciFact a little, issue 8).
     """
 
     kind: Literal["recursive", "token", "markdown"] = "recursive"
@@ -169,11 +169,9 @@ class DenseConfig:
     ``backend``: ``faiss`` (in the index folder), ``pinecone`` (the ``pinecone:`` section), or a
     registered backend; the index fields below are FAISS's and apply to it only. ``index``: flat | hnsw | ivf | auto;
     benchmarks/scale.py measured the defaults. ``auto`` is flat (exact) below ``auto_flat_below``
-    vectors, else IVF (on noisy copies of real vectors HNSW's recall fell to 0.72 at 1M chunks where
-    IVF's held). ``ivf_lists`` 0 means about 4 x sqrt(vectors); too few vectors to train them falls
-    back to flat, and ingest says so. ``hnsw_ef_search`` and ``ivf_probe`` 0 mean by size: 512 and 128
-    at 100k vectors, doubled for every tenfold more (recall@10 >= 0.95 of exact search at 10k, 100k
-    and 1M; ``ragkit.store.backends.faiss.ann.search_width``).
+    vectors, else IVF (its recall held on near-duplicate vectors where HNSW's fell). ``ivf_lists`` 0
+    means about 4 x sqrt(vectors); too few vectors to train them falls back to flat, and ingest says
+    so. ``hnsw_ef_search`` and ``ivf_probe`` 0 mean by size (``ragkit.store.backends.faiss.ann.search_width``).
     """
 
     backend: str = "faiss"
@@ -350,8 +348,8 @@ def register_backend_name(section: str, key: str, name: str) -> None:
 def effective_chain(chain: str, llm_kind: str) -> str:
     """``auto`` is ``extract`` with the tiny local model and ``stuff`` with any other.
 
-    Measured on sample_docs (BENCHMARKS.md): with SmolLM2-135M, extract put the answer in its
-    text for 13 of 14 answerable questions, stuff for 0; a capable model should write the answer.
+    Measured on sample_docs (BENCHMARKS.md, "Models"): with SmolLM2-135M, extract puts the answer in its
+    text more often than stuff; a capable model should write the answer.
     """
     if chain != "auto":
         return chain

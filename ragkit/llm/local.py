@@ -39,7 +39,7 @@ def quiet_openmp() -> None:
     OpenMP reads the variable once, when its runtime loads with ``llama_cpp``, so this runs just
     before the model is loaded. Spinning threads fight for the cores on a shared machine: SmolLM2
     generated 5.4x more tokens a second with ``passive`` in one interleaved run on 2 cores
-    (benchmarks/omp_wait.py, BENCHMARKS.md). faiss bundles its own OpenMP copy, which this leaves alone.
+    (`benchmarks/models.py --parts omp`, BENCHMARKS.md "Models"). faiss bundles its own OpenMP copy, which this leaves alone.
     """
     os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 

@@ -16,15 +16,13 @@ ones), so removals need nothing special: the new structure never sees the remove
 * ``ivf``: inverted lists over k-means cells (``IndexIVFFlat``, vectors kept exact, so no
   refinement step is needed). Too few vectors to train the cells (fewer than
   :data:`IVF_POINTS_PER_LIST` per list) falls back to flat, and the index says so.
-* ``auto``: flat below ``auto_flat_below`` vectors (exact search is fast enough there), else IVF:
-  at 1M chunks of noisy copies of real vectors IVF kept recall@10 0.989 while HNSW fell to 0.72,
-  and on 1M distinct vectors both hold at the widths below (BENCHMARKS.md "Scale").
+* ``auto``: flat below ``auto_flat_below`` vectors (exact search is fast enough there), else IVF,
+  whose recall held on near-duplicate vectors where HNSW's fell (BENCHMARKS.md "Scale").
 
 How wide a search is (HNSW's efSearch, IVF's probed cells) follows the number of vectors unless
 set (``hnsw_ef_search`` / ``ivf_probe`` > 0): :func:`search_width` doubles it for every tenfold
-growth. Measured on 1M SciFact-based chunks, each with its own vector: recall@10 >= 0.95 of exact
-search needed efSearch 256 / 512 / 1024 and nprobe 128 / 256 at 10k / 100k / 1M vectors (IVF is
-flat below ~24k); the msmarco-based set at 100k holds at those widths too (1.0, 0.99).
+growth: the widths that kept recall@10 >= 0.95 of exact search from 10k to 1M vectors
+(benchmarks/scale.py; the figures are in BENCHMARKS.md "Scale").
 
 Filters: when at most :data:`EXACT_FILTER_FRACTION` of the rows are allowed, the allowed
 vectors are searched exactly (a graph walk or a few probed cells could miss a small

@@ -9,7 +9,7 @@ The ``pinecone`` SDK (imported on first use: it is slow to import) retries 5xx i
 Writes respect the service limits: an upsert carries at most ``batch_records`` records and at
 most ``batch_mb`` MB of JSON; fetch and delete at most ``ID_BATCH`` ids. Upserts skip the SDK's
 per-value type check (``_check_type=False``): ragkit builds the records itself (Python floats,
-flat metadata) and the check cost most of an ingest's client time (benchmarks/pinecone_local.py).
+flat metadata) and the check cost most of an ingest's client time (benchmarks/backends.py pinecone).
 """
 
 from __future__ import annotations

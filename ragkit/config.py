@@ -282,9 +282,7 @@ class AskConfig:
     """The ``ask:`` section: how questions are answered (--strategy, --chain, --expand, -k override it)."""
 
     strategy: Literal["none", "multi-query", "rag-fusion", "hyde", "step-back", "decompose", "self-query"] = "none"
-    # self-query: "model" asks the chat model for a filter after the rules (file names, years, quarters,
-    # tickers); "rules" uses the rules alone and needs no model (ragkit.retrieval.self_query).
-    self_query: Literal["model", "rules"] = "model"
+    self_query: Literal["model", "rules"] = "model"   # rules: no model (ragkit.retrieval.self_query)
     chain: Literal["auto", "stuff", "map-reduce", "refine", "extract"] = "auto"   # auto: see effective_chain
     expand: Literal["none", "parent", "window"] = "none"
     k: Int = Field(5, ge=1)                 # chunks handed to the generation chain
@@ -354,11 +352,6 @@ def effective_chain(chain: str, llm_kind: str) -> str:
     if chain != "auto":
         return chain
     return "extract" if llm_kind == "local" else "stuff"
-
-
-def transform_uses_model(ask: AskConfig) -> bool:
-    """Whether the query transform calls the chat model: every strategy but ``none`` and a rules-only self-query."""
-    return ask.strategy != "none" and not (ask.strategy == "self-query" and ask.self_query == "rules")
 
 
 def checks_support(refuse: str, llm_kind: str) -> bool:

@@ -21,11 +21,11 @@ from ragkit.retrieval.self_query import (
     Field,
     build_catalog,
     index_catalog,
-    output_schema,
     question_tokens,
     rule_filters,
     validate_filter,
 )
+from ragkit.retrieval.transform_prompts import self_query_schema as output_schema
 from ragkit.retrieval.transforms import plan_queries
 
 from conftest import REPO, have_local_model, write_docs

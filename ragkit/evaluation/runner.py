@@ -18,7 +18,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ragkit.config import Config, LLMConfig, effective_chain, transform_uses_model
+from ragkit.config import Config, LLMConfig, effective_chain
 from ragkit.evaluation import metrics as M
 from ragkit.evaluation.datasets import Dataset, load_beir, load_qa
 from ragkit.evaluation.judge import faithfulness
@@ -28,7 +28,7 @@ from ragkit.ingest.pipeline import ingest
 from ragkit.llm import ChatModel, build_llm
 from ragkit.retrieval.plan import rerank_step, retrieve
 from ragkit.retrieval.search import Searcher
-from ragkit.retrieval.transforms import plan_queries
+from ragkit.retrieval.transforms import plan_queries, transform_uses_model
 
 RETRIEVAL = set(M.RETRIEVAL_METRICS)
 COST_METRICS = ("llm_calls", "cached_calls", "prompt_tokens", "completion_tokens")

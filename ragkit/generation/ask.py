@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
-from ragkit.config import AskConfig, checks_support, effective_chain, transform_uses_model
+from ragkit.config import AskConfig, checks_support, effective_chain
 from ragkit.errors import GenerationError, UsageError
 from ragkit.generation import budget
 from ragkit.generation.answer import Answer
@@ -24,7 +24,7 @@ from ragkit.retrieval.expansion import expand
 from ragkit.retrieval.plan import rerank_step, retrieve
 from ragkit.retrieval.reranking import rerank_note
 from ragkit.retrieval.search import Searcher, SearchResult
-from ragkit.retrieval.transforms import QueryPlan, plan_queries
+from ragkit.retrieval.transforms import QueryPlan, plan_queries, transform_uses_model
 from ragkit.tracing import stage, traced
 
 

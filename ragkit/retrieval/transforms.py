@@ -19,6 +19,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ragkit.config import AskConfig
 from ragkit.errors import SearchError
 from ragkit.llm.base import ChatModel
 from ragkit.retrieval.self_query import index_catalog, self_query
@@ -259,6 +260,12 @@ def _ask(llm: ChatModel, plan: QueryPlan, kind: str, n: int) -> str:
         out = ""
     plan.raw.append(out)
     return out
+
+
+def transform_uses_model(ask: AskConfig) -> bool:
+    """Whether the ``ask:`` section's transform calls the chat model: any strategy but ``none`` and a self-query
+    with ``self_query: rules`` (the rules alone: file names, years, quarters, tickers)."""
+    return ask.strategy != "none" and not (ask.strategy == "self-query" and ask.self_query == "rules")
 
 
 def plan_queries(question: str, strategy: str, llm: ChatModel | None, *, n: int = 3,

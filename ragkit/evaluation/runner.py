@@ -162,7 +162,7 @@ class QueryRunner:
                             n=cfg.ask.n_queries, searcher=self.searcher)
         chunk_depth = self.depth * 3 if self.dataset.kind == "beir" else max(cfg.ask.k, 10)
         hits, trace = retrieve(self.searcher, plan, cfg.search.mode, chunk_depth)
-        return dict(queries=plan.queries + plan.dense_only,
+        return dict(queries=plan.queries + plan.dense_only, **({"filters": plan.filters} if plan.filters else {}),
                     ranked=M.dedupe_ranked([h.doc_id for h in hits])[:self.depth],
                     chunks=[{"chunk_id": h.chunk_id, "source": h.source, "page": h.page} for h in hits[:20]],
                     **_rerank_record(rerank_step(trace)))

@@ -239,7 +239,7 @@ def source_glob(chosen: set[str], sources: tuple[str, ...]) -> tuple[str | None,
     shared = [v for k, v in name_tokens(first).items() if all(name_tokens(s).get(k) == v for s in chosen)]
     shared.sort(key=lambda token: re.search(rf"\b{token}\b", PurePosixPath(first).stem).start())
     best: tuple[str | None, set[str]] = (None, set(sources))
-    for size in range(len(shared), 0, -1):
+    for size in range(1, len(shared) + 1):   # fewest tokens first: "*GLBX*", not "*Q3*GLBX*", for the same files
         for tokens in combinations(shared, size):
             pattern = "*" + "*".join(tokens) + "*"
             matched = {s for s in sources if fnmatchcase(s, pattern)}
@@ -349,7 +349,11 @@ def _model_pass(question: str, catalog: Catalog, llm: ChatModel, result: SelfQue
         result.notes.append(f"model: {_shown(kept)}")
     text = " ".join(str(query).split()) if isinstance(query, str) else ""
     if len(text) >= 3 and _norm(text) != _norm(question):
-        result.text = text[:MAX_QUERY_CHARS]
+        words, asked = set(_norm(text).split()), set(_norm(question).split())
+        if len(words & asked) * 2 >= len(words):
+            result.text = text[:MAX_QUERY_CHARS]
+        else:   # a search text is the question's own words less the filter's; others leaked from the examples
+            result.notes.append(f"model: search text {text[:80]!r} is mostly not the question's words: not used")
 
 
 def _norm(text: str) -> str:

@@ -260,6 +260,7 @@ def test_cli_trace_and_json_show_the_filter(cli_index):
     result = runner.invoke(app, ["ask", "What were Acme's net sales in Q3 2023?", *cli_index, "--json", "--trace"])
     data = json.loads(result.stdout)
     assert data["strategy"] == "self-query" and data["trace"]["plan"]["filters"] == {"source": "2023 Q3 ACME.txt"}
+    assert data["filters"] == {"source": "2023 Q3 ACME.txt"}
     assert {s["source"] for s in data["sources"]} == {"2023 Q3 ACME.txt"}
 
 

@@ -38,7 +38,7 @@ FILINGS = {
     ("2022", "Q3", "ACME"): "82", ("2023", "Q1", "ACME"): "117", ("2023", "Q3", "ACME"): "81",
     ("2022", "Q3", "GLBX"): "40", ("2023", "Q3", "GLBX"): "45",
 }
-NAMES = {"ACME": "Acme Roadrunner Corporation, Tucson", "GLBX": "Globex Cypress Corporation, Springfield"}
+NAMES = {"ACME": "Acme Roadrunner Corporation, Tucson (www.roadrunner.com)", "GLBX": "Globex Cypress Corporation, Springfield"}
 
 
 def _docs() -> dict[str, str]:
@@ -67,6 +67,7 @@ def test_the_catalog_holds_the_real_fields_and_names_of_each_ticker(catalog):
     assert set(catalog.fields["source"].values) == set(_docs())
     assert "title" in catalog.fields and "type" in catalog.fields and not {"chunk_id", "start", "context"} & set(catalog.fields)
     assert catalog.aliases["acme"] == "ACME" and catalog.aliases["globex"] == "GLBX"
+    assert catalog.aliases["roadrunner"] == "ACME"   # its web address is no lower-case use of the name
     assert "quarterly" not in catalog.aliases and "total" not in catalog.aliases   # written in lower case too
 
 

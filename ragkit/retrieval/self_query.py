@@ -136,7 +136,9 @@ def ticker_aliases(leading: Mapping[str, str], sources: tuple[str, ...]) -> dict
             groups.setdefault(ticker, []).append(source)
     if len(groups) < 2:
         return {}
-    common = {w for text in leading.values() for w in re.findall(r"\b[a-z]{4,}\b", text)}
+    # A web or mail address is no lower-case use of a name: "www.microsoft.com" must not make "Microsoft" common.
+    prose = {s: re.sub(r"\S+@\S+|\S*(?:www\.|https?:|\.com|\.net|\.org|\.gov)\S*", " ", t) for s, t in leading.items()}
+    common = {w for text in prose.values() for w in re.findall(r"\b[a-z]{4,}\b", text)}
     words = {s: {w.lower() for w in re.findall(r"\b[A-Z][A-Za-z]{3,}\b", leading.get(s, ""))} - common for s in sources}
     aliases: dict[str, str] = {}
     for ticker, members in groups.items():

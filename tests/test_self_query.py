@@ -312,3 +312,10 @@ def test_a_search_text_not_made_of_the_questions_words_is_not_used(searcher):
     llm, _ = held_model({"query": "2019 Q3 tides", "filter": {}})
     plan = plan_queries("Which quarter had the best sales?", "self-query", llm, searcher=searcher)
     assert plan.queries == ["Which quarter had the best sales?"] and any("not used" in n for n in plan.notes)
+
+
+def test_a_raw_newline_inside_a_string_still_parses():
+    """llama.cpp's grammar lets a raw newline into a JSON string (seen with SmolLM2 on the docugami set)."""
+    from ragkit.retrieval.self_query import parse_reply
+
+    assert parse_reply('{ "query" : "net\nsales", "filter": {"source": "a.pdf"}}') == ("net\nsales", {"source": "a.pdf"}, None)

@@ -35,8 +35,10 @@ SKIP_KEYS = frozenset({"chunk_id", "doc_id", "chunk_index", "start", "end", "par
 MAX_VALUES = 1000     # a field with more distinct values is not offered (its values cannot be checked cheaply)
 MAX_VALUE_CHARS = 60  # nor one whose values are long (a table's column headers): they would fill a small model's prompt
 LEADING_CHUNKS = 3    # chunks of each file read for company names (a filing's cover page)
-MAX_QUERY_CHARS = 200   # the model's search text, and a free text value, are cut to this
-_MAX_TOKENS = 120
+MAX_QUERY_CHARS = 200   # the model's search text is cut to this
+# Room for the longest reply the schema allows (a 120-character search text, a field or two): a reply cut at
+# the token limit is not JSON, however strict the grammar.
+_MAX_TOKENS = 160
 
 
 @dataclass(frozen=True)
@@ -303,8 +305,8 @@ def _checked_value(f: Field, value: Any) -> tuple[str | None, str]:
 def parse_reply(reply: str) -> tuple[Any, Any, str | None]:
     """``(query, filter, problem)`` of a model's JSON reply; problem is None when it is a JSON object."""
     body = re.sub(r"<think>.*?(</think>|$)", "", reply or "", flags=re.S).strip().removeprefix("```json").strip("` \n")
-    try:
-        data = json.loads(body)
+    try:   # strict=False: llama.cpp's grammar lets a raw newline into a string, which JSON proper forbids
+        data = json.loads(body, strict=False)
     except ValueError:
         return None, None, "the model's reply is not JSON"
     if not isinstance(data, dict):

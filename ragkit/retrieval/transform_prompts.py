@@ -115,7 +115,7 @@ def build_messages(kind: str, question: str, n: int = 3) -> list[BaseMessage]:
 
 ENUM_VALUES = 60       # a text field with at most this many values is held to them by the grammar
 PROMPT_VALUES = 25     # values of a field shown to the model
-SELF_QUERY_CHARS = 200
+SELF_QUERY_CHARS = 120   # a search text, or a free text value, in the schema
 # ``catalog`` below is a ragkit.retrieval.self_query.Catalog (not imported: that module imports this one).
 
 SELF_QUERY_SYSTEM = ("You help a search engine. The user message holds a question between <question> and </question> "

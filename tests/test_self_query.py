@@ -319,3 +319,17 @@ def test_a_raw_newline_inside_a_string_still_parses():
     from ragkit.retrieval.self_query import parse_reply
 
     assert parse_reply('{ "query" : "net\nsales", "filter": {"source": "a.pdf"}}') == ("net\nsales", {"source": "a.pdf"}, None)
+
+
+def test_names_in_other_spellings_still_get_a_pattern_that_matches_them():
+    from ragkit.retrieval.self_query import source_glob
+
+    sources = ("acme_2023_q3.txt", "acme_2023_q1.txt", "globex_2023_q3.txt", "ACME 2022 Q3.txt")
+    pattern, matched = source_glob({"acme_2023_q3.txt", "globex_2023_q3.txt"}, sources)
+    assert pattern == "*q3*" and matched == {"acme_2023_q3.txt", "globex_2023_q3.txt"}
+    assert source_glob({"ACME 2022 Q3.txt", "acme_2023_q3.txt"}, sources) == (None, set(sources))
+
+
+def test_a_capitalised_word_no_file_name_holds_is_no_ticker(catalog):
+    assert rule_filters("What does the PDF say about ACME in 2023?", catalog)[1] == [
+        "rules: source=*2023*ACME* (year 2023; ticker ACME)"]

@@ -35,7 +35,7 @@ SKIP_KEYS = frozenset({"chunk_id", "doc_id", "chunk_index", "start", "end", "par
 MAX_VALUES = 1000     # a field with more distinct values is not offered (its values cannot be checked cheaply)
 MAX_VALUE_CHARS = 60  # nor one whose values are long (a table's column headers): they would fill a small model's prompt
 LEADING_CHUNKS = 3    # chunks of each file read for company names (a filing's cover page)
-MAX_QUERY_CHARS = 200   # the model's search text is cut to this
+MAX_QUERY_CHARS = 200   # the model's search text is cut to this (the schema asks for 120 already)
 # Room for the longest reply the schema allows (a 120-character search text, a field or two): a reply cut at
 # the token limit is not JSON, however strict the grammar.
 _MAX_TOKENS = 160
@@ -82,12 +82,14 @@ def build_catalog(docstore: DocStore) -> Catalog:
     for key, kind, value, count in docstore.field_values(SKIP_KEYS):
         counts.setdefault(key, {})[value] = counts.get(key, {}).get(value, 0) + count
         kinds.setdefault(key, set()).add(kind)
+    chunks = docstore.count()
     fields = {key: Field(key, "integer" if kinds[key] == {"integer"} else "text",
                          tuple(sorted(values, key=lambda v: (-values[v], v))))
-              for key, values in counts.items() if _offered(values, kinds[key], docstore.count())}
+              for key, values in counts.items() if _offered(values, kinds[key], chunks)}
     sources = fields["source"].values if "source" in fields else ()
     aliases = ticker_aliases(docstore.leading_text(LEADING_CHUNKS), sources) if sources else {}
-    return Catalog(fields, aliases, lambda filters: len(docstore.rows_matching(filters)))
+    store = weakref.proxy(docstore)   # the catalog is cached by its docstore and must not keep it alive
+    return Catalog(fields, aliases, lambda filters: len(store.rows_matching(filters)))
 
 
 def _offered(values: Mapping[str, int], kinds: set[str], chunks: int) -> bool:
@@ -220,6 +222,8 @@ def _by_tokens(question: str, sources: tuple[str, ...], aliases: Mapping[str, st
     chosen = set(sources)
     for kind, wanted in asked.items():
         present = {t[kind] for t in tokens.values() if kind in t}
+        if kind == "ticker":   # any capitalised word could be one ("PDF"): only those the names hold count
+            wanted = wanted & present
         if not wanted or not present:
             continue
         if not wanted & present:
@@ -240,8 +244,10 @@ def source_glob(chosen: set[str], sources: tuple[str, ...]) -> tuple[str | None,
         name = next(iter(chosen))
         return re.sub(r"([*?\[])", r"[\1]", name), {name}
     first = min(chosen)
+    stem = PurePosixPath(first).stem
     shared = [v for k, v in name_tokens(first).items() if all(name_tokens(s).get(k) == v for s in chosen)]
-    shared.sort(key=lambda token: re.search(rf"\b{token}\b", PurePosixPath(first).stem).start())
+    # As the name writes them ("q3" stays "q3": patterns match case), in its order
+    shared = sorted((stem[stem.lower().find(v.lower()):][:len(v)] for v in shared), key=stem.find)
     best: tuple[str | None, set[str]] = (None, set(sources))
     for size in range(1, len(shared) + 1):   # fewest tokens first: "*GLBX*", not "*Q3*GLBX*", for the same files
         for tokens in combinations(shared, size):

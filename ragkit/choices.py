@@ -22,7 +22,10 @@ STRATEGIES = {
     "hyde": "a hypothetical answer",
     "step-back": "a broader question",
     "decompose": "sub-questions",
+    "self-query": "a metadata filter: file names, years, quarters, tickers, then the model; ask.self_query: rules "
+                  "needs no model",
 }
+SELF_QUERY = {"model": "the rules, then the model's filter over the index's fields", "rules": "the rules alone"}
 CHAINS = {
     "auto": "extract when the model does not follow instructions, as the shipped local ones do not; else stuff",
     "stuff": "one prompt",

@@ -29,7 +29,7 @@ from typing import Annotated, Literal
 from pydantic import ConfigDict, Field, Strict, ValidationError
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 
-from ragkit.choices import CHAINS, EXPANSIONS, FUSIONS, MODES, NORMALIZATIONS, REFUSALS, STRATEGIES
+from ragkit.choices import CHAINS, EXPANSIONS, FUSIONS, MODES, NORMALIZATIONS, REFUSALS, SELF_QUERY, STRATEGIES
 from ragkit.errors import ConfigError, SettingError
 from ragkit.yamlfile import YamlFile, describe, line_suffix, unknown_key
 
@@ -283,6 +283,7 @@ class AskConfig:
     """The ``ask:`` section: how questions are answered (--strategy, --chain, --expand, -k override it)."""
 
     strategy: Literal[tuple(STRATEGIES)] = "none"
+    self_query: Literal[tuple(SELF_QUERY)] = "model"   # rules: no model (ragkit.retrieval.self_query)
     chain: Literal[tuple(CHAINS)] = "auto"   # auto: see effective_chain
     expand: Literal[tuple(EXPANSIONS)] = "none"
     k: Int = Field(5, ge=1)                 # chunks handed to the generation chain

@@ -72,8 +72,10 @@ def _ask_settings(cfg: "Config", strategy, chain, expand, k, llm: dict) -> "Conf
 
 
 def _model(cfg: "Config"):
-    """The chat model, or None when nothing needs one (extract chain, no transform)."""
-    if cfg.ask.chain == "extract" and cfg.ask.strategy == "none":
+    """The chat model, or None when nothing needs one (extract chain, no transform that calls a model)."""
+    from ragkit.retrieval.transforms import transform_uses_model
+
+    if cfg.ask.chain == "extract" and not transform_uses_model(cfg.ask):
         return None
     from ragkit.llm import build_llm
 

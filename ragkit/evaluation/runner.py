@@ -20,6 +20,7 @@ from pathlib import Path
 
 from ragkit.config import Config, LLMConfig, effective_chain
 from ragkit.evaluation import metrics as M
+from ragkit.evaluation.answer_metrics import honesty_metrics, support_metrics
 from ragkit.evaluation.datasets import Dataset, load_beir, load_qa
 from ragkit.evaluation.judge import faithfulness
 from ragkit.evaluation.spec import EvalSpec, metrics_for, pipeline_config
@@ -29,6 +30,7 @@ from ragkit.ingest.pipeline import ingest
 from ragkit.llm import ChatModel, build_llm
 from ragkit.retrieval.pipeline import Pipeline
 from ragkit.retrieval.search import Searcher
+from ragkit.retrieval.transforms import transform_uses_model
 
 RETRIEVAL = set(M.RETRIEVAL_METRICS)
 COST_METRICS = ("llm_calls", "cached_calls", "prompt_tokens", "completion_tokens")
@@ -160,8 +162,9 @@ class QueryRunner:
         cfg = self.cfg
         chunk_depth = self.depth * 3 if self.dataset.kind == "beir" else max(cfg.ask.k, 10)
         found = Pipeline(self.searcher, mode=cfg.search.mode, strategy=cfg.ask.strategy, n_queries=cfg.ask.n_queries,
-                         llm=self.llm).run(text, chunk_depth)   # retrieval only: no expansion
-        return dict(queries=found.plan.queries + found.plan.dense_only,
+                         llm=self.llm if transform_uses_model(cfg.ask) else None).run(text, chunk_depth)   # no expansion
+        plan = found.plan
+        return dict(queries=plan.queries + plan.dense_only, **({"filters": plan.filters} if plan.filters else {}),
                     ranked=M.dedupe_ranked([h.doc_id for h in found.hits])[:self.depth],
                     chunks=[{"chunk_id": h.chunk_id, "source": h.source, "page": h.page} for h in found.hits[:20]],
                     **_rerank_record(found.rerank))
@@ -218,7 +221,7 @@ def compute_metrics(dataset: Dataset, records: dict[str, dict], metric_names: li
             values = [scorer(records[q]["answer"], dataset.items[q].answers) for q in group if dataset.items[q].answers]
             if name in metric_names and values:
                 out[name + suffix] = sum(values) / len(values)
-    out.update(_honesty_metrics(records, answered, model_chain))
+    out.update(honesty_metrics(records, answered, model_chain))
     if "refusal_accuracy" in metric_names and answered:
         out["refusal_accuracy"] = sum(M.refusal_correct(records[q]["refused"], bool(dataset.items[q].answers))
                                       for q in answered) / len(answered)
@@ -226,7 +229,7 @@ def compute_metrics(dataset: Dataset, records: dict[str, dict], metric_names: li
         group = [q for q in answered if bool(dataset.items[q].answers) is answerable]
         if name in metric_names and group:  # a set without such questions: no number, not 0.0
             out[name] = sum(bool(records[q]["refused"]) for q in group) / len(group)
-    out.update(_support_metrics(dataset, records, answered, metric_names))
+    out.update(support_metrics(dataset, records, answered, metric_names))
     if "citation_validity" in metric_names and answered:
         out["citation_validity"] = sum(M.citation_validity(records[q]["citations"], records[q]["n_sources"])
                                        for q in answered) / len(answered)
@@ -240,41 +243,10 @@ def compute_metrics(dataset: Dataset, records: dict[str, dict], metric_names: li
     return {key: round(float(value), 6) for key, value in out.items()}
 
 
-def _honesty_metrics(records: dict[str, dict], answered: list[str], model_chain: bool) -> dict:
-    """How the answers came about: refused, weakly supported, and (model chains) fallbacks to extract's quotes."""
-    if not answered:
-        return {}
-    out = {"refusal_rate": sum(bool(records[q]["refused"]) for q in answered) / len(answered),
-           "weak_support": sum(records[q].get("support") == "weak" for q in answered) / len(answered)}
-    if model_chain:
-        out["fallback_rate"] = sum(bool(records[q].get("fallback_reason")) for q in answered) / len(answered)
-    return out
-
-
 def fallback_mark(outcome) -> str:
     """"mostly fallbacks" for a model pipeline most of whose answers were extract's quotes, else ""."""
     rate = outcome.metrics.get("fallback_rate") if outcome.status == "ok" else None
     return "mostly fallbacks" if rate is not None and rate > MOSTLY_FALLBACKS else ""
-
-
-def _support_metrics(dataset: Dataset, records: dict[str, dict], answered: list[str], metric_names: list[str]) -> dict:
-    """Weak support and the right file: the share of answers marked weak; of unanswerable questions, the share
-    refused or marked weak; of answerable questions with an expected file, the share citing that file."""
-    out: dict[str, float] = {}
-    unanswerable = [q for q in answered if not dataset.items[q].answers]
-    with_file = [q for q in answered if dataset.items[q].answers and dataset.items[q].sources]
-    if "unanswerable_refused_or_weak" in metric_names and unanswerable:
-        out["unanswerable_refused_or_weak"] = sum(bool(records[q]["refused"]) or records[q].get("support") == "weak"
-                                                  for q in unanswerable) / len(unanswerable)
-    if "right_file_cited" in metric_names and with_file:
-        out["right_file_cited"] = sum(_cites(records[q], dataset.items[q].sources) for q in with_file) / len(with_file)
-    return out
-
-
-def _cites(record: dict, expected: tuple[str, ...]) -> bool:
-    """Whether the answer in ``record`` cites a chunk of one of the ``expected`` files."""
-    cited = record.get("cited_sources", [])
-    return any(M.source_hit_at_k(source, cited, len(cited)) for source in expected) if cited else False
 
 
 def _pipeline_cfg(spec: EvalSpec, pipeline) -> Config:
@@ -286,7 +258,7 @@ def _pipeline_cfg(spec: EvalSpec, pipeline) -> Config:
 
 def _chat_model(cfg: Config, dataset: Dataset, answer: bool, out: Path):
     """The pipeline's chat model, or None when neither its query strategy nor its answers need one."""
-    needs_model = cfg.ask.strategy != "none" or (dataset.kind == "qa" and answer and cfg.ask.chain != "extract")
+    needs_model = transform_uses_model(cfg.ask) or (dataset.kind == "qa" and answer and cfg.ask.chain != "extract")
     if not needs_model:
         return None
     return build_llm(cfg.llm, cache_dir=out / "cache")

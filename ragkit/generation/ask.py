@@ -51,7 +51,7 @@ class AskResult:
         ``cached_calls`` answered from the model cache instead (free, no tokens), and the
         prompt and completion tokens of the calls made. With a reranker, ``rerank`` holds its step:
         name, model, each candidate's rank before and after and its score, or the ``error`` that made
-        the answer use the fused order.
+        the answer use the fused order. A self-query has ``filters``, the metadata filter it applied.
         """
         answer = self.answer.to_json()
         data = {
@@ -73,6 +73,8 @@ class AskResult:
         }
         if self.rerank is not None:
             data["rerank"] = self.rerank
+        if self.plan.strategy == "self-query":   # the filter it applied ({}: none, the notes say why)
+            data["filters"] = self.plan.filters
         if trace:
             data["trace"] = {"plan": self.plan.to_json(), "rankings": self.rankings, "notes": self.notes,
                              "sub_answers": self.sub_answers}

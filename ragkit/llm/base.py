@@ -89,13 +89,17 @@ class ChatLLM:
     ``translate`` maps a backend exception to an :class:`LLMError` (or None: use the generic message).
     ``structured_output``: the backend takes ``response_format={"type": "json_object", "schema": …}``
     (llama.cpp turns the schema into a grammar), so :meth:`complete` can hold a reply to a schema.
+    ``json_schema_output``: the backend takes OpenAI's ``response_format={"type": "json_schema", …}``
+    instead; only callers that need a schema kept (self-query, see :meth:`schema_format`) send one.
     """
 
     def __init__(self, chat_model: BaseChatModel | Callable[[], BaseChatModel], model_id: str,
                  context_window: int, params: dict, cache_path: Path | None, *,
                  translate: Callable[[Exception], LLMError | None] | None = None, kind: str = "",
-                 structured_output: bool = False, follows_instructions: bool = True):
-        self.kind, self.structured_output, self.follows_instructions = kind, structured_output, follows_instructions
+                 structured_output: bool = False, json_schema_output: bool = False,
+                 follows_instructions: bool = True):
+        self.kind, self.structured_output, self.json_schema_output = kind, structured_output, json_schema_output
+        self.follows_instructions = follows_instructions
         # Called with True just before the model is loaded (first uncached call) and False once it
         # is: a front end can say why the first answer takes a moment.
         self.on_load: Callable[[bool], None] | None = None
@@ -120,8 +124,8 @@ class ChatLLM:
         msgs, max_tokens, key, hit = self._lookup(messages, max_tokens, stop, schema)
         if hit is not None:
             return hit
-        extra = {"response_format": {"type": "json_object", "schema": schema}} if (
-            schema is not None and self.structured_output) else {}
+        held = self.schema_format(schema)
+        extra = {"response_format": held} if held is not None else {}
         try:
             message = self._get_model().invoke(msgs, stop=stop, max_tokens=max_tokens, **extra)
         except Exception as exc:  # backends raise many types; the user needs one line naming a setting
@@ -131,6 +135,16 @@ class ChatLLM:
         self._count(prompt_tokens, completion_tokens)
         self._cache_put(key, text, prompt_tokens, completion_tokens)
         return text
+
+    def schema_format(self, schema: dict | None) -> dict | None:
+        """The ``response_format`` that holds a reply to ``schema`` on this backend; None without a schema or a way."""
+        if schema is None:
+            return None
+        if self.structured_output:
+            return {"type": "json_object", "schema": schema}
+        if self.json_schema_output:
+            return {"type": "json_schema", "json_schema": {"name": "reply", "schema": schema}}
+        return None
 
     def stream(self, messages: list[BaseMessage] | str, *, max_tokens: int | None = None) -> Iterator[str]:
         """Yield the answer in pieces as the model writes it; a cached answer is yielded whole.
@@ -190,7 +204,7 @@ class ChatLLM:
         payload = {"model_id": self.model_id, "messages": [[m.type, m.content] for m in msgs],
                    "params": {"temperature": self.params.get("temperature"), "max_tokens": max_tokens,
                               "stop": list(stop) if stop else None, "seed": self.params.get("seed")}}
-        if schema is not None and self.structured_output:  # a held reply differs from a free one
+        if self.schema_format(schema) is not None:  # a held reply differs from a free one
             payload["schema"] = schema
         key = LLMCache.key(payload)
         hit = self._cache.get(key) if self._cache is not None else None

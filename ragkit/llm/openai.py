@@ -65,7 +65,8 @@ def build_openai(cfg: LLMConfig, cache_path: Path | None) -> ChatLLM:
         return None
 
     return ChatLLM(factory, model_id, cfg.context_window or OPENAI_CONTEXT, chat_params(cfg),
-                   cache_path, translate=translate, kind="openai")
+                   cache_path, translate=translate, kind="openai",
+                   json_schema_output=True)  # OpenAI, vLLM, llama.cpp's server and Ollama take json_schema
 
 
 @lru_cache(maxsize=2)

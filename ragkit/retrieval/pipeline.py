@@ -30,7 +30,7 @@ from ragkit.retrieval.fusion import reciprocal_rank_fusion, union_fusion
 from ragkit.retrieval.hit import Hit
 from ragkit.retrieval.reranking import rerank_depth, rerank_note, rerank_stage, trace_entry
 from ragkit.retrieval.search import TRACE_DEPTH, Searcher
-from ragkit.retrieval.transforms import QueryPlan, plan_queries
+from ragkit.retrieval.transforms import QueryPlan, plan_queries, transform_uses_model
 from ragkit.tracing import stage
 
 __all__ = ["Hit", "Pipeline", "Retrieved", "rerank_step", "retrieve"]
@@ -70,6 +70,7 @@ class Pipeline:
     def for_ask(cls, searcher: Searcher, cfg: AskConfig, llm: ChatModel | None, *, mode: str | None = None,
                 filters: Mapping[str, str] | None = None) -> Pipeline:
         """The pipeline an ask runs: the transform, expansion and window of the ``ask:`` section."""
+        llm = llm if transform_uses_model(cfg) else None   # a rules-only self-query never calls the model
         return cls(searcher, mode=mode, filters=filters, strategy=cfg.strategy, n_queries=cfg.n_queries, llm=llm,
                    expansion=cfg.expand, window=cfg.window)
 
@@ -81,7 +82,7 @@ class Pipeline:
     def plan(self, question: str) -> QueryPlan:
         """The transform stage: ``question`` as a :class:`QueryPlan` (``strategy``, ``n_queries``, ``llm``)."""
         with stage("query transform", "chain", {"question": question, "strategy": self.strategy}) as record:
-            plan = plan_queries(question, self.strategy, self.llm, n=self.n_queries)
+            plan = plan_queries(question, self.strategy, self.llm, n=self.n_queries, searcher=self.searcher)
             record({"queries": plan.queries + plan.dense_only})
         return plan
 
@@ -110,7 +111,7 @@ class Pipeline:
         ranks out of the trace (they cost a docstore read per query and retriever).
         """
         depth = rerank_depth(self.searcher, depth)
-        searched = self._search(plans, depth, sides)
+        searched = self._search_each_filter(plans, depth, sides)
         found = []
         for plan, (labels, lists, per_side) in zip(plans, searched):
             fused = self._fuse(plan, lists)
@@ -123,6 +124,14 @@ class Pipeline:
             notes = plan.notes + [note for note in [rerank_note(step)] if note] + expanded
             found.append(Retrieved(plan=plan, hits=hits, context=context, rankings=trace, rerank=step, notes=notes))
         return found
+
+    def _search_each_filter(self, plans: Sequence[QueryPlan], depth: int, with_sides: bool) -> list[tuple]:
+        """:meth:`_search`, except that a plan with its own filter (a self-query's) is searched apart, under it
+        merged with the pipeline's (where both name a key, the caller's ``--filter`` wins)."""
+        if not any(plan.filters for plan in plans):
+            return self._search(plans, depth, with_sides)
+        return [dataclasses.replace(self, filters={**plan.filters, **(self.filters or {})})._search(
+            [plan], depth, with_sides)[0] for plan in plans]
 
     def _search(self, plans: Sequence[QueryPlan], depth: int,
                 with_sides: bool) -> list[tuple[list[str], list[list[Hit]], list[dict]]]:

@@ -2,7 +2,8 @@
 
 Strategies: ``none``, ``multi-query`` (rephrasings, union of results), ``rag-fusion``
 (rephrasings, RRF), ``hyde`` (a hypothetical answer passage searched on the dense side),
-``step-back`` (a more general question) and ``decompose`` (least-to-most sub-questions).
+``step-back`` (a more general question), ``decompose`` (least-to-most sub-questions) and
+``self-query`` (a metadata filter over the index's fields, :mod:`ragkit.retrieval.self_query`).
 
 The default local chat model is tiny and often wrong, so every model output is treated as
 untrusted text: it is cleaned (numbering, bullets, quotes, preambles, duplicates, echoes of the
@@ -16,15 +17,18 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from ragkit import choices
+from ragkit.config import AskConfig
 from ragkit.errors import SearchError
 from ragkit.llm.base import ChatModel
+from ragkit.retrieval.self_query import index_catalog, self_query
 from ragkit.retrieval.transform_prompts import build_messages, output_schema
 
 STRATEGIES = tuple(choices.STRATEGIES)
 FUSION = {"none": "single", "multi-query": "union", "rag-fusion": "rrf", "hyde": "rrf",
-          "step-back": "rrf", "decompose": "rrf"}
+          "step-back": "rrf", "decompose": "rrf", "self-query": "rrf"}
 
 MIN_QUERY_CHARS = 3
 MAX_QUERY_CHARS = 300
@@ -49,6 +53,7 @@ class QueryPlan:
     dense_only: list[str] = field(default_factory=list)
     sub_questions: list[str] = field(default_factory=list)
     fusion: str = "single"
+    filters: dict[str, str] = field(default_factory=dict)   # self-query's metadata filter, on both retrievers
     notes: list[str] = field(default_factory=list)
     raw: list[str] = field(default_factory=list)
     llm_calls: int = 0
@@ -258,11 +263,19 @@ def _ask(llm: ChatModel, plan: QueryPlan, kind: str, n: int) -> str:
     return out
 
 
-def plan_queries(question: str, strategy: str, llm: ChatModel | None, *, n: int = 3) -> QueryPlan:
+def transform_uses_model(ask: AskConfig) -> bool:
+    """Whether the ``ask:`` section's transform calls the chat model: any strategy but ``none`` and a self-query
+    with ``self_query: rules`` (the rules alone: file names, years, quarters, tickers)."""
+    return ask.strategy != "none" and not (ask.strategy == "self-query" and ask.self_query == "rules")
+
+
+def plan_queries(question: str, strategy: str, llm: ChatModel | None, *, n: int = 3,
+                 searcher: Any = None) -> QueryPlan:
     """Turn ``question`` into a :class:`QueryPlan` with ``strategy`` (one of :data:`STRATEGIES`).
 
     The original question (whitespace collapsed) is always ``queries[0]``. Unusable model output falls back to the
-    question with a note; exceptions from ``llm.complete`` propagate. ``none`` needs no model.
+    question with a note; exceptions from ``llm.complete`` propagate. ``none`` needs no model; ``self-query``
+    needs the ``searcher`` whose index it filters, and without a model uses its rules alone.
     """
     if strategy not in STRATEGIES:
         raise SearchError(f"unknown query transform {strategy!r}; choose one of: {', '.join(STRATEGIES)}")
@@ -274,10 +287,23 @@ def plan_queries(question: str, strategy: str, llm: ChatModel | None, *, n: int 
     plan = QueryPlan(strategy=strategy, question=question, queries=[question], fusion=FUSION[strategy])
     if strategy == "none":
         return plan
+    if strategy == "self-query":
+        return _self_query(llm, plan, searcher)
     if llm is None:
         raise SearchError(f"query transform {strategy!r} needs a chat model")
     {"multi-query": _rewrite, "rag-fusion": _rewrite, "hyde": _hyde, "step-back": _step_back,
      "decompose": _decompose}[strategy](llm, plan, n)
+    return plan
+
+
+def _self_query(llm: ChatModel | None, plan: QueryPlan, searcher: Any) -> QueryPlan:
+    if searcher is None:
+        raise SearchError("query transform 'self-query' needs the index it filters")
+    found = self_query(plan.question, index_catalog(searcher), llm)
+    plan.filters, plan.raw, plan.llm_calls = found.filters, found.raw, found.llm_calls
+    plan.notes += found.notes
+    if found.text:
+        plan.queries.append(found.text)
     return plan
 
 

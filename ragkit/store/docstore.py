@@ -236,6 +236,30 @@ class DocStore:
         return np.asarray(rows, dtype=np.int64)
 
     @_damage_is_an_error
+    def field_values(self, skip: Set[str] = frozenset()) -> list[tuple[str, str, str, int]]:
+        """``(key, JSON type, value as text, chunks)`` for every metadata value of every key but ``skip``.
+
+        What a self-query filter may name (:mod:`ragkit.retrieval.self_query`); keys unique to each chunk
+        (ids, offsets) belong in ``skip``, or the answer is as long as the index.
+        """
+        marks = ",".join("?" * len(skip))
+        where = f"WHERE j.key NOT IN ({marks})" if skip else ""
+        return [(key, kind, value, count) for key, kind, value, count in self.conn.execute(
+            f"SELECT j.key, j.type, CAST(j.value AS TEXT), COUNT(*) FROM chunks, json_each(chunks.metadata) AS j "
+            f"{where} GROUP BY 1, 2, 3", sorted(skip)) if value is not None]
+
+    @_damage_is_an_error
+    def leading_text(self, chunks: int) -> dict[str, str]:
+        """Each source's first ``chunks`` chunks' text, joined: where a document names what it is (its cover page)."""
+        out: dict[str, list[str]] = {}
+        for source, text in self.conn.execute(
+            "SELECT source, text FROM (SELECT source, text, row, ROW_NUMBER() OVER (PARTITION BY source ORDER BY row) "
+            "AS n FROM chunks) WHERE n <= ? ORDER BY row", (int(chunks),)
+        ):
+            out.setdefault(source, []).append(text)
+        return {source: "\n".join(texts) for source, texts in out.items()}
+
+    @_damage_is_an_error
     def metadata_keys(self) -> set[str]:
         """Every key a filter can name: the chunk columns and the keys of any chunk's metadata (a filter on
         another key matches nothing; the CLI names the keys there are, see ``ragkit.cli.common.check_filter_keys``)."""

@@ -29,7 +29,7 @@ from typing import Annotated, Literal
 from pydantic import ConfigDict, Field, Strict, ValidationError
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 
-from ragkit.choices import CHAINS, EXPANSIONS, FUSIONS, MODES, NORMALIZATIONS, REFUSALS, STRATEGIES
+from ragkit.choices import CHAINS, EXPANSIONS, FUSIONS, MODES, NORMALIZATIONS, REFUSALS, ROUTES, STRATEGIES
 from ragkit.errors import ConfigError, SettingError
 from ragkit.yamlfile import YamlFile, describe, line_suffix, unknown_key
 
@@ -259,6 +259,10 @@ class SearchConfig:
     # results; its order decides the top k. 20 is a common default, not measured here: no reranker runs locally.
     rerank: str = "none"
     rerank_candidates: Int = Field(20, ge=1)
+    # Hierarchical retrieval (ragkit.retrieval.route): chunks (every chunk) | documents (pick route_documents
+    # documents first, then search their chunks). BENCHMARKS.md has the measurements.
+    route: Literal[tuple(ROUTES)] = "chunks"
+    route_documents: Int = Field(20, ge=1)
 
 
 @_section("rerank")

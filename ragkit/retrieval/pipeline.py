@@ -29,6 +29,7 @@ from ragkit.retrieval.expansion import expand
 from ragkit.retrieval.fusion import reciprocal_rank_fusion, union_fusion
 from ragkit.retrieval.hit import Hit
 from ragkit.retrieval.reranking import rerank_depth, rerank_note, rerank_stage, trace_entry
+from ragkit.retrieval.route import routing
 from ragkit.retrieval.search import TRACE_DEPTH, Searcher
 from ragkit.retrieval.transforms import QueryPlan, plan_queries
 from ragkit.tracing import stage
@@ -112,15 +113,15 @@ class Pipeline:
         depth = rerank_depth(self.searcher, depth)
         searched = self._search(plans, depth, sides)
         found = []
-        for plan, (labels, lists, per_side) in zip(plans, searched):
+        for plan, (labels, lists, per_side, route_steps, route_notes) in zip(plans, searched):
             fused = self._fuse(plan, lists)
-            trace = _trace(plan, labels, lists, per_side, fused)
+            trace = route_steps + _trace(plan, labels, lists, per_side, fused)
             hits, step = rerank_stage(self.searcher, plan.question, fused)
             if step is not None:
                 trace.append(trace_entry(step))
             context, expanded = expand(hits[:k], self.expansion, self.searcher.index.docstore, plan.question,
                                        self.window)
-            notes = plan.notes + [note for note in [rerank_note(step)] if note] + expanded
+            notes = plan.notes + route_notes + [note for note in [rerank_note(step)] if note] + expanded
             found.append(Retrieved(plan=plan, hits=hits, context=context, rankings=trace, rerank=step, notes=notes))
         return found
 
@@ -133,9 +134,12 @@ class Pipeline:
         sides: list[dict] = []
         with stage("retrieval", "retriever", {"queries": queries, "dense_only": passages, "mode": mode,
                                               "depth": depth, "filters": dict(self.filters or {})}) as record:
+            routed = routing(searcher, queries, mode, self.filters)
             lists = searcher.search_many(queries, mode=mode, k=depth, filters=self.filters,
-                                         trace=sides if with_sides else None)
-            dense = searcher.search_many(passages, mode="dense", k=depth, filters=self.filters) if passages else []
+                                         trace=sides if with_sides else None, **routed.restriction)
+            routed_passages = routing(searcher, passages, "dense", self.filters)
+            dense = searcher.search_many(passages, mode="dense", k=depth, filters=self.filters,
+                                         **routed_passages.restriction) if passages else []
             labels = [f"{mode}: {q}" + (f" (fused by {searcher.fusion_summary(q)})" if mode == "hybrid" else "")
                       for q in queries]
             record({"rankings": [{"query": label, "ranking": _ranking(results)}
@@ -144,8 +148,10 @@ class Pipeline:
         searched, at, at_dense = [], 0, 0
         for plan in plans:
             n, n_dense = len(plan.queries), len(plan.dense_only)
+            steps = routed.steps[at:at + n] + routed_passages.steps[at_dense:at_dense + n_dense]
             searched.append((labels[at:at + n] + [_passage_label(p) for p in plan.dense_only],
-                             lists[at:at + n] + dense[at_dense:at_dense + n_dense], sides[at:at + n]))
+                             lists[at:at + n] + dense[at_dense:at_dense + n_dense], sides[at:at + n],
+                             steps, routed.notes + routed_passages.notes))
             at, at_dense = at + n, at_dense + n_dense
         return searched
 

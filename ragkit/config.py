@@ -236,12 +236,11 @@ long ones carry their page's exact terms, which one embedding blurs. Chosen on t
 
 @_section("search")
 class SearchConfig:
-    """Query-time defaults: mode, k, fusion (method, weights, normalisation, unit), candidate depth.
+    """Query-time defaults: mode, k, fusion (method, weights, normalisation, unit), candidate depth, route.
 
     The hybrid default — convex fusion of max-normalised scores, by document unit, sparse scores with
-    document evidence, weights by query length (:data:`DENSE_WEIGHT_BY_LENGTH`) — was chosen on the
-    calibration halves of nine data sets (BENCHMARKS.md). ``weights`` given (``{dense: 0.6, sparse:
-    0.4}``) fixes the weights for every query.
+    document evidence, weights by query length (:data:`DENSE_WEIGHT_BY_LENGTH`) — was chosen on the calibration
+    halves of nine data sets (BENCHMARKS.md). ``weights`` given (``{dense: 0.6, sparse: 0.4}``) fixes them.
     """
 
     mode: Literal[tuple(MODES)] = "hybrid"
@@ -259,9 +258,7 @@ class SearchConfig:
     # results; its order decides the top k. 20 is a common default, not measured here: no reranker runs locally.
     rerank: str = "none"
     rerank_candidates: Int = Field(20, ge=1)
-    # Hierarchical retrieval (ragkit.retrieval.route): chunks (every chunk) | documents (pick route_documents
-    # documents first, then search their chunks). BENCHMARKS.md has the measurements.
-    route: Literal[tuple(ROUTES)] = "chunks"
+    route: Literal[tuple(ROUTES)] = "chunks"   # documents: route_documents documents first (ragkit.retrieval.route)
     route_documents: Int = Field(20, ge=1)
 
 

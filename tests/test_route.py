@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from test_document_evidence import FILINGS, as_written_before_document_evidence
 from typer.testing import CliRunner
 
 from ragkit.cli import app
@@ -18,7 +19,6 @@ from ragkit.retrieval.transforms import QueryPlan
 from ragkit.store.documents import build_document_index
 
 from conftest import write_docs
-from test_document_evidence import FILINGS, as_written_before_document_evidence
 
 QUERY = "Orangefruit total net sales"
 

@@ -19,17 +19,13 @@ matches) the chunks route runs instead, and a note says so.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Mapping, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
-from ragkit.retrieval.fusion import fuse_scored
 from ragkit.store.documents import DocumentIndex
 
-if TYPE_CHECKING:
-    from ragkit.retrieval.search import Searcher
-
-__all__ = ["DocumentRouter", "Route", "Routed", "candidates", "routing"]
+__all__ = ["NO_DOCUMENT_INDEX", "NO_DOCUMENT_MATCHED", "DocumentRouter", "Route", "candidates"]
 
 NO_DOCUMENT_MATCHED = "search.route: documents: no document matched {query!r}; every chunk was searched for it"
 NO_DOCUMENT_INDEX = ("search.route: documents needs the index's document index, which this generation predates "
@@ -50,41 +46,6 @@ class Route:
 
     documents: list[tuple[int, float]] = field(default_factory=list)
     rows: np.ndarray | None = None
-
-
-@dataclass(frozen=True)
-class Routed:
-    """The routing step of a batch of texts: what ``Searcher.search_many`` is given (``within`` each text's rows,
-    and the ``vectors`` routing embedded), one trace entry per text, and the notes. Empty for ``route: chunks``."""
-
-    restriction: dict = field(default_factory=dict)
-    steps: list[dict] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-
-def routing(searcher: Searcher, texts: Sequence[str], mode: str, filters: Mapping[str, str] | None) -> Routed:
-    """The routing stage for ``texts`` searched with ``mode``: nothing unless ``search.route`` is documents."""
-    search = searcher.cfg.search
-    if search.route != "documents" or not texts:
-        return Routed()
-    router = searcher.router
-    if router is None:
-        return Routed(notes=[NO_DOCUMENT_INDEX])
-    vectors = searcher.embedder.embed_queries(list(texts)) if mode != "sparse" else None
-    allowed = searcher.index.docstore.rows_matching(filters) if filters else None
-
-    def fuse(dense: list, sparse: list, query: str) -> list[tuple[int, float]]:
-        weights = searcher.fusion_weights(query)
-        return fuse_scored([dense, sparse], [weights["dense"], weights["sparse"]], search.fusion, search.rrf_k,
-                           search.normalization)
-
-    routes = router.route(texts, vectors, search.route_documents, fuse if mode == "hybrid" else None, allowed)
-    names = router.names({d for r in routes for d, _ in r.documents}, searcher.index.docstore)
-    steps = [{"query": f"route ({mode}, {len(r.documents)} documents): {text}", "route": True,
-              "ranking": [[names[d], round(score, 6)] for d, score in r.documents]} for text, r in zip(texts, routes)]
-    notes = [NO_DOCUMENT_MATCHED.format(query=text) for text, r in zip(texts, routes) if r.rows is None]
-    restriction = {"within": [r.rows for r in routes], **({"vectors": vectors} if vectors is not None else {})}
-    return Routed(restriction, steps, notes)
 
 
 class DocumentRouter:

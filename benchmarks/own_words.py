@@ -2,6 +2,7 @@
 
     python benchmarks/own_words.py --split cal                 # while choosing settings
     python benchmarks/own_words.py --split test --langchain --before 67c5b43   # once, to report
+    python benchmarks/own_words.py --split cal --route 5,10,20     # search.route: documents against chunks
 
 Sets (own_words_sets.py): SciFact, msmarco-subset, the entity-name queries (benchmarks/paraphrase/entities),
 the 195 docugami questions, sample_docs, the grounded PDF and filing questions (benchmarks/grounded), the
@@ -61,6 +62,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--before", metavar="COMMIT", help="also run this commit's ragkit, side by side")
     parser.add_argument("--choose-weights", action="store_true",
                         help="choose the hybrid weights by query length on these sets (use --split cal)")
+    parser.add_argument("--route", metavar="N,N", help="search.route: documents with each N of route_documents "
+                        "against route: chunks (the default hybrid search), quality and query time, instead of the runs")
     parser.add_argument("--ragkit", type=Path, help=argparse.SUPPRESS)   # the checkout to import (for --before)
     return parser.parse_args()
 
@@ -181,6 +184,58 @@ def run_all(args: argparse.Namespace) -> dict:
         log(f"{name} ({args.split}, {len(dataset.queries)} queries, {t.s:.0f} s): {row}")
         table[name] = row
     return table
+
+
+def route_runs(args: argparse.Namespace, sizes: list[int]) -> dict:
+    """Issue 23, point 3: per set, ``search.route: chunks`` (today's hybrid search) and ``documents`` with each
+    ``route_documents`` N, through the retrieval pipeline one query at a time as ``ragkit search`` runs them.
+    Query time is each run's total over the set divided by the chunks run's, in the same process; the routers'
+    one-off document embeddings (computed on a loaded index's first routed query) are timed apart."""
+    import dataclasses
+    import time
+
+    from ragkit.config import Config
+    from ragkit.retrieval.pipeline import Pipeline
+    from ragkit.retrieval.search import Searcher
+
+    table = {}
+    for name in args.sets.split(","):
+        spec = SETS[name]
+        dataset = spec.load(args.split)
+        index = ensure_index(spec.corpus, args.out)
+        depth = 100 if dataset.kind == "beir" else 10
+        row = {"metric": spec.metric, "queries": len(dataset.queries), "runs": {}, "seconds": {}}
+        for run, n in [("chunks", None), *((f"documents-{n}", n) for n in sizes)]:
+            cfg = Config()
+            if n is not None:
+                cfg = dataclasses.replace(cfg, search=dataclasses.replace(cfg.search, route="documents",
+                                                                          route_documents=n))
+            searcher = Searcher(index, cfg)
+            pipeline = Pipeline(searcher)
+            start = time.perf_counter()
+            pipeline.search([dataset.queries[0][1]], k=depth)   # loads the embedder (and the router's embeddings)
+            row.setdefault("warmup_s", {})[run] = round(time.perf_counter() - start, 2)
+            start = time.perf_counter()
+            hits = [pipeline.search([text], k=depth)[0].hits for _, text in dataset.queries]
+            row["seconds"][run] = round(time.perf_counter() - start, 3)
+            searcher.close()
+            scores = [hit_score(dataset, qid, h, spec.metric) for (qid, _), h in zip(dataset.queries, hits)]
+            scored = [v for v in scores if v is not None]
+            row["runs"][run] = round(sum(scored) / len(scored), 4) if scored else None
+        log(f"{name} ({args.split}): {row}")
+        table[name] = row
+    return table
+
+
+def print_route(table: dict) -> None:
+    """Markdown: each route's main metric per set, and its query time as a ratio to the chunks route's."""
+    runs = list(next(iter(table.values()))["runs"])
+    print(f"\n| set | metric | n | {' | '.join(runs)} | time ratio ({', '.join(runs[1:])} / chunks) |")
+    print("|---|---|---|" + "---|" * len(runs) + "---|")
+    for name, row in table.items():
+        cells = " | ".join("" if row["runs"][r] is None else f"{row['runs'][r]:.3f}" for r in runs)
+        ratios = ", ".join(f"{row['seconds'][r] / row['seconds']['chunks']:.2f}" for r in runs[1:])
+        print(f"| {name} | {row['metric']} | {row['queries']} | {cells} | {ratios} |")
 
 
 def choose_weights(args: argparse.Namespace) -> dict:
@@ -338,6 +393,11 @@ def main() -> None:
         sys.exit("error: data sets not found: " + ", ".join(missing_data()) + " (see ../shared/datasets)")
     args.out = args.out.resolve()
     machine = common.machine_info()
+    if args.route:
+        table = route_runs(args, [int(n) for n in args.route.split(",")])
+        common.write_json(args.out, f"own_words-route-{args.split}.json", {"machine": machine, "table": table})
+        print_route(table)
+        return
     if args.choose_weights:
         choice = choose_weights(args)
         common.write_json(args.out, f"own_words-weights-{args.split}.json", {"machine": machine, **choice})

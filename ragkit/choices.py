@@ -42,6 +42,11 @@ FUSIONS = {
     "rrf": "a sum of 1/(k + rank)",
     "convex": "a weighted sum of normalised scores",
 }
+ROUTES = {
+    "chunks": "every chunk of the index searched at once",
+    "documents": "the best search.route_documents documents picked first (their BM25 and mean embedding, fused), "
+                 "then chunks within them",
+}
 NORMALIZATIONS = {"minmax": "min to max onto 0 to 1", "max": "divided by the best", "zscore": "standard scores"}
 REFUSALS = {
     "auto": "check support before the model when the model does not follow instructions",

@@ -29,7 +29,7 @@ from typing import Annotated, Literal
 from pydantic import ConfigDict, Field, Strict, ValidationError
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 
-from ragkit.choices import CHAINS, EXPANSIONS, FUSIONS, MODES, NORMALIZATIONS, REFUSALS, SELF_QUERY, STRATEGIES
+from ragkit.choices import CHAINS, EXPANSIONS, FUSIONS, MODES, NORMALIZATIONS, REFUSALS, ROUTES, SELF_QUERY, STRATEGIES
 from ragkit.errors import ConfigError, SettingError
 from ragkit.yamlfile import YamlFile, describe, line_suffix, unknown_key
 
@@ -236,12 +236,11 @@ long ones carry their page's exact terms, which one embedding blurs. Chosen on t
 
 @_section("search")
 class SearchConfig:
-    """Query-time defaults: mode, k, fusion (method, weights, normalisation, unit), candidate depth.
+    """Query-time defaults: mode, k, fusion (method, weights, normalisation, unit), candidate depth, route.
 
     The hybrid default — convex fusion of max-normalised scores, by document unit, sparse scores with
-    document evidence, weights by query length (:data:`DENSE_WEIGHT_BY_LENGTH`) — was chosen on the
-    calibration halves of nine data sets (BENCHMARKS.md). ``weights`` given (``{dense: 0.6, sparse:
-    0.4}``) fixes the weights for every query.
+    document evidence, weights by query length (:data:`DENSE_WEIGHT_BY_LENGTH`) — was chosen on the calibration
+    halves of nine data sets (BENCHMARKS.md). ``weights`` given (``{dense: 0.6, sparse: 0.4}``) fixes them.
     """
 
     mode: Literal[tuple(MODES)] = "hybrid"
@@ -259,6 +258,8 @@ class SearchConfig:
     # results; its order decides the top k. 20 is a common default, not measured here: no reranker runs locally.
     rerank: str = "none"
     rerank_candidates: Int = Field(20, ge=1)
+    route: Literal[tuple(ROUTES)] = "chunks"   # documents: route_documents documents first (ragkit.retrieval.route)
+    route_documents: Int = Field(20, ge=1)
 
 
 @_section("rerank")
@@ -290,13 +291,10 @@ class AskConfig:
     depth: Int = Field(50, ge=1)            # chunks retrieved per query before fusion
     n_queries: Int = Field(3, ge=1, le=10)  # rewrites / sub-questions asked of the model
     window: Int = Field(2, ge=0)            # sentences either side for --expand window
-    # Model chains: refuse before asking the model when the sources do not hold the answer (extract's decision;
-    # a model refusal of sources it passes becomes extract's quotes). auto: with the local model only.
+    # Model chains refuse before the model when the sources do not hold the answer (ragkit.choices.REFUSALS).
     refuse: Literal[tuple(REFUSALS)] = "auto"
-    # Caps on every model call of an answer (issue 20): the final answer, and each step before it (a map, a
-    # refine step, a decomposition's sub-answer). And a wall-clock budget for the whole ask: past it the
-    # model is stopped and the answer is extract's quotes, with a note (0: no budget). Measured with the
-    # bundled SmolLM2 on 2 shared cores (benchmarks/honest_answers.py).
+    # Token caps on the answer and on each step before it (a map, a refine step, a sub-answer), and a wall-clock
+    # budget for the whole ask, past which the answer is extract's quotes with a note (0: none; issue 20).
     answer_tokens: Int = Field(256, ge=1)
     step_tokens: Int = Field(128, ge=1)
     budget_seconds: Float = Field(90.0, ge=0)

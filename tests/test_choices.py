@@ -22,7 +22,7 @@ def _literal(cls, name: str) -> tuple:
 
 @pytest.mark.parametrize("cls, field, family", [
     (SearchConfig, "mode", choices.MODES), (SearchConfig, "fusion", choices.FUSIONS),
-    (SearchConfig, "normalization", choices.NORMALIZATIONS), (AskConfig, "strategy", choices.STRATEGIES),
+    (SearchConfig, "normalization", choices.NORMALIZATIONS), (SearchConfig, "route", choices.ROUTES), (AskConfig, "strategy", choices.STRATEGIES),
     (AskConfig, "chain", choices.CHAINS), (AskConfig, "expand", choices.EXPANSIONS),
     (AskConfig, "refuse", choices.REFUSALS)])
 def test_the_config_accepts_exactly_the_written_choices(cls, field, family):
@@ -51,7 +51,8 @@ def test_help_lists_every_choice_with_what_it_does(command, option, family):
         assert f"{name} ({what})" in shown, (option, name)
 
 
-@pytest.mark.parametrize("family", [choices.MODES, choices.STRATEGIES, choices.CHAINS, choices.EXPANSIONS])
+@pytest.mark.parametrize("family", [choices.MODES, choices.STRATEGIES, choices.CHAINS, choices.EXPANSIONS,
+                                    choices.ROUTES])
 def test_the_readme_names_every_choice(family):
     fences = re.findall(r"```.*?```", README, flags=re.S)
     prose = re.sub(r"```.*?```", " ", README, flags=re.S)

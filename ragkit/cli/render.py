@@ -256,7 +256,8 @@ def trace_view(result) -> Table:
         if "rerank" in entry:
             table.add_row(_line(entry["query"]), _line(rerank_moves(entry["rerank"])))
             continue
-        ranks = ", ".join(f"{cid[:8]}:{score:.3f}" for cid, score in entry["ranking"][:8])
+        # A routing step ranks documents, named in full (search.route: documents); a ranking, chunk ids.
+        ranks = ", ".join(f"{key if entry.get('route') else key[:8]}:{score:.3f}" for key, score in entry["ranking"][:8])
         table.add_row(_line(entry["query"]), ranks or "(nothing)")
     for note in result.notes:
         table.add_row("note", _line(note))

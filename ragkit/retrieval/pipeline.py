@@ -5,6 +5,8 @@ retrieve through one :class:`Pipeline`; its stages, and where their work is done
 
 - transforms (:mod:`~ragkit.retrieval.transforms`): the question becomes a :class:`QueryPlan`, the
   texts to search with and how their rankings are fused (``search`` takes each query as it is);
+- routing (:func:`routing`, :mod:`~ragkit.retrieval.route`): with ``search.route: documents``, each text's best
+  documents picked first, the retrievers then restricted to their chunks (nothing with ``chunks``);
 - retrievers (:class:`~ragkit.retrieval.search.Searcher`): dense, sparse or hybrid search of every
   text of every plan, embedded in one batch, the metadata filter on both sides;
 - fusion (:mod:`~ragkit.retrieval.fusion`): a plan's rankings combined as the plan says: ``single``
@@ -20,15 +22,16 @@ on, the transform, the searches and each fusion are runs (:mod:`ragkit.tracing`)
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 from ragkit.config import AskConfig
 from ragkit.llm.base import ChatModel
 from ragkit.retrieval.expansion import expand
-from ragkit.retrieval.fusion import reciprocal_rank_fusion, union_fusion
+from ragkit.retrieval.fusion import fuse_scored, reciprocal_rank_fusion, union_fusion
 from ragkit.retrieval.hit import Hit
 from ragkit.retrieval.reranking import rerank_depth, rerank_note, rerank_stage, trace_entry
+from ragkit.retrieval.route import NO_DOCUMENT_INDEX, NO_DOCUMENT_MATCHED
 from ragkit.retrieval.search import TRACE_DEPTH, Searcher
 from ragkit.retrieval.transforms import QueryPlan, plan_queries, transform_uses_model
 from ragkit.tracing import stage
@@ -50,7 +53,8 @@ class Retrieved:
 
 @dataclass(frozen=True)
 class Pipeline:
-    """The retrieval stages over one index: which transform, retrievers (``mode``), filter and expansion.
+    """The retrieval stages over one index: which transform, retrievers (``mode``), filter and expansion
+    (the routing step before the retrievers is ``search.route``, :func:`routing`).
 
     ``mode`` None is ``search.mode``; the fusion of a hybrid search and the reranker come from the
     searcher's config (``search.*``). ``llm`` writes the transform's queries (``strategy`` other
@@ -113,15 +117,15 @@ class Pipeline:
         depth = rerank_depth(self.searcher, depth)
         searched = self._search_each_filter(plans, depth, sides)
         found = []
-        for plan, (labels, lists, per_side) in zip(plans, searched):
+        for plan, (labels, lists, per_side, route_steps, route_notes) in zip(plans, searched):
             fused = self._fuse(plan, lists)
-            trace = _trace(plan, labels, lists, per_side, fused)
+            trace = route_steps + _trace(plan, labels, lists, per_side, fused)
             hits, step = rerank_stage(self.searcher, plan.question, fused)
             if step is not None:
                 trace.append(trace_entry(step))
             context, expanded = expand(hits[:k], self.expansion, self.searcher.index.docstore, plan.question,
                                        self.window)
-            notes = plan.notes + [note for note in [rerank_note(step)] if note] + expanded
+            notes = plan.notes + route_notes + [note for note in [rerank_note(step)] if note] + expanded
             found.append(Retrieved(plan=plan, hits=hits, context=context, rankings=trace, rerank=step, notes=notes))
         return found
 
@@ -142,9 +146,12 @@ class Pipeline:
         sides: list[dict] = []
         with stage("retrieval", "retriever", {"queries": queries, "dense_only": passages, "mode": mode,
                                               "depth": depth, "filters": dict(self.filters or {})}) as record:
+            routed = routing(searcher, queries, mode, self.filters)
             lists = searcher.search_many(queries, mode=mode, k=depth, filters=self.filters,
-                                         trace=sides if with_sides else None)
-            dense = searcher.search_many(passages, mode="dense", k=depth, filters=self.filters) if passages else []
+                                         trace=sides if with_sides else None, **routed.restriction)
+            routed_passages = routing(searcher, passages, "dense", self.filters)
+            dense = searcher.search_many(passages, mode="dense", k=depth, filters=self.filters,
+                                         **routed_passages.restriction) if passages else []
             labels = [f"{mode}: {q}" + (f" (fused by {searcher.fusion_summary(q)})" if mode == "hybrid" else "")
                       for q in queries]
             record({"rankings": [{"query": label, "ranking": _ranking(results)}
@@ -153,8 +160,10 @@ class Pipeline:
         searched, at, at_dense = [], 0, 0
         for plan in plans:
             n, n_dense = len(plan.queries), len(plan.dense_only)
+            steps = routed.steps[at:at + n] + routed_passages.steps[at_dense:at_dense + n_dense]
             searched.append((labels[at:at + n] + [_passage_label(p) for p in plan.dense_only],
-                             lists[at:at + n] + dense[at_dense:at_dense + n_dense], sides[at:at + n]))
+                             lists[at:at + n] + dense[at_dense:at_dense + n_dense], sides[at:at + n],
+                             steps, routed.notes + routed_passages.notes))
             at, at_dense = at + n, at_dense + n_dense
         return searched
 
@@ -175,6 +184,41 @@ class Pipeline:
                                                                         "page": r.page, "score": r.score}}
                                   for r in combined[:TRACE_DEPTH]]})
         return combined
+
+
+@dataclass(frozen=True)
+class Routed:
+    """The routing step of a batch of texts: what ``Searcher.search_many`` is given (``within`` each text's rows,
+    and the ``vectors`` routing embedded), one trace entry per text, and the notes. Empty for ``route: chunks``."""
+
+    restriction: dict = field(default_factory=dict)
+    steps: list[dict] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def routing(searcher: Searcher, texts: Sequence[str], mode: str, filters: Mapping[str, str] | None) -> Routed:
+    """The routing stage for ``texts`` searched with ``mode``: nothing unless ``search.route`` is documents."""
+    search = searcher.cfg.search
+    if search.route != "documents" or not texts:
+        return Routed()
+    router = searcher.router
+    if router is None:
+        return Routed(notes=[NO_DOCUMENT_INDEX])
+    vectors = searcher.embedder.embed_queries(list(texts)) if mode != "sparse" else None
+    allowed = searcher.index.docstore.rows_matching(filters) if filters else None
+
+    def fuse(dense: list, sparse: list, query: str) -> list[tuple[int, float]]:
+        weights = searcher.fusion_weights(query)
+        return fuse_scored([dense, sparse], [weights["dense"], weights["sparse"]], search.fusion, search.rrf_k,
+                           search.normalization)
+
+    routes = router.route(texts, vectors, search.route_documents, fuse if mode == "hybrid" else None, allowed)
+    names = router.names({d for r in routes for d, _ in r.documents}, searcher.index.docstore)
+    steps = [{"query": f"route ({mode}, {len(r.documents)} documents): {text}", "route": True,
+              "ranking": [[names[d], round(score, 6)] for d, score in r.documents]} for text, r in zip(texts, routes)]
+    notes = [NO_DOCUMENT_MATCHED.format(query=text) for text, r in zip(texts, routes) if r.rows is None]
+    restriction = {"within": [r.rows for r in routes], **({"vectors": vectors} if vectors is not None else {})}
+    return Routed(restriction, steps, notes)
 
 
 def retrieve(searcher: Searcher, plan: QueryPlan, mode: str, depth: int,

@@ -19,6 +19,7 @@ from ragkit.rerank import Reranker, build_reranker
 from ragkit.retrieval.evidence import matching_with_evidence
 from ragkit.retrieval.fusion import fuse_scored, length_weights, unit_fusion
 from ragkit.retrieval.hit import Hit
+from ragkit.retrieval.route import DocumentRouter
 from ragkit.store.backends.bm25s import BM25Index
 from ragkit.store.base import top_among
 from ragkit.store.index import open_index
@@ -69,6 +70,7 @@ class Searcher:
         self.index = open_index(Path(index_dir))
         self._embedder = embedder
         self._reranker = reranker
+        self._router: DocumentRouter | None = None
 
     @property
     def reranker(self) -> Reranker:
@@ -76,6 +78,14 @@ class Searcher:
         if self._reranker is None:
             self._reranker = build_reranker(self.cfg.search.rerank, self.cfg.rerank)
         return self._reranker
+
+    @property
+    def router(self) -> DocumentRouter | None:
+        """The document router ``search.route: documents`` uses (built on first use and kept: its document
+        embeddings are computed once per loaded index); None for a generation without a document index."""
+        if self._router is None and self.index.documents is not None:
+            self._router = DocumentRouter(self.index.documents, self.index.dense.vectors)
+        return self._router
 
     @property
     def embedder(self) -> RagkitEmbeddings:
@@ -136,11 +146,15 @@ class Searcher:
         return self.search_many([query], mode=mode, k=k, filters=filters)[0]
 
     def search_many(self, queries: Sequence[str], mode: str | None = None, k: int | None = None,
-                    filters: Mapping[str, str] | None = None, trace: list | None = None) -> list[list[Hit]]:
+                    filters: Mapping[str, str] | None = None, trace: list | None = None, *,
+                    within: Sequence[np.ndarray | None] | None = None,
+                    vectors: np.ndarray | None = None) -> list[list[Hit]]:
         """Search a batch of queries (embedded together); one ranked result list per query.
 
         With a ``trace`` list, hybrid searches append, per query, each retriever's top ranks
-        ``{"dense": [[chunk_id, score], …], "sparse": […]}`` (for ``--trace``).
+        ``{"dense": [[chunk_id, score], …], "sparse": […]}`` (for ``--trace``). ``within`` (one per
+        query) restricts each query to those rows, besides the filter (None: no restriction); ``vectors``
+        are the queries' embeddings when the caller has them already.
         """
         mode = mode or self.cfg.search.mode
         k = self.cfg.search.k if k is None else k
@@ -155,10 +169,13 @@ class Searcher:
         depth = max(k, self.cfg.search.candidates) if mode == "hybrid" else k
         dense_lists: list[list[tuple[int, float]]] = [[] for _ in queries]
         if mode in ("dense", "hybrid"):
-            vectors = self.embedder.embed_queries(list(queries))
-            dense_lists = self.dense_ranking(vectors, depth, allowed)
-        sparse_lists = [self.sparse_ranking(q, depth, allowed) if mode in ("sparse", "hybrid") else []
-                        for q in queries]
+            vectors = self.embedder.embed_queries(list(queries)) if vectors is None else vectors
+            dense_lists = (self.dense_ranking(vectors, depth, allowed) if within is None else
+                           [self.dense_ranking(vectors[i:i + 1], depth, _within(allowed, rows))[0]
+                            for i, rows in enumerate(within)])
+        allowed_each = [allowed] * len(queries) if within is None else [_within(allowed, rows) for rows in within]
+        sparse_lists = [self.sparse_ranking(q, depth, rows) if mode in ("sparse", "hybrid") else []
+                        for q, rows in zip(queries, allowed_each)]
         ranked: list[list[tuple[int, float]]] = []
         for query, dense, sparse in zip(queries, dense_lists, sparse_lists):
             if mode == "dense":
@@ -217,3 +234,10 @@ class Searcher:
             results.append(Hit(rank=rank, score=float(score), chunk_id=chunk.chunk_id, doc_id=chunk.doc_id,
                                         source=chunk.source, page=chunk.page, text=chunk.text, metadata=chunk.metadata))
         return results
+
+
+def _within(allowed: np.ndarray | None, rows: np.ndarray | None) -> np.ndarray | None:
+    """The rows both restrictions allow (None: unrestricted)."""
+    if rows is None or allowed is None:
+        return allowed if rows is None else rows
+    return np.intersect1d(allowed, rows)

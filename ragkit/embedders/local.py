@@ -133,7 +133,7 @@ def _build_e5(cfg: EmbedderConfig) -> RagkitEmbeddings:
     return build_e5(cfg)
 
 
-# ``embedder.model`` of the local kind -> builder. MiniLM stays the default: e5-small ingests 2.4-3.5x slower
+# ``embedder.model`` of the local kind -> builder. MiniLM stays the default: e5-small ingests 2.3-3.5x slower
 # and loses in the default hybrid on every set measured (BENCHMARKS.md, "Models").
 LOCAL_MODELS: dict[str, Callable[[EmbedderConfig], RagkitEmbeddings]] = {"minilm": build_minilm, "e5-small": _build_e5}
 DEFAULT_LOCAL_MODEL = "minilm"

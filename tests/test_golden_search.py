@@ -1,7 +1,9 @@
 """Golden run: search results (chunk ids and scores) and the stores' manifest sections, recorded once in
 tests/golden/search.json and compared to 1e-9 — a refactor of the stores (issue 21) must change none of them.
 
-Scenarios: sample_docs with the bundled MiniLM and with the hash embedder; a small folder of text, markdown,
+Scenarios: sample_docs with the bundled MiniLM and with the hash embedder; SciFact's 300 test queries over its
+whole corpus (hash embedder, heavy tier; recorded after issue 21's refactor, which was checked equal by hand:
+BENCHMARKS.md's SciFact figures to 4 decimals); a small folder of text, markdown,
 HTML and JSONL ingested, changed and re-ingested (chunks carried forward); the Pinecone stand-in holding the
 vectors and the BM25 weights, also re-ingested. Every mode (dense, sparse, hybrid), and a filtered search.
 
@@ -14,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -26,7 +29,7 @@ from ragkit.store.generations import current_generation
 from ragkit.store.info import index_info
 from ragkit.store.manifest import read_manifest
 
-from conftest import BASIC_DOCS, SAMPLE_DOCS, write_docs
+from conftest import BASIC_DOCS, SAMPLE_DOCS, SHARED, needs_data, write_docs
 
 GOLDEN = Path(__file__).parent / "golden" / "search.json"
 WRITE = os.environ.get("RAGKIT_WRITE_GOLDEN") == "1"
@@ -109,6 +112,32 @@ def test_golden_sample_docs_hash(tmp_path):
     cfg = config_from_dict(FAST)
     ingest(SAMPLE_DOCS, tmp_path / "idx", cfg)
     check("sample_docs-hash", snapshot(tmp_path / "idx", cfg, SAMPLE_QUERIES, {"source": "*.md"}))
+
+
+def scifact_test_queries() -> list[str]:
+    """SciFact's test queries (those with qrels), in the qrels file's order."""
+    ids = []
+    for line in (SHARED / "scifact" / "qrels.tsv").read_text().splitlines()[1:]:
+        qid = line.split("\t")[0]
+        if qid not in ids:
+            ids.append(qid)
+    texts = {str(r["_id"]): r["text"] for r in map(json.loads, (SHARED / "scifact" / "queries.jsonl").open())}
+    return [texts[qid] for qid in ids]
+
+
+@pytest.mark.integration
+@needs_data(SHARED / "scifact" / "corpus.jsonl", "SciFact")
+def test_golden_scifact_test_queries(tmp_path):
+    folder = tmp_path / "scifact"
+    folder.mkdir()
+    shutil.copy2(SHARED / "scifact" / "corpus.jsonl", folder)   # the loader refuses a link out of the folder
+    cfg = config_from_dict(FAST)
+    ingest(folder, tmp_path / "idx", cfg)
+    searcher = Searcher(tmp_path / "idx", cfg)
+    try:
+        check("scifact-hash", results(searcher, scifact_test_queries()))
+    finally:
+        searcher.close()
 
 
 def change_folder(folder: Path) -> None:

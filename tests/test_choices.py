@@ -64,3 +64,12 @@ def test_the_readme_names_every_choice(family):
 def test_help_list_reads_as_a_sentence():
     assert choices.help_list({"a": "x", "b": "", "c": "z"}) == "a (x), b or c (z)"
     assert choices.help_list({"a": "x"}, described=False) == "a"
+
+
+def test_the_command_line_options_take_the_same_choices():
+    from ragkit.cli.common import Chain, Expand, Mode, Strategy
+
+    assert [typing.get_args(t) for t in (Mode, Strategy, Chain, Expand)] == [
+        tuple(f) for f in (choices.MODES, choices.STRATEGIES, choices.CHAINS, choices.EXPANSIONS)]
+    bad = runner.invoke(app, ["ask", "q", "--strategy", "nope"])
+    assert bad.exit_code == 2 and "self-query" in bad.stderr   # click lists the choices it reads

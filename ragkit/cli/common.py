@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from ragkit.choices import MODES, help_list
+from ragkit.choices import CHAINS, EXPANSIONS, MODES, STRATEGIES, help_list
 from ragkit.errors import EXIT_ERROR, StoreError
 from ragkit.text import printable
 
@@ -27,13 +27,13 @@ if TYPE_CHECKING:
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
-# The fixed choices of command-line options, as in ragkit.config (a test keeps them equal; importing
-# the config here would import pydantic, and ``ragkit --help`` must not). Typed, so click rejects
-# anything else as a usage error (exit 2) and ``--help`` lists the choices.
-Mode = Literal["dense", "sparse", "hybrid"]
-Strategy = Literal["none", "multi-query", "rag-fusion", "hyde", "step-back", "decompose", "self-query"]
-Chain = Literal["auto", "stuff", "map-reduce", "refine", "extract"]
-Expand = Literal["none", "parent", "window"]
+# The fixed choices of command-line options, read from ragkit.choices as the config reads them (that module
+# imports nothing, so ``ragkit --help`` stays light). Typed, so click rejects anything else as a usage error
+# (exit 2) and ``--help`` lists the choices.
+Mode = Literal[tuple(MODES)]
+Strategy = Literal[tuple(STRATEGIES)]
+Chain = Literal[tuple(CHAINS)]
+Expand = Literal[tuple(EXPANSIONS)]
 
 IndexOpt = typer.Option(None, "--index", "-i", metavar="DIR",
                         help="Index folder.  [default: $RAGKIT_INDEX, else the config's index, else ./.ragkit]")

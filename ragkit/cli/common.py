@@ -31,7 +31,7 @@ err = Console(stderr=True, soft_wrap=True)
 # the config here would import pydantic, and ``ragkit --help`` must not). Typed, so click rejects
 # anything else as a usage error (exit 2) and ``--help`` lists the choices.
 Mode = Literal["dense", "sparse", "hybrid"]
-Strategy = Literal["none", "multi-query", "rag-fusion", "hyde", "step-back", "decompose", "self-query"]
+Strategy = Literal["none", "multi-query", "rag-fusion", "hyde", "step-back", "decompose", "self-query", "ircot"]
 Chain = Literal["auto", "stuff", "map-reduce", "refine", "extract"]
 Expand = Literal["none", "parent", "window"]
 

@@ -28,7 +28,7 @@ from ragkit.retrieval.transform_prompts import build_messages, output_schema
 
 STRATEGIES = tuple(choices.STRATEGIES)
 FUSION = {"none": "single", "multi-query": "union", "rag-fusion": "rrf", "hyde": "rrf",
-          "step-back": "rrf", "decompose": "rrf", "self-query": "rrf"}
+          "step-back": "rrf", "decompose": "rrf", "self-query": "rrf", "ircot": "rrf"}
 
 MIN_QUERY_CHARS = 3
 MAX_QUERY_CHARS = 300
@@ -285,7 +285,7 @@ def plan_queries(question: str, strategy: str, llm: ChatModel | None, *, n: int 
     if not 1 <= n <= MAX_N:
         raise SearchError(f"n must be between 1 and {MAX_N}, got {n}")
     plan = QueryPlan(strategy=strategy, question=question, queries=[question], fusion=FUSION[strategy])
-    if strategy == "none":
+    if strategy in ("none", "ircot"):   # ircot's sentences are written after retrieval (ragkit.generation.ircot)
         return plan
     if strategy == "self-query":
         return _self_query(llm, plan, searcher)

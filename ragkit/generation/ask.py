@@ -128,7 +128,7 @@ def ask(question: str, searcher: Searcher, llm: ChatModel | None, cfg: AskConfig
     # Past this time the model is stopped and the answer is extract's quotes (ModelRun reads budget.clock).
     deadline = budget.clock() + cfg.budget_seconds if cfg.budget_seconds > 0 else None
     pipeline = Pipeline.for_ask(searcher, cfg, llm, mode=mode, filters=filters)
-    if cfg.strategy != "none":
+    if cfg.strategy not in ("none", "ircot"):   # ircot's model calls come after the first retrieval
         status("rewriting the question")
     plan = pipeline.plan(retrieval_query or question)
     timings["transform_s"] = round(time.perf_counter() - started, 4)

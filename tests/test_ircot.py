@@ -182,3 +182,9 @@ def test_a_retrieval_only_eval_runs_the_loop_too(searcher, fast_cfg):
                          llm=fake_llm(["Betelgeuse is a red supergiant star."]), answer=False, depth=5)
     record = runner.run("q1", QUESTION)
     assert record["queries"] == [QUESTION, "Betelgeuse is a red supergiant star."] and record["llm_calls"] == 1
+
+
+@pytest.mark.parametrize("reply", ["The next sentence is: Saturn has rings.",
+                                   'The next sentence in the answer is: "Saturn has rings."'])
+def test_a_lead_in_naming_the_sentence_is_dropped(reply):
+    assert check_sentence(reply, QUESTION, []) == ("Saturn has rings.", None)

@@ -157,7 +157,8 @@ class QueryRunner:
                     removed_citations=result.answer.removed_citations, n_sources=len(result.answer.sources),
                     # What the chain was handed, refused or not: source and page hit measure retrieval.
                     chunks=[{"chunk_id": c.chunk_id, "source": c.source, "page": c.page, "text": c.text}
-                            for c in result.context], **_rerank_record(result.rerank))
+                            for c in result.context], **_rerank_record(result.rerank),
+                    **({"steps": result.steps} if result.steps else {}))   # --strategy ircot's
 
     def _retrieved(self, text: str) -> dict:
         cfg = self.cfg

@@ -38,6 +38,8 @@ SYSTEM = (
 TASK = "Write the next reasoning sentence, one sentence only."
 # The sentence that says the answer is found ends the loop (IRCoT's own stop: "answer is").
 _FOUND = re.compile(r"\bthe answer is\b", re.I)
+# SmolLM2 leads in with "The next sentence (in the answer) is:"; the words after the colon are the sentence.
+_LEAD = re.compile(r"^[^:]{0,40}\b(?:sentence|step|reasoning)\b[^:]{0,20}:\s*", re.I)
 NOT_INSTRUCTED = ("the model is not marked as following instructions (llm.follows_instructions false): IRCoT's "
                   "reasoning sentences may make retrieval worse than --strategy none")
 
@@ -114,7 +116,7 @@ def check_sentence(raw: str, question: str, earlier: list[str]) -> tuple[str, st
         return "", "empty"
     if not _TAGS.sub(" ", text).strip(" `\n"):
         return "", "only markup"
-    items, notes = parse_query_list(text.splitlines()[0], question, 1)
+    items, notes = parse_query_list(_LEAD.sub("", text.splitlines()[0]), question, 1)
     if items and any(_norm(items[0]) == _norm(s) for s in earlier):
         return "", "a repeat of an earlier sentence"
     if items:

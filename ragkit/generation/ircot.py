@@ -78,7 +78,7 @@ def ircot(question: str, first: Retrieved, pipeline: Pipeline, llm: ChatModel, *
         try:
             raw = _reason(question, loop.retrieved, sentences, llm, step_tokens, half)
         except OutOfTime:
-            record["stop"] = "time budget"
+            record["stop"], record["seconds"] = "time budget", round(time.perf_counter() - started, 4)
             loop.notes.append(f"ircot step {number} was stopped: half of the ask's time budget was spent")
             break
         record["raw"] = raw
@@ -86,7 +86,8 @@ def ircot(question: str, first: Retrieved, pipeline: Pipeline, llm: ChatModel, *
         if problem:
             record["stop"], record["seconds"] = problem, round(time.perf_counter() - started, 4)
             loop.notes.append(f"ircot step {number}: the model's sentence was not searched ({problem}); "
-                              f"answering from the sources of step {number - 1}")
+                              + ("answering from the question's own sources" if number == 1
+                                 else f"answering from the sources of step {number - 1}"))
             break
         record["sentence"] = sentence
         sentences.append(sentence)

@@ -188,3 +188,9 @@ def test_a_retrieval_only_eval_runs_the_loop_too(searcher, fast_cfg):
                                    'The next sentence in the answer is: "Saturn has rings."'])
 def test_a_lead_in_naming_the_sentence_is_dropped(reply):
     assert check_sentence(reply, QUESTION, []) == ("Saturn has rings.", None)
+
+
+def test_only_the_first_sentence_is_kept_and_the_answer_to_the_question_is_a_stop():
+    assert check_sentence("Saturn has rings. They are ice. " + "More. " * 80, QUESTION, []) == ("Saturn has rings.", None)
+    loop, _, _ = _loop(["The answer to the question is: Saturn"], [["b"]], steps=3)
+    assert "answer is found" in loop.steps[0]["stop"]

@@ -37,7 +37,7 @@ SYSTEM = (
 )
 TASK = "Write the next reasoning sentence, one sentence only."
 # The sentence that says the answer is found ends the loop (IRCoT's own stop: "answer is").
-_FOUND = re.compile(r"\bthe answer is\b", re.I)
+_FOUND = re.compile(r"\bthe answer (?:to the question )?is\b", re.I)
 # SmolLM2 leads in with "The next sentence (in the answer) is:"; the words after the colon are the sentence.
 _LEAD = re.compile(r"^[^:]{0,40}\b(?:sentence|step|reasoning)\b[^:]{0,20}:\s*", re.I)
 NOT_INSTRUCTED = ("the model is not marked as following instructions (llm.follows_instructions false): IRCoT's "
@@ -117,7 +117,8 @@ def check_sentence(raw: str, question: str, earlier: list[str]) -> tuple[str, st
         return "", "empty"
     if not _TAGS.sub(" ", text).strip(" `\n"):
         return "", "only markup"
-    items, notes = parse_query_list(_LEAD.sub("", text.splitlines()[0]), question, 1)
+    first = re.split(r"(?<=[.!?])\s+(?=[A-Z])", _LEAD.sub("", text.splitlines()[0]).strip(), maxsplit=1)[0]
+    items, notes = parse_query_list(first, question, 1)   # one sentence: the first; the rest is not searched
     if items and any(_norm(items[0]) == _norm(s) for s in earlier):
         return "", "a repeat of an earlier sentence"
     if items:

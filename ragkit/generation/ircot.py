@@ -27,7 +27,7 @@ from ragkit.generation.citations import escape_data, format_source, strip_citati
 from ragkit.generation.prompts import context_prompt
 from ragkit.llm.base import ChatModel
 from ragkit.retrieval.pipeline import Pipeline, Retrieved
-from ragkit.retrieval.transforms import _TAGS, _norm, parse_query_list
+from ragkit.retrieval.transforms import parse_query_list, same_text, without_markup
 
 SYSTEM = (
     "You reason step by step towards the answer of a question, using only the sources the user supplies.\n"
@@ -115,11 +115,11 @@ def check_sentence(raw: str, question: str, earlier: list[str]) -> tuple[str, st
     text = strip_citations(raw or "").strip()
     if not text:
         return "", "empty"
-    if not _TAGS.sub(" ", text).strip(" `\n"):
+    if not without_markup(text).strip(" `\n"):
         return "", "only markup"
     first = re.split(r"(?<=[.!?])\s+(?=[A-Z])", _LEAD.sub("", text.splitlines()[0]).strip(), maxsplit=1)[0]
     items, notes = parse_query_list(first, question, 1)   # one sentence: the first; the rest is not searched
-    if items and any(_norm(items[0]) == _norm(s) for s in earlier):
+    if items and any(same_text(items[0], s) for s in earlier):
         return "", "a repeat of an earlier sentence"
     if items:
         return items[0], None

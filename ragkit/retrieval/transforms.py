@@ -93,6 +93,16 @@ def _norm(text: str) -> str:
     return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
 
 
+def same_text(a: str, b: str) -> bool:
+    """Whether two texts are the same ignoring case, punctuation and spacing (the duplicate and echo check)."""
+    return _norm(a) == _norm(b)
+
+
+def without_markup(text: str) -> str:
+    """``text`` with tags and code fences (a small model's debris) replaced by spaces."""
+    return _TAGS.sub(" ", text)
+
+
 def _pieces(line: str) -> list[str]:
     """One output line -> candidate items; small models often put a whole list on one line."""
     if re.match(r"^\(?1[.)]\s", line.strip()) and re.search(r"\s\(?2[.)]\s", line):

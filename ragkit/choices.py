@@ -24,6 +24,8 @@ STRATEGIES = {
     "decompose": "sub-questions",
     "self-query": "a metadata filter: file names, years, quarters, tickers, then the model; ask.self_query: rules "
                   "needs no model",
+    "ircot": "retrieval and reasoning in turns: one model sentence a step, searched and fused by RRF, up to "
+             "ask.ircot_steps",
 }
 SELF_QUERY = {"model": "the rules, then the model's filter over the index's fields", "rules": "the rules alone"}
 CHAINS = {

@@ -290,6 +290,7 @@ class AskConfig:
     k: Int = Field(5, ge=1)                 # chunks handed to the generation chain
     depth: Int = Field(50, ge=1)            # chunks retrieved per query before fusion
     n_queries: Int = Field(3, ge=1, le=10)  # rewrites / sub-questions asked of the model
+    ircot_steps: Int = Field(3, ge=1, le=10)  # reasoning sentences, each searched (ragkit.generation.ircot)
     window: Int = Field(2, ge=0)            # sentences either side for --expand window
     # Model chains refuse before the model when the sources do not hold the answer (ragkit.choices.REFUSALS).
     refuse: Literal[tuple(REFUSALS)] = "auto"

@@ -252,6 +252,11 @@ def trace_view(result) -> Table:
     table.add_column("top ranks (chunk id: score)", overflow="fold")
     for text in result.plan.raw:
         table.add_row("model output", Text(printable(text)))
+    for step in getattr(result, "steps", []):   # --strategy ircot: each reasoning sentence and what it added
+        new = ", ".join(cid[:8] for cid in step["new_chunks"]) or "no new chunk"
+        stop = f"; stopped: {step['stop']}" if step["stop"] else ""
+        table.add_row(f"ircot step {step['step']}", Text(printable(f"{step['sentence'] or step['raw'] or '(nothing)'}"
+                                                                   f" → {new} ({step['seconds']:.2f}s{stop})")))
     for entry in result.rankings:
         if "rerank" in entry:
             table.add_row(_line(entry["query"]), _line(rerank_moves(entry["rerank"])))

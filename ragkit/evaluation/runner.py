@@ -26,6 +26,7 @@ from ragkit.evaluation.judge import faithfulness
 from ragkit.evaluation.spec import EvalSpec, metrics_for, pipeline_config
 from ragkit.extras import follows_instructions
 from ragkit.generation.ask import ask
+from ragkit.generation.ircot import ircot
 from ragkit.ingest.pipeline import ingest
 from ragkit.llm import ChatModel, build_llm
 from ragkit.retrieval.pipeline import Pipeline
@@ -156,13 +157,19 @@ class QueryRunner:
                     removed_citations=result.answer.removed_citations, n_sources=len(result.answer.sources),
                     # What the chain was handed, refused or not: source and page hit measure retrieval.
                     chunks=[{"chunk_id": c.chunk_id, "source": c.source, "page": c.page, "text": c.text}
-                            for c in result.context], **_rerank_record(result.rerank))
+                            for c in result.context], **_rerank_record(result.rerank),
+                    **({"steps": result.steps} if result.steps else {}))   # --strategy ircot's
 
     def _retrieved(self, text: str) -> dict:
         cfg = self.cfg
         chunk_depth = self.depth * 3 if self.dataset.kind == "beir" else max(cfg.ask.k, 10)
-        found = Pipeline(self.searcher, mode=cfg.search.mode, strategy=cfg.ask.strategy, n_queries=cfg.ask.n_queries,
-                         llm=self.llm if transform_uses_model(cfg.ask) else None).run(text, chunk_depth)   # no expansion
+        pipeline = Pipeline(self.searcher, mode=cfg.search.mode, strategy=cfg.ask.strategy, n_queries=cfg.ask.n_queries,
+                            llm=self.llm if transform_uses_model(cfg.ask) else None)
+        found = pipeline.run(text, chunk_depth)   # no expansion
+        if cfg.ask.strategy == "ircot" and self.llm is not None:   # its steps need no answer, only retrieval
+            first = dataclasses.replace(found, context=found.context[:cfg.ask.k])   # new chunks: new in the top k
+            found = ircot(text, first, pipeline, self.llm, steps=cfg.ask.ircot_steps, depth=chunk_depth, k=cfg.ask.k,
+                          step_tokens=cfg.ask.step_tokens, deadline=None).retrieved
         plan = found.plan
         return dict(queries=plan.queries + plan.dense_only, **({"filters": plan.filters} if plan.filters else {}),
                     ranked=M.dedupe_ranked([h.doc_id for h in found.hits])[:self.depth],

@@ -18,9 +18,10 @@ from ragkit.generation import budget
 from ragkit.generation.answer import Answer
 from ragkit.generation.chains import answer_question
 from ragkit.generation.citations import strip_citations
+from ragkit.generation.ircot import Loop, ircot, steps_json
 from ragkit.generation.refusal import question_terms
 from ragkit.llm.base import ChatModel
-from ragkit.retrieval.pipeline import Hit, Pipeline
+from ragkit.retrieval.pipeline import Hit, Pipeline, Retrieved
 from ragkit.retrieval.search import Searcher
 from ragkit.retrieval.transforms import QueryPlan
 from ragkit.tracing import stage, traced
@@ -40,6 +41,7 @@ class AskResult:
     usage: dict
     sub_answers: list[dict] = field(default_factory=list)
     rerank: dict | None = None   # the rerank step (ragkit.retrieval.reranking), None when search.rerank is none
+    steps: list[dict] = field(default_factory=list)   # --strategy ircot's steps (ragkit.generation.ircot)
 
     def to_json(self, trace: bool = True) -> dict:
         """The answer with its citations and sources, the queries, timings, one ``usage`` object and (with
@@ -51,7 +53,8 @@ class AskResult:
         ``cached_calls`` answered from the model cache instead (free, no tokens), and the
         prompt and completion tokens of the calls made. With a reranker, ``rerank`` holds its step:
         name, model, each candidate's rank before and after and its score, or the ``error`` that made
-        the answer use the fused order. A self-query has ``filters``, the metadata filter it applied.
+        the answer use the fused order. A self-query has ``filters``, the metadata filter it applied; an IRCoT
+        ask has ``steps``, each reasoning sentence with the chunks it added, its seconds and why the loop stopped.
         """
         answer = self.answer.to_json()
         data = {
@@ -75,6 +78,8 @@ class AskResult:
             data["rerank"] = self.rerank
         if self.plan.strategy == "self-query":   # the filter it applied ({}: none, the notes say why)
             data["filters"] = self.plan.filters
+        if self.plan.strategy == "ircot":
+            data["steps"] = self.steps
         if trace:
             data["trace"] = {"plan": self.plan.to_json(), "rankings": self.rankings, "notes": self.notes,
                              "sub_answers": self.sub_answers}
@@ -123,7 +128,7 @@ def ask(question: str, searcher: Searcher, llm: ChatModel | None, cfg: AskConfig
     # Past this time the model is stopped and the answer is extract's quotes (ModelRun reads budget.clock).
     deadline = budget.clock() + cfg.budget_seconds if cfg.budget_seconds > 0 else None
     pipeline = Pipeline.for_ask(searcher, cfg, llm, mode=mode, filters=filters)
-    if cfg.strategy != "none":
+    if cfg.strategy not in ("none", "ircot"):   # ircot's model calls come after the first retrieval
         status("rewriting the question")
     plan = pipeline.plan(retrieval_query or question)
     timings["transform_s"] = round(time.perf_counter() - started, 4)
@@ -131,7 +136,9 @@ def ask(question: str, searcher: Searcher, llm: ChatModel | None, cfg: AskConfig
     clock = time.perf_counter()
     status("retrieving")
     retrieved = pipeline.retrieve([plan], max(cfg.depth, cfg.k), cfg.k)[0]
-    context, notes = retrieved.context, retrieved.notes
+    loop = _ircot(question, retrieved, pipeline, llm, cfg, deadline) if cfg.strategy == "ircot" else None
+    retrieved = loop.retrieved if loop else retrieved
+    context, notes = retrieved.context, retrieved.notes + (loop.notes if loop else [])
     timings["retrieve_s"] = round(time.perf_counter() - clock, 4)
 
     clock = time.perf_counter()
@@ -148,7 +155,17 @@ def ask(question: str, searcher: Searcher, llm: ChatModel | None, cfg: AskConfig
     usage = llm.usage.to_json() if llm is not None else {"calls": 0, "cached_calls": 0,
                                                          "prompt_tokens": 0, "completion_tokens": 0}
     return AskResult(question=question, answer=answer, plan=plan, rankings=retrieved.rankings, context=context,
-                     notes=notes, timings=timings, usage=usage, sub_answers=sub_answers, rerank=retrieved.rerank)
+                     notes=notes, timings=timings, usage=usage, sub_answers=sub_answers, rerank=retrieved.rerank,
+                     steps=steps_json(loop))
+
+
+def _ircot(question: str, first: Retrieved, pipeline: Pipeline, llm: ChatModel | None, cfg: AskConfig,
+           deadline: float | None) -> Loop:
+    """The IRCoT loop after the question's own retrieval (``--strategy ircot``)."""
+    if llm is None:
+        raise GenerationError("--strategy ircot needs a chat model: each step is a sentence the model writes")
+    return ircot(question, first, pipeline, llm, steps=cfg.ircot_steps, depth=max(cfg.depth, cfg.k), k=cfg.k,
+                 step_tokens=cfg.step_tokens, deadline=deadline)
 
 
 def _generate(question: str, context: list[Hit], plan: QueryPlan, pipeline: Pipeline, llm: ChatModel | None,

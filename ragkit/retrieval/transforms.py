@@ -28,7 +28,7 @@ from ragkit.retrieval.transform_prompts import build_messages, output_schema
 
 STRATEGIES = tuple(choices.STRATEGIES)
 FUSION = {"none": "single", "multi-query": "union", "rag-fusion": "rrf", "hyde": "rrf",
-          "step-back": "rrf", "decompose": "rrf", "self-query": "rrf"}
+          "step-back": "rrf", "decompose": "rrf", "self-query": "rrf", "ircot": "rrf"}
 
 MIN_QUERY_CHARS = 3
 MAX_QUERY_CHARS = 300
@@ -91,6 +91,16 @@ _QUOTES = "\"'`“”‘’«»"
 def _norm(text: str) -> str:
     """Case-, punctuation- and spacing-insensitive form, for duplicate and echo checks."""
     return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
+
+
+def same_text(a: str, b: str) -> bool:
+    """Whether two texts are the same ignoring case, punctuation and spacing (the duplicate and echo check)."""
+    return _norm(a) == _norm(b)
+
+
+def without_markup(text: str) -> str:
+    """``text`` with tags and code fences (a small model's debris) replaced by spaces."""
+    return _TAGS.sub(" ", text)
 
 
 def _pieces(line: str) -> list[str]:
@@ -285,7 +295,7 @@ def plan_queries(question: str, strategy: str, llm: ChatModel | None, *, n: int 
     if not 1 <= n <= MAX_N:
         raise SearchError(f"n must be between 1 and {MAX_N}, got {n}")
     plan = QueryPlan(strategy=strategy, question=question, queries=[question], fusion=FUSION[strategy])
-    if strategy == "none":
+    if strategy in ("none", "ircot"):   # ircot's sentences are written after retrieval (ragkit.generation.ircot)
         return plan
     if strategy == "self-query":
         return _self_query(llm, plan, searcher)

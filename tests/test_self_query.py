@@ -204,6 +204,9 @@ def test_rules_only_needs_no_model_and_the_users_filter_wins(searcher):
     assert {c.source for c in result.context} == {"2023 Q3 ACME.txt"}
     mine = ask("What were Acme's net sales in Q3 2023?", searcher, None, cfg, filters={"source": "2022 Q3 ACME.txt"})
     assert {c.source for c in mine.context} == {"2022 Q3 ACME.txt"}
+    # what --json and the trace show is the filter that was applied, and a note says whose it is
+    assert mine.to_json()["filters"] == {"source": "2022 Q3 ACME.txt"}
+    assert "self-query: your --filter replaced its source=2023 Q3 ACME.txt" in mine.notes
 
 
 def test_the_catalog_of_an_empty_folder_of_metadata_is_empty(tmp_path, fast_cfg):

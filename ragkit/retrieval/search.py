@@ -20,6 +20,7 @@ from ragkit.retrieval.evidence import matching_with_evidence
 from ragkit.retrieval.fusion import fuse_scored, length_weights, unit_fusion
 from ragkit.retrieval.hit import Hit
 from ragkit.retrieval.route import DocumentRouter
+from ragkit.retrieval.self_query import Catalog, build_catalog
 from ragkit.store.backends.bm25s import BM25Index
 from ragkit.store.base import top_among
 from ragkit.store.index import open_index
@@ -71,6 +72,7 @@ class Searcher:
         self._embedder = embedder
         self._reranker = reranker
         self._router: DocumentRouter | None = None
+        self._catalog: Catalog | None = None
 
     @property
     def reranker(self) -> Reranker:
@@ -86,6 +88,14 @@ class Searcher:
         if self._router is None and self.index.documents is not None:
             self._router = DocumentRouter(self.index.documents, self.index.dense.vectors)
         return self._router
+
+    @property
+    def catalog(self) -> Catalog:
+        """The fields and values a self-query's filter may name (built on first use and kept: an eval asks for
+        it every question)."""
+        if self._catalog is None:
+            self._catalog = build_catalog(self.index.docstore)
+        return self._catalog
 
     @property
     def embedder(self) -> RagkitEmbeddings:

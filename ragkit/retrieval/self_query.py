@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import re
-import weakref
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from itertools import combinations
@@ -88,8 +87,7 @@ def build_catalog(docstore: DocStore) -> Catalog:
               for key, values in counts.items() if _offered(values, kinds[key], chunks)}
     sources = fields["source"].values if "source" in fields else ()
     aliases = ticker_aliases(docstore.leading_text(LEADING_CHUNKS), sources) if sources else {}
-    store = weakref.proxy(docstore)   # the catalog is cached by its docstore and must not keep it alive
-    return Catalog(fields, aliases, lambda filters: len(store.rows_matching(filters)))
+    return Catalog(fields, aliases, lambda filters: len(docstore.rows_matching(filters)))
 
 
 def _offered(values: Mapping[str, int], kinds: set[str], chunks: int) -> bool:
@@ -103,15 +101,9 @@ def _offered(values: Mapping[str, int], kinds: set[str], chunks: int) -> bool:
     return lengths[len(lengths) // 2] <= MAX_VALUE_CHARS
 
 
-_CATALOGS: "weakref.WeakKeyDictionary[Any, Catalog]" = weakref.WeakKeyDictionary()
-
-
 def index_catalog(searcher: Any) -> Catalog:
-    """The catalog of a searcher's index, built once per opened index (an eval asks it for every question)."""
-    docstore = searcher.index.docstore
-    if docstore not in _CATALOGS:
-        _CATALOGS[docstore] = build_catalog(docstore)
-    return _CATALOGS[docstore]
+    """The catalog of a searcher's index (``Searcher.catalog``: built once per opened index)."""
+    return searcher.catalog
 
 
 def name_tokens(source: str) -> dict[str, str]:

@@ -130,7 +130,7 @@ def ask(question: str, searcher: Searcher, llm: ChatModel | None, cfg: AskConfig
     pipeline = Pipeline.for_ask(searcher, cfg, llm, mode=mode, filters=filters)
     if cfg.strategy not in ("none", "ircot"):   # ircot's model calls come after the first retrieval
         status("rewriting the question")
-    plan = _with_user_filters(pipeline.plan(retrieval_query or question), filters)
+    plan = pipeline.plan(retrieval_query or question)
     timings["transform_s"] = round(time.perf_counter() - started, 4)
 
     clock = time.perf_counter()
@@ -188,18 +188,6 @@ def _generate(question: str, context: list[Hit], plan: QueryPlan, pipeline: Pipe
                              answer_tokens=cfg.answer_tokens, step_tokens=cfg.step_tokens, deadline=deadline,
                              asked=asked)
     return answer, sub_answers
-
-
-def _with_user_filters(plan: QueryPlan, filters: Mapping[str, str] | None) -> QueryPlan:
-    """A self-query's plan holding the filter the search applies: its own, where the user's ``--filter`` names the
-    same key the user's (with a note saying so), so ``--json`` and the trace never show a filter that was not used."""
-    if plan.strategy != "self-query" or not filters:
-        return plan
-    replaced = [f"{key}={value}" for key, value in plan.filters.items() if key in filters and filters[key] != value]
-    if replaced:
-        plan.notes.append(f"self-query: your --filter replaced its {', '.join(replaced)}")
-    plan.filters = {**plan.filters, **filters}
-    return plan
 
 
 def _asked(asked: str | None, retrieval_query: str | None, question: str) -> str:

@@ -84,10 +84,20 @@ class Pipeline:
         return self.mode or self.searcher.cfg.search.mode
 
     def plan(self, question: str) -> QueryPlan:
-        """The transform stage: ``question`` as a :class:`QueryPlan` (``strategy``, ``n_queries``, ``llm``)."""
+        """The transform stage: ``question`` as a :class:`QueryPlan` (``strategy``, ``n_queries``, ``llm``).
+
+        A self-query's plan holds the filter the retrievers will apply (:func:`applied_filters`), so ``--json``
+        and the trace never show one that was not used; a note says when the caller's filter replaced a value.
+        """
         with stage("query transform", "chain", {"question": question, "strategy": self.strategy}) as record:
             plan = plan_queries(question, self.strategy, self.llm, n=self.n_queries, searcher=self.searcher)
             record({"queries": plan.queries + plan.dense_only})
+        if plan.strategy == "self-query" and self.filters:
+            replaced = [f"{key}={value}" for key, value in plan.filters.items()
+                        if key in self.filters and self.filters[key] != value]
+            if replaced:
+                plan.notes.append(f"self-query: your --filter replaced its {', '.join(replaced)}")
+            plan.filters = applied_filters(plan, self.filters)
         return plan
 
     def run(self, question: str, depth: int, k: int | None = None) -> Retrieved:
@@ -134,7 +144,7 @@ class Pipeline:
         merged with the pipeline's (where both name a key, the caller's ``--filter`` wins)."""
         if not any(plan.filters for plan in plans):
             return self._search(plans, depth, with_sides)
-        return [dataclasses.replace(self, filters={**plan.filters, **(self.filters or {})})._search(
+        return [dataclasses.replace(self, filters=applied_filters(plan, self.filters))._search(
             [plan], depth, with_sides)[0] for plan in plans]
 
     def _search(self, plans: Sequence[QueryPlan], depth: int,
@@ -219,6 +229,11 @@ def routing(searcher: Searcher, texts: Sequence[str], mode: str, filters: Mappin
     notes = [NO_DOCUMENT_MATCHED.format(query=text) for text, r in zip(texts, routes) if r.rows is None]
     restriction = {"within": [r.rows for r in routes], **({"vectors": vectors} if vectors is not None else {})}
     return Routed(restriction, steps, notes)
+
+
+def applied_filters(plan: QueryPlan, filters: Mapping[str, str] | None) -> dict[str, str]:
+    """The filter a plan is searched under: its own (a self-query's), and the caller's where both name a key."""
+    return {**plan.filters, **(filters or {})}
 
 
 def retrieve(searcher: Searcher, plan: QueryPlan, mode: str, depth: int,

@@ -90,6 +90,15 @@ def test_a_query_no_document_matches_searches_every_chunk_with_a_note(filings):
     assert routed.hits == [] and any("no document matched 'zzyzx'" in n for n in routed.notes)
 
 
+def test_in_a_batch_each_note_goes_to_the_query_it_is_about(filings):
+    searcher = Searcher(filings, cfg(n=1, mode="sparse"))
+    try:
+        found, missed = Pipeline(searcher).search([QUERY, "zzyzx"], 5)
+    finally:
+        searcher.close()
+    assert any("no document matched 'zzyzx'" in n for n in missed.notes) and found.notes == []
+
+
 def test_a_document_embedding_is_the_mean_of_its_chunks_unit_vectors():
     documents = build_document_index(["cats", "dogs", "mice", "owls"], ["x", "y", "x", "z"], {})
     vectors = np.array([[3, 0], [0, 2], [0, 5], [1, 1]], dtype=np.float32)   # rows 0 and 2 are document x's

@@ -171,9 +171,10 @@ class Pipeline:
         for plan in plans:
             n, n_dense = len(plan.queries), len(plan.dense_only)
             steps = routed.steps[at:at + n] + routed_passages.steps[at_dense:at_dense + n_dense]
+            notes = routed.notes_of(at, n) + routed_passages.notes_of(at_dense, n_dense)
             searched.append((labels[at:at + n] + [_passage_label(p) for p in plan.dense_only],
                              lists[at:at + n] + dense[at_dense:at_dense + n_dense], sides[at:at + n],
-                             steps, routed.notes + routed_passages.notes))
+                             steps, notes))
             at, at_dense = at + n, at_dense + n_dense
         return searched
 
@@ -199,11 +200,16 @@ class Pipeline:
 @dataclass(frozen=True)
 class Routed:
     """The routing step of a batch of texts: what ``Searcher.search_many`` is given (``within`` each text's rows,
-    and the ``vectors`` routing embedded), one trace entry per text, and the notes. Empty for ``route: chunks``."""
+    and the ``vectors`` routing embedded), one trace entry per text, and the notes: ``(text's position, note)``,
+    position None for a note on the whole batch. Empty for ``route: chunks``."""
 
     restriction: dict = field(default_factory=dict)
     steps: list[dict] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
+    notes: list[tuple[int | None, str]] = field(default_factory=list)
+
+    def notes_of(self, start: int, n: int) -> list[str]:
+        """The notes on the texts ``start`` to ``start + n`` (a plan's), and those on the whole batch."""
+        return [note for at, note in self.notes if at is None or start <= at < start + n]
 
 
 def routing(searcher: Searcher, texts: Sequence[str], mode: str, filters: Mapping[str, str] | None) -> Routed:
@@ -213,7 +219,7 @@ def routing(searcher: Searcher, texts: Sequence[str], mode: str, filters: Mappin
         return Routed()
     router = searcher.router
     if router is None:
-        return Routed(notes=[NO_DOCUMENT_INDEX])
+        return Routed(notes=[(None, NO_DOCUMENT_INDEX)])
     vectors = searcher.embedder.embed_queries(list(texts)) if mode != "sparse" else None
     allowed = searcher.index.docstore.rows_matching(filters) if filters else None
 
@@ -226,7 +232,8 @@ def routing(searcher: Searcher, texts: Sequence[str], mode: str, filters: Mappin
     names = router.names({d for r in routes for d, _ in r.documents}, searcher.index.docstore)
     steps = [{"query": f"route ({mode}, {len(r.documents)} documents): {text}", "route": True,
               "ranking": [[names[d], round(score, 6)] for d, score in r.documents]} for text, r in zip(texts, routes)]
-    notes = [NO_DOCUMENT_MATCHED.format(query=text) for text, r in zip(texts, routes) if r.rows is None]
+    notes = [(at, NO_DOCUMENT_MATCHED.format(query=text)) for at, (text, r) in enumerate(zip(texts, routes))
+             if r.rows is None]
     restriction = {"within": [r.rows for r in routes], **({"vectors": vectors} if vectors is not None else {})}
     return Routed(restriction, steps, notes)
 

@@ -20,52 +20,34 @@ file only lists what it changes::
 from __future__ import annotations
 
 import dataclasses
-import functools
 import os
 from dataclasses import field
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import ConfigDict, Field, Strict, ValidationError
-from pydantic.dataclasses import dataclass as pydantic_dataclass
+from pydantic import Field
 
-from ragkit.choices import CHAINS, EXPANSIONS, FUSIONS, MODES, NORMALIZATIONS, REFUSALS, ROUTES, SELF_QUERY, STRATEGIES
 from ragkit.errors import ConfigError, SettingError
-from ragkit.yamlfile import YamlFile, describe, line_suffix, unknown_key
+from ragkit.query_config import (
+    DEFAULT_FUSION_WEIGHTS,
+    DENSE_WEIGHT_BY_LENGTH,
+    AskConfig,
+    RerankConfig,
+    SearchConfig,
+    checks_support,
+    effective_chain,
+)
+from ragkit.sections import Bool, Float, Int
+from ragkit.sections import section as _section
+from ragkit.yamlfile import YamlFile, line_suffix, unknown_key
 
 __all__ = ["Config", "LoaderLimits", "EmbedderConfig", "LLMConfig", "SplitterConfig", "SparseConfig",
            "DenseConfig", "PineconeConfig", "IngestConfig", "RayConfig", "SearchConfig", "RerankConfig", "AskConfig", "ConfigError",
            "SECTIONS", "BACKENDS", "register_backend_name",
-           "effective_chain", "checks_support", "config_from_dict", "load_config"]
+           "effective_chain", "checks_support", "config_from_dict", "load_config",
+           "DEFAULT_FUSION_WEIGHTS", "DENSE_WEIGHT_BY_LENGTH"]
 
 DEFAULT_INDEX_DIR = ".ragkit"
-
-# YAML already types every value, so a quoted "false" or a 12.9 where a count belongs is a mistake
-# to report, not to coerce (pydantic's lax mode reads "false" as False and "12" as 12).
-Int = Annotated[int, Strict()]
-Float = Annotated[float, Strict()]     # an integer is a number too: timeout_s: 60 is fine
-Bool = Annotated[bool, Strict()]
-Weight = Annotated[Float, Field(ge=0)]
-
-
-def _section(name: str):
-    """Make ``cls`` a frozen pydantic dataclass: building it (or ``dataclasses.replace``) validates every
-    field and raises :class:`SettingError` naming ``name.key``; unknown keys are refused."""
-    def make(cls):
-        cls = pydantic_dataclass(frozen=True, config=ConfigDict(extra="forbid"))(cls)
-        validate = cls.__init__
-
-        @functools.wraps(validate)
-        def __init__(self, *args, **kwargs):
-            try:
-                validate(self, *args, **kwargs)
-            except ValidationError as exc:
-                keypath, reason = describe(exc.errors(), cls, prefix=(name,) if name else ())
-                raise SettingError(reason, keypath) from None
-
-        cls.__init__ = __init__
-        return cls
-    return make
 
 
 @_section("loader")
@@ -226,81 +208,6 @@ class RayConfig:
     workers: Int = Field(2, ge=1)
 
 
-DEFAULT_FUSION_WEIGHTS = {"dense": 0.6, "sparse": 0.4}   # fixed weights: a side search.weights does not give
-DENSE_WEIGHT_BY_LENGTH = ((8, 0.7), (20, 0.2))
-"""Default weighting (``search.weights`` empty): the dense weight by the query's distinct terms (stemmed, stopwords
-out), 0.7 up to 8, linearly down to 0.2 at 20+; sparse gets the rest. Short queries (names) give BM25 too few words;
-long ones carry their page's exact terms, which one embedding blurs. Chosen on the calibration halves of ten sets
-(``benchmarks/own_words.py --choose-weights``: least lost to the better single retriever on the worst set)."""
-
-
-@_section("search")
-class SearchConfig:
-    """Query-time defaults: mode, k, fusion (method, weights, normalisation, unit), candidate depth, route.
-
-    The hybrid default — convex fusion of max-normalised scores, by document unit, sparse scores with
-    document evidence, weights by query length (:data:`DENSE_WEIGHT_BY_LENGTH`) — was chosen on the calibration
-    halves of nine data sets (BENCHMARKS.md). ``weights`` given (``{dense: 0.6, sparse: 0.4}``) fixes them.
-    """
-
-    mode: Literal[tuple(MODES)] = "hybrid"
-    k: Int = Field(10, ge=1)
-    rrf_k: Int = Field(60, ge=0)
-    weights: dict[Literal["dense", "sparse"], Weight] = Field(   # empty: by query length (DENSE_WEIGHT_BY_LENGTH)
-        default_factory=dict, description="a mapping of weights, e.g. {dense: 0.6, sparse: 0.4}")
-    candidates: Int = Field(300, ge=1)
-    fusion_unit: Literal["document", "chunk"] = "document"   # document (doc_id + page) | chunk
-    fusion: Literal[tuple(FUSIONS)] = "convex"              # ragkit.choices.FUSIONS says what each does
-    normalization: Literal[tuple(NORMALIZATIONS)] = "max"   # how convex puts both sides' scores on one scale
-    # Sparse scores add the chunk's document's BM25 (each part scaled by its best): 1 counts both alike, 0 = chunk alone.
-    document_weight: Float = Field(1.0, ge=0, le=10)
-    # A reranker (ragkit.rerank; none | http | a registered name) re-scores the best rerank_candidates fused
-    # results; its order decides the top k. 20 is a common default, not measured here: no reranker runs locally.
-    rerank: str = "none"
-    rerank_candidates: Int = Field(20, ge=1)
-    route: Literal[tuple(ROUTES)] = "chunks"   # documents: route_documents documents first (ragkit.retrieval.route)
-    route_documents: Int = Field(20, ge=1)
-
-
-@_section("rerank")
-class RerankConfig:
-    """The ``rerank:`` section: the endpoint ``search.rerank: http`` calls (the ``/rerank`` API of Cohere, Jina,
-    Voyage, Hugging Face TEI, vLLM and llama.cpp's server). ``api`` is the request's shape: ``cohere``
-    ``{model, query, documents, top_n}`` (Cohere, Jina, vLLM, llama.cpp), ``voyage`` (``top_k``), ``tei``
-    ``{query, texts}``; every response shape is read. The key is read from the variable ``api_key_env``
-    names (none: no key sent); 429 and 5xx are retried ``retries`` times, doubling from ``backoff_s``."""
-
-    url: str | None = None
-    model: str | None = None
-    api: Literal["cohere", "voyage", "tei"] = "cohere"
-    api_key_env: str | None = None
-    timeout_s: Float = Field(30.0, gt=0)
-    retries: Int = Field(2, ge=0)
-    backoff_s: Float = Field(0.5, ge=0)
-
-
-@_section("ask")
-class AskConfig:
-    """The ``ask:`` section: how questions are answered (--strategy, --chain, --expand, -k override it)."""
-
-    strategy: Literal[tuple(STRATEGIES)] = "none"
-    self_query: Literal[tuple(SELF_QUERY)] = "model"   # rules: no model (ragkit.retrieval.self_query)
-    chain: Literal[tuple(CHAINS)] = "auto"   # auto: see effective_chain
-    expand: Literal[tuple(EXPANSIONS)] = "none"
-    k: Int = Field(5, ge=1)                 # chunks handed to the generation chain
-    depth: Int = Field(50, ge=1)            # chunks retrieved per query before fusion
-    n_queries: Int = Field(3, ge=1, le=10)  # rewrites / sub-questions asked of the model
-    ircot_steps: Int = Field(3, ge=1, le=10)  # reasoning sentences, each searched (ragkit.generation.ircot)
-    window: Int = Field(2, ge=0)            # sentences either side for --expand window
-    # Model chains refuse before the model when the sources do not hold the answer (ragkit.choices.REFUSALS).
-    refuse: Literal[tuple(REFUSALS)] = "auto"
-    # Token caps on the answer and on each step before it (a map, a refine step, a sub-answer), and a wall-clock
-    # budget for the whole ask, past which the answer is extract's quotes with a note (0: none; issue 20).
-    answer_tokens: Int = Field(256, ge=1)
-    step_tokens: Int = Field(128, ge=1)
-    budget_seconds: Float = Field(90.0, ge=0)
-
-
 @_section("")
 class Config:
     """The whole configuration."""
@@ -341,22 +248,6 @@ BACKENDS: dict[tuple[str, str], set[str]] = {("llm", "kind"): {"local", "openai"
 def register_backend_name(section: str, key: str, name: str) -> None:
     """Accept ``name`` as a value of ``section.key`` (called by the backend registries)."""
     BACKENDS.setdefault((section, key), set()).add(name)
-
-
-def effective_chain(chain: str, follows_instructions: bool) -> str:
-    """``auto`` is ``stuff`` with a model that follows instructions and ``extract`` with any other (or none).
-
-    The shipped local models' stuff answers trail extract's quotes (BENCHMARKS.md, "Models"); a capable
-    model should write the answer.
-    """
-    if chain != "auto":
-        return chain
-    return "stuff" if follows_instructions else "extract"
-
-
-def checks_support(refuse: str, follows_instructions: bool) -> bool:
-    """Whether a model chain checks that the sources support an answer before calling the model (``ask.refuse``)."""
-    return refuse == "always" or (refuse == "auto" and not follows_instructions)
 
 
 def config_from_dict(raw: dict | None, where: str = "config", lines: dict | None = None) -> Config:

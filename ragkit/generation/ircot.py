@@ -27,7 +27,7 @@ from ragkit.generation.citations import escape_data, format_source, strip_citati
 from ragkit.generation.prompts import context_prompt
 from ragkit.llm.base import ChatModel
 from ragkit.retrieval.pipeline import Pipeline, Retrieved
-from ragkit.retrieval.transforms import parse_query_list, same_text, without_markup
+from ragkit.text.model_output import parse_query_list, same_text, without_markup
 
 SYSTEM = (
     "You reason step by step towards the answer of a question, using only the sources the user supplies.\n"

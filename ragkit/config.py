@@ -195,9 +195,17 @@ class PineconeConfig:
 
 @_section("ingest")
 class IngestConfig:
-    """How ingest runs (``engine``: local processes, or Ray: ragkit.ingest.ray_engine)."""
+    """How ingest runs (``engine``: local processes, or Ray: ragkit.ingest.ray_engine), and what it writes besides chunks.
+
+    ``questions`` (N > 0) and ``summaries`` have the ``llm:`` model write, per chunk, N questions the chunk answers and
+    a one-sentence summary; each is embedded as an extra vector pointing at its chunk, and dense search scores a chunk
+    by its best vector (:mod:`ragkit.ingest.multi_vector`). They cost a model call per chunk, are cached by the chunk's
+    text, and are off by default: BENCHMARKS.md, "Multi-vector", says where they won.
+    """
 
     engine: Literal["local", "ray"] = "local"
+    questions: Int = Field(0, ge=0, le=10)
+    summaries: Bool = False
 
 
 @_section("ray")
@@ -265,6 +273,9 @@ def config_from_dict(raw: dict | None, where: str = "config", lines: dict | None
     for key in raw:
         if key != "index" and key not in SECTIONS:
             raise fail((key,), unknown_key((key,), ["index", *SECTIONS], noun="section"))
+    if isinstance(raw.get("index"), dict):   # ``index: {questions: 3}``: the multi-vector settings live under ingest:
+        raise fail(("index",), "'index' is the index folder (a path); questions and summaries per chunk are "
+                               "'ingest.questions' and 'ingest.summaries'")
     try:   # an empty section (``search:`` with nothing under it) means its defaults
         cfg = Config(**{key: value for key, value in raw.items() if value is not None or key == "index"})
     except SettingError as exc:

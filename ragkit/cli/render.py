@@ -10,15 +10,16 @@ import time
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
 
 from ragkit.evaluation.report import LATENCY_METRICS, best_value, format_value, metric_columns, run_label, run_values
 from ragkit.text import one_line, printable
 
-_UNITS = {"load": "files", "embed": "chunks"}
-_LABELS = {"load": "Reading files", "embed": "Embedding chunks"}
+_UNITS = {"load": "files", "embed": "chunks", "generate": "replies"}
+_LABELS = {"load": "Reading files", "embed": "Embedding chunks", "generate": "Writing questions/summaries"}
+PLAIN_EVERY_S = 30.0   # without a terminal, a long stage prints where it is this often (logs of a slow model run)
 
 
 class IngestProgressDisplay:
@@ -33,12 +34,14 @@ class IngestProgressDisplay:
         self.started: dict[str, float] = {}
         self.done: dict[str, int] = {}
         self.totals: dict[str, int] = {}
+        self.shown: dict[str, float] = {}
 
     def __enter__(self) -> "IngestProgressDisplay":
         if self.live:
             self.progress = Progress(
                 TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
-                TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), console=self.console, transient=False,
+                TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+                console=self.console, transient=False,
             )
             self.progress.start()
         return self
@@ -68,10 +71,15 @@ class IngestProgressDisplay:
         if not self.enabled or stage not in self.started:
             return
         self.done[stage] += amount
+        elapsed = max(time.perf_counter() - self.started[stage], 1e-9)
         if self.progress is not None:
-            elapsed = max(time.perf_counter() - self.started[stage], 1e-9)
             rate = f"{self.done[stage] / elapsed:,.1f} {_UNITS.get(stage, 'items')}/s"
             self.progress.update(self.tasks[stage], advance=amount, rate=rate)
+        elif elapsed - self.shown.get(stage, 0.0) >= PLAIN_EVERY_S and self.done[stage] < self.totals[stage]:
+            self.shown[stage] = elapsed
+            left = (self.totals[stage] - self.done[stage]) * elapsed / self.done[stage]
+            self.console.print(f"  {self.done[stage]} of {self.totals[stage]} {_UNITS.get(stage, 'items')} "
+                               f"in {elapsed:.0f} s, about {left:.0f} s left", highlight=False, markup=False)
 
     def grow(self, stage: str, amount: int) -> None:
         """``stage``'s total grows by ``amount``."""
@@ -113,8 +121,20 @@ def ingest_summary(out: Console, err: Console, report) -> None:
     seconds = report.timings.get("total_s", 0.0)
     out.print(f"[bold]{line}[/] — {report.files_total} files, {report.chunks_total} chunks "
               f"({report.chunks_embedded} embedded) in {seconds:.1f} s → {_shown(report.index)}", highlight=False)
+    if report.generated:
+        out.print(generated_line(report.generated), highlight=False, markup=False)
     if report.failed:
         err.print(f"[yellow]Partial ingest:[/] {c['failed']} file(s) failed; the rest is indexed.")
+
+
+def generated_line(generated: dict) -> str:
+    """What writing questions and summaries per chunk did: replies written and reused, texts kept, time."""
+    plural = {"question": "questions", "summary": "summaries"}
+    kept = ", ".join(f"{n} {kind if n == 1 else plural.get(kind, kind)}" for kind, n in generated.get("texts", {}).items())
+    unusable = f", {generated['unusable']} unusable (those chunks keep their own vector only)" if generated.get("unusable") else ""
+    return (f"Questions/summaries: {generated['model_calls']} written by the model, {generated['from_cache']} from the "
+            f"cache{unusable}; {kept or 'nothing'} kept as extra vectors for {generated['chunks_with_extras']} chunks, "
+            f"in {generated['seconds']:.1f} s")
 
 
 def _shown(text: object) -> str:

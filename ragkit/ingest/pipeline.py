@@ -25,14 +25,25 @@ from ragkit.embedders import RagkitEmbeddings, build_embedder
 from ragkit.errors import EmbedderMismatch, LoadError
 from ragkit.extras import require_extra
 from ragkit.ingest.changes import Changes, clear_stat_cache, detect_changes, save_stat_cache
+from ragkit.ingest.multi_vector import Recipe, generate_extras, passages, recipe_of
 from ragkit.ingest.report import IngestReport, Progress, SilentProgress
 from ragkit.ingest.scan import SUPPORTED_EXTENSIONS, ScanResult, scan_folder
 from ragkit.ingest.split_files import load_and_split_files
 from ragkit.ingest.streaming import StreamingEmbedder
+from ragkit.llm import build_llm
+from ragkit.llm.base import ChatModel
+from ragkit.store.generated import GeneratedCache
 from ragkit.store.generations import WriterLock, collect_garbage
 from ragkit.store.index import live_manifest
 from ragkit.store.info import record_last_ingest
-from ragkit.store.manifest import FORMAT_VERSION, IndexSettings, changed_settings, dense_changed, lacks_document_index
+from ragkit.store.manifest import (
+    FORMAT_VERSION,
+    IndexSettings,
+    changed_settings,
+    dense_changed,
+    lacks_document_index,
+    multi_vector_changed,
+)
 from ragkit.store.registry import dense_store_class, finish_ingest, new_sparse_store, prepare_ingest, store_options
 from ragkit.store.writer import GenerationContent, write_generation
 
@@ -91,16 +102,20 @@ def _require_engine_packages(cfg: Config, engine: Engine | None) -> None:
 
 def ingest(folder: Path, index_dir: Path, cfg: Config, *, rebuild: bool = False,
            progress: Progress | None = None, embedder: RagkitEmbeddings | None = None,
-           engine: Engine | None = None) -> IngestReport:
+           engine: Engine | None = None, llm: ChatModel | None = None) -> IngestReport:
     """Bring the index at ``index_dir`` up to date with ``folder``; return what changed.
 
     ``engine`` loads and embeds instead of this process (``ingest.engine: ray`` builds a
     :class:`ragkit.ingest.ray_engine.RayEngine` when none is given; ``MissingExtra`` without Ray).
+    ``llm`` writes the questions and summaries ``ingest.questions`` / ``ingest.summaries`` ask for (built from the
+    ``llm:`` section when not given, before any work: ``MissingExtra`` without the local model).
     Raises ``FolderError`` for an unusable folder, ``IndexLocked`` when another ingest is writing,
-    and embedder errors (the previous generation stays live in every case)."""
+    and embedder and model errors (the previous generation stays live in every case)."""
     progress = progress or SilentProgress()
     clock = time.perf_counter()
     _require_engine_packages(cfg, engine)  # before any work
+    llm = _writer_model(cfg, llm)
+    recipe = recipe_of(cfg, llm)
     folder, index_dir = Path(folder), Path(index_dir)
     scan = scan_sources(folder, index_dir)
     embedder = embedder or build_embedder(cfg.embedder)
@@ -129,26 +144,64 @@ def ingest(folder: Path, index_dir: Path, cfg: Config, *, rebuild: bool = False,
         report.timings["load_split_s"] = round(report.timings["load_split_s"] - loaded.embed_s, 4)
         _record_changes(report, changes, loaded)
         save_stat_cache(index_dir, changes)
-        # Vectors carried into a new structure, or a generation from before document evidence given its index.
-        restructure = bool(previous) and (dense_changed(previous, settings) or lacks_document_index(previous))
-        if previous and not (baseline.rebuilt or report.added or report.updated or report.removed or restructure):
+        if previous and not (baseline.rebuilt or report.added or report.updated or report.removed
+                             or _restructured(previous, settings, recipe)):
             report.generation = live.name  # nothing to write: the live generation stays
             report.chunks_total, report.files_total = previous["chunks"], len(previous["files"])
         else:
             report.chunks_embedded = len(loaded.chunks)
-            with _timed(report, "write_s"):
-                progress.note("writing index")
-                content = generation_content(baseline, changes, loaded)
-                written = write_generation(index_dir, content, settings, stats=_ingest_stats(report))
-                report.generation, report.chunks_total, report.files_total = written.name, written.chunks, written.files
-                report.notes.extend(written.notes)
-                finish_ingest(index_dir, settings)
-                collect_garbage(index_dir)
-                clear_stat_cache(index_dir)
+            content = generation_content(baseline, changes, loaded)
+            if recipe is not None:
+                content = _with_extras(content, recipe, llm, index_dir, engine.embedder if engine else embedder,
+                                       progress, report)
+            _write(index_dir, content, settings, report, progress)
         record_last_ingest(index_dir, report.generation, _ingest_stats(report))
     report.notes += _empty_index_note(report, folder)
     report.timings["total_s"] = round(time.perf_counter() - clock, 4)
     return report
+
+
+def _restructured(previous: dict, settings: IndexSettings, recipe: Recipe | None) -> bool:
+    """Whether the live generation must be written anew though no file changed: its vectors go into another
+    structure, it predates document evidence, or other questions or summaries per chunk are asked for."""
+    return (dense_changed(previous, settings) or lacks_document_index(previous)
+            or multi_vector_changed(previous, recipe.recorded() if recipe else None))
+
+
+def _write(index_dir: Path, content: GenerationContent, settings: IndexSettings, report: IngestReport,
+           progress: Progress) -> None:
+    """Write ``content`` as a new generation, make it live, and record it in ``report``."""
+    with _timed(report, "write_s"):
+        progress.note("writing index")
+        written = write_generation(index_dir, content, settings, stats=_ingest_stats(report))
+        report.generation, report.chunks_total, report.files_total = written.name, written.chunks, written.files
+        report.notes.extend(written.notes)
+        finish_ingest(index_dir, settings)
+        collect_garbage(index_dir)
+        clear_stat_cache(index_dir)
+
+
+def _writer_model(cfg: Config, llm: ChatModel | None) -> ChatModel | None:
+    """The model that writes questions and summaries per chunk, when the config asks for them (built now, so a
+    missing local model is one line before any work)."""
+    if llm is None and (cfg.ingest.questions or cfg.ingest.summaries):
+        llm = build_llm(cfg.llm)
+    return llm
+
+
+def _with_extras(content: GenerationContent, recipe: Recipe, llm: ChatModel, index_dir: Path,
+                 embedder: RagkitEmbeddings, progress: Progress, report: IngestReport) -> GenerationContent:
+    """``content`` with every chunk's extra vectors (written by the model or found in the index's cache)."""
+    cache = GeneratedCache(index_dir)
+    try:
+        report.notes += [cache.note] if cache.note else []
+        chunks = passages(content.carry_from, content.keep_sources, content.chunks)
+        with _timed(report, "generate_s"):
+            generated = generate_extras(chunks, recipe, llm, embedder, cache, progress)
+    finally:
+        cache.close()
+    report.generated = generated.to_json()
+    return replace(content, multi_vector=recipe.recorded(), extras=generated.by_chunk)
 
 
 def _empty_index_note(report: IngestReport, folder: Path) -> list[str]:

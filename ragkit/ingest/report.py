@@ -60,6 +60,9 @@ class IngestReport:
     rebuilt: bool = False
     notes: list[str] = field(default_factory=list)
     timings: dict = field(default_factory=dict)
+    # Questions and summaries per chunk (ingest.questions / ingest.summaries): model calls, cache hits, unusable
+    # replies, texts kept by kind, seconds (ragkit.ingest.multi_vector.Generated.to_json); empty when not asked for.
+    generated: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # Paths as valid text (undecodable bytes as \xNN): they are shown, and stored as JSON.

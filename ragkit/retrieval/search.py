@@ -23,6 +23,7 @@ from ragkit.retrieval.route import DocumentRouter
 from ragkit.retrieval.self_query import Catalog, build_catalog
 from ragkit.store.backends.bm25s import BM25Index
 from ragkit.store.base import top_among
+from ragkit.store.extra_vectors import merge_best
 from ragkit.store.index import open_index
 from ragkit.store.manifest import check_embedder
 
@@ -135,9 +136,15 @@ class Searcher:
         return self.index.docstore.rows_matching(filters) if filters else None
 
     def dense_ranking(self, vectors: np.ndarray, depth: int, allowed: np.ndarray | None) -> list[list[tuple[int, float]]]:
-        """Dense (row, cosine) lists for a batch of query vectors (each as long as its query's results: row -1 ends one)."""
+        """Dense (row, cosine) lists for a batch of query vectors, best first; with extra vectors per chunk
+        (``ingest.questions`` / ``ingest.summaries``) a chunk's score is the best of its own and its extra vectors'."""
         rows, scores = self.index.dense.search(vectors, depth, allowed)
-        return [[(row, score) for row, score in zip(r.tolist(), s.tolist()) if row >= 0] for r, s in zip(rows, scores)]
+        found = [[(row, score) for row, score in zip(r.tolist(), s.tolist()) if row >= 0] for r, s in zip(rows, scores)]
+        if self.index.extras is None:
+            return found
+        # Multi-vector: a chunk scores by the best of its own vector and its questions' and summary's.
+        extra = self.index.extras.search(vectors, depth, allowed)
+        return [merge_best(own, more, depth) for own, more in zip(found, extra)]
 
     def sparse_ranking(self, query: str, depth: int, allowed: np.ndarray | None) -> list[tuple[int, float]]:
         """Sparse (row, score) list for one query: BM25 of the chunk, plus its document's (``search.document_weight``)."""

@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ragkit.errors import IndexDamaged, IndexMissing
-from ragkit.store import docstore
+from ragkit.store import docstore, extra_vectors
 from ragkit.store import documents as documents_module
 from ragkit.store.base import DenseStore, SparseStore
 from ragkit.store.docstore import DocStore
 from ragkit.store.documents import DocumentIndex
+from ragkit.store.extra_vectors import ExtraVectors
 from ragkit.store.generations import CURRENT, Pointer, read_current
 from ragkit.store.integrity import reading, should_hash, verify_counts, verify_files
 from ragkit.store.manifest import FORMAT_VERSION, check_format, read_manifest
@@ -44,6 +45,7 @@ class LoadedIndex:
     dense: DenseStore
     sparse: SparseStore
     documents: DocumentIndex | None = None
+    extras: ExtraVectors | None = None   # questions and summaries per chunk (ingest.questions / ingest.summaries)
 
     def close(self) -> None:
         """Release the docstore connection."""
@@ -122,15 +124,26 @@ def _open_generation(index_dir: Path, pointer: Pointer, full_check: bool | None)
         with reading(generation, sparse_class.file_name):
             sparse = sparse_class.load(generation)
         documents = _load_documents(generation, manifest)
+        extras = _load_extras(generation, manifest)
         counts = {docstore.FILE_NAME: rows, dense_class.file_name: dense.size, sparse_class.file_name: sparse.size}
         if documents is not None:
             counts[documents_module.DIR_NAME] = documents.size
+        if extras is not None:
+            counts[extra_vectors.DIR_NAME] = extras.size
         verify_counts(generation, manifest, counts)
     except BaseException:
         store.close()
         raise
     return LoadedIndex(path=index_dir, generation=generation, manifest=manifest,
-                       docstore=store, dense=dense, sparse=sparse, documents=documents)
+                       docstore=store, dense=dense, sparse=sparse, documents=documents, extras=extras)
+
+
+def _load_extras(generation: Path, manifest: dict) -> ExtraVectors | None:
+    """The extra vectors per chunk, when the generation was written with them (its manifest counts them)."""
+    if extra_vectors.DIR_NAME not in manifest["integrity"]["counts"]:
+        return None
+    with reading(generation, extra_vectors.DIR_NAME):
+        return ExtraVectors.load(generation)
 
 
 def _load_documents(generation: Path, manifest: dict) -> DocumentIndex | None:

@@ -61,7 +61,8 @@ class IndexSettings:
 
 
 def make_manifest(*, generation: str, settings: IndexSettings, files: dict, chunks: int, stats: dict,
-                  integrity: dict, dense_index: dict | None = None, dense_where: dict | None = None) -> dict:
+                  integrity: dict, dense_index: dict | None = None, dense_where: dict | None = None,
+                  multi_vector: dict | None = None) -> dict:
     """The manifest of a new generation; ``integrity`` holds ``files`` (size and sha256 by path) and ``counts``.
 
     ``dense_index`` is what the dense index says of its structure (``describe()``), when it says;
@@ -79,6 +80,7 @@ def make_manifest(*, generation: str, settings: IndexSettings, files: dict, chun
         "files": files,
         "last_ingest": stats,
         "integrity": integrity,
+        **({"multi_vector": multi_vector} if multi_vector else {}),
     }
 
 
@@ -142,6 +144,15 @@ def dense_changed(manifest: dict, settings: IndexSettings) -> bool:
         return True   # e.g. faiss -> pinecone (or back): the vectors move into the other store
     recorded = manifest.get("dense", {}).get("index", {}).get("settings", {})
     return bool(settings.dense) and recorded != settings.dense
+
+
+def multi_vector_changed(manifest: dict, recipe: dict | None) -> bool:
+    """Whether the questions and summaries asked for per chunk (``recipe``, None: none) differ from the generation's.
+
+    A change writes a new generation with the new extra vectors; chunks and their own vectors carry over.
+    """
+    recorded = {k: v for k, v in manifest.get("multi_vector", {}).items() if k != "vectors"}
+    return recorded != (recipe or {})
 
 
 def lacks_document_index(manifest: dict) -> bool:

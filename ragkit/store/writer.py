@@ -17,10 +17,11 @@ from pathlib import Path
 import numpy as np
 from langchain_core.documents import Document
 
-from ragkit.store import docstore
+from ragkit.store import docstore, extra_vectors
 from ragkit.store.base import CARRY_BLOCK, DenseStore, SparseStore
 from ragkit.store.docstore import DocStore
 from ragkit.store.documents import build_document_index
+from ragkit.store.extra_vectors import ExtraVectors, build_extra_vectors
 from ragkit.store.generations import new_generation_dir, publish_generation
 from ragkit.store.integrity import reading, record_files, verify_counts, verify_files
 from ragkit.store.manifest import IndexSettings, check_format, make_manifest, read_manifest, write_manifest
@@ -45,6 +46,10 @@ class GenerationContent:
     parents: list[Document]
     vectors: np.ndarray
     files: dict[str, dict]
+    # Multi-vector indexing (ragkit.ingest.multi_vector): the recipe the manifest records, and every chunk's extra
+    # vectors and their kind codes by chunk id (carried chunks' too). None: the generation has no extra vectors.
+    multi_vector: dict | None = None
+    extras: dict[str, tuple[np.ndarray, np.ndarray]] | None = None
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,7 @@ class _Rows:
     carried: np.ndarray     # rows, in the generation carried from, of the chunks carried forward
     fresh: np.ndarray       # positions in GenerationContent.chunks of the new chunks written
     chunk_ids: dict[str, list[str]]  # source -> chunk ids, in row order
+    ids: list[str]          # row i's chunk id
 
 
 def write_generation(index_dir: Path, content: GenerationContent, settings: IndexSettings, *,
@@ -81,17 +87,32 @@ def write_generation(index_dir: Path, content: GenerationContent, settings: Inde
     sparse.save(tmp)
     documents = build_document_index(rows.texts, rows.documents, settings.sparse)
     documents.save(tmp)
+    extra = _write_extra(tmp, content, rows, settings.embedder.dimension)
     files = {rel: {**meta, "chunks": len(rows.chunk_ids[rel]), "chunk_ids": rows.chunk_ids[rel]}
              for rel, meta in sorted(content.files.items()) if rel in rows.chunk_ids}
     integrity = {"files": record_files(tmp),
                  "counts": {"docstore": len(rows.texts), "dense": dense.size, "sparse": sparse.size,
-                            "documents": documents.size}}
+                            "documents": documents.size, **({extra_vectors.DIR_NAME: extra.size} if extra else {})}}
+    multi_vector = {**content.multi_vector, "vectors": extra.counts()} if extra else None
     checksum = write_manifest(tmp, make_manifest(generation=final.name, settings=settings, files=files,
                                                  chunks=len(rows.texts), stats=stats, integrity=integrity,
-                                                 dense_index=dense_index, dense_where=dense.where()))
+                                                 dense_index=dense_index, dense_where=dense.where(),
+                                                 multi_vector=multi_vector))
     publish_generation(index_dir, tmp, final, checksum)
     notes = (dense_index["note"],) if dense_index and dense_index.get("note") else ()
     return WrittenGeneration(name=final.name, chunks=len(rows.texts), files=len(files), notes=notes)
+
+
+def _write_extra(directory: Path, content: GenerationContent, rows: _Rows, dimension: int) -> ExtraVectors | None:
+    """The extra vectors of the chunks as written (by row), when the content has a multi-vector recipe."""
+    if content.multi_vector is None:
+        return None
+    extras = content.extras or {}
+    present = [(row, extras[chunk_id]) for row, chunk_id in enumerate(rows.ids) if chunk_id in extras]
+    extra = build_extra_vectors([row for row, _ in present], [v for _, (v, _) in present],
+                                [k for _, (_, k) in present], dimension)
+    extra.save(directory)
+    return extra
 
 
 def _new_sparse(content: GenerationContent, rows: _Rows, settings: IndexSettings) -> SparseStore:
@@ -117,6 +138,7 @@ def _write_docstore(directory: Path, content: GenerationContent) -> _Rows:
     documents: list[str] = []
     carried: list[int] = []
     seen: set[str] = set()
+    ids: list[str] = []
     if content.carry_from is not None:
         with reading(content.carry_from, docstore.FILE_NAME):
             old = DocStore(content.carry_from / docstore.FILE_NAME)
@@ -127,6 +149,7 @@ def _write_docstore(directory: Path, content: GenerationContent) -> _Rows:
                 texts.append(indexed_text(chunk.text, chunk.metadata))
                 documents.append(_document_key(chunk.source, chunk.doc_id))
                 seen.add(chunk.chunk_id)
+                ids.append(chunk.chunk_id)
             store.add(kept)
             store.add_parents(old.iter_parents(content.keep_sources))
             old.close()
@@ -135,6 +158,7 @@ def _write_docstore(directory: Path, content: GenerationContent) -> _Rows:
         if chunk.metadata["chunk_id"] in seen:  # the same text at the same place: one copy
             continue
         seen.add(chunk.metadata["chunk_id"])
+        ids.append(chunk.metadata["chunk_id"])
         fresh.append((len(texts), chunk))
         positions.append(position)
         texts.append(indexed_text(chunk.page_content, chunk.metadata))
@@ -144,7 +168,8 @@ def _write_docstore(directory: Path, content: GenerationContent) -> _Rows:
     store.commit()
     chunk_ids = store.chunk_ids_by_source()
     store.close()
-    return _Rows(texts, documents, np.asarray(carried, dtype=np.int64), np.asarray(positions, dtype=np.int64), chunk_ids)
+    return _Rows(texts, documents, np.asarray(carried, dtype=np.int64), np.asarray(positions, dtype=np.int64),
+                 chunk_ids, ids)
 
 
 def _document_key(source: str, doc_id: str) -> str:

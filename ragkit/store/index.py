@@ -128,8 +128,6 @@ def _open_generation(index_dir: Path, pointer: Pointer, full_check: bool | None)
         counts = {docstore.FILE_NAME: rows, dense_class.file_name: dense.size, sparse_class.file_name: sparse.size}
         if documents is not None:
             counts[documents_module.DIR_NAME] = documents.size
-        if extras is not None:
-            counts[extra_vectors.DIR_NAME] = extras.size
         verify_counts(generation, manifest, counts)
     except BaseException:
         store.close()
@@ -143,7 +141,14 @@ def _load_extras(generation: Path, manifest: dict) -> ExtraVectors | None:
     if extra_vectors.DIR_NAME not in manifest["integrity"]["counts"]:
         return None
     with reading(generation, extra_vectors.DIR_NAME):
-        return ExtraVectors.load(generation)
+        extras = ExtraVectors.load(generation)
+    expected, chunks = manifest["integrity"]["counts"][extra_vectors.DIR_NAME], int(manifest["chunks"])
+    # Not one row per chunk like the other indexes: as many as recorded, each pointing at a chunk that exists.
+    if not (extras.size == len(extras.vectors) == len(extras.kinds) == expected) or (extras.size and
+                                                                                     extras.rows.max() >= chunks):
+        raise IndexDamaged(f"{generation.name}/{extra_vectors.DIR_NAME}",
+                           f"{extras.size} extra vectors, the manifest recorded {expected} over {chunks} chunks")
+    return extras
 
 
 def _load_documents(generation: Path, manifest: dict) -> DocumentIndex | None:

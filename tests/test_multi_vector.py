@@ -227,3 +227,17 @@ def test_cli_reports_what_was_written(folder, tmp_path):
                                  "--json"])
     data = json.loads(result.stdout)
     assert data["generated"]["model_calls"] == 3 and data["generated"]["texts"] == {"question": 3}
+
+
+def test_info_shows_the_extra_vectors(folder, tmp_path):
+    config_file = tmp_path / "mv.yaml"
+    config_file.write_text("embedder: {kind: hash}\nllm: {kind: fake, cache: false}\ningest: {questions: 2, summaries: true}\n")
+    runner = CliRunner()
+    index = str(tmp_path / "i")
+    assert runner.invoke(app, ["ingest", str(folder), "--config", str(config_file), "--index", index]).exit_code == 0
+    result = runner.invoke(app, ["info", "--index", index, "--json"])
+    data = json.loads(result.stdout)
+    # The fake's reply ("Scripted answer [1].") passes as a question, but is too short for a summary.
+    assert data["multi_vector"]["vectors"] == {"question": 3, "summary": 0} and data["sizes"]["extra_vectors"] > 0
+    shown = runner.invoke(app, ["info", "--index", index]).output
+    assert "3 question, 0 summary (2 questions and a summary per chunk by fake:scripted)" in " ".join(shown.split())

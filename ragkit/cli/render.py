@@ -209,12 +209,22 @@ def info_table(data: dict) -> Table:
         ("documents", f"{data['documents']} (BM25 over whole documents)" if data.get("documents") is not None
          else "no document index (the next `ragkit ingest` adds one)"),
         ("dense", dense_line(data.get("dense") or {})),
+        ("extra vectors", multi_vector_line(data.get("multi_vector"))),
         ("sizes", ", ".join(f"{k} {v / 1e6:.2f} MB" for k, v in data["sizes"].items())),
         ("last ingest", f"{counts} (from {last.get('folder', '?')}, {last.get('finished_at', '?')})"),
     ]
     for key, value in rows:
         table.add_row(key, _line(value))
     return table
+
+
+def multi_vector_line(recipe: dict | None) -> str:
+    """``ragkit info``'s line on questions and summaries per chunk: what was asked, of which model, how many kept."""
+    if not recipe:
+        return "none (ingest.questions / ingest.summaries add questions and summaries per chunk)"
+    vectors = ", ".join(f"{n} {kind}" for kind, n in recipe.get("vectors", {}).items())
+    asked = [f"{recipe['questions']} questions" if recipe.get("questions") else "", "a summary" if recipe.get("summaries") else ""]
+    return f"{vectors} ({' and '.join(a for a in asked if a)} per chunk by {recipe.get('model')})"
 
 
 def answer_sources(result) -> Table:

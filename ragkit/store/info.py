@@ -12,7 +12,7 @@ import json
 import time
 from pathlib import Path
 
-from ragkit.store import docstore, documents
+from ragkit.store import docstore, documents, extra_vectors
 from ragkit.store.generations import write_atomic
 from ragkit.store.index import open_index
 
@@ -71,11 +71,14 @@ def index_info(index_dir: Path) -> dict:
         # Documents in the whole-document BM25 index (None: a generation written before it existed).
         "documents": loaded.documents.documents if loaded.documents is not None else None,
         "dense": dense_where,
+        # Questions and summaries per chunk (ingest.questions / ingest.summaries): the recipe and extra vectors by kind.
+        "multi_vector": manifest.get("multi_vector"),
         "sizes": {
             "docstore": _size(generation / docstore.FILE_NAME),
             "dense": _size(generation / loaded.dense.file_name),
             "sparse": _size(generation / loaded.sparse.file_name),
             "documents": _size(generation / documents.DIR_NAME),
+            **({"extra_vectors": _size(generation / extra_vectors.DIR_NAME)} if loaded.extras is not None else {}),
             "total": _size(generation),
         },
         "last_ingest": last_ingest(index_dir, generation, manifest),

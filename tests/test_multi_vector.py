@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from conftest import write_docs
 from fakes import fake_llm
 from ragkit.cli.main import app
+from ragkit.cli.render import multi_vector_line
 from ragkit.config import Config, IngestConfig, config_from_dict
 from ragkit.errors import SettingError
 from ragkit.ingest.multi_vector import clean_reply, messages_for, schema_for
@@ -239,5 +240,7 @@ def test_info_shows_the_extra_vectors(folder, tmp_path):
     data = json.loads(result.stdout)
     # The fake's reply ("Scripted answer [1].") passes as a question, but is too short for a summary.
     assert data["multi_vector"]["vectors"] == {"question": 3, "summary": 0} and data["sizes"]["extra_vectors"] > 0
-    shown = runner.invoke(app, ["info", "--index", index]).output
-    assert "3 question, 0 summary (2 questions and a summary per chunk by fake:scripted)" in " ".join(shown.split())
+    assert "extra vectors" in runner.invoke(app, ["info", "--index", index]).output
+    assert multi_vector_line(data["multi_vector"]) == ("3 question, 0 summary (2 questions and a summary per chunk "
+                                                       "by fake:scripted)")
+    assert multi_vector_line(None).startswith("none")

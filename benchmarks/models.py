@@ -3,6 +3,8 @@
     python benchmarks/models.py [--parts embedders,chat] [--corpora pdfs,msmarco,scifact,docugami]
                                 [--scifact-docs 1000] [--limit 30] [--qa-limit N]
     python benchmarks/models.py --parts omp --rounds 6
+    python benchmarks/models.py --parts multi-vector [--mv-corpora sample,pdfs,msmarco,scifact]
+                                [--mv-models smollm2-135m,qwen2.5-coder-1.5b]
 
 **Embedders** (MiniLM, the default, against ``embedder.model: e5-small``): per corpus both ingest the
 same folder with the default config back to back (same chunks, checked); ingest chunks/s is each
@@ -22,6 +24,8 @@ issue 20's checks (the rest fall back to extract and are counted), time to the f
 ``--parts omp``: SmolLM2 streaming 5 prompts (64-token cap) in fresh processes with OpenMP's default
 wait policy and with ``OMP_WAIT_POLICY=passive`` (what ragkit's local backend sets), alternating which
 goes first each round; the median tokens/s and first-token ratios.
+
+``--parts multi-vector``: questions per chunk written by each chat model against none (multi_vector_part.py says how).
 
 Install size added: the files of the distributions an extra adds to the user install (read from the
 installed packages' metadata), plus the joined model file ragkit writes to its cache for split models.
@@ -391,7 +395,13 @@ def omp_part(rounds: int, tokens: int = 64) -> dict:
 def parse_args() -> argparse.Namespace:
     parser = common.parser(__doc__)
     common.add_data_arg(parser)
-    parser.add_argument("--parts", default="embedders,chat", help="of embedders, chat, omp (default embedders,chat)")
+    parser.add_argument("--parts", default="embedders,chat",
+                        help="of embedders, chat, omp, multi-vector (default embedders,chat)")
+    parser.add_argument("--mv-corpora", default="sample,pdfs,msmarco,scifact", help="multi-vector corpora")
+    parser.add_argument("--mv-models", default=",".join(CHAT_MODELS), help="multi-vector: the models writing questions")
+    parser.add_argument("--mv-scifact-queries", type=int, default=60, help="multi-vector: SciFact test queries (60)")
+    parser.add_argument("--mv-scifact-docs", type=int, default=200, help="multi-vector: SciFact sub-corpus size (200)")
+    parser.add_argument("--mv-msmarco-docs", type=int, default=400, help="multi-vector: msmarco sub-corpus size (400)")
     parser.add_argument("--rounds", type=int, default=6, help="omp: rounds of the two policies (6)")
     parser.add_argument("--corpora", default=",".join(CORPORA), help=f"embedder corpora, of: {', '.join(CORPORA)}")
     parser.add_argument("--scifact-docs", type=int, default=1000,
@@ -437,20 +447,25 @@ def print_table(result: dict) -> None:
 def main() -> None:
     args = parse_args()
     parts = {p.strip() for p in args.parts.split(",") if p.strip()}
+    name = "multi_vector.json" if parts == {"multi-vector"} else "models.json"   # alone, it keeps the models run
     result: dict = {"machine": common.machine_info(), "args": {k: str(v) for k, v in vars(args).items()},
                     "install": install_added()}
     started = time.perf_counter()
     if "embedders" in parts:
-        result["embedders"] = embedder_part(args, lambda: common.write_json(args.out, "models.json", result))
+        result["embedders"] = embedder_part(args, lambda: common.write_json(args.out, name, result))
     if "chat" in parts:
         result["chat"] = chat_part(args)
+    if "multi-vector" in parts:
+        from multi_vector_part import multi_vector_part, table
+        result["multi_vector"] = multi_vector_part(args, lambda: common.write_json(args.out, name, result))
+        print("\n".join(table(result["multi_vector"])))
     if "omp" in parts:
         result["omp"] = omp_part(args.rounds)
         log(f"OMP_WAIT_POLICY=passive / default: tokens/s {result['omp']['tok_per_s_ratio']}x, "
             f"first token {result['omp']['first_token_ratio']}x")
     result["run_wall_s"] = round(time.perf_counter() - started, 1)
     result["machine"]["loadavg_end"] = common.machine_info()["loadavg_start"]
-    path = common.write_json(args.out, "models.json", result)
+    path = common.write_json(args.out, name, result)
     print_table(result)
     print(f"\nrun {result['run_wall_s'] / 60:.1f} min; wrote {path}", file=sys.stderr)
 

@@ -14,8 +14,6 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from conftest import write_docs
-from fakes import fake_llm
 from ragkit.cli.main import app
 from ragkit.cli.render import multi_vector_line
 from ragkit.config import Config, IngestConfig, config_from_dict
@@ -28,15 +26,18 @@ from ragkit.store.generated import FILE_NAME
 from ragkit.store.index import live_generation, open_index
 from ragkit.store.manifest import read_manifest
 
+from conftest import write_docs
+from fakes import fake_llm
+
 DOCS = {"cats.txt": "Cats are small domesticated felines. A cat sleeps most of the day and hunts mice at night.",
         "dogs.txt": "Dogs are loyal companions. A dog learns commands through repetition and rewards.",
         "tides.txt": "Tides rise and fall twice a day because the Moon pulls on the oceans."}
-# The words of each file's questions: none of them is in any chunk.
-QUESTIONS = {"cats": ["Which nocturnal rodent catcher naps all afternoon?", "What pet purrs?"],
-             "dogs": ["Which obedient companion obeys whistles?", "What pet fetches sticks?"],
-             "tides": ["Why does seawater climb beaches periodically?", "What lunar effect floods harbours?"]}
+# Each question names its topic in the passage's words (the rule for keeping it); its other words are in no chunk.
+QUESTIONS = {"cats": ["Which nocturnal rodent catcher is a cat?", "What pet purrs like a cat?"],
+             "dogs": ["Which obedient dog obeys whistles?", "What dog fetches sticks?"],
+             "tides": ["Why does seawater climb beaches with each tide?", "What lunar effect floods harbours at tide?"]}
 SUMMARIES = {"cats": "Felines nap by day, prowl after dark.", "dogs": "Canines obey trainers rewarding them.",
-             "tides": "Lunar gravity lifts seas."}
+             "tides": "Lunar gravity lifts seas twice a day."}
 
 
 def last_passage(prompt: str) -> str:
@@ -121,6 +122,13 @@ def test_summaries_are_their_own_kind(folder, tmp_path):
     assert top_source(cfg, "lunar gravity lifts seas") == "tides.txt"
 
 
+def test_questions_not_about_the_passage_are_dropped(folder, tmp_path):
+    cfg = config(tmp_path)
+    report = run(folder, cfg, Writer(reply=lambda prompt: json.dumps(
+        {"questions": ["What is the best way to prepare for a job interview?", f"Is {last_passage(prompt).split()[0]} real?"]})))
+    assert report.generated["texts"] == {"question": 3} and report.generated["unusable"] == 0
+
+
 def test_an_unchanged_folder_asks_nothing_and_a_changed_file_asks_only_for_its_chunks(folder, tmp_path):
     cfg = config(tmp_path)
     run(folder, cfg, Writer())
@@ -187,9 +195,9 @@ def test_the_passage_is_delimited_data():
 
 def test_replies_are_held_to_the_count_and_cleaned():
     assert schema_for("question", 3)["properties"]["questions"]["minItems"] == 3
-    kept = clean_reply("question", '{"questions": ["1. What is X?", "What is X?", "Why Y?"]}', "passage text", 3)
-    assert kept == ["What is X?", "Why Y?"]
-    assert clean_reply("summary", "not json but a fine summary of it", "passage", 1) == ["not json but a fine summary of it"]
+    reply = '{"questions": ["1. What are cats?", "What are cats?", "Why dogs?", "Why zebras?"]}'
+    assert clean_reply("question", reply, "Cats and dogs", 3) == ["What are cats?", "Why dogs?"]   # numbering, a duplicate and a question about nothing in it go
+    assert clean_reply("summary", "not json but a fine summary of it", "a summary", 1) == ["not json but a fine summary of it"]
 
 
 def test_the_cache_survives_damage(folder, tmp_path):
@@ -223,24 +231,22 @@ def test_cli_reports_what_was_written(folder, tmp_path):
     runner = CliRunner()
     result = runner.invoke(app, ["ingest", str(folder), "--config", str(config_file), "--index", str(tmp_path / "i")])
     assert result.exit_code == 0, result.output
-    assert "Questions/summaries: 3 written by the model, 0 from the cache" in result.output
+    # The fake's reply ("Scripted answer [1].") is about none of the passages: every chunk keeps its own vector only.
+    assert "Questions/summaries: 3 written by the model, 0 from the cache, 3 unusable" in result.output
     result = runner.invoke(app, ["ingest", str(folder), "--config", str(config_file), "--index", str(tmp_path / "j"),
                                  "--json"])
     data = json.loads(result.stdout)
-    assert data["generated"]["model_calls"] == 3 and data["generated"]["texts"] == {"question": 3}
+    assert data["generated"]["model_calls"] == 3 and data["generated"]["unusable"] == 3
 
 
 def test_info_shows_the_extra_vectors(folder, tmp_path):
-    config_file = tmp_path / "mv.yaml"
-    config_file.write_text("embedder: {kind: hash}\nllm: {kind: fake, cache: false}\ningest: {questions: 2, summaries: true}\n")
+    cfg = config(tmp_path, questions=2, summaries=True)
+    run(folder, cfg, Writer())
     runner = CliRunner()
-    index = str(tmp_path / "i")
-    assert runner.invoke(app, ["ingest", str(folder), "--config", str(config_file), "--index", index]).exit_code == 0
-    result = runner.invoke(app, ["info", "--index", index, "--json"])
+    result = runner.invoke(app, ["info", "--index", cfg.index, "--json"])
     data = json.loads(result.stdout)
-    # The fake's reply ("Scripted answer [1].") passes as a question, but is too short for a summary.
-    assert data["multi_vector"]["vectors"] == {"question": 3, "summary": 0} and data["sizes"]["extra_vectors"] > 0
-    assert "extra vectors" in runner.invoke(app, ["info", "--index", index]).output
-    assert multi_vector_line(data["multi_vector"]) == ("3 question, 0 summary (2 questions and a summary per chunk "
+    assert data["multi_vector"]["vectors"] == {"question": 6, "summary": 3} and data["sizes"]["extra_vectors"] > 0
+    assert "extra vectors" in runner.invoke(app, ["info", "--index", cfg.index]).output
+    assert multi_vector_line(data["multi_vector"]) == ("6 question, 3 summary (2 questions and a summary per chunk "
                                                        "by fake:scripted)")
     assert multi_vector_line(None).startswith("none")

@@ -31,8 +31,8 @@ from ragkit.llm.base import ChatModel
 from ragkit.store import docstore
 from ragkit.store.docstore import DocStore
 from ragkit.store.extra_vectors import KINDS
-from ragkit.store.generated import GeneratedCache, generated_key
-from ragkit.text import escape_tags
+from ragkit.store.generated import GeneratedCache, generated_key, text_key
+from ragkit.text import escape_tags, tokenize
 from ragkit.text.context import indexed_text
 from ragkit.text.model_output import MAX_QUERY_CHARS, parse_passage, parse_query_list
 
@@ -143,10 +143,24 @@ def _wrap(passage: str) -> str:
     return f"<passage>\n{escape_tags(passage, ('passage',))}\n</passage>"
 
 
+def about_the_passage(texts: list[str], passage: str) -> list[str]:
+    """The texts that share a word with the passage (stemmed, stopwords out, as BM25 indexes them).
+
+    A small model asked for questions about a passage on evaluation writes "What is the best way to prepare for a
+    job interview?" as readily as a question about it; such a question points a search for its words at a chunk
+    that never mentions them. The prompt asks each question to name what it is about, so a question from a model
+    that follows it shares at least that word (doc2query--, Gospodinov et al. 2023, filters generated queries for
+    the same reason, with a relevance model ragkit does not ship).
+    """
+    words = set(tokenize([passage])[0])
+    return [text for text, terms in zip(texts, tokenize(texts)) if words.intersection(terms)]
+
+
 def clean_reply(kind: str, reply: str, passage: str, n: int) -> list[str]:
-    """The usable texts of one reply: up to ``n`` questions, or one summary (none when nothing is usable)."""
+    """The usable texts of one reply: up to ``n`` questions, or one summary (none when nothing is usable); a text
+    sharing no word with the passage is not about it (:func:`about_the_passage`)."""
     if kind == "question":
-        return parse_query_list(reply, passage, n)[0]
+        return about_the_passage(parse_query_list(reply, passage, n)[0], passage)
     try:   # the JSON a grammar holds it to; a model without one may reply in plain text
         text = json.loads(reply).get("summary", "")
     except (ValueError, AttributeError):
@@ -154,7 +168,7 @@ def clean_reply(kind: str, reply: str, passage: str, n: int) -> list[str]:
     summary, _ = parse_passage(str(text), passage)
     if len(summary) > SUMMARY_CHARS:
         summary = summary[:SUMMARY_CHARS].rsplit(" ", 1)[0]
-    return [summary] if summary else []
+    return about_the_passage([summary] if summary else [], passage)
 
 
 def ask_model(llm: ChatModel, kind: str, passage: str, n: int) -> str:
@@ -168,51 +182,49 @@ def ask_model(llm: ChatModel, kind: str, passage: str, n: int) -> str:
 
 def generate_extras(chunks: list[tuple[str, str]], recipe: Recipe, llm: ChatModel, embedder: RagkitEmbeddings,
                     cache: GeneratedCache, progress: Progress) -> Generated:
-    """Questions and summaries for ``chunks`` ((chunk id, passage) pairs), embedded; cached texts and vectors reused.
+    """Questions and summaries for ``chunks`` ((chunk id, passage) pairs), embedded; cached replies and vectors reused.
 
     Each new reply is committed to ``cache`` before the next call, so a KeyboardInterrupt loses at most one.
     """
     started, result = time.perf_counter(), Generated()
     wanted = [(chunk_id, kind, recipe.key(kind, passage), passage) for chunk_id, passage in chunks for kind in recipe.kinds]
-    texts = cache.texts([key for _, _, key, _ in wanted])
+    replies = cache.replies([key for _, _, key, _ in wanted])
     # Keyed by text: two chunks with the same text (and kind) cost one call.
-    missing = list({key: (kind, key, passage) for _, kind, key, passage in wanted if key not in texts}.values())
+    missing = list({key: (kind, key, passage) for _, kind, key, passage in wanted if key not in replies}.values())
     result.from_cache = len({key for _, _, key, _ in wanted}) - len(missing)
     progress.start("generate", len(missing))
     for kind, key, passage in missing:
         asked = time.perf_counter()
-        kept = clean_reply(kind, ask_model(llm, kind, passage, recipe.questions), passage, recipe.questions)
-        cache.put_texts(key, kept, recipe.model, time.perf_counter() - asked)
-        texts[key] = kept
+        replies[key] = ask_model(llm, kind, passage, recipe.questions)
+        cache.put_reply(key, replies[key], recipe.model, time.perf_counter() - asked)
         result.model_calls += 1
         progress.advance("generate")
-    _embed_missing(wanted, texts, embedder, cache)
-    vectors = cache.vectors([key for _, _, key, _ in wanted], embedder.model_id, embedder.dimension)
-    blocks: dict[str, list[tuple[np.ndarray, int]]] = {}
-    for chunk_id, kind, key, _ in wanted:
-        result.unusable += not texts[key]
-        result.texts[kind] = result.texts.get(kind, 0) + len(texts[key])
-        if texts[key]:
-            blocks.setdefault(chunk_id, []).append((vectors[key], KINDS.index(kind)))
-    result.by_chunk = {chunk_id: (np.concatenate([v for v, _ in parts]),
-                                  np.concatenate([np.full(len(v), code, dtype=np.int8) for v, code in parts]))
-                       for chunk_id, parts in blocks.items()}
+    kept = {(chunk_id, kind): clean_reply(kind, replies[key], passage, recipe.questions)
+            for chunk_id, kind, key, passage in wanted}
+    vectors = _vectors(kept, embedder, cache)
+    for (chunk_id, kind), texts in kept.items():
+        result.unusable += not texts
+        result.texts[kind] = result.texts.get(kind, 0) + len(texts)
+        if texts:
+            block = np.stack([vectors[text_key(kind, text)] for text in texts])
+            own, codes = result.by_chunk.get(chunk_id, (np.zeros((0, block.shape[1]), np.float32), np.zeros(0, np.int8)))
+            result.by_chunk[chunk_id] = (np.concatenate([own, block]),
+                                         np.concatenate([codes, np.full(len(texts), KINDS.index(kind), np.int8)]))
     result.seconds = time.perf_counter() - started
     return result
 
 
-def _embed_missing(wanted: list[tuple[str, str, str, str]], texts: dict[str, list[str]], embedder: RagkitEmbeddings,
-                   cache: GeneratedCache) -> None:
-    """Embed the kept texts that have no vectors for this embedder yet (questions as queries, summaries as passages)."""
-    have = cache.vectors([key for _, _, key, _ in wanted], embedder.model_id, embedder.dimension)
+def _vectors(kept: dict[tuple[str, str], list[str]], embedder: RagkitEmbeddings, cache: GeneratedCache) -> dict:
+    """The vector of every kept text by :func:`text_key`: cached ones read, the others embedded (questions as
+    queries, summaries as passages) and cached."""
+    keys = {text_key(kind, text): (kind, text) for (_, kind), texts in kept.items() for text in texts}
+    found = cache.vectors(list(keys), embedder.model_id, embedder.dimension)
     for kind in KINDS:
-        todo = list(dict.fromkeys(key for _, k, key, _ in wanted if k == kind and texts[key] and key not in have))
-        flat = [text for key in todo for text in texts[key]]
-        if not flat:
+        todo = [key for key, (k, _) in keys.items() if k == kind and key not in found]
+        if not todo:
             continue
         embed = embedder.embed_queries if kind == "question" else embedder.embed_array
-        matrix, start, found = embed(flat), 0, {}
-        for key in todo:
-            found[key] = matrix[start:start + len(texts[key])]
-            start += len(texts[key])
-        cache.put_vectors(found, embedder.model_id)
+        made = dict(zip(todo, embed([keys[key][1] for key in todo])))
+        cache.put_vectors(made, embedder.model_id)
+        found.update(made)
+    return found

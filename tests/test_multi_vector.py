@@ -250,3 +250,50 @@ def test_info_shows_the_extra_vectors(folder, tmp_path):
     assert multi_vector_line(data["multi_vector"]) == ("6 question, 3 summary (2 questions and a summary per chunk "
                                                        "by fake:scripted)")
     assert multi_vector_line(None).startswith("none")
+
+
+def test_eval_gives_a_multi_vector_run_its_own_index(folder, tmp_path, monkeypatch):
+    from ragkit.evaluation.runner import run_eval
+    from ragkit.evaluation.spec import load_eval_config
+    from ragkit.llm import LLMS
+
+    writer = Writer()
+    monkeypatch.setitem(LLMS, "fake", lambda cfg, cache_path: fake_llm(writer))
+    qa = [{"id": "q1", "question": "nocturnal rodent catcher", "answers": [], "source": "cats.txt"},
+          {"id": "q2", "question": "seawater climb beaches", "answers": [], "source": "tides.txt"}]
+    (tmp_path / "qa.jsonl").write_text("".join(json.dumps(q) + "\n" for q in qa))
+    config = tmp_path / "eval.yaml"
+    config.write_text(f"""
+datasets:
+  - {{name: tiny, kind: qa, documents: {folder}, qa: qa.jsonl}}
+config:
+  embedder: {{kind: hash}}
+  llm: {{kind: fake, cache: false}}
+pipelines:
+  - {{name: none, answer: false, search: {{mode: dense}}}}
+  - {{name: questions, answer: false, search: {{mode: dense}}, ingest: {{questions: 2}}}}
+metrics: [source_hit@1]
+""")
+    outcomes = {o.name: o for o in run_eval(load_eval_config(config), tmp_path / "out")}
+    assert len(list((tmp_path / "out" / "indexes").iterdir())) == 2
+    assert outcomes["questions"].metrics["source_hit@1"] == 1.0 > outcomes["none"].metrics["source_hit@1"]
+    assert len(writer.calls) == 3
+
+
+def test_a_long_stage_without_a_terminal_says_how_long_is_left(monkeypatch):
+    import io
+
+    from rich.console import Console
+
+    from ragkit.cli import render
+
+    clock = iter([0.0, 10.0, 31.0, 40.0, 62.0, 70.0])
+    monkeypatch.setattr(render.time, "perf_counter", lambda: next(clock))
+    out = io.StringIO()
+    with render.IngestProgressDisplay(Console(file=out, force_terminal=False, width=100)) as display:
+        display.start("generate", 6)
+        for _ in range(4):
+            display.advance("generate")
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "Writing questions/summaries: 6 replies"
+    assert "2 of 6 replies in 31 s, about 62 s left" in lines[1] and "4 of 6 replies in 62 s, about 31 s left" in lines[2]

@@ -66,9 +66,12 @@ def load_dataset(spec) -> Dataset:
 
 def index_folder_name(folder: Path, cfg: Config) -> str:
     """The name of the eval index of ``folder`` under ``cfg``'s index settings: the folder's name and a hash."""
+    # Questions and summaries per chunk are index content too: a run with them must not share the index of one without.
+    extras = ({"questions": cfg.ingest.questions, "summaries": cfg.ingest.summaries, "llm": asdict(cfg.llm)}
+              if cfg.ingest.questions or cfg.ingest.summaries else {})
     settings = json.dumps({k: asdict(getattr(cfg, k)) for k in ("embedder", "splitter", "sparse")}
                           | {"pdf_clean_pages": cfg.loader.pdf_clean_pages, "pdf_tables": cfg.loader.pdf_tables,
-                             "folder": str(folder.resolve())},
+                             "folder": str(folder.resolve())} | extras,
                           sort_keys=True)
     return f"{folder.name}-{hashlib.sha256(settings.encode()).hexdigest()[:10]}"
 

@@ -45,8 +45,8 @@ def ingest(
     except KeyboardInterrupt:
         if had_index:
             fail("interrupted; the previous index is unchanged", EXIT_INTERRUPTED)
-        _forget_first_ingest(index_dir, existed)
-        fail(f"interrupted; no index was written at {index_dir}", EXIT_INTERRUPTED)
+        kept = _forget_first_ingest(index_dir, existed)
+        fail(f"interrupted; no index was written at {index_dir}" + (kept and f" ({kept})"), EXIT_INTERRUPTED)
     if as_json:
         out.print_json(json.dumps(report.to_json()))
     else:
@@ -54,14 +54,31 @@ def ingest(
     raise typer.Exit(report.exit_code)
 
 
-def _forget_first_ingest(index_dir: Path, existed: bool) -> None:
-    """After an interrupted first ingest: the folder it created goes, or (a folder the user made) its lock file."""
+def _forget_first_ingest(index_dir: Path, existed: bool) -> str:
+    """After an interrupted first ingest: the folder it created goes, or (a folder the user made) its lock file.
+
+    The questions and summaries the model wrote so far stay (they cost a model call each; the next ingest starts
+    from them): then the folder keeps that cache alone, and the returned text says so (else "").
+    """
     import shutil
 
-    if not existed:
+    from ragkit.ingest.multi_vector import CACHE_FILE
+
+    cache = index_dir / CACHE_FILE
+    if not existed and not cache.is_file():
         shutil.rmtree(index_dir, ignore_errors=True)
-    else:
-        (index_dir / "lock").unlink(missing_ok=True)
+        return ""
+    if not existed:
+        for path in index_dir.iterdir():
+            if path.name.startswith(CACHE_FILE):   # the cache and its journal stay
+                continue
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+    (index_dir / "lock").unlink(missing_ok=True)
+    return f"the questions/summaries written so far are kept in {cache}; the next ingest starts from them" \
+        if cache.is_file() else ""
 
 
 def register(app: typer.Typer) -> None:

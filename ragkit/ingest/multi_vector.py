@@ -31,10 +31,14 @@ from ragkit.llm.base import ChatModel
 from ragkit.store import docstore
 from ragkit.store.docstore import DocStore
 from ragkit.store.extra_vectors import KINDS
+from ragkit.store.generated import FILE_NAME as CACHE_FILE
 from ragkit.store.generated import GeneratedCache, generated_key, text_key
 from ragkit.text import escape_tags, tokenize
 from ragkit.text.context import indexed_text
 from ragkit.text.model_output import MAX_QUERY_CHARS, parse_passage, parse_query_list
+
+__all__ = ["CACHE_FILE", "Recipe", "Generated", "recipe_of", "passages", "generate_extras", "clean_reply",
+           "about_the_passage", "messages_for", "schema_for", "ask_model"]
 
 PROMPT_VERSION = 1      # part of every cache key: a changed prompt writes everything again
 SUMMARY_CHARS = 400     # a summary longer than this is cut at a word (the embedder reads ~256 word pieces anyway)

@@ -26,7 +26,7 @@ from ragkit.evaluation.judge import faithfulness
 from ragkit.evaluation.spec import EvalSpec, metrics_for, pipeline_config
 from ragkit.extras import follows_instructions
 from ragkit.generation.ask import ask
-from ragkit.generation.ircot import ircot
+from ragkit.generation.ircot import ircot, steps_json
 from ragkit.ingest.pipeline import ingest
 from ragkit.llm import ChatModel, build_llm
 from ragkit.retrieval.pipeline import Pipeline
@@ -158,7 +158,7 @@ class QueryRunner:
                     # What the chain was handed, refused or not: source and page hit measure retrieval.
                     chunks=[{"chunk_id": c.chunk_id, "source": c.source, "page": c.page, "text": c.text}
                             for c in result.context], **_rerank_record(result.rerank),
-                    **({"steps": result.steps} if result.steps else {}))   # --strategy ircot's
+                    **_technique_record(result.plan, result.steps), notes=result.notes)
 
     def _retrieved(self, text: str) -> dict:
         cfg = self.cfg
@@ -166,15 +166,30 @@ class QueryRunner:
         pipeline = Pipeline(self.searcher, mode=cfg.search.mode, strategy=cfg.ask.strategy, n_queries=cfg.ask.n_queries,
                             llm=self.llm if transform_uses_model(cfg.ask) else None)
         found = pipeline.run(text, chunk_depth)   # no expansion
+        loop = None
         if cfg.ask.strategy == "ircot" and self.llm is not None:   # its steps need no answer, only retrieval
             first = dataclasses.replace(found, context=found.context[:cfg.ask.k])   # new chunks: new in the top k
-            found = ircot(text, first, pipeline, self.llm, steps=cfg.ask.ircot_steps, depth=chunk_depth, k=cfg.ask.k,
-                          step_tokens=cfg.ask.step_tokens, deadline=None).retrieved
+            loop = ircot(text, first, pipeline, self.llm, steps=cfg.ask.ircot_steps, depth=chunk_depth, k=cfg.ask.k,
+                         step_tokens=cfg.ask.step_tokens, deadline=None)
+            found = loop.retrieved
         plan = found.plan
-        return dict(queries=plan.queries + plan.dense_only, **({"filters": plan.filters} if plan.filters else {}),
-                    ranked=M.dedupe_ranked([h.doc_id for h in found.hits])[:self.depth],
+        return dict(queries=plan.queries + plan.dense_only, ranked=M.dedupe_ranked([h.doc_id for h in found.hits])[:self.depth],
                     chunks=[{"chunk_id": h.chunk_id, "source": h.source, "page": h.page} for h in found.hits[:20]],
-                    **_rerank_record(found.rerank))
+                    **_rerank_record(found.rerank), **_technique_record(plan, steps_json(loop)),
+                    notes=found.notes + (loop.notes if loop else []))
+
+
+def _technique_record(plan, steps: list[dict]) -> dict:
+    """What a query's trace record keeps of its strategy, as ``ask --json`` shows it: a self-query's ``filters``
+    (``{}``: none applied, the notes say why), a decomposition's ``sub_questions``, IRCoT's ``steps``."""
+    record: dict = {}
+    if plan.strategy == "self-query":
+        record["filters"] = dict(plan.filters)
+    if plan.strategy == "decompose":
+        record["sub_questions"] = list(plan.sub_questions)
+    if plan.strategy == "ircot":
+        record["steps"] = steps
+    return record
 
 
 def _rerank_record(step: dict | None) -> dict:

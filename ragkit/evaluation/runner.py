@@ -73,8 +73,9 @@ def index_folder_name(folder: Path, cfg: Config) -> str:
     return f"{folder.name}-{hashlib.sha256(settings.encode()).hexdigest()[:10]}"
 
 
-def _index_for(dataset: Dataset, cfg: Config, out: Path, progress=None) -> Path:
-    """The index of the data set's documents for these index settings, built (or brought up to date) once.
+def _index_for(dataset: Dataset, cfg: Config, out: Path, progress=None) -> tuple[Path, list[str]]:
+    """The index of the data set's documents for these index settings, built (or brought up to date) once, and a
+    warning when some of its files could not be loaded (the scores are then over a partial corpus).
 
     Keyed by the documents folder, not the data set's name: a set's calibration and test halves over
     the same folder share one index.
@@ -90,8 +91,13 @@ def _index_for(dataset: Dataset, cfg: Config, out: Path, progress=None) -> Path:
             except OSError:
                 shutil.copy2(dataset.corpus, target)
     index_dir = out / "indexes" / index_folder_name(Path(folder), cfg)
-    ingest(folder, index_dir, cfg, progress=progress)  # nothing to do when it is up to date
-    return index_dir
+    report = ingest(folder, index_dir, cfg, progress=progress)  # nothing to do when it is up to date
+    failed = report.failed   # tried again at every run, so every run says so
+    if not failed:
+        return index_dir, []
+    first = failed[0]
+    return index_dir, [f"{len(failed)} of the data set's files could not be loaded and are not searched (first: "
+                       f"{first['source']}: {first['reason']})"]
 
 
 def _read_traces(path: Path) -> dict[str, dict]:
@@ -333,7 +339,9 @@ def run_pipeline(spec: EvalSpec, pipeline, dataset: Dataset, out: Path, progress
     try:
         cfg = _pipeline_cfg(spec, pipeline)
         index_started = time.perf_counter()
-        searcher = Searcher(_index_for(dataset, cfg, out, progress), cfg)
+        index_dir, index_warnings = _index_for(dataset, cfg, out, progress)
+        outcome.warnings += index_warnings
+        searcher = Searcher(index_dir, cfg)
         outcome.timings["index_s"] = round(time.perf_counter() - index_started, 4)  # build or update, and load
         llm = _chat_model(cfg, dataset, pipeline.answer, out)
         if llm is not None:

@@ -93,11 +93,8 @@ def _index_for(dataset: Dataset, cfg: Config, out: Path, progress=None) -> tuple
     index_dir = out / "indexes" / index_folder_name(Path(folder), cfg)
     report = ingest(folder, index_dir, cfg, progress=progress)  # nothing to do when it is up to date
     failed = report.failed   # tried again at every run, so every run says so
-    if not failed:
-        return index_dir, []
-    first = failed[0]
     return index_dir, [f"{len(failed)} of the data set's files could not be loaded and are not searched (first: "
-                       f"{first['source']}: {first['reason']})"]
+                       f"{failed[0]['source']}: {failed[0]['reason']})"] if failed else []
 
 
 def _read_traces(path: Path) -> dict[str, dict]:

@@ -138,6 +138,18 @@ def test_refusals_and_empty_or_junk_output_become_the_canonical_refusal(reply):
     assert answer.refused and answer.text == NO_ANSWER and answer.citations == []
 
 
+@pytest.mark.parametrize("chain", ["stuff", "refine"])
+@pytest.mark.parametrize("reply", ["", "   ", "<answer>\n</answer>", "<think>the user wants cats</think>"])
+def test_a_model_that_writes_nothing_has_not_refused_and_its_answer_is_a_fallback(reply, chain):
+    """An empty reply (an OpenAI-compatible server's empty content) is a failure to answer, not the model saying the
+    documents lack the answer: extract's quotes stand in for it, marked as a fallback (issue 23, point 5)."""
+    chunks = [chunk(1, "Cats sleep most of the day."), chunk(2, "Cats hunt mice at night.")]
+    answer = answer_question("When do cats hunt?", chunks, chain, llm=ScriptedLLM(lambda system, human: reply),
+                             answer_tokens=40)
+    assert answer.answered_by == "extract" and answer.fallback_reason == "the model's reply is empty"
+    assert not answer.refused and "hunt mice at night" in answer.text
+
+
 def test_a_refusal_inside_a_longer_answer_is_flagged_but_the_text_is_kept():
     reply = "Cats sleep [1]. The provided documents do not contain the answer about dogs."
     answer = answer_question("q?", [chunk(1, "Cats.")], llm=ScriptedLLM([reply]), answer_tokens=40)

@@ -77,3 +77,16 @@ def test_calls_made_and_cached_are_counted_apart_and_reused_traces_are_named(tmp
     assert again.metrics["llm_calls"] == 0.0 and again.metrics["cached_calls"] == 1.0
     reused = _by_name(run_eval(spec, tmp_path / "b"))["stuff"]
     assert any("2 of 2 queries reuse the traces stored in traces/qa/stuff.jsonl" in w for w in reused.warnings)
+
+
+def test_a_document_that_fails_to_load_is_a_warning_of_every_run(tmp_path, monkeypatch):
+    """The scores of a run over a partial corpus say so: a file the ingest could not load is named in the warnings
+    (it was silently left out of the index, and the run looked complete)."""
+    spec = _setup(tmp_path, monkeypatch, ["Cats hunt mice [1]."] * 4)
+    (tmp_path / "docs" / "broken.pdf").write_bytes(b"%PDF-1.4 not really")
+    for _ in range(2):   # a re-run over the same index still says so
+        outcomes = run_eval(spec, tmp_path / "out")
+        for outcome in outcomes:
+            assert outcome.status == "ok"
+            assert any(w.startswith("1 of the data set's files could not be loaded and are not searched (first: "
+                                    "broken.pdf: ") for w in outcome.warnings), outcome.warnings

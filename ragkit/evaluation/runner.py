@@ -26,7 +26,7 @@ from ragkit.evaluation.judge import faithfulness
 from ragkit.evaluation.spec import EvalSpec, metrics_for, pipeline_config
 from ragkit.extras import follows_instructions
 from ragkit.generation.ask import ask
-from ragkit.generation.ircot import ircot
+from ragkit.generation.ircot import ircot, steps_json
 from ragkit.ingest.pipeline import ingest
 from ragkit.llm import ChatModel, build_llm
 from ragkit.retrieval.pipeline import Pipeline
@@ -76,8 +76,9 @@ def index_folder_name(folder: Path, cfg: Config) -> str:
     return f"{folder.name}-{hashlib.sha256(settings.encode()).hexdigest()[:10]}"
 
 
-def _index_for(dataset: Dataset, cfg: Config, out: Path, progress=None) -> Path:
-    """The index of the data set's documents for these index settings, built (or brought up to date) once.
+def _index_for(dataset: Dataset, cfg: Config, out: Path, progress=None) -> tuple[Path, list[str]]:
+    """The index of the data set's documents for these index settings, built (or brought up to date) once, and a
+    warning when some of its files could not be loaded (the scores are then over a partial corpus).
 
     Keyed by the documents folder, not the data set's name: a set's calibration and test halves over
     the same folder share one index.
@@ -93,8 +94,10 @@ def _index_for(dataset: Dataset, cfg: Config, out: Path, progress=None) -> Path:
             except OSError:
                 shutil.copy2(dataset.corpus, target)
     index_dir = out / "indexes" / index_folder_name(Path(folder), cfg)
-    ingest(folder, index_dir, cfg, progress=progress)  # nothing to do when it is up to date
-    return index_dir
+    report = ingest(folder, index_dir, cfg, progress=progress)  # nothing to do when it is up to date
+    failed = report.failed   # tried again at every run, so every run says so
+    return index_dir, [f"{len(failed)} of the data set's files could not be loaded and are not searched (first: "
+                       f"{failed[0]['source']}: {failed[0]['reason']})"] if failed else []
 
 
 def _read_traces(path: Path) -> dict[str, dict]:
@@ -161,7 +164,7 @@ class QueryRunner:
                     # What the chain was handed, refused or not: source and page hit measure retrieval.
                     chunks=[{"chunk_id": c.chunk_id, "source": c.source, "page": c.page, "text": c.text}
                             for c in result.context], **_rerank_record(result.rerank),
-                    **({"steps": result.steps} if result.steps else {}))   # --strategy ircot's
+                    **_technique_record(result.plan, result.steps), notes=result.notes)
 
     def _retrieved(self, text: str) -> dict:
         cfg = self.cfg
@@ -169,15 +172,30 @@ class QueryRunner:
         pipeline = Pipeline(self.searcher, mode=cfg.search.mode, strategy=cfg.ask.strategy, n_queries=cfg.ask.n_queries,
                             llm=self.llm if transform_uses_model(cfg.ask) else None)
         found = pipeline.run(text, chunk_depth)   # no expansion
+        loop = None
         if cfg.ask.strategy == "ircot" and self.llm is not None:   # its steps need no answer, only retrieval
             first = dataclasses.replace(found, context=found.context[:cfg.ask.k])   # new chunks: new in the top k
-            found = ircot(text, first, pipeline, self.llm, steps=cfg.ask.ircot_steps, depth=chunk_depth, k=cfg.ask.k,
-                          step_tokens=cfg.ask.step_tokens, deadline=None).retrieved
+            loop = ircot(text, first, pipeline, self.llm, steps=cfg.ask.ircot_steps, depth=chunk_depth, k=cfg.ask.k,
+                         step_tokens=cfg.ask.step_tokens, deadline=None)
+            found = loop.retrieved
         plan = found.plan
-        return dict(queries=plan.queries + plan.dense_only, **({"filters": plan.filters} if plan.filters else {}),
-                    ranked=M.dedupe_ranked([h.doc_id for h in found.hits])[:self.depth],
+        return dict(queries=plan.queries + plan.dense_only, ranked=M.dedupe_ranked([h.doc_id for h in found.hits])[:self.depth],
                     chunks=[{"chunk_id": h.chunk_id, "source": h.source, "page": h.page} for h in found.hits[:20]],
-                    **_rerank_record(found.rerank))
+                    **_rerank_record(found.rerank), **_technique_record(plan, steps_json(loop)),
+                    notes=found.notes + (loop.notes if loop else []))
+
+
+def _technique_record(plan, steps: list[dict]) -> dict:
+    """What a query's trace record keeps of its strategy, as ``ask --json`` shows it: a self-query's ``filters``
+    (``{}``: none applied, the notes say why), a decomposition's ``sub_questions``, IRCoT's ``steps``."""
+    record: dict = {}
+    if plan.strategy == "self-query":
+        record["filters"] = dict(plan.filters)
+    if plan.strategy == "decompose":
+        record["sub_questions"] = list(plan.sub_questions)
+    if plan.strategy == "ircot":
+        record["steps"] = steps
+    return record
 
 
 def _rerank_record(step: dict | None) -> dict:
@@ -321,7 +339,9 @@ def run_pipeline(spec: EvalSpec, pipeline, dataset: Dataset, out: Path, progress
     try:
         cfg = _pipeline_cfg(spec, pipeline)
         index_started = time.perf_counter()
-        searcher = Searcher(_index_for(dataset, cfg, out, progress), cfg)
+        index_dir, index_warnings = _index_for(dataset, cfg, out, progress)
+        outcome.warnings += index_warnings
+        searcher = Searcher(index_dir, cfg)
         outcome.timings["index_s"] = round(time.perf_counter() - index_started, 4)  # build or update, and load
         llm = _chat_model(cfg, dataset, pipeline.answer, out)
         if llm is not None:

@@ -125,6 +125,10 @@ def _checked(answer: Answer, question: str, chunks: Sequence[Hit], in_corpus: Ca
     """
     reason = answer_problem(answer.text, question, answer.sources, answer.citations, model_text=answer.model_text,
                             embedder=embedder)
+    if not has_content(tidy_output(answer.model_text)):
+        # Nothing written (an empty reply, bare wrappers, only a <think> block) is a model failure, not the model
+        # saying the documents lack the answer: shown as its refusal, it would pass for one (and score as one).
+        reason = "the model's reply is empty"
     if reason is None and supported and answer.refused:
         reason = "the model refused, but the sources hold what the question asks about"
     if reason is None:
@@ -206,7 +210,8 @@ def _refine(question: str, sources: list[Source], run: ModelRun) -> Answer:
         else:
             current, removed, current_raw = text, removed + dropped, raw
     answer = _finish(current or NO_ANSWER, seen, {s.n for s in seen}, "refine", run)
-    answer.model_text = current_raw or answer.model_text
+    # The text of the step that set the answer ("" when that step wrote nothing, which the checks refuse).
+    answer.model_text = current_raw if current is not None else answer.model_text
     answer.removed_citations += removed
     return answer
 

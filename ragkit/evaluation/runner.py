@@ -10,24 +10,21 @@ fails is recorded as failed and the others still run.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
-import os
-import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ragkit.config import Config, LLMConfig, effective_chain
 from ragkit.evaluation import metrics as M
 from ragkit.evaluation.answer_metrics import honesty_metrics, support_metrics
 from ragkit.evaluation.datasets import Dataset, load_beir, load_qa
+from ragkit.evaluation.indexes import index_for
 from ragkit.evaluation.judge import faithfulness
 from ragkit.evaluation.spec import EvalSpec, metrics_for, pipeline_config
 from ragkit.extras import follows_instructions
 from ragkit.generation.ask import ask
 from ragkit.generation.ircot import ircot, steps_json
-from ragkit.ingest.pipeline import ingest
 from ragkit.llm import ChatModel, build_llm
 from ragkit.retrieval.pipeline import Pipeline
 from ragkit.retrieval.search import Searcher
@@ -62,42 +59,6 @@ def load_dataset(spec) -> Dataset:
     if spec.kind == "beir":
         return load_beir(spec.name, spec.corpus, spec.queries, spec.qrels, spec.limit)
     return load_qa(spec.name, spec.documents, spec.qa, spec.limit, spec.fields)
-
-
-def index_folder_name(folder: Path, cfg: Config) -> str:
-    """The name of the eval index of ``folder`` under ``cfg``'s index settings: the folder's name and a hash."""
-    # Questions and summaries per chunk are index content too: a run with them must not share the index of one without.
-    extras = ({"questions": cfg.ingest.questions, "summaries": cfg.ingest.summaries, "llm": asdict(cfg.llm)}
-              if cfg.ingest.questions or cfg.ingest.summaries else {})
-    settings = json.dumps({k: asdict(getattr(cfg, k)) for k in ("embedder", "splitter", "sparse")}
-                          | {"pdf_clean_pages": cfg.loader.pdf_clean_pages, "pdf_tables": cfg.loader.pdf_tables,
-                             "folder": str(folder.resolve())} | extras,
-                          sort_keys=True)
-    return f"{folder.name}-{hashlib.sha256(settings.encode()).hexdigest()[:10]}"
-
-
-def _index_for(dataset: Dataset, cfg: Config, out: Path, progress=None) -> tuple[Path, list[str]]:
-    """The index of the data set's documents for these index settings, built (or brought up to date) once, and a
-    warning when some of its files could not be loaded (the scores are then over a partial corpus).
-
-    Keyed by the documents folder, not the data set's name: a set's calibration and test halves over
-    the same folder share one index.
-    """
-    folder = dataset.documents
-    if dataset.kind == "beir":
-        folder = out / "corpora" / dataset.name
-        folder.mkdir(parents=True, exist_ok=True)
-        target = folder / "corpus.jsonl"
-        if not target.exists():
-            try:
-                os.link(dataset.corpus, target)  # no copy of a large corpus when the disk allows
-            except OSError:
-                shutil.copy2(dataset.corpus, target)
-    index_dir = out / "indexes" / index_folder_name(Path(folder), cfg)
-    report = ingest(folder, index_dir, cfg, progress=progress)  # nothing to do when it is up to date
-    failed = report.failed   # tried again at every run, so every run says so
-    return index_dir, [f"{len(failed)} of the data set's files could not be loaded and are not searched (first: "
-                       f"{failed[0]['source']}: {failed[0]['reason']})"] if failed else []
 
 
 def _read_traces(path: Path) -> dict[str, dict]:
@@ -339,7 +300,7 @@ def run_pipeline(spec: EvalSpec, pipeline, dataset: Dataset, out: Path, progress
     try:
         cfg = _pipeline_cfg(spec, pipeline)
         index_started = time.perf_counter()
-        index_dir, index_warnings = _index_for(dataset, cfg, out, progress)
+        index_dir, index_warnings = index_for(dataset, cfg, out, progress)
         outcome.warnings += index_warnings
         searcher = Searcher(index_dir, cfg)
         outcome.timings["index_s"] = round(time.perf_counter() - index_started, 4)  # build or update, and load

@@ -102,4 +102,4 @@ def test_models_lists_backends_without_importing_them(tmp_path):
     code, modules, stdout = loaded_modules(tmp_path, ["models"])
     assert code == 0 and "local" in stdout and "openai" in stdout and "hash" in stdout
     assert heavy(modules, allowed=("pydantic", "pydantic_core", "yaml")) == []
-    assert {m for m in modules if m.startswith("ragkit")} <= LIGHT_RAGKIT | {"ragkit.config", "ragkit.yamlfile", "ragkit.extras"}
+    assert {m for m in modules if m.startswith("ragkit")} <= LIGHT_RAGKIT | {"ragkit.config", "ragkit.query_config", "ragkit.sections", "ragkit.yamlfile", "ragkit.extras"}

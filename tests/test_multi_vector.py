@@ -325,3 +325,15 @@ def test_ctrl_c_before_any_question_leaves_no_folder(folder, tmp_path, monkeypat
     result = CliRunner().invoke(app, ["ingest", str(folder), "--config", str(config_file), "--index", str(index)])
     assert result.exit_code == 130
     assert not index.exists() or sorted(p.name for p in index.iterdir()) == [FILE_NAME]
+
+
+def test_questions_about_the_prompt_are_dropped():
+    from ragkit.ingest.multi_vector import about_the_passage, not_about_the_prompt
+
+    asked = ["What is the purpose of the passage?", "How does this text describe tides?", "What causes ocean tides?",
+             "What is the main cause of ocean tides?"]
+    assert not_about_the_prompt(asked) == ["What is the main cause of ocean tides?"]   # the example's own is dropped
+    # ... and a question more about the example passage (tides) than its own is not about its own.
+    passage = "The main metric of the evaluation is recall at ten."
+    assert about_the_passage(["What is the main cause of ocean tides?", "What is the main metric?"], passage) == [
+        "What is the main metric?"]

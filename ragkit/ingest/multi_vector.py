@@ -15,6 +15,7 @@ file costs model calls only for its changed chunks, and turning the setting off 
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Set
 from dataclasses import dataclass, field
@@ -35,10 +36,10 @@ from ragkit.store.generated import FILE_NAME as CACHE_FILE
 from ragkit.store.generated import GeneratedCache, generated_key, text_key
 from ragkit.text import escape_tags, tokenize
 from ragkit.text.context import indexed_text
-from ragkit.text.model_output import MAX_QUERY_CHARS, parse_passage, parse_query_list
+from ragkit.text.model_output import MAX_QUERY_CHARS, parse_passage, parse_query_list, same_text
 
 __all__ = ["CACHE_FILE", "Recipe", "Generated", "recipe_of", "passages", "generate_extras", "clean_reply",
-           "about_the_passage", "messages_for", "schema_for", "ask_model"]
+           "about_the_passage", "not_about_the_prompt", "messages_for", "schema_for", "ask_model"]
 
 PROMPT_VERSION = 1      # part of every cache key: a changed prompt writes everything again
 SUMMARY_CHARS = 400     # a summary longer than this is cut at a word (the embedder reads ~256 word pieces anyway)
@@ -148,7 +149,9 @@ def _wrap(passage: str) -> str:
 
 
 def about_the_passage(texts: list[str], passage: str) -> list[str]:
-    """The texts that share a word with the passage (stemmed, stopwords out, as BM25 indexes them).
+    """The texts that share a word with the passage (stemmed, stopwords out, as BM25 indexes them), and no fewer
+    than they share with the prompt's example passage alone (models of every size copy the example: Qwen 1.5B asked
+    "What is the main cause of ocean tides?" about a passage on evaluation that says "main").
 
     A small model asked for questions about a passage on evaluation writes "What is the best way to prepare for a
     job interview?" as readily as a question about it; such a question points a search for its words at a chunk
@@ -157,14 +160,27 @@ def about_the_passage(texts: list[str], passage: str) -> list[str]:
     the same reason, with a relevance model ragkit does not ship).
     """
     words = set(tokenize([passage])[0])
-    return [text for text, terms in zip(texts, tokenize(texts)) if words.intersection(terms)]
+    example_only = set(tokenize([_EXAMPLE])[0]) - words   # a corpus about tides keeps its tides questions
+    return [text for text, terms in zip(texts, map(set, tokenize(texts)))
+            if words & terms and len(words & terms) >= len(example_only & terms)]
+
+
+# "What is the purpose of the passage?" asks about the prompt, not the content: it would match any question about a
+# purpose. The prompt's own example questions are copied too.
+_ABOUT_THE_PROMPT = re.compile(r"\b(?:the|this|that|given|above|following) (?:passage|text|excerpt|paragraph)\b", re.I)
+
+
+def not_about_the_prompt(questions: list[str]) -> list[str]:
+    """The questions that neither refer to "the passage" nor copy one of the prompt's example questions."""
+    return [q for q in questions if not _ABOUT_THE_PROMPT.search(q)
+            and not any(same_text(q, example) for example in _EXAMPLE_REPLIES["question"])]
 
 
 def clean_reply(kind: str, reply: str, passage: str, n: int) -> list[str]:
     """The usable texts of one reply: up to ``n`` questions, or one summary (none when nothing is usable); a text
     sharing no word with the passage is not about it (:func:`about_the_passage`)."""
     if kind == "question":
-        return about_the_passage(parse_query_list(reply, passage, n)[0], passage)
+        return about_the_passage(not_about_the_prompt(parse_query_list(reply, passage, n)[0]), passage)
     try:   # the JSON a grammar holds it to; a model without one may reply in plain text
         text = json.loads(reply).get("summary", "")
     except (ValueError, AttributeError):

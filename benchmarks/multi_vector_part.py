@@ -123,6 +123,7 @@ def score(set_name: str, splits, index: Path, model: str | None, only: set[str] 
     for mode in ("dense", "hybrid"):
         scores = []
         for split in splits:
+            start_split = len(scores)
             dataset = spec.load(split)
             for qid, text in dataset.queries:
                 if dataset.kind == "beir":
@@ -133,6 +134,8 @@ def score(set_name: str, splits, index: Path, model: str | None, only: set[str] 
                 hits = searcher.search(text, mode=mode, k=100 if dataset.kind == "beir" else 10)
                 times += [time.perf_counter() - start] if mode == "hybrid" else []
                 scores.append(hit_score(dataset, qid, hits, spec.metric))
+            half = [s for s in scores[start_split:] if s is not None]
+            out[f"{mode}_{split}"] = round(sum(half) / len(half), 4) if half else None
         scored = [s for s in scores if s is not None]
         out[mode], out["n"] = round(sum(scored) / len(scored), 4), len(scored)
     searcher.close()

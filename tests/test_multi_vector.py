@@ -337,3 +337,33 @@ def test_questions_about_the_prompt_are_dropped():
     passage = "The main metric of the evaluation is recall at ten."
     assert about_the_passage(["What is the main cause of ocean tides?", "What is the main metric?"], passage) == [
         "What is the main metric?"]
+
+
+def test_a_removed_file_takes_its_extra_vectors_with_it(folder, tmp_path):
+    cfg = config(tmp_path)
+    run(folder, cfg, Writer())
+    (folder / "cats.txt").unlink()
+    report = run(folder, cfg, Writer())
+    assert report.removed == ["cats.txt"] and report.generated["from_cache"] == 2
+    index = open_index(tmp_path / "idx")
+    try:
+        assert index.extras.size == 4 and int(index.extras.rows.max()) < index.docstore.count()
+    finally:
+        index.close()
+    assert top_source(cfg, "nocturnal rodent catcher") != "cats.txt"
+
+
+def test_damaged_extra_vectors_are_named_and_a_rebuild_repairs_them(folder, tmp_path):
+    from ragkit.errors import IndexDamaged
+
+    cfg = config(tmp_path)
+    run(folder, cfg, Writer())
+    rows = live_generation(tmp_path / "idx") / "extra_vectors" / "rows.npy"
+    rows.write_bytes(rows.read_bytes()[:-8] + np.int64(99).tobytes())   # points at a chunk that does not exist
+    with pytest.raises(IndexDamaged, match="extra_vectors"):
+        open_index(tmp_path / "idx", full_check=True)
+    with pytest.raises(IndexDamaged, match="extra_vectors"):
+        open_index(tmp_path / "idx", full_check=False)   # the count check alone catches it too
+    writer = Writer()
+    ingest(folder, cfg.index, cfg, rebuild=True, llm=fake_llm(writer))
+    assert writer.calls == [] and top_source(cfg, "nocturnal rodent catcher") == "cats.txt"

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from rich.console import Console
 from typer.testing import CliRunner
@@ -134,3 +135,13 @@ def test_on_a_real_terminal_the_status_comes_first_then_is_erased_for_the_answer
     first_status = min(shown.find(s) for s in ("opening the index…", "retrieving…") if s in shown)
     assert 0 <= first_status < shown.index("Reciprocal rank fusion scores a document")
     assert "\x1b[2K" in shown  # the status line is erased before the answer is written
+
+
+@pytest.mark.parametrize("how, expected", [("rules", "choosing a filter (rules)"), ("model", "choosing a filter")])
+def test_a_self_query_says_it_is_choosing_a_filter(searcher, how, expected):
+    seen: list[str] = []
+    llm = fake_llm(lambda prompt: '{"query": "fusion", "filter": {}}' if "<fields>" in prompt else "RRF [1].")
+    llm.structured_output = True   # as llama.cpp's and OpenAI's are (the fake ignores the schema)
+    ask("How does reciprocal rank fusion score a document?", searcher, llm,
+        AskConfig(strategy="self-query", self_query=how, chain="extract", k=3), on_status=seen.append)
+    assert seen[0] == expected

@@ -23,7 +23,7 @@ from ragkit.generation.refusal import question_terms
 from ragkit.llm.base import ChatModel
 from ragkit.retrieval.pipeline import Hit, Pipeline, Retrieved
 from ragkit.retrieval.search import Searcher
-from ragkit.retrieval.transforms import QueryPlan
+from ragkit.retrieval.transforms import QueryPlan, transform_uses_model
 from ragkit.tracing import stage, traced
 
 
@@ -128,7 +128,9 @@ def ask(question: str, searcher: Searcher, llm: ChatModel | None, cfg: AskConfig
     # Past this time the model is stopped and the answer is extract's quotes (ModelRun reads budget.clock).
     deadline = budget.clock() + cfg.budget_seconds if cfg.budget_seconds > 0 else None
     pipeline = Pipeline.for_ask(searcher, cfg, llm, mode=mode, filters=filters)
-    if cfg.strategy not in ("none", "ircot"):   # ircot's model calls come after the first retrieval
+    if cfg.strategy == "self-query":
+        status("choosing a filter" + (" (rules)" if not transform_uses_model(cfg) else ""))
+    elif cfg.strategy not in ("none", "ircot"):   # ircot's model calls come after the first retrieval
         status("rewriting the question")
     plan = pipeline.plan(retrieval_query or question)
     timings["transform_s"] = round(time.perf_counter() - started, 4)

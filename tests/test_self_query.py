@@ -79,6 +79,9 @@ def test_the_catalog_holds_the_real_fields_and_names_of_each_ticker(catalog):
     ("What were Globex's net sales?", "*GLBX*"),                 # not *Q3*GLBX*, though both are Q3
     ("What does field-notes.md say about parsing?", "notes/field-notes.md"),
     ("What does field-notes say about parsing?", "notes/field-notes.md"),
+    ("What were Acme's net sales in its most recent 10-Q?", "2023 Q3 ACME.txt"),   # the latest year and quarter
+    ("Globex's latest quarterly report: net sales?", "2023 Q3 GLBX.txt"),
+    ("Acme's latest report of 2022?", "2022 Q3 ACME.txt"),          # a year named: the latest of that year
 ])
 def test_rules_find_files_years_quarters_and_tickers(catalog, question, expected):
     filters, notes = rule_filters(question, catalog)

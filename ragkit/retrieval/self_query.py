@@ -223,7 +223,22 @@ def _by_tokens(question: str, sources: tuple[str, ...], aliases: Mapping[str, st
             continue
         chosen = {s for s in chosen if tokens[s].get(kind) in wanted}
         why.append(f"{kind} {', '.join(sorted(wanted & present))}")
+    if _LATEST.search(question) and not asked["year"] and not asked["quarter"]:
+        chosen, why = _latest(chosen, tokens, why)
     return (chosen if chosen != set(sources) else set()), why
+
+
+# "Apple's most recent 10-Q": of the files chosen so far, the one whose name holds the latest year and quarter.
+_LATEST = re.compile(r"\b(?:latest|most recent|newest|most current)\b", re.I)
+
+
+def _latest(chosen: set[str], tokens: Mapping[str, dict[str, str]], why: list[str]) -> tuple[set[str], list[str]]:
+    """The chosen files of the latest year (and quarter) their names hold; unchanged when no name holds a year."""
+    dated = {s: (tokens[s]["year"], tokens[s].get("quarter", "")) for s in chosen if "year" in tokens[s]}
+    if not dated or len(chosen) < 2:
+        return chosen, why
+    newest = max(dated.values())
+    return {s for s, when in dated.items() if when == newest}, why + [f"latest: {' '.join(filter(None, newest))}"]
 
 
 def source_glob(chosen: set[str], sources: tuple[str, ...]) -> tuple[str | None, set[str]]:

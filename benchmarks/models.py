@@ -4,7 +4,7 @@
                                 [--scifact-docs 1000] [--limit 30] [--qa-limit N]
     python benchmarks/models.py --parts omp --rounds 6
     python benchmarks/models.py --parts multi-vector [--mv-corpora sample,pdfs,msmarco,scifact]
-                                [--mv-models smollm2-135m,qwen2.5-coder-1.5b]
+                                [--mv-models smollm2-135m,qwen2.5-coder-1.5b] [--mv-summaries]
 
 **Embedders** (MiniLM, the default, against ``embedder.model: e5-small``): per corpus both ingest the
 same folder with the default config back to back (same chunks, checked); ingest chunks/s is each
@@ -402,6 +402,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--mv-scifact-queries", type=int, default=60, help="multi-vector: SciFact test queries (60)")
     parser.add_argument("--mv-scifact-docs", type=int, default=200, help="multi-vector: SciFact sub-corpus size (200)")
     parser.add_argument("--mv-msmarco-docs", type=int, default=400, help="multi-vector: msmarco sub-corpus size (400)")
+    parser.add_argument("--mv-summaries", action="store_true", help="multi-vector: one summary per chunk, not questions")
     parser.add_argument("--rounds", type=int, default=6, help="omp: rounds of the two policies (6)")
     parser.add_argument("--corpora", default=",".join(CORPORA), help=f"embedder corpora, of: {', '.join(CORPORA)}")
     parser.add_argument("--scifact-docs", type=int, default=1000,

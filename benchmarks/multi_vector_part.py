@@ -38,13 +38,13 @@ def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-def _config(model: str | None, questions: int):
+def _config(model: str | None, questions: int, summaries: bool = False):
     from ragkit.config import Config
 
     base = Config()
     # No model-answer cache: the writing seconds are the model's (the index's own cache of questions still
     # answers a re-run, and model_calls says so).
-    return dataclasses.replace(base, ingest=dataclasses.replace(base.ingest, questions=questions),
+    return dataclasses.replace(base, ingest=dataclasses.replace(base.ingest, questions=questions, summaries=summaries),
                                llm=dataclasses.replace(base.llm, model=model, cache=False, threads=2))
 
 
@@ -77,15 +77,18 @@ def _subset(corpus: Path, folder: Path, keep: set[str], size: int, seed: int | N
     return folder
 
 
-def build(corpus: str, folder: Path, work: Path, models: list[str]) -> dict:
-    """The plain index and one multi-vector index per model: path, chunks, seconds, what generation cost."""
+def build(corpus: str, folder: Path, work: Path, models: list[str], summaries: bool = False) -> dict:
+    """The plain index and one multi-vector index per model (questions, or with ``summaries`` one summary per chunk
+    instead): path, chunks, seconds, what generation cost."""
     from ragkit.ingest.pipeline import ingest
 
     built = {}
-    for name, model, questions in [("none", None, 0)] + [(m, m, QUESTIONS) for m in models]:
+    runs = [(f"{m}-summaries" if summaries else m, m) for m in models]
+    for name, model in [("none", None)] + runs:
         index = work / f"mv-{corpus}-{name}"
+        questions = 0 if summaries or model is None else QUESTIONS
         with common.Timer() as t:
-            report = ingest(folder, index, _config(model, questions), rebuild=True)
+            report = ingest(folder, index, _config(model, questions, summaries and model is not None), rebuild=True)
         generated = report.generated or {}
         calls = generated.get("model_calls", 0) + generated.get("from_cache", 0)
         written = _writing_cost(index)
@@ -93,7 +96,8 @@ def build(corpus: str, folder: Path, work: Path, models: list[str]) -> dict:
                        "generate_s": written["seconds"], "replies": written["replies"],
                        "model_calls_this_run": generated.get("model_calls"),
                        "unusable_share": round(generated["unusable"] / calls, 3) if calls else None,
-                       "questions_kept": generated.get("texts", {}).get("question")}
+                       "questions_kept": generated.get("texts", {}).get("question"),
+                       "summaries_kept": generated.get("texts", {}).get("summary")}
         log(f"{corpus} {name}: {report.chunks_total} chunks in {t.s:.0f} s {generated}")
     return built
 
@@ -156,11 +160,10 @@ def multi_vector_part(args, save) -> dict:
             folder = msmarco_folder(work, args.mv_msmarco_docs)
         else:
             folder = corpus_folder(corpus, work)
-        built = build(corpus, folder, work, models)
+        built = build(corpus, folder, work, models, args.mv_summaries)
         result["corpora"][corpus] = {name: {k: v for k, v in b.items() if k != "index"} for name, b in built.items()}
         for set_name, splits in MV_SETS[corpus]:
-            result["sets"][set_name] = {name: score(set_name, splits, b["index"], None if name == "none" else name, only)
-                                        for name, b in built.items()}
+            result["sets"][set_name] = {name: score(set_name, splits, b["index"], None, only) for name, b in built.items()}
             log(f"{set_name}: {result['sets'][set_name]}")
         save()
     return result

@@ -103,7 +103,6 @@ class Generated:
     unusable: int = 0          # replies with nothing usable (the chunk keeps its own vector only)
     texts: dict[str, int] = field(default_factory=dict)   # kept texts by kind, over every chunk
     seconds: float = 0.0
-    notes: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict:
         """The summary the ingest report carries."""

@@ -175,24 +175,36 @@ def ingest_both(corpus: str, folder: Path, work: Path) -> dict:
     return built
 
 
-def score_set(set_name: str, splits, index: Path, model: str | None) -> dict:
-    """Dense and hybrid main metric over the set's halves, and the hybrid search's p50 per query."""
+def score_set(set_name: str, splits, index: Path, cfg, *, sub_corpus: bool = False, only: set[str] | None = None) -> dict:
+    """Dense and hybrid main metric over the set's halves (each half's too), and the hybrid search's p50 per query.
+
+    ``sub_corpus``: the index holds part of a BEIR corpus, so each query's judgments are cut to the documents it holds
+    and a query left with none is not scored; ``only`` scores those query ids alone.
+    """
     from ragkit.retrieval.search import Searcher
 
     spec = SETS[set_name]
-    datasets = [spec.load(split) for split in splits]
-    searcher = Searcher(index, _config(model))
+    datasets = [(split, spec.load(split)) for split in splits]
+    searcher = Searcher(index, cfg)
+    if sub_corpus:
+        present = {c.doc_id for c in searcher.index.docstore.iter_chunks()}
+        for _, dataset in datasets:
+            if dataset.kind == "beir":
+                dataset.qrels = {q: {d: g for d, g in judged.items() if d in present} for q, judged in dataset.qrels.items()}
+                dataset.queries = [(q, t) for q, t in dataset.queries if dataset.qrels.get(q) and (only is None or q in only)]
     searcher.search("warm-up", mode="hybrid", k=10)
     out, times = {"metric": spec.metric}, []
     for mode in ("dense", "hybrid"):
         scores = []
-        for dataset in datasets:
-            depth = 100 if dataset.kind == "beir" else 10
+        for split, dataset in datasets:
+            depth, first = (100 if dataset.kind == "beir" else 10), len(scores)
             for qid, text in dataset.queries:
                 start = time.perf_counter()
                 hits = searcher.search(text, mode=mode, k=depth)
                 times += [time.perf_counter() - start] if mode == "hybrid" else []
                 scores.append(hit_score(dataset, qid, hits, spec.metric))
+            half = [s for s in scores[first:] if s is not None]
+            out[f"{mode}_{split}"] = round(sum(half) / len(half), 4) if half else None
         scored = [s for s in scores if s is not None]
         out[mode], out["n"] = round(sum(scored) / len(scored), 4), len(scored)
     searcher.close()
@@ -211,7 +223,7 @@ def embedder_part(args, save) -> dict:
             ingests[corpus] = ingest_both(corpus, folder, work)
             for set_name, splits in CORPORA[corpus]:
                 for name, model in EMBEDDERS.items():
-                    row = score_set(set_name, splits, ingests[corpus][name]["index"], model)
+                    row = score_set(set_name, splits, ingests[corpus][name]["index"], _config(model))
                     models[name][set_name] = {**row, "chunks_per_s": ingests[corpus][name]["chunks_per_s"]}
                     log(f"{set_name} {name}: {models[name][set_name]}")
             save()

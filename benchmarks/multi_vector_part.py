@@ -19,13 +19,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import random
-import statistics
 import time
 from pathlib import Path
 
 import common
-from own_words import hit_score
-from own_words_sets import PARA, SETS, SHARED, corpus_folder
+from models import score_set
+from own_words_sets import PARA, SHARED, corpus_folder
 
 QUESTIONS = 3
 MV_SETS = {"sample": [("sample", ("test",))],
@@ -115,38 +114,6 @@ def _writing_cost(index: Path) -> dict:
     return {"seconds": round(seconds or 0.0, 1), "replies": replies}
 
 
-def score(set_name: str, splits, index: Path, model: str | None, only: set[str] | None) -> dict:
-    """Dense and hybrid main metric over the set's halves (BEIR qrels cut to the sub-corpus), hybrid p50."""
-    from ragkit.retrieval.search import Searcher
-
-    spec = SETS[set_name]
-    searcher = Searcher(index, _config(model, 0))
-    present = {c.doc_id for c in searcher.index.docstore.iter_chunks()}
-    searcher.search("warm-up", mode="hybrid", k=10)
-    out, times = {"metric": spec.metric}, []
-    for mode in ("dense", "hybrid"):
-        scores = []
-        for split in splits:
-            start_split = len(scores)
-            dataset = spec.load(split)
-            for qid, text in dataset.queries:
-                if dataset.kind == "beir":
-                    dataset.qrels[qid] = {d: g for d, g in dataset.qrels[qid].items() if d in present}
-                    if not dataset.qrels[qid] or (only is not None and qid not in only):
-                        continue
-                start = time.perf_counter()
-                hits = searcher.search(text, mode=mode, k=100 if dataset.kind == "beir" else 10)
-                times += [time.perf_counter() - start] if mode == "hybrid" else []
-                scores.append(hit_score(dataset, qid, hits, spec.metric))
-            half = [s for s in scores[start_split:] if s is not None]
-            out[f"{mode}_{split}"] = round(sum(half) / len(half), 4) if half else None
-        scored = [s for s in scores if s is not None]
-        out[mode], out["n"] = round(sum(scored) / len(scored), 4), len(scored)
-    searcher.close()
-    out["query_p50_ms"] = round(statistics.median(times) * 1000, 1)
-    return out
-
-
 def multi_vector_part(args, save) -> dict:
     """Every corpus: build, then score each set on the plain and each model's multi-vector index."""
     work = args.out / "multi_vector"
@@ -163,7 +130,8 @@ def multi_vector_part(args, save) -> dict:
         built = build(corpus, folder, work, models, args.mv_summaries)
         result["corpora"][corpus] = {name: {k: v for k, v in b.items() if k != "index"} for name, b in built.items()}
         for set_name, splits in MV_SETS[corpus]:
-            result["sets"][set_name] = {name: score(set_name, splits, b["index"], None, only) for name, b in built.items()}
+            result["sets"][set_name] = {name: score_set(set_name, splits, b["index"], _config(None, 0), sub_corpus=True,
+                                                        only=only) for name, b in built.items()}
             log(f"{set_name}: {result['sets'][set_name]}")
         save()
     return result

@@ -299,30 +299,28 @@ def test_a_long_stage_without_a_terminal_says_how_long_is_left(monkeypatch):
     assert "2 of 6 replies in 31 s, about 62 s left" in lines[1] and "4 of 6 replies in 62 s, about 31 s left" in lines[2]
 
 
-def test_ctrl_c_in_a_first_ingest_from_the_cli_keeps_the_written_questions(folder, tmp_path, monkeypatch):
+def cli_ingest(folder, tmp_path, monkeypatch, writer: Writer):
+    """``ragkit ingest`` of ``folder`` into ``tmp_path/new-index`` with 2 questions a chunk written by ``writer``."""
     from ragkit.llm import LLMS
 
-    monkeypatch.setitem(LLMS, "fake", lambda cfg, cache_path: fake_llm(Writer(fail_after=2)))
+    monkeypatch.setitem(LLMS, "fake", lambda cfg, cache_path: fake_llm(writer))
     config_file = tmp_path / "mv.yaml"
     config_file.write_text("embedder: {kind: hash}\nllm: {kind: fake, cache: false}\ningest: {questions: 2}\n")
     index = tmp_path / "new-index"
-    result = CliRunner().invoke(app, ["ingest", str(folder), "--config", str(config_file), "--index", str(index)])
+    return CliRunner().invoke(app, ["ingest", str(folder), "--config", str(config_file), "--index", str(index)]), index
+
+
+def test_ctrl_c_in_a_first_ingest_from_the_cli_keeps_the_written_questions(folder, tmp_path, monkeypatch):
+    result, index = cli_ingest(folder, tmp_path, monkeypatch, Writer(fail_after=2))
     assert result.exit_code == 130 and "kept in" in " ".join(result.output.split())
     assert sorted(p.name for p in index.iterdir()) == [FILE_NAME]   # no generation, no lock: the cache alone
     resumed = Writer()
-    monkeypatch.setitem(LLMS, "fake", lambda cfg, cache_path: fake_llm(resumed))
-    result = CliRunner().invoke(app, ["ingest", str(folder), "--config", str(config_file), "--index", str(index)])
+    result, _ = cli_ingest(folder, tmp_path, monkeypatch, resumed)
     assert result.exit_code == 0 and len(resumed.calls) == 1
 
 
 def test_ctrl_c_before_any_question_leaves_no_folder(folder, tmp_path, monkeypatch):
-    from ragkit.llm import LLMS
-
-    monkeypatch.setitem(LLMS, "fake", lambda cfg, cache_path: fake_llm(Writer(fail_after=0)))
-    config_file = tmp_path / "mv.yaml"
-    config_file.write_text("embedder: {kind: hash}\nllm: {kind: fake, cache: false}\ningest: {questions: 2}\n")
-    index = tmp_path / "new-index"
-    result = CliRunner().invoke(app, ["ingest", str(folder), "--config", str(config_file), "--index", str(index)])
+    result, index = cli_ingest(folder, tmp_path, monkeypatch, Writer(fail_after=0))
     assert result.exit_code == 130
     assert not index.exists() or sorted(p.name for p in index.iterdir()) == [FILE_NAME]
 
